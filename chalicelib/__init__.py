@@ -1,0 +1,1 @@
+"""replydesk: serverless customer response handling, one stack per campaign."""

@@ -1,0 +1,72 @@
+"""One cached factory per AWS client; region and endpoint come from Settings, nothing is built at import."""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+from chalicelib.config import get_settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_ses import SESClient
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_stepfunctions import SFNClient
+
+# Lambda retries the record anyway; keep SDK retries short so one slow call cannot eat the timeout.
+_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=15)
+
+
+def _client(service: str) -> Any:
+    s = get_settings()
+    return boto3.session.Session().client(
+        service, region_name=s.region, endpoint_url=s.endpoint_url, config=_CONFIG
+    )
+
+
+@functools.cache
+def s3() -> S3Client:
+    return _client("s3")  # type: ignore[no-any-return]
+
+
+@functools.cache
+def sqs() -> SQSClient:
+    return _client("sqs")  # type: ignore[no-any-return]
+
+
+@functools.cache
+def sns() -> SNSClient:
+    return _client("sns")  # type: ignore[no-any-return]
+
+
+@functools.cache
+def ses() -> SESClient:
+    return _client("ses")  # type: ignore[no-any-return]
+
+
+@functools.cache
+def dynamodb() -> DynamoDBClient:
+    return _client("dynamodb")  # type: ignore[no-any-return]
+
+
+@functools.cache
+def stepfunctions() -> SFNClient:
+    return _client("stepfunctions")  # type: ignore[no-any-return]
+
+
+@functools.cache
+def cloudwatch() -> CloudWatchClient:
+    return _client("cloudwatch")  # type: ignore[no-any-return]
+
+
+def clear_caches() -> None:
+    """Forget every client and the settings (tests, and the local stack after a reset)."""
+    for factory in (s3, sqs, sns, ses, dynamodb, stepfunctions, cloudwatch):
+        factory.cache_clear()
+    get_settings.cache_clear()

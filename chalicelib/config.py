@@ -1,0 +1,609 @@
+"""Stage settings from the environment and the campaign file, both validated once at cold start."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from chalicelib.errors import ConfigError
+
+# Environment variable names: one place, so the template, .chalice/config.json and local/ agree.
+ENV_CAMPAIGN = "REPLYDESK_CAMPAIGN"
+ENV_STAGE = "REPLYDESK_STAGE"
+ENV_REGION = "AWS_REGION"
+ENV_ENDPOINT = "AWS_ENDPOINT_URL"
+ENV_RAW_BUCKET = "RAW_BUCKET"
+ENV_TEMPLATE_BUCKET = "TEMPLATE_BUCKET"
+ENV_INTAKE_QUEUE_URL = "INTAKE_QUEUE_URL"
+ENV_INTAKE_DLQ_URL = "INTAKE_DLQ_URL"
+ENV_CUSTOMERS_TABLE = "CUSTOMERS_TABLE"
+ENV_IDENTITIES_TABLE = "IDENTITIES_TABLE"
+ENV_CONVERSATIONS_TABLE = "CONVERSATIONS_TABLE"
+ENV_MESSAGES_TABLE = "MESSAGES_TABLE"
+ENV_SUPPRESSIONS_TABLE = "SUPPRESSIONS_TABLE"
+ENV_IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE"
+ENV_INBOUND_EMAIL_TOPIC_ARN = "INBOUND_EMAIL_TOPIC_ARN"
+ENV_INBOUND_SMS_TOPIC_ARN = "INBOUND_SMS_TOPIC_ARN"
+ENV_SES_FEEDBACK_TOPIC_ARN = "SES_FEEDBACK_TOPIC_ARN"
+ENV_ESCALATION_TOPIC_ARN = "ESCALATION_TOPIC_ARN"
+ENV_SLA_STATE_MACHINE_ARN = "SLA_STATE_MACHINE_ARN"
+
+_REQUIRED = {
+    "raw_bucket": ENV_RAW_BUCKET,
+    "template_bucket": ENV_TEMPLATE_BUCKET,
+    "intake_queue_url": ENV_INTAKE_QUEUE_URL,
+    "intake_dlq_url": ENV_INTAKE_DLQ_URL,
+    "customers_table": ENV_CUSTOMERS_TABLE,
+    "identities_table": ENV_IDENTITIES_TABLE,
+    "conversations_table": ENV_CONVERSATIONS_TABLE,
+    "messages_table": ENV_MESSAGES_TABLE,
+    "suppressions_table": ENV_SUPPRESSIONS_TABLE,
+    "idempotency_table": ENV_IDEMPOTENCY_TABLE,
+    "inbound_email_topic_arn": ENV_INBOUND_EMAIL_TOPIC_ARN,
+    "inbound_sms_topic_arn": ENV_INBOUND_SMS_TOPIC_ARN,
+    "ses_feedback_topic_arn": ENV_SES_FEEDBACK_TOPIC_ARN,
+    "escalation_topic_arn": ENV_ESCALATION_TOPIC_ARN,
+    "sla_state_machine_arn": ENV_SLA_STATE_MACHINE_ARN,
+}
+
+CAMPAIGN_DIR = Path(__file__).parent / "campaigns"
+_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,30}$")
+
+
+@dataclass(frozen=True, slots=True)
+class DeployNames:
+    """Names fixed by campaign and stage alone; Chalice needs the queue names when app.py is imported."""
+
+    campaign: str
+    stage: str
+
+    @property
+    def prefix(self) -> str:
+        return f"replydesk-{self.campaign}-{self.stage}"
+
+    @property
+    def intake_queue(self) -> str:
+        return f"{self.prefix}-intake"
+
+    @property
+    def intake_dlq(self) -> str:
+        return f"{self.prefix}-intake-dlq"
+
+
+def deploy_names(environ: Mapping[str, str] | None = None) -> DeployNames:
+    """Campaign and stage from the environment; both are required everywhere, packaging included."""
+    env = os.environ if environ is None else environ
+    problems = []
+    campaign = env.get(ENV_CAMPAIGN, "")
+    stage = env.get(ENV_STAGE, "")
+    if not _NAME_RE.match(campaign):
+        problems.append(f"{ENV_CAMPAIGN} must be a lower-case name like 'demo', got {campaign!r}")
+    if not _NAME_RE.match(stage):
+        problems.append(f"{ENV_STAGE} must be a lower-case name like 'dev', got {stage!r}")
+    if problems:
+        raise ConfigError("environment", problems)
+    return DeployNames(campaign=campaign, stage=stage)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a handler needs to find its AWS resources, built once per container."""
+
+    campaign: str
+    stage: str
+    region: str
+    endpoint_url: str | None
+    raw_bucket: str
+    template_bucket: str
+    intake_queue_url: str
+    intake_dlq_url: str
+    customers_table: str
+    identities_table: str
+    conversations_table: str
+    messages_table: str
+    suppressions_table: str
+    idempotency_table: str
+    inbound_email_topic_arn: str
+    inbound_sms_topic_arn: str
+    ses_feedback_topic_arn: str
+    escalation_topic_arn: str
+    sla_state_machine_arn: str
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: str) -> Settings:
+    """Build Settings; an explicit override beats the environment; every bad variable is named at once."""
+    env = dict(os.environ if environ is None else environ)
+    env.update({k.upper(): v for k, v in overrides.items()})
+    problems: list[str] = []
+    try:
+        names = deploy_names(env)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        names = DeployNames("invalid", "invalid")
+    region = env.get(ENV_REGION) or env.get("AWS_DEFAULT_REGION") or ""
+    if not region:
+        problems.append(f"{ENV_REGION} is not set")
+    endpoint = env.get(ENV_ENDPOINT) or None
+    if endpoint is not None and not re.match(r"^https?://", endpoint):
+        problems.append(f"{ENV_ENDPOINT} must be an http(s) URL, got {endpoint!r}")
+    values: dict[str, str] = {}
+    for attr, var in _REQUIRED.items():
+        value = env.get(var, "").strip()
+        if not value:
+            problems.append(f"{var} is not set")
+        values[attr] = value
+    for attr in ("intake_queue_url", "intake_dlq_url"):
+        if values[attr] and not values[attr].startswith("http"):
+            problems.append(f"{_REQUIRED[attr]} must be a queue URL, got {values[attr]!r}")
+    for attr, var in _REQUIRED.items():
+        if attr.endswith("_arn") and values[attr] and not values[attr].startswith("arn:"):
+            problems.append(f"{var} must be an ARN, got {values[attr]!r}")
+    if problems:
+        raise ConfigError("environment", problems)
+    return Settings(
+        campaign=names.campaign, stage=names.stage, region=region, endpoint_url=endpoint, **values
+    )
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The container's Settings, built on first use (cold start) and cached."""
+    return load_settings()
+
+
+@functools.cache
+def get_campaign() -> Campaign:
+    """The container's campaign, loaded from the packaged campaign file on first use."""
+    return load_campaign(get_settings().campaign)
+
+
+# --------------------------------------------------------------------------------------------
+# Campaign file
+
+
+DURATION_RE = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+URGENCIES = ("low", "normal", "high", "urgent")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+CHANNELS = ("email", "sms", "web")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+_E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
+_LANG_RE = re.compile(r"^[a-z]{2}$")
+_VERDICTS = ("PASS", "FAIL", "GRAY", "PROCESSING_FAILED", "DISABLED")
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    id: str
+    label: str
+    keywords: tuple[str, ...]
+    examples: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SlaPolicy:
+    """Targets per urgency, in business time."""
+
+    first_response: Mapping[str, timedelta]
+    resolution: Mapping[str, timedelta]
+
+
+@dataclass(frozen=True, slots=True)
+class Queue:
+    id: str
+    label: str
+    sla: SlaPolicy
+    escalation_queue: str | None = None
+    escalate_again_after: timedelta | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingRule:
+    """First matching rule wins; an empty criterion matches everything."""
+
+    queue: str
+    topics: tuple[str, ...] = ()
+    urgencies: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BusinessHours:
+    timezone: str
+    weekly: Mapping[str, tuple[tuple[time, time], ...]]
+    holidays: frozenset[date]
+    always_open: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    max_acks: int
+    per: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class SenderPolicy:
+    """SES receipt verdicts that make a sender count as forged (no ack)."""
+
+    reject_spf: tuple[str, ...] = ("FAIL",)
+    reject_dkim: tuple[str, ...] = ("FAIL",)
+    reject_dmarc: tuple[str, ...] = ("FAIL",)
+    reject_spam: tuple[str, ...] = ("FAIL",)
+    reject_virus: tuple[str, ...] = ("FAIL",)
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    delay: timedelta
+    resolve_after: timedelta
+    offer: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SmsSettings:
+    number: str
+    help_text: str
+    segment_budget: int = 2
+    opt_out_keywords: tuple[str, ...] = ()
+    opt_in_keywords: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    """One stack's configuration; frozen, validated when loaded."""
+
+    name: str
+    brand: str
+    sender_email: str
+    sender_name: str
+    inbound_domain: str
+    inbound_addresses: tuple[str, ...]
+    message_id_domain: str
+    sms: SmsSettings
+    languages: tuple[str, ...]
+    topics: tuple[Topic, ...]
+    queues: Mapping[str, Queue]
+    routing: tuple[RoutingRule, ...]
+    default_queue: str
+    business_hours: BusinessHours
+    ack_rate_limit: RateLimit
+    sender_policy: SenderPolicy
+    follow_up: FollowUp
+    reopen_window: timedelta
+    retention_days: int
+    reference_prefix: str = "RD"
+    faq: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def default_language(self) -> str:
+        return self.languages[0]
+
+    def topic_ids(self) -> tuple[str, ...]:
+        return tuple(t.id for t in self.topics)
+
+
+def parse_duration(value: Any) -> timedelta:
+    """'90s', '5m', '2h', '3d' -> timedelta; raises ValueError with the bad value."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    m = DURATION_RE.match(str(value))
+    if not m:
+        raise ValueError(f"not a duration like '90s', '5m', '2h' or '3d': {value!r}")
+    return timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
+
+
+class _Checker:
+    """Collects every problem with its field path, so one run names all of them."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def fail(self, path: str, message: str) -> None:
+        self.problems.append(f"{path}: {message}")
+
+    def get(self, data: Any, key: str, path: str, kind: type | tuple[type, ...], *, required: bool = True,
+            default: Any = None) -> Any:
+        if not isinstance(data, dict):
+            self.fail(path, "must be a mapping")
+            return default
+        full = f"{path}.{key}" if path else key
+        if key not in data or data[key] is None:
+            if required:
+                self.fail(full, "is required")
+            return default
+        value = data[key]
+        if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+            names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            self.fail(full, f"must be {names}, got {type(value).__name__}")
+            return default
+        return value
+
+    def duration(self, value: Any, path: str) -> timedelta:
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.fail(path, str(exc))
+            return timedelta(0)
+
+    def strings(self, data: Any, key: str, path: str, *, required: bool = False) -> tuple[str, ...]:
+        value = self.get(data, key, path, list, required=required, default=[])
+        out = []
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or not item.strip():
+                self.fail(f"{path}.{key}[{i}]", "must be a non-empty string")
+            else:
+                out.append(item)
+        return tuple(out)
+
+
+def _parse_hours(spec: Any, path: str, chk: _Checker) -> tuple[tuple[time, time], ...]:
+    if spec in (None, "", "closed"):
+        return ()
+    ranges = []
+    for part in str(spec).split(","):
+        m = re.match(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$", part)
+        if not m:
+            chk.fail(path, f"must look like '09:00-17:00' or 'closed', got {spec!r}")
+            return ()
+        h1, m1, h2, m2 = (int(g) for g in m.groups())
+        if h2 == 24 and m2 == 0:
+            h2, m2 = 23, 59
+        if not (0 <= h1 < 24 and 0 <= h2 < 24 and m1 < 60 and m2 < 60) or (h1, m1) >= (h2, m2):
+            chk.fail(path, f"invalid time range {part.strip()!r}")
+            return ()
+        ranges.append((time(h1, m1), time(h2, m2)))
+    return tuple(sorted(ranges))
+
+
+def _sla_table(data: Any, path: str, chk: _Checker) -> dict[str, timedelta]:
+    if not isinstance(data, dict):
+        chk.fail(path, "must map each urgency (low, normal, high, urgent) to a duration")
+        return {}
+    out = {}
+    for urgency in URGENCIES:
+        if urgency not in data:
+            chk.fail(f"{path}.{urgency}", "is required")
+        else:
+            out[urgency] = chk.duration(data[urgency], f"{path}.{urgency}")
+    for extra in set(data) - set(URGENCIES):
+        chk.fail(f"{path}.{extra}", f"unknown urgency; use one of {', '.join(URGENCIES)}")
+    return out
+
+
+def parse_campaign(data: Any, source: str = "campaign") -> Campaign:
+    """Validate a campaign mapping (as read from YAML) into a frozen Campaign."""
+    chk = _Checker()
+    if not isinstance(data, dict):
+        raise ConfigError(source, ["the file must hold a mapping at the top level"])
+    name = chk.get(data, "name", "", str, default="")
+    if name and not _NAME_RE.match(name):
+        chk.fail("name", f"must be a lower-case name like 'demo', got {name!r}")
+    brand = chk.get(data, "brand", "", str, default="")
+
+    sender = chk.get(data, "sender", "", dict, default={})
+    sender_email = chk.get(sender, "email", "sender", str, default="")
+    if sender_email and not _EMAIL_RE.match(sender_email):
+        chk.fail("sender.email", f"is not an email address: {sender_email!r}")
+    sender_name = chk.get(sender, "name", "sender", str, required=False, default=brand)
+
+    inbound = chk.get(data, "inbound", "", dict, default={})
+    domain = chk.get(inbound, "domain", "inbound", str, default="")
+    addresses = chk.strings(inbound, "addresses", "inbound", required=True)
+    for i, addr in enumerate(addresses):
+        if not _EMAIL_RE.match(addr):
+            chk.fail(f"inbound.addresses[{i}]", f"is not an email address: {addr!r}")
+        elif domain and not addr.lower().endswith("@" + domain.lower()):
+            chk.fail(f"inbound.addresses[{i}]", f"must be in the inbound domain {domain!r}")
+    message_id_domain = chk.get(inbound, "message_id_domain", "inbound", str, required=False,
+                                default=domain)
+
+    sms_data = chk.get(data, "sms", "", dict, default={})
+    number = chk.get(sms_data, "number", "sms", str, default="")
+    if number and not _E164_RE.match(number):
+        chk.fail("sms.number", f"must be E.164 like '+15550100100', got {number!r}")
+    budget = chk.get(sms_data, "segment_budget", "sms", int, required=False, default=2)
+    if not 1 <= budget <= 10:
+        chk.fail("sms.segment_budget", "must be between 1 and 10")
+    sms = SmsSettings(
+        number=number,
+        help_text=chk.get(sms_data, "help_text", "sms", str, default=""),
+        segment_budget=budget,
+        opt_out_keywords=tuple(k.upper() for k in chk.strings(sms_data, "opt_out_keywords", "sms")),
+        opt_in_keywords=tuple(k.upper() for k in chk.strings(sms_data, "opt_in_keywords", "sms")),
+    )
+
+    languages = chk.strings(data, "languages", "", required=True)
+    for i, lang in enumerate(languages):
+        if not _LANG_RE.match(lang):
+            chk.fail(f"languages[{i}]", f"must be an ISO 639-1 code like 'en', got {lang!r}")
+    if not languages:
+        chk.fail("languages", "needs at least one language (the default first)")
+
+    topics = []
+    for i, t in enumerate(chk.get(data, "topics", "", list, default=[])):
+        p = f"topics[{i}]"
+        tid = chk.get(t, "id", p, str, default="")
+        topics.append(Topic(
+            id=tid,
+            label=chk.get(t, "label", p, str, required=False, default=tid),
+            keywords=chk.strings(t, "keywords", p),
+            examples=chk.strings(t, "examples", p),
+        ))
+    topic_ids = [t.id for t in topics]
+    for dup in {t for t in topic_ids if topic_ids.count(t) > 1}:
+        chk.fail("topics", f"topic id {dup!r} appears twice")
+
+    queues: dict[str, Queue] = {}
+    raw_queues = chk.get(data, "queues", "", list, default=[])
+    for i, q in enumerate(raw_queues):
+        p = f"queues[{i}]"
+        qid = chk.get(q, "id", p, str, default="")
+        sla = chk.get(q, "sla", p, dict, default={})
+        again = chk.get(q, "escalate_again_after", p, (str, int), required=False)
+        if qid in queues:
+            chk.fail(p, f"queue id {qid!r} appears twice")
+        queues[qid] = Queue(
+            id=qid,
+            label=chk.get(q, "label", p, str, required=False, default=qid),
+            sla=SlaPolicy(
+                first_response=_sla_table(sla.get("first_response") if isinstance(sla, dict) else None,
+                                          f"{p}.sla.first_response", chk),
+                resolution=_sla_table(sla.get("resolution") if isinstance(sla, dict) else None,
+                                      f"{p}.sla.resolution", chk),
+            ),
+            escalation_queue=chk.get(q, "escalation_queue", p, str, required=False),
+            escalate_again_after=chk.duration(again, f"{p}.escalate_again_after") if again else None,
+        )
+    if not queues:
+        chk.fail("queues", "needs at least one queue")
+    for qid, q in queues.items():
+        if q.escalation_queue and q.escalation_queue not in queues:
+            chk.fail(f"queues[{qid}].escalation_queue", f"names unknown queue {q.escalation_queue!r}")
+
+    routing_data = chk.get(data, "routing", "", dict, default={})
+    default_queue = chk.get(routing_data, "default_queue", "routing", str, default="")
+    if default_queue and default_queue not in queues:
+        chk.fail("routing.default_queue", f"names unknown queue {default_queue!r}")
+    rules = []
+    for i, r in enumerate(chk.get(routing_data, "rules", "routing", list, required=False, default=[])):
+        p = f"routing.rules[{i}]"
+        when = chk.get(r, "when", p, dict, required=False, default={})
+        rule = RoutingRule(
+            queue=chk.get(r, "queue", p, str, default=""),
+            topics=chk.strings(when, "topic", f"{p}.when"),
+            urgencies=chk.strings(when, "urgency", f"{p}.when"),
+            languages=chk.strings(when, "language", f"{p}.when"),
+            channels=chk.strings(when, "channel", f"{p}.when"),
+            tags=chk.strings(when, "tag", f"{p}.when"),
+        )
+        if rule.queue and rule.queue not in queues:
+            chk.fail(f"{p}.queue", f"names unknown queue {rule.queue!r}")
+        for t in rule.topics:
+            if t not in topic_ids and t != "unknown":
+                chk.fail(f"{p}.when.topic", f"names unknown topic {t!r}")
+        for u in rule.urgencies:
+            if u not in URGENCIES:
+                chk.fail(f"{p}.when.urgency", f"must be one of {', '.join(URGENCIES)}, got {u!r}")
+        for c in rule.channels:
+            if c not in CHANNELS:
+                chk.fail(f"{p}.when.channel", f"must be one of {', '.join(CHANNELS)}, got {c!r}")
+        rules.append(rule)
+
+    bh = chk.get(data, "business_hours", "", dict, default={})
+    tz = chk.get(bh, "timezone", "business_hours", str, default="UTC")
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(tz)
+    except Exception:  # noqa: BLE001 - any failure means the name is unusable
+        chk.fail("business_hours.timezone", f"unknown time zone {tz!r}")
+    weekly_data = chk.get(bh, "weekly", "business_hours", dict, required=False, default={})
+    for day in set(weekly_data) - set(WEEKDAYS):
+        chk.fail(f"business_hours.weekly.{day}", f"unknown day; use {', '.join(WEEKDAYS)}")
+    weekly = {d: _parse_hours(weekly_data.get(d), f"business_hours.weekly.{d}", chk) for d in WEEKDAYS}
+    holidays = set()
+    for i, h in enumerate(chk.get(bh, "holidays", "business_hours", list, required=False, default=[])):
+        if isinstance(h, date):
+            holidays.add(h)
+        else:
+            try:
+                holidays.add(date.fromisoformat(str(h)))
+            except ValueError:
+                chk.fail(f"business_hours.holidays[{i}]", f"must be a date like 2026-12-25, got {h!r}")
+    always_open = bool(bh.get("always_open", False)) if isinstance(bh, dict) else False
+    if not always_open and not any(weekly.values()):
+        chk.fail("business_hours.weekly", "no open hours on any day (set always_open: true for 24/7)")
+
+    ack = chk.get(data, "ack", "", dict, required=False, default={})
+    rl = chk.get(ack, "rate_limit", "ack", dict, required=False, default={"max": 3, "per": "24h"})
+    max_acks = chk.get(rl, "max", "ack.rate_limit", int, default=3)
+    if max_acks < 1:
+        chk.fail("ack.rate_limit.max", "must be at least 1")
+    rate = RateLimit(max_acks=max_acks, per=chk.duration(rl.get("per", "24h"), "ack.rate_limit.per"))
+
+    sp = chk.get(data, "sender_policy", "", dict, required=False, default={})
+    policy_args = {}
+    for key in ("spf", "dkim", "dmarc", "spam", "virus"):
+        verdicts = chk.strings(sp, f"reject_{key}", "sender_policy") if f"reject_{key}" in sp else ("FAIL",)
+        for v in verdicts:
+            if v not in _VERDICTS:
+                chk.fail(f"sender_policy.reject_{key}", f"unknown SES verdict {v!r}")
+        policy_args[f"reject_{key}"] = tuple(verdicts)
+
+    fu = chk.get(data, "follow_up", "", dict, required=False, default={})
+    follow_up = FollowUp(
+        delay=chk.duration(fu.get("delay", "2d"), "follow_up.delay"),
+        resolve_after=chk.duration(fu.get("resolve_after", "5d"), "follow_up.resolve_after"),
+        offer=chk.get(fu, "offer", "follow_up", str, required=False),
+    )
+    retention = chk.get(data, "retention_days", "", int, required=False, default=365)
+    if retention < 1:
+        chk.fail("retention_days", "must be at least 1")
+    prefix = chk.get(data, "reference_prefix", "", str, required=False, default="RD")
+    if not re.match(r"^[A-Z]{2,4}$", prefix):
+        chk.fail("reference_prefix", f"must be 2-4 capital letters, got {prefix!r}")
+    faq = chk.get(data, "faq", "", dict, required=False, default={})
+    for key in faq:
+        if key not in topic_ids:
+            chk.fail(f"faq.{key}", "names an unknown topic")
+
+    if chk.problems:
+        raise ConfigError(source, chk.problems)
+    return Campaign(
+        name=name,
+        brand=brand,
+        sender_email=sender_email,
+        sender_name=sender_name,
+        inbound_domain=domain.lower(),
+        inbound_addresses=tuple(a.lower() for a in addresses),
+        message_id_domain=message_id_domain.lower(),
+        sms=sms,
+        languages=languages,
+        topics=tuple(topics),
+        queues=queues,
+        routing=tuple(rules),
+        default_queue=default_queue,
+        business_hours=BusinessHours(timezone=tz, weekly=weekly, holidays=frozenset(holidays),
+                                     always_open=always_open),
+        ack_rate_limit=rate,
+        sender_policy=SenderPolicy(**policy_args),
+        follow_up=follow_up,
+        reopen_window=chk_duration_default(data, "reopen_window", "7d"),
+        retention_days=retention,
+        reference_prefix=prefix,
+        faq={str(k): str(v) for k, v in faq.items()},
+    )
+
+
+def chk_duration_default(data: Mapping[str, Any], key: str, default: str) -> timedelta:
+    try:
+        return parse_duration(data.get(key, default))
+    except ValueError as exc:
+        raise ConfigError("campaign", [f"{key}: {exc}"]) from exc
+
+
+def load_campaign(name: str, directory: Path | None = None) -> Campaign:
+    """Read and validate `<directory>/<name>.yaml` (the packaged campaign files by default)."""
+    path = (directory or CAMPAIGN_DIR) / f"{name}.yaml"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(str(path.name), [f"campaign file not found (campaign {name!r})"]) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(path.name, [f"not valid YAML: {exc}"]) from exc
+    campaign = parse_campaign(data, source=path.name)
+    if campaign.name != name:
+        raise ConfigError(path.name, [f"name: is {campaign.name!r} but the file is for {name!r}"])
+    return campaign

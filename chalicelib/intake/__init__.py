@@ -1,0 +1,1 @@
+"""Channel intake: one module per channel turns raw input into an InboundMessage."""

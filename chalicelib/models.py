@@ -1,0 +1,244 @@
+"""The DynamoDB tables (DESIGN §3) as PynamoDB models; table names and endpoint come from Settings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+from chalicelib.config import Settings
+
+
+class Status(StrEnum):
+    # Stored in DynamoDB: never rename.
+    NEW = "new"
+    OPEN = "open"
+    PENDING_CUSTOMER = "pending_customer"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class Direction(StrEnum):
+    # Stored in DynamoDB: never rename.
+    IN = "in"
+    OUT = "out"
+    NOTE = "note"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Meta:
+    # Real values are bound by bind_models() at cold start; the placeholder fails loudly if not.
+    table_name = "unbound"
+    region = "us-east-1"
+    host: str | None = None
+
+
+class CustomerModel(Model):
+    class Meta(_Meta):
+        pass
+
+    customer_id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute(default="")
+    language = UnicodeAttribute(null=True)
+    channels = UnicodeSetAttribute(default=set)
+    identities = UnicodeSetAttribute(default=set)
+    tags = UnicodeSetAttribute(default=set)
+    marketing_opt_out = BooleanAttribute(default=True)
+    created_at = UTCDateTimeAttribute(default=utcnow)
+    updated_at = UTCDateTimeAttribute(default=utcnow)
+
+
+class IdentityModel(Model):
+    """`email#a@b.com` or `phone#+4670...` -> customer; the conditional put makes it unique."""
+
+    class Meta(_Meta):
+        pass
+
+    identity = UnicodeAttribute(hash_key=True)
+    customer_id = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute(default=utcnow)
+    # ISO timestamps of acks sent to this address, pruned to the campaign's rate-limit window.
+    ack_log = ListAttribute(of=UnicodeAttribute, default=list)
+
+
+class CustomerIndex(GlobalSecondaryIndex["ConversationModel"]):
+    class Meta:
+        index_name = "by_customer"
+        projection = AllProjection()
+
+    customer_id = UnicodeAttribute(hash_key=True)
+    updated_at = UnicodeAttribute(range_key=True)
+
+
+class QueueIndex(GlobalSecondaryIndex["ConversationModel"]):
+    class Meta:
+        index_name = "by_queue"
+        projection = AllProjection()
+
+    queue = UnicodeAttribute(hash_key=True)
+    status_due = UnicodeAttribute(range_key=True)
+
+
+class ReferenceIndex(GlobalSecondaryIndex["ConversationModel"]):
+    class Meta:
+        index_name = "by_reference"
+        projection = KeysOnlyProjection()
+
+    reference = UnicodeAttribute(hash_key=True)
+
+
+class Breach(MapAttribute[str, Any]):
+    kind = UnicodeAttribute()  # first_response | resolution
+    level = NumberAttribute(default=1)
+    at = UnicodeAttribute()
+
+
+class ConversationModel(Model):
+    class Meta(_Meta):
+        pass
+
+    conversation_id = UnicodeAttribute(hash_key=True)
+    reference = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    channel = UnicodeAttribute()
+    status = UnicodeAttribute(default=Status.NEW.value)
+    queue = UnicodeAttribute()
+    status_due = UnicodeAttribute()
+    # ISO strings, so the GSI range key sorts by time.
+    updated_at = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    subject = UnicodeAttribute(default="")
+    topic = UnicodeAttribute(default="unknown")
+    language = UnicodeAttribute(null=True)
+    urgency = UnicodeAttribute(default="normal")
+    sentiment = UnicodeAttribute(default="neutral")
+    reasons = ListAttribute(of=UnicodeAttribute, default=list)
+    assignee = UnicodeAttribute(null=True)
+    first_response_due = UnicodeAttribute(null=True)
+    resolution_due = UnicodeAttribute(null=True)
+    first_response_at = UnicodeAttribute(null=True)
+    resolved_at = UnicodeAttribute(null=True)
+    breaches = ListAttribute(of=Breach, default=list)
+    thread_keys = UnicodeSetAttribute(default=set)
+    ack_sent_at = UnicodeAttribute(null=True)
+    ack_message_id = UnicodeAttribute(null=True)
+    last_inbound_at = UnicodeAttribute(null=True)
+    inbound_count = NumberAttribute(default=0)
+    workflow_version = NumberAttribute(default=0)
+    workflow_execution = UnicodeAttribute(null=True)
+    timeline = ListAttribute(of=MapAttribute, default=list)  # type: ignore[arg-type]
+
+    by_customer = CustomerIndex()
+    by_queue = QueueIndex()
+    by_reference = ReferenceIndex()
+
+
+class SourceIndex(GlobalSecondaryIndex["MessageModel"]):
+    class Meta:
+        index_name = "by_source"
+        projection = KeysOnlyProjection()
+
+    source_id = UnicodeAttribute(hash_key=True)
+
+
+class RfcMessageIdIndex(GlobalSecondaryIndex["MessageModel"]):
+    class Meta:
+        index_name = "by_rfc_message_id"
+        projection = KeysOnlyProjection()
+
+    rfc_message_id = UnicodeAttribute(hash_key=True)
+
+
+class AttachmentMap(MapAttribute[str, Any]):
+    filename = UnicodeAttribute()
+    content_type = UnicodeAttribute()
+    size = NumberAttribute()
+    s3_key = UnicodeAttribute(null=True)
+    inline = BooleanAttribute(default=False)
+    content_id = UnicodeAttribute(null=True)
+
+
+class MessageModel(Model):
+    class Meta(_Meta):
+        pass
+
+    conversation_id = UnicodeAttribute(hash_key=True)
+    sort = UnicodeAttribute(range_key=True)  # <iso time>#<message_id>
+    message_id = UnicodeAttribute()
+    direction = UnicodeAttribute()
+    channel = UnicodeAttribute()
+    source_id = UnicodeAttribute()
+    rfc_message_id = UnicodeAttribute(null=True)
+    raw_key = UnicodeAttribute(null=True)
+    subject = UnicodeAttribute(default="")
+    text = UnicodeAttribute(default="")
+    new_text = UnicodeAttribute(null=True)
+    html = UnicodeAttribute(null=True)
+    attachments = ListAttribute(of=AttachmentMap, default=list)
+    classification = MapAttribute[str, Any](null=True)
+    template = UnicodeAttribute(null=True)
+    sent_by = UnicodeAttribute(null=True)
+    ack = BooleanAttribute(default=False)
+    suppressed_reason = UnicodeAttribute(null=True)
+    problems = ListAttribute(of=UnicodeAttribute, default=list)
+    created_at = UnicodeAttribute()
+
+    by_source = SourceIndex()
+    by_rfc_message_id = RfcMessageIdIndex()
+
+
+class SuppressionModel(Model):
+    """Why no ack may go to an address or phone: bounce, complaint, opt_out or manual."""
+
+    class Meta(_Meta):
+        pass
+
+    address = UnicodeAttribute(hash_key=True)  # the identity string, e.g. phone#+4670...
+    reason = UnicodeAttribute()
+    source = UnicodeAttribute(default="")
+    created_at = UTCDateTimeAttribute(default=utcnow)
+    confirmed = BooleanAttribute(default=False)
+
+
+ALL_MODELS: tuple[type[Model], ...] = (
+    CustomerModel,
+    IdentityModel,
+    ConversationModel,
+    MessageModel,
+    SuppressionModel,
+)
+
+
+def bind_models(settings: Settings) -> None:
+    """Point every model at its table and endpoint; called once per container before first use."""
+    tables = {
+        CustomerModel: settings.customers_table,
+        IdentityModel: settings.identities_table,
+        ConversationModel: settings.conversations_table,
+        MessageModel: settings.messages_table,
+        SuppressionModel: settings.suppressions_table,
+    }
+    for model, table in tables.items():
+        meta = model.Meta
+        if (meta.table_name, meta.host, meta.region) == (table, settings.endpoint_url, settings.region):
+            continue
+        meta.table_name = table
+        meta.host = settings.endpoint_url
+        meta.region = settings.region
+        # PynamoDB caches its connection per model; drop it so the new table/endpoint apply.
+        model._connection = None

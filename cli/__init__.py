@@ -1,0 +1,1 @@
+"""The `replydesk` command line: operator and developer commands."""

@@ -1,0 +1,50 @@
+"""`replydesk` entry point: each subcommand group lives in its own module with a `register()`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Imported lazily so `replydesk mail check` does not pay for the topic trainer's imports.
+GROUPS = {
+    "local": ("cli.local_cmd", "run the whole system locally on the embedded AWS emulator"),
+    "package": ("cli.package_cmd", "package one campaign's CloudFormation template"),
+    "mail": ("cli.mail_cmd", "diagnose raw emails: would they be acknowledged, and why not"),
+    "sms": ("cli.sms_cmd", "SMS tools: segment counts, send a test SMS to the local stack"),
+    "topics": ("cli.topics_cmd", "train and evaluate topic classifiers"),
+    "lang": ("cli.lang_cmd", "evaluate language detection"),
+    "workflow": ("cli.workflow_cmd", "SLA and follow-up timelines"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="replydesk", description=__doc__)
+    sub = parser.add_subparsers(dest="group", metavar="COMMAND")
+    for name, (_module, help_text) in GROUPS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    if not args or args[0] in ("-h", "--help") or args[0] not in GROUPS:
+        parser.print_help()
+        return 0 if not args or args[0] in ("-h", "--help") else 2
+    module_name, help_text = GROUPS[args[0]]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            print(f"replydesk {args[0]}: not implemented yet", file=sys.stderr)
+            return 2
+        raise
+    group = argparse.ArgumentParser(prog=f"replydesk {args[0]}", description=help_text)
+    module.register(group)
+    ns = group.parse_args(args[1:])
+    func = getattr(ns, "func", None)
+    if func is None:
+        group.print_help()
+        return 2
+    return int(func(ns) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
