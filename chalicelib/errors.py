@@ -62,6 +62,17 @@ class DeliveryError(ReplydeskError):
     """Raised when SES or SNS refused an outbound message."""
 
 
+class SegmentBudgetExceeded(ReplydeskError):
+    """Raised when a rendered SMS needs more segments than the campaign allows: shorten the template."""
+
+    def __init__(self, *, encoding: str, units: int, segments: int, budget: int) -> None:
+        self.encoding = encoding
+        self.units = units
+        self.segments = segments
+        self.budget = budget
+        super().__init__(f"SMS needs {segments} {encoding} segments ({units} units), the budget is {budget}")
+
+
 class NotFound(ReplydeskError):
     """Raised when a conversation, customer or template does not exist."""
 

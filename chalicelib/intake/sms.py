@@ -1,0 +1,126 @@
+"""SMS intake: the AWS two-way SMS JSON (as SNS delivers it) into an InboundMessage."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import phonenumbers
+
+from chalicelib.errors import InvalidInput
+from chalicelib.inbound import Channel, InboundMessage
+from chalicelib.sms import detect_keyword
+
+if TYPE_CHECKING:
+    from chalicelib.config import Campaign
+
+# How many SNS wrappers to peel off: SNS→SQS raw envelope, Lambda SNS record ({"Sns": {...}}).
+_MAX_ENVELOPES = 3
+
+
+def _decode(payload: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
+    if isinstance(payload, Mapping):
+        return payload
+    if isinstance(payload, bytes | bytearray):
+        try:
+            # utf-8-sig: a BOM from a hand-edited fixture or a replayed file must not break the parse.
+            payload = bytes(payload).decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"SMS payload is not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    try:
+        data = json.loads(payload)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"SMS payload is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+                           ) from exc
+    if not isinstance(data, Mapping):
+        raise InvalidInput(f"SMS payload is JSON but not an object (a {type(data).__name__})")
+    return data
+
+
+def _unwrap(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The two-way SMS object itself, whether given bare or inside SNS envelopes.
+
+    moto (unlike AWS) may deliver an SNS→SQS envelope whose `Message` is already an object
+    rather than a JSON string, so both are accepted.
+    """
+    for _ in range(_MAX_ENVELOPES):
+        if "inboundMessageId" in data:
+            return data
+        if isinstance(data.get("Sns"), Mapping):
+            data = data["Sns"]
+        if "Message" not in data:
+            return data
+        inner = data["Message"]
+        data = inner if isinstance(inner, Mapping) else _decode(inner if isinstance(inner, str) else "")
+    return data
+
+
+def _e164(value: Any, region: str) -> str | None:
+    """E.164 form of a valid phone number, or None; the same rule the web form applies to `phone`."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def parse_sms(payload: bytes | str | Mapping[str, Any], *, raw_key: str, received_at: datetime,
+              default_region: str = "US", campaign: Campaign | None = None) -> InboundMessage:
+    """Parse one inbound SMS as the two-way SMS number publishes it to SNS.
+
+    A message whose sender number is missing or invalid is still returned, with `sender=""` and the
+    reason in `problems`, so it is stored but never acknowledged. Raises InvalidInput when there is
+    no message at all (not JSON, no `inboundMessageId`): the caller parks it in the DLQ, raw kept.
+    Unknown fields are ignored. `campaign` adds its own opt-out/opt-in words to keyword detection.
+    """
+    data = _unwrap(_decode(payload))
+    source_id = data.get("inboundMessageId")
+    if isinstance(source_id, int) and not isinstance(source_id, bool):
+        source_id = str(source_id)
+    if not isinstance(source_id, str) or not source_id.strip():
+        raise InvalidInput("SMS payload has no inboundMessageId")
+
+    problems: list[str] = []
+    origination = data.get("originationNumber")
+    sender = _e164(origination, default_region)
+    if sender is None:
+        problems.append("missing originationNumber" if origination in (None, "")
+                        else "invalid originationNumber")
+
+    body = data.get("messageBody")
+    if body is None:
+        text = ""
+    elif isinstance(body, str):
+        text = body
+    elif isinstance(body, int | float) and not isinstance(body, bool):
+        text = str(body)  # a bare number such as a PIN, if a producer sent it unquoted
+    else:
+        text = ""
+        problems.append("messageBody is not text")
+
+    destination = data.get("destinationNumber")
+    # Our own number only tells which campaign number was used; a bad one must not block the reply.
+    recipient = _e164(destination, default_region) or (destination.strip() if isinstance(destination, str)
+                                                       else "")
+    previous = data.get("previousPublishedMessageId")
+
+    return InboundMessage(
+        channel=Channel.SMS,
+        source_id=source_id.strip(),
+        raw_key=raw_key,
+        received_at=received_at,
+        sender=sender or "",
+        phone=sender,
+        text=text,
+        recipients=(recipient,) if recipient else (),
+        # The SNS MessageId of the last SMS we published to this number: a threading hint.
+        in_reply_to=(previous,) if isinstance(previous, str) and previous else (),
+        keyword=detect_keyword(text, campaign),
+        problems=tuple(problems),
+    )
