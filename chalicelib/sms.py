@@ -81,7 +81,7 @@ def detect_keyword(body: str, campaign: Campaign | None = None) -> Keyword | Non
     confirmation SMS).
     """
     key = keyword_key(body)
-    if not key or len(key) > 20:  # no keyword is longer; skip the lookup for real messages
+    if not key or len(key) > 40:  # no keyword is this long: skip building tables for real messages
         return None
     if campaign is not None and (campaign.sms.opt_out_keywords or campaign.sms.opt_in_keywords):
         table = _table(campaign.sms.opt_out_keywords, campaign.sms.opt_in_keywords)
@@ -124,15 +124,25 @@ class SegmentCount:
     segments: int
 
 
+_NOT_GSM7 = re.compile("[^" + re.escape("".join(sorted(GSM7_BASIC | GSM7_EXTENSION))) + "]")
+_GSM7_ESCAPED = re.compile("[" + re.escape("".join(sorted(GSM7_EXTENSION))) + "]")
+
+
 def is_gsm7(text: str) -> bool:
-    return all(c in GSM7_BASIC or c in GSM7_EXTENSION for c in text)
+    return _NOT_GSM7.search(text) is None
 
 
-def _costs(text: str) -> tuple[SmsEncoding, list[int]]:
-    if is_gsm7(text):
-        return SmsEncoding.GSM7, [2 if c in GSM7_EXTENSION else 1 for c in text]
+def _units(text: str, encoding: SmsEncoding) -> int:
+    if encoding is SmsEncoding.GSM7:
+        return len(text) + len(_GSM7_ESCAPED.findall(text))
     # Characters outside the BMP (most emoji) are a surrogate pair: two UTF-16 code units.
-    return SmsEncoding.UCS2, [2 if ord(c) > 0xFFFF else 1 for c in text]
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _costs(text: str, encoding: SmsEncoding) -> list[int]:
+    if encoding is SmsEncoding.GSM7:
+        return [2 if c in GSM7_EXTENSION else 1 for c in text]
+    return [2 if ord(c) > 0xFFFF else 1 for c in text]
 
 
 def split_segments(text: str) -> list[str]:
@@ -141,10 +151,11 @@ def split_segments(text: str) -> list[str]:
     A part never ends inside a GSM-7 escape sequence or a UTF-16 surrogate pair, which is why a
     multipart count can exceed ceil(units / 153) by one.
     """
-    encoding, costs = _costs(text)
+    encoding = SmsEncoding.GSM7 if is_gsm7(text) else SmsEncoding.UCS2
     single, part = (GSM7_SINGLE, GSM7_PART) if encoding is SmsEncoding.GSM7 else (UCS2_SINGLE, UCS2_PART)
-    if sum(costs) <= single:
+    if _units(text, encoding) <= single:
         return [text] if text else []
+    costs = _costs(text, encoding)
     parts: list[str] = []
     start = used = 0
     for i, cost in enumerate(costs):
@@ -157,10 +168,15 @@ def split_segments(text: str) -> list[str]:
 
 
 def count_segments(text: str) -> SegmentCount:
-    encoding, costs = _costs(text)
-    units = sum(costs)
-    single = GSM7_SINGLE if encoding is SmsEncoding.GSM7 else UCS2_SINGLE
-    segments = (1 if units else 0) if units <= single else len(split_segments(text))
+    encoding = SmsEncoding.GSM7 if is_gsm7(text) else SmsEncoding.UCS2
+    units = _units(text, encoding)
+    single, part = (GSM7_SINGLE, GSM7_PART) if encoding is SmsEncoding.GSM7 else (UCS2_SINGLE, UCS2_PART)
+    if units <= single:
+        segments = 1 if units else 0
+    elif units == len(text):  # every character costs one unit, so no boundary can fall inside one
+        segments = -(-units // part)
+    else:
+        segments = len(split_segments(text))
     return SegmentCount(encoding=encoding, units=units, segments=segments)
 
 
