@@ -244,7 +244,8 @@ def send_sms(*, sns: SNSClient, phone: str, text: str, campaign: Campaign,
              suppressed: Callable[[str], bool], keyword_response: bool = False) -> SmsSendResult:
     """Publish one Transactional SMS from the campaign's number, unless the number must not get it.
 
-    `phone` is E.164. `suppressed(phone)` is our own list (STOP, manual); it is skipped only when
+    `phone` is E.164. `suppressed(phone)` gets that E.164 number (the caller adds the `phone#`
+    identity prefix for its table) and is our own list (STOP, manual); it is skipped only when
     `keyword_response` is True, for the one STOP confirmation and HELP answers that carrier rules
     require even to an opted-out number. SNS's own opt-out list is always honoured. Raises
     DeliveryError from the SNS error when a call fails (retryable when AWS throttled).
@@ -275,8 +276,8 @@ def send_sms(*, sns: SNSClient, phone: str, text: str, campaign: Campaign,
             PhoneNumber=phone,
             Message=text,
             MessageAttributes={
-                # Transactional: delivered at the higher-reliability route, also to DND-listed numbers
-                # where the law allows, which is right for a reply the customer asked for.
+                # Transactional: SNS optimises for reliability rather than cost, which is right for
+                # a reply the customer is waiting for (Promotional is for marketing).
                 "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"},
                 "AWS.MM.SMS.OriginationNumber": {"DataType": "String", "StringValue": campaign.sms.number},
             },
