@@ -24,6 +24,7 @@ ENV_RAW_BUCKET = "RAW_BUCKET"
 ENV_TEMPLATE_BUCKET = "TEMPLATE_BUCKET"
 ENV_INTAKE_QUEUE_URL = "INTAKE_QUEUE_URL"
 ENV_INTAKE_DLQ_URL = "INTAKE_DLQ_URL"
+ENV_EVENTS_QUEUE_URL = "EVENTS_QUEUE_URL"
 ENV_CUSTOMERS_TABLE = "CUSTOMERS_TABLE"
 ENV_IDENTITIES_TABLE = "IDENTITIES_TABLE"
 ENV_CONVERSATIONS_TABLE = "CONVERSATIONS_TABLE"
@@ -41,6 +42,7 @@ _REQUIRED = {
     "template_bucket": ENV_TEMPLATE_BUCKET,
     "intake_queue_url": ENV_INTAKE_QUEUE_URL,
     "intake_dlq_url": ENV_INTAKE_DLQ_URL,
+    "events_queue_url": ENV_EVENTS_QUEUE_URL,
     "customers_table": ENV_CUSTOMERS_TABLE,
     "identities_table": ENV_IDENTITIES_TABLE,
     "conversations_table": ENV_CONVERSATIONS_TABLE,
@@ -77,6 +79,10 @@ class DeployNames:
     def intake_dlq(self) -> str:
         return f"{self.prefix}-intake-dlq"
 
+    @property
+    def events_queue(self) -> str:
+        return f"{self.prefix}-events"
+
 
 def deploy_names(environ: Mapping[str, str] | None = None) -> DeployNames:
     """Campaign and stage from the environment; both are required everywhere, packaging included."""
@@ -105,6 +111,7 @@ class Settings:
     template_bucket: str
     intake_queue_url: str
     intake_dlq_url: str
+    events_queue_url: str
     customers_table: str
     identities_table: str
     conversations_table: str
@@ -140,7 +147,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: str) ->
         if not value:
             problems.append(f"{var} is not set")
         values[attr] = value
-    for attr in ("intake_queue_url", "intake_dlq_url"):
+    for attr in ("intake_queue_url", "intake_dlq_url", "events_queue_url"):
         if values[attr] and not values[attr].startswith("http"):
             problems.append(f"{_REQUIRED[attr]} must be a queue URL, got {values[attr]!r}")
     for attr, var in _REQUIRED.items():

@@ -57,6 +57,8 @@ class InboundMessage:
     attachments: tuple[Attachment, ...] = ()
     consent: bool = False
     keyword: str | None = None
+    # A reference handed out at intake (web form), used for the conversation it opens.
+    reference: str | None = None
     problems: tuple[str, ...] = ()
 
     @property

@@ -94,14 +94,6 @@ class QueueIndex(GlobalSecondaryIndex["ConversationModel"]):
     status_due = UnicodeAttribute(range_key=True)
 
 
-class ReferenceIndex(GlobalSecondaryIndex["ConversationModel"]):
-    class Meta:
-        index_name = "by_reference"
-        projection = KeysOnlyProjection()
-
-    reference = UnicodeAttribute(hash_key=True)
-
-
 class Breach(MapAttribute[str, Any]):
     kind = UnicodeAttribute()  # first_response | resolution
     level = NumberAttribute(default=1)
@@ -112,8 +104,10 @@ class ConversationModel(Model):
     class Meta(_Meta):
         pass
 
+    # The conversation id is its reference number (RD-7K3M9Q): the key's uniqueness makes references unique.
     conversation_id = UnicodeAttribute(hash_key=True)
     reference = UnicodeAttribute()
+    origin_source_id = UnicodeAttribute(null=True)
     customer_id = UnicodeAttribute()
     channel = UnicodeAttribute()
     status = UnicodeAttribute(default=Status.NEW.value)
@@ -145,7 +139,6 @@ class ConversationModel(Model):
 
     by_customer = CustomerIndex()
     by_queue = QueueIndex()
-    by_reference = ReferenceIndex()
 
 
 class SourceIndex(GlobalSecondaryIndex["MessageModel"]):

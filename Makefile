@@ -1,0 +1,61 @@
+# replydesk: `make run` and `make test` work on a fresh machine; everything they need is installed here.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CAMPAIGN ?= demo
+STAGE ?= dev
+CHROMIUM ?= /usr/bin/chromium
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help install run test test-fast lint typecheck bench package chromium clean
+
+help:
+	@echo "make run      - start the whole system locally on the embedded AWS emulator"
+	@echo "make test     - install what is needed and run every test (unit, functional, integration, browser)"
+	@echo "make bench    - print the benchmark figures"
+	@echo "make lint     - ruff + mypy"
+	@echo "make package  - CloudFormation template for CAMPAIGN=$(CAMPAIGN) STAGE=$(STAGE), offline"
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+	$(BIN)/python -m pip install -q -r requirements-dev.txt 2>&1 | grep -v '^WARNING: Location' ; test $${PIPESTATUS[0]} -eq 0
+	$(BIN)/python -m pip install -q --no-deps -e . 2>&1 | grep -v '^WARNING: Location' ; test $${PIPESTATUS[0]} -eq 0
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian's chromium for the browser tests; quick when it is already there.
+chromium:
+	@test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@test -x $(CHROMIUM)
+
+run: install
+	$(BIN)/replydesk local --campaign $(CAMPAIGN) --stage $(STAGE)
+
+test: install chromium
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	REPLYDESK_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q -p no:cacheprovider
+
+test-fast: install
+	$(BIN)/pytest -q -m "unit"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check . || true
+	$(BIN)/mypy
+
+typecheck: install
+	$(BIN)/mypy
+
+bench: install
+	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+package: install
+	$(BIN)/replydesk package --campaign $(CAMPAIGN) --stage $(STAGE)
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,110 @@
+"""The acknowledgement: the one automatic first reply per conversation, on the customer's channel."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.config import Campaign
+from chalicelib.errors import DeliveryError, TransientError
+from chalicelib.render import TemplateStore
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from mypy_boto3_ses import SESClient
+
+_RE_PREFIX = re.compile(r"^\s*((re|aw|sv|antw|réf|ref|rif|vs|odp)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundEmail:
+    """A composed email, ready for SES, with the ids threading needs."""
+
+    message_id: str  # without angle brackets
+    subject: str
+    to: str
+    raw: bytes
+    template: str
+    language: str
+    text: str
+
+
+def new_message_id(campaign: Campaign) -> str:
+    return f"{uuid.uuid4().hex}@{campaign.message_id_domain}"
+
+
+def reply_subject(original: str, reference: str) -> str:
+    """`Re: <original> [RD-…]` with one `Re:` and the reference token once, however long the thread."""
+    token = f"[{reference}]"
+    base = _RE_PREFIX.sub("", original or "").replace(token, "").strip()
+    base = re.sub(r"\s{2,}", " ", base)
+    return f"Re: {base} {token}".strip() if base else f"Re: {token}"
+
+
+def template_context(*, campaign: Campaign, customer_name: str, reference: str, language: str,
+                     topic: str | None, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Plain values only: templates are untrusted and rendered in a sandbox."""
+    topic_label = next((t.label for t in campaign.topics if t.id == topic), "")
+    return {
+        "customer": {"name": customer_name, "language": language},
+        "conversation": {"reference": reference, "topic": topic or "unknown", "topic_label": topic_label},
+        "campaign": {"brand": campaign.brand, "sender_name": campaign.sender_name,
+                     "sender_email": campaign.sender_email, "sms_number": campaign.sms.number},
+        "faq": campaign.faq.get(topic or "", ""),
+        **(extra or {}),
+    }
+
+
+def compose_email(*, purpose: str, campaign: Campaign, templates: TemplateStore, to: str, to_name: str,
+                  language: str, context: Mapping[str, Any], now: datetime,
+                  subject: str | None = None, in_reply_to: str | None = None,
+                  references: tuple[str, ...] = (), auto_submitted: bool = True) -> OutboundEmail:
+    """Render text + HTML parts and build the MIME message (RFC 3834 headers for automatic mail)."""
+    text = templates.render(purpose, "email", "txt", language, context)
+    html = templates.render(purpose, "email", "html", text.language, context)
+    if subject is None:
+        subject = templates.render(f"{purpose}-subject", "email", "txt", text.language, context).text.strip()
+    message_id = new_message_id(campaign)
+    msg = EmailMessage()
+    msg["From"] = Address(display_name=campaign.sender_name, addr_spec=campaign.sender_email)
+    msg["To"] = Address(display_name=to_name, addr_spec=to) if to_name else to
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(now)
+    msg["Message-ID"] = f"<{message_id}>"
+    if in_reply_to:
+        msg["In-Reply-To"] = f"<{in_reply_to}>"
+        refs = [r for r in references if r != in_reply_to][-20:] + [in_reply_to]
+        msg["References"] = " ".join(f"<{r}>" for r in refs)
+    if auto_submitted:
+        # RFC 3834: mark automatic replies so well-behaved autoresponders stay silent (no mail loops).
+        msg["Auto-Submitted"] = "auto-replied"
+        msg["X-Auto-Response-Suppress"] = "All"
+    msg["X-Loop"] = campaign.sender_email
+    msg["Content-Language"] = text.language
+    msg.set_content(text.text)
+    msg.add_alternative(html.text, subtype="html")
+    return OutboundEmail(message_id=message_id, subject=subject, to=to, raw=msg.as_bytes(),
+                         template=text.template, language=text.language, text=text.text)
+
+
+def send_email(email: OutboundEmail, *, ses: SESClient, campaign: Campaign) -> str:
+    """Send through SES; returns the SES message id. Throttling is retryable, a rejection is not."""
+    try:
+        resp = ses.send_raw_email(
+            Source=campaign.sender_email, Destinations=[email.to], RawMessage={"Data": email.raw}
+        )
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in ("Throttling", "ThrottlingException", "ServiceUnavailable", "InternalFailure"):
+            raise TransientError("SES is throttling or unavailable") from exc
+        raise DeliveryError(f"SES refused the message: {code}") from exc
+    return resp["MessageId"]

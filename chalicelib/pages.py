@@ -1,0 +1,69 @@
+"""The customer-facing web pages: the campaign's contact page and the form submission."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+from chalice import Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from chalicelib import aws
+from chalicelib.config import get_campaign, get_settings
+from chalicelib.intake import web
+from chalicelib.metrics import Metric, count
+from chalicelib.observability import logger
+
+_WEB_DIR = Path(__file__).parent / "web"
+
+
+@functools.cache
+def _env() -> Environment:
+    # Our own page templates, shipped with the code (not the staff-edited library): a plain environment.
+    return Environment(loader=FileSystemLoader(_WEB_DIR), autoescape=select_autoescape(["html"]))
+
+
+@functools.cache
+def contact_page() -> str:
+    campaign = get_campaign()
+    return _env().get_template("contact.html").render(
+        brand=campaign.brand,
+        topics=[{"id": t.id, "label": t.label} for t in campaign.topics],
+        faq_json=json.dumps(dict(campaign.faq)),
+        languages=campaign.languages,
+        max_message=web.MAX_MESSAGE_CHARS,
+        honeypot=web.HONEYPOT_FIELD,
+    )
+
+
+def submit(body: bytes, content_type: str) -> web.Accepted:
+    """Validate, store raw, enqueue; raises ValidationError for the view to turn into a 4xx."""
+    settings = get_settings()
+    campaign = get_campaign()
+    try:
+        submission = web.validate(web.decode_form(body, content_type), campaign)
+    except web.ValidationError as exc:
+        count(Metric.MESSAGES_REJECTED, channel="web", reason=exc.field or "invalid")
+        logger.info("submission rejected", extra={"field": exc.field, "length": len(body)})
+        raise
+    accepted = web.accept(submission, s3=aws.s3(), sqs=aws.sqs(), bucket=settings.raw_bucket,
+                          queue_url=settings.intake_queue_url)
+    logger.info("submission accepted", extra={"source_id": accepted.submission_id,
+                                              "conversation_id": accepted.reference})
+    return accepted
+
+
+def accepted_response(accepted: web.Accepted, accept_header: str) -> Response:
+    if "text/html" in accept_header and "application/json" not in accept_header:
+        html = _env().get_template("thanks.html").render(brand=get_campaign().brand,
+                                                          reference=accepted.reference)
+        return Response(body=html, status_code=202, headers={"Content-Type": "text/html; charset=utf-8"})
+    return Response(body={"reference": accepted.reference, "status": "received"}, status_code=202,
+                    headers={"Content-Type": "application/json"})
+
+
+def health() -> dict[str, Any]:
+    settings = get_settings()
+    return {"status": "ok", "campaign": settings.campaign, "stage": settings.stage}

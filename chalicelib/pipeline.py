@@ -1,0 +1,467 @@
+"""The one processing path: intake record → guard → classify → route → store → acknowledge → workflow."""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from botocore.exceptions import ClientError
+
+from chalicelib import aws, guard, store
+from chalicelib.acknowledge import compose_email, reply_subject, send_email, template_context
+from chalicelib.classify import Classification, classify
+from chalicelib.config import Campaign, Settings, get_campaign, get_settings
+from chalicelib.errors import InvalidInput, TransientError
+from chalicelib.inbound import Attachment, Channel, InboundMessage
+from chalicelib.intake import web as web_intake
+from chalicelib.metrics import Metric, count, milliseconds
+from chalicelib.models import ConversationModel, Status, bind_models
+from chalicelib.observability import logger
+from chalicelib.render import S3Loader, TemplateStore
+from chalicelib.route import Route, route
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_ses import SESClient
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_stepfunctions import SFNClient
+
+# Reasons that mean "a machine wrote this": stored for the record, but no staff work item is opened.
+AUTOMATED = frozenset({
+    "auto_reply", "bounce", "complaint", "mdn", "challenge_response", "delay_warning", "mailing_list",
+    "own_mail", "spam", "virus",
+})
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What the processing path needs, built once per container."""
+
+    settings: Settings
+    campaign: Campaign
+    s3: S3Client
+    ses: SESClient
+    sns: SNSClient
+    sfn: SFNClient
+    templates: TemplateStore
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+@functools.cache
+def get_runtime() -> Runtime:
+    settings = get_settings()
+    bind_models(settings)
+    campaign = get_campaign()
+    return Runtime(
+        settings=settings,
+        campaign=campaign,
+        s3=aws.s3(),
+        ses=aws.ses(),
+        sns=aws.sns(),
+        sfn=aws.stepfunctions(),
+        templates=TemplateStore(S3Loader(aws.s3(), settings.template_bucket), campaign.default_language),
+    )
+
+
+# ------------------------------------------------------------------ reading the queue record
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """Where a queued input came from and where its raw bytes are."""
+
+    channel: Channel
+    bucket: str
+    key: str
+    source_id: str | None
+    notification: Mapping[str, Any] = field(default_factory=dict)
+
+
+def unwrap(body: str, settings: Settings) -> Envelope | dict[str, Any]:
+    """Our own intake envelope, or an SNS notification (SES receipt or two-way SMS)."""
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput("queue message is not JSON") from exc
+    if not isinstance(data, dict):
+        raise InvalidInput("queue message is not a JSON object")
+    if data.get("Type") == "Notification" and "TopicArn" in data:
+        message = data.get("Message")
+        # moto (and raw delivery) may hand the SNS Message over as an object rather than a string.
+        if isinstance(message, str):
+            try:
+                message = json.loads(message)
+            except json.JSONDecodeError:
+                message = {"_unparsed": message}
+        return {"topic_arn": data["TopicArn"], "sns_message_id": data.get("MessageId", ""),
+                "message": message}
+    if data.get("channel") in (c.value for c in Channel) and data.get("key"):
+        return Envelope(channel=Channel(data["channel"]), bucket=data.get("bucket") or settings.raw_bucket,
+                        key=data["key"], source_id=data.get("source_id"))
+    raise InvalidInput("queue message is neither an intake envelope nor an SNS notification")
+
+
+def read_raw(s3: S3Client, bucket: str, key: str) -> bytes:
+    try:
+        return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code in ("NoSuchKey", "404", "NoSuchBucket"):
+            raise InvalidInput(f"raw object is missing ({code})") from exc
+        raise TransientError("reading the raw object failed") from exc
+
+
+def load_inbound(record_body: str, rt: Runtime) -> InboundMessage:
+    """Turn one intake queue record into an InboundMessage, storing raw input first where needed."""
+    unwrapped = unwrap(record_body, rt.settings)
+    if isinstance(unwrapped, Envelope):
+        raw = read_raw(rt.s3, unwrapped.bucket, unwrapped.key)
+        if unwrapped.channel is Channel.WEB:
+            return web_intake.parse_submission(raw, raw_key=unwrapped.key)
+        raise InvalidInput(f"no intake for channel {unwrapped.channel.value} envelopes")
+    topic = unwrapped["topic_arn"]
+    message = unwrapped["message"]
+    if topic == rt.settings.inbound_email_topic_arn:
+        return load_email(message, rt)
+    if topic == rt.settings.inbound_sms_topic_arn:
+        return load_sms(message, unwrapped["sns_message_id"], rt)
+    raise InvalidInput("notification from an unknown topic")
+
+
+def load_email(notification: Any, rt: Runtime) -> InboundMessage:
+    from chalicelib.intake import email as email_intake
+
+    if not isinstance(notification, dict) or notification.get("notificationType") != "Received":
+        raise InvalidInput("SES notification without notificationType Received")
+    mail = notification.get("mail") or {}
+    receipt = notification.get("receipt") or {}
+    action = receipt.get("action") or {}
+    bucket = action.get("bucketName") or rt.settings.raw_bucket
+    # S3 keys in notifications may arrive URL-encoded.
+    key = unquote_plus(action.get("objectKey") or "")
+    source_id = mail.get("messageId") or ""
+    if not key or not source_id:
+        raise InvalidInput("SES notification without action.objectKey or mail.messageId")
+    raw = read_raw(rt.s3, bucket, key)
+    verdicts = {name: str((receipt.get(f"{name}Verdict") or {}).get("status", "GRAY"))
+                for name in ("spf", "dkim", "dmarc", "spam", "virus")}
+    received = _parse_time(mail.get("timestamp") or receipt.get("timestamp"))
+    parsed = email_intake.parse_email(raw, source_id=source_id, raw_key=key, received_at=received,
+                                      verdicts=verdicts, envelope_sender=mail.get("source"))
+    stored = []
+    for i, (att, payload) in enumerate(parsed.attachment_payloads):
+        att_key = f"attachments/{source_id}/{i:03d}"
+        rt.s3.put_object(Bucket=rt.settings.raw_bucket, Key=att_key, Body=payload,
+                         ContentType=att.content_type or "application/octet-stream")
+        stored.append(Attachment(filename=att.filename, content_type=att.content_type, size=att.size,
+                                 s3_key=att_key, inline=att.inline, content_id=att.content_id))
+    if not stored:
+        return parsed.message
+    from dataclasses import replace
+
+    return replace(parsed.message, attachments=tuple(stored))
+
+
+def load_sms(payload: Any, sns_message_id: str, rt: Runtime) -> InboundMessage:
+    from chalicelib.intake import sms as sms_intake
+
+    now = rt.clock()
+    inbound_id = payload.get("inboundMessageId") if isinstance(payload, dict) else None
+    source = str(inbound_id or f"sns-{sns_message_id}")
+    key = web_intake.raw_key(Channel.SMS, now.isoformat(), source) + ".json"
+    body = json.dumps(payload, ensure_ascii=False).encode() if isinstance(payload, dict) else str(
+        payload).encode()
+    # Raw first: the SMS exists nowhere else once the queue message is deleted.
+    rt.s3.put_object(Bucket=rt.settings.raw_bucket, Key=key, Body=body, ContentType="application/json")
+    return sms_intake.parse_sms(payload, raw_key=key, received_at=now)
+
+
+def _parse_time(value: Any) -> datetime:
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+    return datetime.now(UTC)
+
+
+# ------------------------------------------------------------------ handling one message
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    conversation_id: str
+    message_stored: bool
+    ack: bool
+    reason: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"conversation_id": self.conversation_id, "message_stored": self.message_stored,
+                "ack": self.ack, "reason": self.reason}
+
+
+def find_conversation(msg: InboundMessage, customer_id: str, rt: Runtime) -> ConversationModel | None:
+    """Email by Message-IDs then reference token; SMS by the customer's latest SMS conversation."""
+    campaign = rt.campaign
+    if msg.channel is Channel.EMAIL:
+        keys = [k for k in (*msg.in_reply_to, *reversed(msg.references)) if k]
+        conv_id = store.conversation_by_rfc_ids(dict.fromkeys(keys)) if keys else None
+        if conv_id:
+            return store.get_conversation(conv_id)
+        from chalicelib.intake.email import reference_tokens
+
+        for token in reference_tokens(msg.subject, campaign.reference_prefix):
+            conv = store.get_conversation(token)
+            # A token alone is guessable: it only threads the customer's own conversations.
+            if conv is not None and conv.customer_id == customer_id:
+                return conv
+        return None
+    if msg.channel is Channel.SMS:
+        return store.latest_conversation(customer_id, channel=Channel.SMS)
+    return None  # a web-form submission is a new query by definition
+
+
+def _joinable(conv: ConversationModel, now: datetime, campaign: Campaign) -> bool:
+    if conv.status in store.OPEN_STATUSES:
+        return True
+    if conv.status == Status.RESOLVED.value:
+        last = datetime.fromisoformat(conv.resolved_at or conv.updated_at)
+        return now - last <= campaign.reopen_window
+    return False
+
+
+def handle_inbound(msg: InboundMessage, rt: Runtime) -> Outcome:
+    """Everything after parsing; each write is conditional, so a redelivery repeats nothing."""
+    campaign = rt.campaign
+    now = rt.clock()
+    reason = guard.check_message(msg, campaign)
+    if reason is None and not msg.sender:
+        reason = guard.SuppressReason.INVALID_SENDER
+    identity = msg.identity() or f"unknown#{msg.channel.value}#{msg.source_id}"
+    extra = [f"phone#{msg.phone}"] if msg.phone and msg.channel is not Channel.SMS else []
+    customer = store.upsert_customer(identity, name=msg.sender_name, channel=msg.channel, now=now,
+                                     extra_identities=extra)
+    logger.append_keys(customer_id=customer.customer_id)
+
+    existing = find_conversation(msg, customer.customer_id, rt)
+    if existing is not None and not _joinable(existing, now, campaign) and (
+            reason is None or reason not in AUTOMATED):
+        existing = None
+    recent = int(existing.inbound_count or 0) if existing is not None else 0
+    classification = classify(msg, campaign, customer_language=customer.language,
+                              customer_tags=customer.tags, recent_inbound_count=recent)
+    routed = route(classification, msg.channel, customer.tags, campaign)
+
+    if existing is not None:
+        conv_id = existing.conversation_id
+        created = False
+    else:
+        conv_id, created = _open_conversation(msg, customer.customer_id, routed, rt, automated=(
+            reason is not None and reason in AUTOMATED))
+    logger.set_correlation_id(conv_id)
+
+    item = store.inbound_message_item(
+        msg, conversation_id=conv_id, classification=classification.to_dict(),
+        suppressed_reason=reason.value if reason else None,
+        attachments=[_attachment_dict(a) for a in msg.attachments],
+    )
+    stored = store.put_message(item)
+    conv = store.get_conversation(conv_id)
+    assert conv is not None, "conversation vanished between its write and read"
+    if stored:
+        count(Metric.MESSAGES_RECEIVED, channel=msg.channel.value)
+        if reason is None or reason not in AUTOMATED:
+            store.record_inbound(conv, now=now, reopen=True)
+        if created or conv.topic == "unknown":
+            store.set_classification(
+                conv_id, topic=classification.topic, language=classification.language,
+                urgency=classification.urgency, sentiment=classification.sentiment,
+                reasons=list(classification.reasons), queue=routed.queue,
+                status=conv.status, due=conv.first_response_due)
+        if customer.language is None and classification.language_source == "detected":
+            store.set_customer_language(customer.customer_id, classification.language)
+    else:
+        count(Metric.DUPLICATES_IGNORED, channel=msg.channel.value)
+
+    if reason is None and conv.ack_sent_at is None:
+        reason = _stateful_reason(identity, msg, rt)
+    acked = False
+    if reason is not None:
+        if stored:
+            count(Metric.ACK_SUPPRESSED, channel=msg.channel.value, reason=reason.value)
+        logger.info("ack suppressed", extra={"reason": reason.value, "channel": msg.channel.value})
+    elif conv.ack_sent_at is None:
+        acked = acknowledge(msg, conv, customer.name or msg.sender_name, classification, rt)
+    if created:
+        _start_workflow(conv_id, rt)
+    return Outcome(conversation_id=conv_id, message_stored=stored, ack=acked,
+                   reason=reason.value if reason else None)
+
+
+def _attachment_dict(a: Attachment) -> dict[str, Any]:
+    return {"filename": a.filename, "content_type": a.content_type, "size": a.size, "s3_key": a.s3_key,
+            "inline": a.inline, "content_id": a.content_id}
+
+
+def _open_conversation(msg: InboundMessage, customer_id: str, routed: Route, rt: Runtime, *,
+                       automated: bool) -> tuple[str, bool]:
+    reference = msg.reference
+    for _ in range(5):
+        ref = reference or web_intake.new_reference(rt.campaign.reference_prefix)
+        conv = store.create_conversation(reference=ref, customer_id=customer_id, msg=msg, queue=routed.queue,
+                                         now=rt.clock())
+        if conv is not None:
+            if automated:
+                ConversationModel(conversation_id=conv.conversation_id).update(actions=[
+                    ConversationModel.status.set(Status.CLOSED.value),
+                    ConversationModel.status_due.set(store.status_due(Status.CLOSED.value, None)),
+                ])
+            else:
+                count(Metric.CONVERSATIONS_CREATED, channel=msg.channel.value)
+            return conv.conversation_id, True
+        reference = None  # taken by another conversation: draw a new one
+    raise TransientError("could not allocate a unique reference number")
+
+
+def _stateful_reason(identity: str, msg: InboundMessage, rt: Runtime) -> guard.SuppressReason | None:
+    if store.suppression_reason(identity) is not None:
+        return guard.SuppressReason.SUPPRESSED
+    return None
+
+
+def acknowledge(msg: InboundMessage, conv: ConversationModel, customer_name: str,
+                classification: Classification, rt: Runtime) -> bool:
+    """Send the conversation's one ack on the customer's channel; claim first, release if sending fails."""
+    campaign = rt.campaign
+    now = rt.clock()
+    identity = msg.identity()
+    assert identity is not None
+    limit = campaign.ack_rate_limit
+    if not store.claim_ack(conv.conversation_id, now):
+        return False
+    try:
+        if not store.take_ack_slot(identity, now=now, max_acks=limit.max_acks, window=limit.per):
+            count(Metric.ACK_SUPPRESSED, channel=msg.channel.value,
+                  reason=guard.SuppressReason.RATE_LIMITED.value)
+            logger.info("ack suppressed", extra={"reason": "rate_limited"})
+            return False
+        if msg.channel is Channel.SMS:
+            _acknowledge_sms(msg, conv, classification, rt)
+        else:
+            _acknowledge_email(msg, conv, customer_name, classification, rt)
+    except Exception:
+        store.release_ack(conv.conversation_id)
+        raise
+    count(Metric.ACK_SENT, channel=msg.channel.value)
+    milliseconds(Metric.ACK_LATENCY, max(0.0, (rt.clock() - msg.received_at).total_seconds() * 1000))
+    logger.info("ack sent", extra={"channel": msg.channel.value, "language": classification.language})
+    return True
+
+
+def _acknowledge_email(msg: InboundMessage, conv: ConversationModel, customer_name: str,
+                       classification: Classification, rt: Runtime) -> None:
+    campaign = rt.campaign
+    context = template_context(campaign=campaign, customer_name=customer_name, reference=conv.reference,
+                               language=classification.language, topic=classification.topic)
+    threaded = msg.channel is Channel.EMAIL and msg.message_id is not None
+    email = compose_email(
+        purpose="acknowledge", campaign=campaign, templates=rt.templates, to=msg.sender,
+        to_name=msg.sender_name, language=classification.language, context=context, now=rt.clock(),
+        subject=reply_subject(msg.subject, conv.reference) if threaded else None,
+        in_reply_to=msg.message_id if threaded else None,
+        references=msg.references if threaded else (),
+    )
+    send_email(email, ses=rt.ses, campaign=campaign)
+    store.put_message(store.outbound_message_item(
+        conversation_id=conv.conversation_id, channel=Channel.EMAIL, source_id=f"ack-{conv.conversation_id}",
+        now=rt.clock(), text=email.text, subject=email.subject, rfc_message_id=email.message_id,
+        template=email.template, ack=True))
+    store.confirm_ack(conv.conversation_id, email.message_id)
+
+
+def _acknowledge_sms(msg: InboundMessage, conv: ConversationModel, classification: Classification,
+                     rt: Runtime) -> None:
+    from chalicelib import sms
+
+    campaign = rt.campaign
+    context = template_context(campaign=campaign, customer_name="", reference=conv.reference,
+                               language=classification.language, topic=classification.topic)
+    rendered = rt.templates.render("acknowledge", "sms", "txt", classification.language, context)
+    result = sms.send_sms(sns=rt.sns, phone=msg.sender, text=rendered.text.strip(), campaign=campaign,
+                          suppressed=lambda phone: store.suppression_reason(f"phone#{phone}") is not None)
+    if not result.sent:
+        logger.info("ack suppressed", extra={"reason": result.reason})
+        return
+    store.put_message(store.outbound_message_item(
+        conversation_id=conv.conversation_id, channel=Channel.SMS, source_id=f"ack-{conv.conversation_id}",
+        now=rt.clock(), text=rendered.text, template=rendered.template, ack=True))
+    store.confirm_ack(conv.conversation_id, None)
+
+
+def _start_workflow(conv_id: str, rt: Runtime) -> None:
+    """Placeholder until the SLA workflow is wired: see the README's status section."""
+    return None
+
+
+# ------------------------------------------------------------------ the SQS record handler
+
+
+def park_in_dlq(record: SQSRecord, reason: str, rt: Runtime) -> None:
+    """Move a record that can never succeed to the DLQ, with the reason as a message attribute."""
+    aws.sqs().send_message(
+        QueueUrl=rt.settings.intake_dlq_url,
+        MessageBody=record.body,
+        MessageAttributes={
+            "reason": {"DataType": "String", "StringValue": reason[:256]},
+            "source_queue_message_id": {"DataType": "String", "StringValue": record.message_id},
+        },
+    )
+
+
+@functools.cache
+def intake_record_handler() -> Callable[[SQSRecord], dict[str, Any]]:
+    """The batch record handler, with idempotency keyed on the channel's source id (not the SQS id)."""
+    settings = get_settings()
+    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table,
+                                           boto3_client=aws.dynamodb())
+    config = IdempotencyConfig(event_key_jmespath="source_id", raise_on_no_idempotency_key=True,
+                               expires_after_seconds=7 * 24 * 3600)
+
+    @idempotent_function(data_keyword_argument="key", persistence_store=persistence, config=config)
+    def handle_once(*, key: dict[str, str], msg: InboundMessage) -> dict[str, Any]:
+        return handle_inbound(msg, get_runtime()).to_dict()
+
+    def record_handler(record: SQSRecord) -> dict[str, Any]:
+        rt = get_runtime()
+        started = time.perf_counter()
+        try:
+            msg = load_inbound(record.body, rt)
+        except InvalidInput as exc:
+            # Retrying cannot fix it: park it in the DLQ with the reason now; its raw object stays in S3.
+            count(Metric.MESSAGES_REJECTED, reason="invalid_input")
+            logger.warning("input rejected", extra={"reason": exc.reason, "sqs_message_id": record.message_id})
+            park_in_dlq(record, exc.reason, rt)
+            return {"rejected": exc.reason}
+        logger.set_correlation_id(msg.source_id)
+        try:
+            result = handle_once(key={"source_id": f"{msg.channel.value}#{msg.source_id}"}, msg=msg)
+        finally:
+            logger.remove_keys(["customer_id"])
+        logger.info("message processed", extra={
+            "channel": msg.channel.value, "ack": result.get("ack"), "reason": result.get("reason"),
+            "text_length": len(msg.text), "ms": round((time.perf_counter() - started) * 1000, 1)})
+        return result
+
+    return record_handler

@@ -1,0 +1,392 @@
+"""Customers, identities, conversations, messages and suppressions in DynamoDB (every write idempotent)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+
+from chalicelib.errors import TransientError
+from chalicelib.inbound import Channel, InboundMessage
+from chalicelib.models import (
+    ConversationModel,
+    CustomerModel,
+    Direction,
+    IdentityModel,
+    MessageModel,
+    Status,
+    SuppressionModel,
+)
+
+OPEN_STATUSES = (Status.NEW.value, Status.OPEN.value, Status.PENDING_CUSTOMER.value)
+_FAR_FUTURE = "9999-12-31T23:59:59+00:00"
+
+
+def _conditional_failed(exc: PutError | UpdateError) -> bool:
+    return exc.cause_response_code == "ConditionalCheckFailedException"
+
+
+def _transient(exc: Exception) -> TransientError:
+    err = TransientError(f"DynamoDB write failed: {type(exc).__name__}")
+    err.__cause__ = exc
+    return err
+
+
+def stable_id(*parts: str) -> str:
+    """A deterministic id, so a redelivered input maps onto the item its first delivery wrote."""
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:26]
+
+
+def iso(dt: datetime) -> str:
+    return dt.isoformat(timespec="milliseconds")
+
+
+def status_due(status: str, due: str | None) -> str:
+    """The queue GSI's range key: open work sorted by what is due first."""
+    return f"{status}#{due or _FAR_FUTURE}"
+
+
+# ------------------------------------------------------------------ customers and identities
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRef:
+    customer_id: str
+    name: str
+    language: str | None
+    tags: frozenset[str]
+    created: bool
+    marketing_opt_out: bool
+
+
+def _customer_ref(model: CustomerModel, created: bool) -> CustomerRef:
+    return CustomerRef(customer_id=model.customer_id, name=model.name, language=model.language,
+                       tags=frozenset(model.tags or ()), created=created,
+                       marketing_opt_out=bool(model.marketing_opt_out))
+
+
+def upsert_customer(identity: str, *, name: str, channel: Channel, now: datetime,
+                    extra_identities: Iterable[str] = ()) -> CustomerRef:
+    """Find the customer holding `identity`, or create one; the identity's conditional put makes it unique.
+
+    `extra_identities` (e.g. the phone given on the web form) are linked to the same customer unless
+    another customer already holds them; merging two customers is an operator's decision.
+    """
+    customer_id = "cus_" + stable_id("identity", identity)
+    created = False
+    try:
+        IdentityModel(identity=identity, customer_id=customer_id, created_at=now).save(
+            condition=IdentityModel.identity.does_not_exist()
+        )
+        created = True
+    except PutError as exc:
+        if not _conditional_failed(exc):
+            raise _transient(exc) from exc
+        customer_id = IdentityModel.get(identity, consistent_read=True).customer_id
+    try:
+        customer = CustomerModel.get(customer_id, consistent_read=True)
+        created = False
+    except DoesNotExist:
+        # Also reached when an earlier delivery wrote the identity and then failed: finish its work.
+        customer = CustomerModel(customer_id=customer_id, name=name, channels={channel.value},
+                                 identities={identity}, created_at=now, updated_at=now)
+        try:
+            customer.save(condition=CustomerModel.customer_id.does_not_exist())
+        except PutError as exc:
+            if not _conditional_failed(exc):
+                raise _transient(exc) from exc
+            customer = CustomerModel.get(customer_id, consistent_read=True)
+    actions: list[Any] = []
+    if channel.value not in (customer.channels or set()):
+        actions.append(CustomerModel.channels.add({channel.value}))
+    if name and not customer.name:
+        actions.append(CustomerModel.name.set(name))
+    for extra in extra_identities:
+        if extra in (customer.identities or set()):
+            continue
+        try:
+            IdentityModel(identity=extra, customer_id=customer_id, created_at=now).save(
+                condition=IdentityModel.identity.does_not_exist()
+            )
+            actions.append(CustomerModel.identities.add({extra}))
+        except PutError as exc:
+            if not _conditional_failed(exc):
+                raise _transient(exc) from exc
+            if IdentityModel.get(extra).customer_id == customer_id:
+                actions.append(CustomerModel.identities.add({extra}))
+    if actions:
+        actions.append(CustomerModel.updated_at.set(now))
+        customer.update(actions=actions)
+    return _customer_ref(customer, created)
+
+
+def set_customer_language(customer_id: str, language: str) -> None:
+    CustomerModel(customer_id=customer_id).update(actions=[CustomerModel.language.set(language)])
+
+
+# ------------------------------------------------------------------ conversations
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRef:
+    conversation_id: str
+    reference: str
+    status: str
+    queue: str
+    created: bool
+    reopened: bool
+    ack_sent: bool
+    language: str | None
+    inbound_count: int
+
+
+def _conv_ref(m: ConversationModel, *, created: bool, reopened: bool = False) -> ConversationRef:
+    return ConversationRef(conversation_id=m.conversation_id, reference=m.reference, status=m.status,
+                           queue=m.queue, created=created, reopened=reopened,
+                           ack_sent=m.ack_sent_at is not None, language=m.language,
+                           inbound_count=int(m.inbound_count or 0))
+
+
+def get_conversation(conversation_id: str) -> ConversationModel | None:
+    try:
+        return ConversationModel.get(conversation_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def conversation_by_rfc_ids(message_ids: Iterable[str]) -> str | None:
+    """The conversation holding any of these RFC 5322 Message-IDs (ours or the customer's)."""
+    for mid in message_ids:
+        for hit in MessageModel.by_rfc_message_id.query(mid, limit=1):
+            return hit.conversation_id
+    return None
+
+
+def latest_conversation(customer_id: str, *, channel: Channel | None = None) -> ConversationModel | None:
+    for conv in ConversationModel.by_customer.query(customer_id, scan_index_forward=False, limit=10):
+        if channel is None or conv.channel == channel.value:
+            return conv
+    return None
+
+
+def create_conversation(*, reference: str, customer_id: str, msg: InboundMessage, queue: str,
+                        now: datetime) -> ConversationRef | None:
+    """Create it under its reference; None when the reference is taken by another conversation."""
+    ts = iso(now)
+    conv = ConversationModel(
+        conversation_id=reference,
+        reference=reference,
+        customer_id=customer_id,
+        channel=msg.channel.value,
+        status=Status.NEW.value,
+        queue=queue,
+        status_due=status_due(Status.NEW.value, None),
+        created_at=ts,
+        updated_at=ts,
+        subject=msg.subject[:500],
+        thread_keys=set(),
+        origin_source_id=msg.source_id,
+    )
+    try:
+        conv.save(condition=ConversationModel.conversation_id.does_not_exist())
+        return _conv_ref(conv, created=True)
+    except PutError as exc:
+        if not _conditional_failed(exc):
+            raise _transient(exc) from exc
+    existing = get_conversation(reference)
+    if existing is not None and existing.origin_source_id == msg.source_id:
+        return _conv_ref(existing, created=True)  # our own earlier, interrupted delivery
+    return None
+
+
+def record_inbound(conv: ConversationModel, *, now: datetime, reopen: bool) -> ConversationModel:
+    """Count a customer message on the conversation; reopen it if it was resolved."""
+    ts = iso(now)
+    actions: list[Any] = [
+        ConversationModel.inbound_count.add(1),
+        ConversationModel.last_inbound_at.set(ts),
+        ConversationModel.updated_at.set(ts),
+    ]
+    if reopen and conv.status in (Status.RESOLVED.value, Status.PENDING_CUSTOMER.value):
+        actions += [ConversationModel.status.set(Status.OPEN.value),
+                    ConversationModel.status_due.set(status_due(Status.OPEN.value, conv.resolution_due))]
+    conv.update(actions=actions)
+    return conv
+
+
+def set_classification(conv_id: str, *, topic: str, language: str, urgency: str, sentiment: str,
+                       reasons: list[str], queue: str, status: str, due: str | None) -> None:
+    ConversationModel(conversation_id=conv_id).update(actions=[
+        ConversationModel.topic.set(topic),
+        ConversationModel.language.set(language),
+        ConversationModel.urgency.set(urgency),
+        ConversationModel.sentiment.set(sentiment),
+        ConversationModel.reasons.set(reasons),
+        ConversationModel.queue.set(queue),
+        ConversationModel.status_due.set(status_due(status, due)),
+    ])
+
+
+def claim_ack(conv_id: str, now: datetime) -> bool:
+    """Take the conversation's one acknowledgement; False if another delivery already took it."""
+    try:
+        ConversationModel(conversation_id=conv_id).update(
+            actions=[ConversationModel.ack_sent_at.set(iso(now))],
+            condition=ConversationModel.ack_sent_at.does_not_exist(),
+        )
+        return True
+    except UpdateError as exc:
+        if _conditional_failed(exc):
+            return False
+        raise _transient(exc) from exc
+
+
+def release_ack(conv_id: str) -> None:
+    """Give the claim back when the send failed, so the retry can acknowledge."""
+    ConversationModel(conversation_id=conv_id).update(actions=[ConversationModel.ack_sent_at.remove()])
+
+
+def confirm_ack(conv_id: str, rfc_message_id: str | None) -> None:
+    actions: list[Any] = [ConversationModel.ack_message_id.set(rfc_message_id or "")]
+    if rfc_message_id:
+        actions.append(ConversationModel.thread_keys.add({rfc_message_id}))
+    ConversationModel(conversation_id=conv_id).update(actions=actions)
+
+
+# ------------------------------------------------------------------ messages
+
+
+def message_sort(created_at: str, message_id: str) -> str:
+    return f"{created_at}#{message_id}"
+
+
+def find_message_by_source(source_id: str) -> MessageModel | None:
+    for hit in MessageModel.by_source.query(source_id, limit=1):
+        return hit
+    return None
+
+
+def put_message(item: MessageModel) -> bool:
+    """Store once: False if this exact message (same key) is already stored."""
+    try:
+        item.save(condition=MessageModel.sort.does_not_exist())
+        return True
+    except PutError as exc:
+        if _conditional_failed(exc):
+            return False
+        raise _transient(exc) from exc
+
+
+def inbound_message_item(msg: InboundMessage, *, conversation_id: str, classification: dict[str, Any] | None,
+                         suppressed_reason: str | None, attachments: list[dict[str, Any]]) -> MessageModel:
+    created = iso(msg.received_at)
+    message_id = "msg_" + stable_id("in", msg.channel.value, msg.source_id)
+    return MessageModel(
+        conversation_id=conversation_id,
+        sort=message_sort(created, message_id),
+        message_id=message_id,
+        direction=Direction.IN.value,
+        channel=msg.channel.value,
+        source_id=msg.source_id,
+        rfc_message_id=msg.message_id,
+        raw_key=msg.raw_key,
+        subject=msg.subject[:1000],
+        text=msg.text[:200_000],
+        new_text=msg.new_text,
+        html=msg.html[:300_000] if msg.html else None,
+        attachments=attachments,
+        classification=classification,
+        suppressed_reason=suppressed_reason,
+        problems=list(msg.problems),
+        created_at=created,
+    )
+
+
+def outbound_message_item(*, conversation_id: str, channel: Channel, source_id: str, now: datetime,
+                          text: str, subject: str = "", rfc_message_id: str | None = None,
+                          template: str | None = None, sent_by: str = "system", ack: bool = False
+                          ) -> MessageModel:
+    created = iso(now)
+    message_id = "msg_" + stable_id("out", channel.value, source_id)
+    return MessageModel(
+        conversation_id=conversation_id,
+        sort=message_sort(created, message_id),
+        message_id=message_id,
+        direction=Direction.OUT.value,
+        channel=channel.value,
+        source_id=source_id,
+        rfc_message_id=rfc_message_id,
+        subject=subject,
+        text=text,
+        template=template,
+        sent_by=sent_by,
+        ack=ack,
+        created_at=created,
+    )
+
+
+def conversation_messages(conversation_id: str) -> list[MessageModel]:
+    return list(MessageModel.query(conversation_id, consistent_read=True))
+
+
+def customer_conversations(customer_id: str, limit: int = 50) -> list[ConversationModel]:
+    return list(ConversationModel.by_customer.query(customer_id, scan_index_forward=False, limit=limit))
+
+
+# ------------------------------------------------------------------ suppressions and rate limit
+
+
+def suppression_reason(identity: str) -> str | None:
+    try:
+        return SuppressionModel.get(identity, consistent_read=True).reason
+    except DoesNotExist:
+        return None
+
+
+def add_suppression(identity: str, *, reason: str, source: str, now: datetime) -> bool:
+    """True when newly suppressed (so an opt-out is confirmed once), False if it already was."""
+    try:
+        SuppressionModel(address=identity, reason=reason, source=source, created_at=now).save(
+            condition=SuppressionModel.address.does_not_exist()
+        )
+        return True
+    except PutError as exc:
+        if _conditional_failed(exc):
+            return False
+        raise _transient(exc) from exc
+
+
+def remove_suppression(identity: str, *, only_reason: str | None = None) -> bool:
+    try:
+        cond = SuppressionModel.reason == only_reason if only_reason else None
+        SuppressionModel(address=identity).delete(condition=cond)
+        return True
+    except Exception:  # noqa: BLE001 - a missing item or a reason mismatch both mean "nothing removed"
+        return False
+
+
+def take_ack_slot(identity: str, *, now: datetime, max_acks: int, window: timedelta) -> bool:
+    """Record an ack to this address if fewer than `max_acks` went out within `window`."""
+    try:
+        item = IdentityModel.get(identity, consistent_read=True)
+    except DoesNotExist:
+        return True
+    cutoff = iso(now - window)
+    recent = [t for t in (item.ack_log or []) if t >= cutoff]
+    if len(recent) >= max_acks:
+        return False
+    try:
+        # The size condition turns two racing deliveries into one slot each, never one too many.
+        item.update(
+            actions=[IdentityModel.ack_log.set([*recent, iso(now)])],
+            condition=IdentityModel.ack_log.does_not_exist() | (IdentityModel.ack_log == item.ack_log),
+        )
+        return True
+    except UpdateError as exc:
+        if _conditional_failed(exc):
+            return take_ack_slot(identity, now=now, max_acks=max_acks, window=window)
+        raise _transient(exc) from exc

@@ -1,0 +1,47 @@
+"""`replydesk package`: one CloudFormation (SAM) template per campaign, produced offline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from chalicelib.config import ENV_CAMPAIGN, ENV_STAGE, load_campaign
+from cli.template import ROOT, merge_template
+
+
+def package(campaign_name: str, stage: str, out: Path) -> Path:
+    """Write `<out>/sam.json` (and deployment.zip); returns the template's path."""
+    campaign = load_campaign(campaign_name)  # a bad campaign fails here, before anything is built
+    out.mkdir(parents=True, exist_ok=True)
+    merge = out / "merge.json"
+    merge.write_text(json.dumps(merge_template(campaign, stage), indent=2), encoding="utf-8")
+    pkg_dir = out / "package"
+    if pkg_dir.exists():
+        shutil.rmtree(pkg_dir)
+    env = {**os.environ, ENV_CAMPAIGN: campaign.name, ENV_STAGE: stage}
+    # Chalice wants a region to name things; the template itself is region-independent.
+    env.setdefault("AWS_DEFAULT_REGION", env.get("AWS_REGION", "us-east-1"))
+    chalice = Path(sys.executable).with_name("chalice")
+    cmd = [str(chalice), "package", "--stage", stage, "--merge-template", str(merge), str(pkg_dir)]
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True)
+    return pkg_dir / "sam.json"
+
+
+def _run(ns: argparse.Namespace) -> int:
+    path = package(ns.campaign, ns.stage, Path(ns.out or f"build/{ns.campaign}-{ns.stage}"))
+    template = json.loads(path.read_text())
+    print(f"packaged campaign {ns.campaign!r} stage {ns.stage!r}: {path} "
+          f"({len(template['Resources'])} resources)")
+    return 0
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--campaign", default="demo")
+    parser.add_argument("--stage", default="dev")
+    parser.add_argument("--out", help="output directory (default build/<campaign>-<stage>)")
+    parser.set_defaults(func=_run)

@@ -1,0 +1,54 @@
+"""The campaign template: infra/template.yaml with its includes expanded and parameters filled in."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from chalicelib.config import Campaign
+
+ROOT = Path(__file__).resolve().parents[1]
+INFRA = ROOT / "infra"
+INCLUDE = "replydesk:include"
+
+
+def _expand(node: Any) -> Any:
+    if isinstance(node, dict):
+        if set(node) == {INCLUDE}:
+            path = INFRA / node[INCLUDE]
+            text = path.read_text(encoding="utf-8")
+            if path.name.endswith(".asl.json"):
+                return json.loads(text)  # Definition takes the ASL as an object; substitutions still apply
+            return {"Fn::Sub": text}  # e.g. the dashboard body: a string with ${AWS::Region} in it
+        return {k: _expand(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand(v) for v in node]
+    return node
+
+
+def parameters(campaign: Campaign, stage: str) -> dict[str, Any]:
+    return {
+        "Campaign": campaign.name,
+        "Stage": stage,
+        "InboundDomain": campaign.inbound_domain,
+        "InboundRecipients": ",".join(campaign.inbound_addresses),
+        "RetentionDays": campaign.retention_days,
+    }
+
+
+def merge_template(campaign: Campaign, stage: str) -> dict[str, Any]:
+    """The merge template for one campaign and stage: includes expanded, parameter defaults set."""
+    raw = yaml.safe_load((INFRA / "template.yaml").read_text(encoding="utf-8"))
+    template: dict[str, Any] = _expand(copy.deepcopy(raw))
+    for name, value in parameters(campaign, stage).items():
+        template["Parameters"][name]["Default"] = value
+    return template
+
+
+def stack_resources(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The resources with a Type of their own (the merge template also patches Chalice's functions)."""
+    return {k: v for k, v in template["Resources"].items() if "Type" in v}

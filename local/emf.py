@@ -1,0 +1,86 @@
+"""Forward the EMF lines handlers print to CloudWatch put_metric_data, as Lambda's log pipeline would."""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import sys
+import threading
+from typing import Any, TextIO
+
+log = logging.getLogger("replydesk.local.emf")
+
+
+def metric_data(blob: dict[str, Any]) -> tuple[str, list[dict[str, Any]]] | None:
+    """One EMF blob -> (namespace, MetricData entries), or None if the line is not EMF."""
+    meta = blob.get("_aws")
+    if not isinstance(meta, dict):
+        return None
+    out: list[dict[str, Any]] = []
+    namespace = "replydesk"
+    for directive in meta.get("CloudWatchMetrics", []):
+        namespace = directive.get("Namespace", namespace)
+        dims = [d for group in directive.get("Dimensions", []) for d in group]
+        dimensions = [{"Name": d, "Value": str(blob[d])} for d in dict.fromkeys(dims) if d in blob]
+        for metric in directive.get("Metrics", []):
+            values = blob.get(metric["Name"])
+            for value in values if isinstance(values, list) else [values]:
+                if isinstance(value, int | float):
+                    out.append({"MetricName": metric["Name"], "Dimensions": dimensions, "Value": float(value),
+                                "Unit": metric.get("Unit", "None")})
+    return namespace, out
+
+
+class _Tee:
+    def __init__(self, inner: TextIO, sink: queue.Queue[str]) -> None:
+        self.inner = inner
+        self.sink = sink
+
+    def write(self, text: str) -> int:
+        if '"_aws"' in text:
+            self.sink.put(text)
+        return self.inner.write(text)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class EmfForwarder:
+    def __init__(self, cloudwatch: Any) -> None:
+        self.cloudwatch = cloudwatch
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.forwarded = 0
+        self._original: TextIO | None = None
+        self._thread = threading.Thread(target=self._run, name="emf", daemon=True)
+
+    def install(self) -> None:
+        self._original = sys.stdout
+        sys.stdout = _Tee(sys.stdout, self.lines)  # type: ignore[assignment]
+        self._thread.start()
+
+    def uninstall(self) -> None:
+        if self._original is not None:
+            sys.stdout = self._original
+            self._original = None
+
+    def _run(self) -> None:
+        while True:
+            text = self.lines.get()
+            for line in text.splitlines():
+                try:
+                    parsed = metric_data(json.loads(line))
+                except (ValueError, TypeError):
+                    continue
+                if not parsed or not parsed[1]:
+                    continue
+                namespace, data = parsed
+                try:
+                    for i in range(0, len(data), 20):
+                        self.cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[i:i + 20])
+                    self.forwarded += len(data)
+                except Exception:  # noqa: BLE001 - metrics are best effort locally, as on AWS
+                    log.exception("forwarding metrics failed")

@@ -1,0 +1,191 @@
+"""The whole system on one machine: moto server, the template's resources, handlers, HTTP, SMTP."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import sys
+import threading
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from chalicelib.config import load_campaign
+from cli.template import merge_template
+from local.bootstrap import Bootstrap, Created, Resolver
+from local.emf import EmfForwarder
+from local.pump import EventPump, mappings_for
+from local.smtp import SesInbound, start_smtp
+
+ROOT = Path(__file__).resolve().parents[1]
+log = logging.getLogger("replydesk.local")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LocalStack:
+    campaign_name: str = "demo"
+    stage: str = "dev"
+    region: str = "us-east-1"
+    moto_port: int = 0
+    api_port: int = 0
+    smtp_port: int = 0
+    pump_threads: bool = True
+    forward_metrics: bool = True
+    env: dict[str, str] = field(default_factory=dict)
+    resources: dict[str, Created] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> LocalStack:
+        self.moto_port = self.moto_port or free_port()
+        # moto's Step Functions call back into the server for service integrations through MOTO_PORT.
+        os.environ["MOTO_PORT"] = str(self.moto_port)
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
+        self.moto.start()
+        self.endpoint = f"http://127.0.0.1:{self.moto_port}"
+        self._post("/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
+        self.provision()
+        self.load_app()
+        return self
+
+    def provision(self) -> None:
+        """Create every resource of the campaign template and export the functions' environment."""
+        base = {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "REPLYDESK_CAMPAIGN": self.campaign_name,
+            "REPLYDESK_STAGE": self.stage,
+        }
+        os.environ.update(base)
+        self.campaign = load_campaign(self.campaign_name)
+        self.template = merge_template(self.campaign, self.stage)
+        boot = Bootstrap(self.endpoint, self.region)
+        harness = {lid: f"replydesk-local-{lid}" for lid, res in self.template["Resources"].items()
+                   if "Type" not in res}
+        self.resources = boot.create_all(self.template, extra_refs=harness)
+        resolver = Resolver({}, self.region)
+        resolver.created.update(self.resources)
+        params = {k: v.get("Default") for k, v in self.template["Parameters"].items()}
+        resolver.params.update(params)
+        variables = self.template["Globals"]["Function"]["Environment"]["Variables"]
+        self.env = {**base, **{k: str(resolver.resolve(v)) for k, v in variables.items()}}
+        os.environ.update(self.env)
+        self._ses_setup()
+        self.sync_templates()
+
+    def _ses_setup(self) -> None:
+        ses = self.client("ses")
+        # On AWS the domain is verified through DNS before the stack takes traffic.
+        ses.verify_domain_identity(Domain=self.campaign.sender_email.split("@", 1)[1])
+        ses.verify_email_identity(EmailAddress=self.campaign.sender_email)
+        for kind in ("Bounce", "Complaint"):
+            ses.set_identity_notification_topic(Identity=self.campaign.sender_email, NotificationType=kind,
+                                                SnsTopic=self.env["SES_FEEDBACK_TOPIC_ARN"])
+
+    def sync_templates(self) -> int:
+        """Upload templates/<campaign>/ into the template bucket (what deploy does too)."""
+        s3 = self.client("s3")
+        base = ROOT / "templates" / self.campaign_name
+        n = 0
+        for path in sorted(base.rglob("*")):
+            if path.is_file():
+                s3.put_object(Bucket=self.env["TEMPLATE_BUCKET"], Key=str(path.relative_to(base)),
+                              Body=path.read_bytes())
+                n += 1
+        return n
+
+    def load_app(self) -> ModuleType:
+        """Import app.py fresh against this stack's environment and start the pump, API and SMTP."""
+        from chalicelib import aws, config, pipeline
+
+        aws.clear_caches()
+        config.get_campaign.cache_clear()
+        pipeline.get_runtime.cache_clear()
+        pipeline.intake_record_handler.cache_clear()
+        sys.modules.pop("app", None)
+        if str(ROOT) not in sys.path:
+            sys.path.insert(0, str(ROOT))
+        self.app_module = importlib.import_module("app")
+        self.sqs = self.client("sqs")
+        self.pump = EventPump(mappings_for(self.app_module, self.sqs, self.region), self.sqs, self.region)
+        if self.pump_threads:
+            self.pump.start()
+        self.emf = EmfForwarder(self.client("cloudwatch")) if self.forward_metrics else None
+        if self.emf is not None:
+            self.emf.install()
+        self._start_api()
+        self._start_smtp()
+        return self.app_module
+
+    def _start_api(self) -> None:
+        from chalice.config import Config
+        from chalice.local import create_local_server
+
+        self.api_port = self.api_port or free_port()
+        config = Config.create(chalice_stage=self.stage, app_name="replydesk",
+                               chalice_app=self.app_module.app, lambda_timeout=60, lambda_memory_size=512)
+        self.api_server = create_local_server(self.app_module.app, config, "127.0.0.1", self.api_port)
+        self.api_thread = threading.Thread(target=self.api_server.serve_forever, name="api", daemon=True)
+        self.api_thread.start()
+        self.api_url = f"http://127.0.0.1:{self.api_port}"
+
+    def _start_smtp(self) -> None:
+        self.smtp_handler = SesInbound(
+            s3=self.client("s3"), sns=self.client("sns"), bucket=self.env["RAW_BUCKET"],
+            topic_arn=self.env["INBOUND_EMAIL_TOPIC_ARN"], recipients=list(self.campaign.inbound_addresses),
+            domain=self.campaign.inbound_domain)
+        self.smtp = start_smtp(self.smtp_handler, self.smtp_port)
+        self.smtp_port = self.smtp.port
+
+    def stop(self) -> None:
+        for stop in (lambda: self.pump.stop(), lambda: self.api_server.shutdown(), lambda: self.smtp.stop(),
+                     lambda: self.emf and self.emf.uninstall(), lambda: self.moto.stop()):
+            try:
+                stop()
+            except Exception:  # noqa: BLE001 - stopping is best effort; one failure must not block the rest
+                log.exception("stopping a local component failed")
+
+    # ------------------------------------------------------------------ helpers for tests and the CLI
+    def client(self, service: str) -> Any:
+        return boto3.session.Session().client(
+            service, region_name=self.region, endpoint_url=self.endpoint,
+            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def _post(self, path: str, body: dict[str, Any]) -> None:
+        req = urllib.request.Request(self.endpoint + path, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req, timeout=10).read()
+
+    def moto_data(self) -> dict[str, Any]:
+        with urllib.request.urlopen(self.endpoint + "/moto-api/data.json", timeout=30) as resp:
+            data: dict[str, Any] = json.loads(resp.read())
+        return data
+
+    def describe(self) -> str:
+        return "\n".join([
+            f"replydesk local stack: campaign {self.campaign_name!r}, stage {self.stage!r}",
+            f"  contact page     {self.api_url}/",
+            f"  API              {self.api_url}/contact  (POST)",
+            f"  SMTP (inbound)   127.0.0.1:{self.smtp_port}  -> {', '.join(self.campaign.inbound_addresses)}",
+            f"  outbox           {self.endpoint}/moto-api/data.json  (sent mail: ses, SMS: sns)",
+            f"                   `replydesk local outbox --endpoint {self.endpoint}`",
+            f"  moto endpoint    {self.endpoint}  (AWS_ENDPOINT_URL; dashboard: moto-api)",
+        ])

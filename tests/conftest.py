@@ -1,0 +1,70 @@
+"""Shared fixtures: the shared data folder, AWS sample events, and one local stack per session."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+# Fake credentials before anything imports boto3 clients: nothing here may reach a real account.
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """One AWS sample event from shared/data/aws_events (e.g. 'powertools/sqsEvent.json')."""
+    with open(SHARED_DATA / "aws_events" / name, "rb") as fh:
+        data: dict[str, Any] = json.load(fh)
+    return data
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    assert SHARED_DATA.is_dir(), f"shared data not found at {SHARED_DATA}"
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Any]:
+    """The local stack (moto server, template resources, handlers, API, SMTP) for the whole session.
+
+    The pump runs no threads here: tests call `drain()` so each step is deterministic.
+    """
+    from local.stack import LocalStack
+
+    s = LocalStack(pump_threads=False, forward_metrics=False).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def drain(stack: Any) -> Callable[[], int]:
+    return lambda: stack.pump.drain()
+
+
+@pytest.fixture
+def unique_email() -> Callable[[str], str]:
+    return lambda tag="c": f"{tag}-{uuid.uuid4().hex[:10]}@customer.test"
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout: float = 20.0, interval: float = 0.2,
+             describe: Callable[[], str] = lambda: "") -> Any:
+    """Poll until predicate() is truthy; fail with a description rather than hang."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout}s. {describe()}")
+        time.sleep(interval)

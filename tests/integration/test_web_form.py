@@ -1,0 +1,156 @@
+"""The web-form channel end to end on the local stack: POST → raw in S3 → queue → stored → one ack."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+
+from local.outbox import sent_emails
+
+pytestmark = pytest.mark.integration
+
+
+def post(stack: Any, body: bytes, content_type: str = "application/json",
+         accept: str = "application/json") -> tuple[int, dict[str, Any]]:
+    req = urllib.request.Request(f"{stack.api_url}/contact", data=body, method="POST",
+                                 headers={"Content-Type": content_type, "Accept": accept})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def form(email: str, **extra: Any) -> dict[str, Any]:
+    return {"name": "Ada Lovelace", "email": email, "topic": "order_status",
+            "message": "Where is my order? It should have arrived on Monday.", "consent": True, **extra}
+
+
+def acks_to(stack: Any, address: str) -> list[dict[str, Any]]:
+    return [m for m in sent_emails(stack.moto_data()) if address in m["to"]]
+
+
+def queue_depth(stack: Any, url: str) -> int:
+    attrs = stack.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+def test_form_submission_is_stored_raw_and_acknowledged_once(stack: Any, drain: Any, unique_email: Any) -> None:
+    # GIVEN a customer who fills in the contact form
+    email = unique_email("web")
+    # WHEN they submit it
+    status, body = post(stack, json.dumps(form(email, phone="+46 70 123 45 67")).encode())
+    # THEN they get 202 with a human-friendly reference
+    assert status == 202, body
+    reference = body["reference"]
+    assert re.fullmatch(r"RD-[A-HJ-NP-Z2-9]{6}", reference)
+    # AND the raw submission is in S3 before processing
+    s3 = stack.client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=stack.env["RAW_BUCKET"], Prefix="raw/web/")
+            .get("Contents", [])]
+    raws = [json.loads(s3.get_object(Bucket=stack.env["RAW_BUCKET"], Key=k)["Body"].read()) for k in keys]
+    assert any(r["email"] == email and r["reference"] == reference for r in raws)
+    # WHEN the intake queue is processed
+    drain()
+    # THEN exactly one ack went to that address, with the reference, marked as an auto-reply
+    acks = acks_to(stack, email)
+    assert len(acks) == 1, acks
+    ack = acks[0]
+    assert reference in ack["subject"] and reference in ack["text"]
+    assert ack["auto_submitted"] == "auto-replied"
+    assert ack["message_id"].endswith("@demo.replydesk.test")
+    assert "<html" in ack["html"]
+    # AND customer, conversation and message are stored
+    from chalicelib import store
+    from chalicelib.models import IdentityModel
+
+    conv = store.get_conversation(reference)
+    assert conv is not None and conv.channel == "web" and conv.ack_sent_at is not None
+    messages = store.conversation_messages(reference)
+    assert [m.direction for m in messages].count("in") == 1
+    assert [m.direction for m in messages].count("out") == 1
+    assert IdentityModel.get(f"email#{email}").customer_id == conv.customer_id
+    # AND the phone from the form is linked to the same customer
+    assert IdentityModel.get("phone#+46701234567").customer_id == conv.customer_id
+
+
+def test_same_sqs_message_delivered_twice_gives_one_message_and_one_ack(
+        stack: Any, drain: Any, unique_email: Any) -> None:
+    # GIVEN a submission whose queue message is delivered twice (SQS is at-least-once)
+    email = unique_email("dup")
+    status, body = post(stack, json.dumps(form(email)).encode())
+    assert status == 202
+    url = stack.env["INTAKE_QUEUE_URL"]
+    msg = stack.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=1)["Messages"][0]
+    stack.sqs.send_message(QueueUrl=url, MessageBody=msg["Body"])  # the duplicate delivery
+    stack.sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=msg["ReceiptHandle"], VisibilityTimeout=0)
+    # WHEN both are processed
+    drain()
+    # THEN one stored inbound message and one ack
+    from chalicelib import store
+
+    messages = store.conversation_messages(body["reference"])
+    assert [m.direction for m in messages] .count("in") == 1
+    assert len(acks_to(stack, email)) == 1
+
+
+@pytest.mark.parametrize(
+    ("payload", "content_type", "status", "problem"),
+    [
+        (json.dumps({"name": "A", "message": "hi", "consent": True}).encode(), "application/json", 400, "email"),
+        (json.dumps({"name": "A", "email": "a@b.test", "message": "x" * 100_000, "consent": True}).encode(),
+         "application/json", 413, "larger than"),
+        (json.dumps({"name": "A", "email": "a@b.test", "message": "hi", "consent": True,
+                     "website": "http://spam.test"}).encode(), "application/json", 400, "automated"),
+        (b"{not json", "application/json", 400, "not valid JSON"),
+        (json.dumps({"name": "A", "email": "not-an-address", "message": "hi", "consent": True}).encode(),
+         "application/json", 400, "email"),
+        (json.dumps({"name": "A", "email": "a@b.test", "message": "hi"}).encode(), "application/json", 400,
+         "consent"),
+    ],
+    ids=["missing-email", "100kb-body", "honeypot", "bad-json", "bad-email", "no-consent"],
+)
+def test_invalid_submissions_are_rejected_and_nothing_is_enqueued(
+        stack: Any, drain: Any, payload: bytes, content_type: str, status: int, problem: str) -> None:
+    # GIVEN an empty intake queue
+    drain()
+    url = stack.env["INTAKE_QUEUE_URL"]
+    # WHEN an invalid submission arrives
+    code, body = post(stack, payload, content_type)
+    # THEN a 4xx names the problem and nothing was enqueued
+    assert code == status, body
+    assert problem in body.get("Message", ""), body
+    assert queue_depth(stack, url) == 0
+
+
+def test_form_encoded_submission_without_javascript(stack: Any, drain: Any, unique_email: Any) -> None:
+    # GIVEN a browser without JavaScript posting the form encoded
+    email = unique_email("nojs")
+    body = (f"name=Grace+Hopper&email={email.replace('@', '%40')}&topic=returns&message=I+want+a+refund"
+            "&consent=yes&website=").encode()
+    req = urllib.request.Request(f"{stack.api_url}/contact", data=body, method="POST",
+                                 headers={"Content-Type": "application/x-www-form-urlencoded",
+                                          "Accept": "text/html"})
+    # WHEN it is submitted
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        page = resp.read().decode()
+        code = resp.status
+    # THEN a thank-you page shows the reference
+    assert code == 202
+    reference = re.search(r"RD-[A-HJ-NP-Z2-9]{6}", page)
+    assert reference is not None
+    drain()
+    assert len(acks_to(stack, email)) == 1
+
+
+def test_contact_page_lists_campaign_topics(stack: Any) -> None:
+    with urllib.request.urlopen(f"{stack.api_url}/", timeout=30) as resp:
+        page = resp.read().decode()
+    assert "Contact Northwind Outdoor" in page
+    assert 'value="returns"' in page and 'name="website"' in page
