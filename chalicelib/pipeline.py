@@ -23,7 +23,7 @@ from chalicelib import aws, guard, store
 from chalicelib.acknowledge import compose_email, reply_subject, send_email, template_context
 from chalicelib.classify import Classification, classify
 from chalicelib.config import Campaign, Settings, get_campaign, get_settings
-from chalicelib.errors import InvalidInput, TransientError
+from chalicelib.errors import InvalidInput, SegmentBudgetExceeded, TransientError, is_retryable
 from chalicelib.inbound import Attachment, Channel, InboundMessage
 from chalicelib.intake import web as web_intake
 from chalicelib.metrics import Metric, count, milliseconds
@@ -39,9 +39,12 @@ if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
 # Reasons that mean "a machine wrote this": stored for the record, but no staff work item is opened.
+KEYWORD_OPT_OUT = "keyword_stop"
+KEYWORD_OPT_IN = "keyword_start"
+KEYWORD_HELP = "keyword_help"
 AUTOMATED = frozenset({
     "auto_reply", "bounce", "complaint", "mdn", "challenge_response", "delay_warning", "mailing_list",
-    "own_mail", "spam", "virus",
+    "own_mail", "spam", "virus", "null_sender", KEYWORD_OPT_OUT, KEYWORD_OPT_IN, KEYWORD_HELP,
 })
 
 
@@ -185,7 +188,7 @@ def load_sms(payload: Any, sns_message_id: str, rt: Runtime) -> InboundMessage:
         payload).encode()
     # Raw first: the SMS exists nowhere else once the queue message is deleted.
     rt.s3.put_object(Bucket=rt.settings.raw_bucket, Key=key, Body=body, ContentType="application/json")
-    return sms_intake.parse_sms(payload, raw_key=key, received_at=now)
+    return sms_intake.parse_sms(payload, raw_key=key, received_at=now, campaign=rt.campaign)
 
 
 def _parse_time(value: Any) -> datetime:
@@ -246,10 +249,15 @@ def handle_inbound(msg: InboundMessage, rt: Runtime) -> Outcome:
     """Everything after parsing; each write is conditional, so a redelivery repeats nothing."""
     campaign = rt.campaign
     now = rt.clock()
-    reason = guard.check_message(msg, campaign)
-    if reason is None and not msg.sender:
-        reason = guard.SuppressReason.INVALID_SENDER
     identity = msg.identity() or f"unknown#{msg.channel.value}#{msg.source_id}"
+    reason: str | None = None
+    if msg.channel is Channel.SMS and msg.keyword and msg.sender:
+        reason = handle_sms_keyword(msg, identity, rt)
+    if reason is None:
+        checked = guard.check_message(msg, campaign)
+        reason = checked.value if checked else None
+    if reason is None and not msg.sender:
+        reason = guard.SuppressReason.INVALID_SENDER.value
     extra = [f"phone#{msg.phone}"] if msg.phone and msg.channel is not Channel.SMS else []
     customer = store.upsert_customer(identity, name=msg.sender_name, channel=msg.channel, now=now,
                                      extra_identities=extra)
@@ -274,7 +282,7 @@ def handle_inbound(msg: InboundMessage, rt: Runtime) -> Outcome:
 
     item = store.inbound_message_item(
         msg, conversation_id=conv_id, classification=classification.to_dict(),
-        suppressed_reason=reason.value if reason else None,
+        suppressed_reason=reason,
         attachments=[_attachment_dict(a) for a in msg.attachments],
     )
     stored = store.put_message(item)
@@ -295,19 +303,18 @@ def handle_inbound(msg: InboundMessage, rt: Runtime) -> Outcome:
     else:
         count(Metric.DUPLICATES_IGNORED, channel=msg.channel.value)
 
-    if reason is None and conv.ack_sent_at is None:
-        reason = _stateful_reason(identity, msg, rt)
+    if reason is None and conv.ack_sent_at is None and store.suppression_reason(identity) is not None:
+        reason = guard.SuppressReason.SUPPRESSED.value
     acked = False
     if reason is not None:
         if stored:
-            count(Metric.ACK_SUPPRESSED, channel=msg.channel.value, reason=reason.value)
-        logger.info("ack suppressed", extra={"reason": reason.value, "channel": msg.channel.value})
+            count(Metric.ACK_SUPPRESSED, channel=msg.channel.value, reason=reason)
+        logger.info("ack suppressed", extra={"reason": reason, "channel": msg.channel.value})
     elif conv.ack_sent_at is None:
         acked = acknowledge(msg, conv, customer.name or msg.sender_name, classification, rt)
-    if created:
+    if created and (reason is None or reason not in AUTOMATED):
         _start_workflow(conv_id, rt)
-    return Outcome(conversation_id=conv_id, message_stored=stored, ack=acked,
-                   reason=reason.value if reason else None)
+    return Outcome(conversation_id=conv_id, message_stored=stored, ack=acked, reason=reason)
 
 
 def _attachment_dict(a: Attachment) -> dict[str, Any]:
@@ -335,9 +342,37 @@ def _open_conversation(msg: InboundMessage, customer_id: str, routed: Route, rt:
     raise TransientError("could not allocate a unique reference number")
 
 
-def _stateful_reason(identity: str, msg: InboundMessage, rt: Runtime) -> guard.SuppressReason | None:
-    if store.suppression_reason(identity) is not None:
-        return guard.SuppressReason.SUPPRESSED
+def handle_sms_keyword(msg: InboundMessage, identity: str, rt: Runtime) -> str | None:
+    """STOP opts out (confirmed once), START opts back in, HELP answers; None for an ordinary message.
+
+    Returns the reason stored on the message: keyword messages are kept but open no work for staff.
+    """
+    from chalicelib import sms
+
+    campaign = rt.campaign
+    now = rt.clock()
+    context = template_context(campaign=campaign, customer_name="", reference="", language=(
+        campaign.default_language), topic=None)
+    if msg.keyword == sms.Keyword.STOP.value:
+        if store.add_suppression(identity, reason="opt_out", source="sms", now=now):
+            count(Metric.SUPPRESSIONS_ADDED, reason="opt_out")
+            text = rt.templates.render("opt_out_confirmation", "sms", "txt", None, context).text
+            # Carrier rules allow exactly this one message to a number that just opted out.
+            sms.send_sms(sns=rt.sns, phone=msg.sender, text=sms.fit_to_budget(text, campaign.sms.segment_budget),
+                         campaign=campaign, suppressed=lambda _p: False, keyword_response=True)
+        return KEYWORD_OPT_OUT
+    if msg.keyword == sms.Keyword.START.value:
+        if store.suppression_reason(identity) != "opt_out":
+            return None  # "yes" answering a question is an ordinary message
+        store.remove_suppression(identity, only_reason="opt_out")
+        text = rt.templates.render("opt_in_confirmation", "sms", "txt", None, context).text
+        sms.send_sms(sns=rt.sns, phone=msg.sender, text=sms.fit_to_budget(text, campaign.sms.segment_budget),
+                     campaign=campaign, suppressed=lambda _p: False, keyword_response=True)
+        return KEYWORD_OPT_IN
+    if msg.keyword == sms.Keyword.HELP.value:
+        sms.send_sms(sns=rt.sns, phone=msg.sender, text=campaign.sms.help_text, campaign=campaign,
+                     suppressed=lambda _p: False, keyword_response=True)
+        return KEYWORD_HELP
     return None
 
 
@@ -358,12 +393,21 @@ def acknowledge(msg: InboundMessage, conv: ConversationModel, customer_name: str
             logger.info("ack suppressed", extra={"reason": "rate_limited"})
             return False
         if msg.channel is Channel.SMS:
-            _acknowledge_sms(msg, conv, classification, rt)
+            sent = _acknowledge_sms(msg, conv, classification, rt)
         else:
             _acknowledge_email(msg, conv, customer_name, classification, rt)
+            sent = True
+    except SegmentBudgetExceeded as exc:
+        # A template too long for the campaign's SMS budget: a configuration fault, not the customer's.
+        store.release_ack(conv.conversation_id)
+        count(Metric.ACK_SUPPRESSED, channel=msg.channel.value, reason="template_too_long")
+        logger.error("ack template over SMS budget", extra={"segments": exc.segments, "budget": exc.budget})
+        return False
     except Exception:
         store.release_ack(conv.conversation_id)
         raise
+    if not sent:
+        return False
     count(Metric.ACK_SENT, channel=msg.channel.value)
     milliseconds(Metric.ACK_LATENCY, max(0.0, (rt.clock() - msg.received_at).total_seconds() * 1000))
     logger.info("ack sent", extra={"channel": msg.channel.value, "language": classification.language})
@@ -392,22 +436,26 @@ def _acknowledge_email(msg: InboundMessage, conv: ConversationModel, customer_na
 
 
 def _acknowledge_sms(msg: InboundMessage, conv: ConversationModel, classification: Classification,
-                     rt: Runtime) -> None:
+                     rt: Runtime) -> bool:
     from chalicelib import sms
 
     campaign = rt.campaign
     context = template_context(campaign=campaign, customer_name="", reference=conv.reference,
                                language=classification.language, topic=classification.topic)
     rendered = rt.templates.render("acknowledge", "sms", "txt", classification.language, context)
-    result = sms.send_sms(sns=rt.sns, phone=msg.sender, text=rendered.text.strip(), campaign=campaign,
+    text = sms.fit_to_budget(rendered.text, campaign.sms.segment_budget)
+    result = sms.send_sms(sns=rt.sns, phone=msg.sender, text=text, campaign=campaign,
                           suppressed=lambda phone: store.suppression_reason(f"phone#{phone}") is not None)
     if not result.sent:
-        logger.info("ack suppressed", extra={"reason": result.reason})
-        return
+        reason = result.reason.value if result.reason else "not_sent"
+        count(Metric.ACK_SUPPRESSED, channel=msg.channel.value, reason=reason)
+        logger.info("ack suppressed", extra={"reason": reason})
+        return False
     store.put_message(store.outbound_message_item(
         conversation_id=conv.conversation_id, channel=Channel.SMS, source_id=f"ack-{conv.conversation_id}",
-        now=rt.clock(), text=rendered.text, template=rendered.template, ack=True))
+        now=rt.clock(), text=text, template=rendered.template, ack=True))
     store.confirm_ack(conv.conversation_id, None)
+    return True
 
 
 def _start_workflow(conv_id: str, rt: Runtime) -> None:
@@ -457,6 +505,13 @@ def intake_record_handler() -> Callable[[SQSRecord], dict[str, Any]]:
         logger.set_correlation_id(msg.source_id)
         try:
             result = handle_once(key={"source_id": f"{msg.channel.value}#{msg.source_id}"}, msg=msg)
+        except Exception as exc:
+            if is_retryable(exc):
+                raise  # back to the queue; after maxReceiveCount SQS moves it to the DLQ
+            count(Metric.PROCESSING_FAILED, channel=msg.channel.value)
+            logger.exception("processing failed", extra={"error": type(exc).__name__})
+            park_in_dlq(record, f"{type(exc).__name__}: {exc}", rt)
+            return {"rejected": type(exc).__name__}
         finally:
             logger.remove_keys(["customer_id"])
         logger.info("message processed", extra={

@@ -117,8 +117,7 @@ class SesInbound:
 
 
 def start_smtp(handler: SesInbound, port: int = 0) -> Controller:
-    controller = Controller(handler, hostname="127.0.0.1", port=port,
-                            server_kwargs={"data_size_limit": SES_MAX_BYTES})
+    controller = Controller(handler, hostname="127.0.0.1", port=port, data_size_limit=SES_MAX_BYTES)
     if port == 0:
         # aiosmtpd needs a concrete port; take a free one from the OS.
         import socket

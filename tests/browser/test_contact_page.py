@@ -1,0 +1,40 @@
+"""A customer fills in the contact page in a real Chromium and sees their reference number."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from local.outbox import sent_emails
+
+pytestmark = pytest.mark.browser
+
+
+def test_customer_submits_the_contact_page_and_sees_the_reference(
+        stack: Any, page: Any, drain: Any, unique_email: Any) -> None:
+    # GIVEN the campaign's contact page
+    email = unique_email("browser")
+    page.goto(f"{stack.api_url}/")
+    assert "Contact Northwind Outdoor" in page.title()
+    # WHEN the customer picks a topic, the FAQ answer for it appears before they write
+    page.select_option("#topic", "returns")
+    assert "30 days" in page.inner_text("#faq")
+    # AND submitting without consent shows what is missing, and sends nothing
+    page.fill("#name", "Linnea Berg")
+    page.fill("#email", email)
+    page.fill("#message", "I would like to return the boots I bought last week.")
+    page.click("#submit")
+    assert "agree" in page.inner_text("#error") or "Please fill in" in page.inner_text("#error")
+    # WHEN they give consent and submit
+    page.check("#consent")
+    page.click("#submit")
+    # THEN the page shows the reference number
+    page.wait_for_selector("#done", state="visible")
+    reference = page.inner_text("#reference").strip()
+    assert re.fullmatch(r"RD-[A-HJ-NP-Z2-9]{6}", reference)
+    # AND after processing, the confirmation email carries the same reference
+    drain()
+    acks = [m for m in sent_emails(stack.moto_data()) if email in m["to"]]
+    assert len(acks) == 1 and reference in acks[0]["subject"]
