@@ -236,7 +236,7 @@ def _header(msg: Message, name: str) -> str:
     if not raw:
         return ""
     if len(raw[0]) > _MAX_POLICY_PARSE:
-        return _raw_header_text(raw[0][: _MAX_POLICY_PARSE])[:_MAX_HEADER]
+        return _raw_header_text(raw[0][:_MAX_POLICY_PARSE])[:_MAX_HEADER]
     try:
         text = str(_policy_header(name, raw[0]))
         if "\ufffd" not in text and not any("\udc80" <= ch <= "\udcff" for ch in text):
@@ -288,8 +288,32 @@ class _TextExtractor(HTMLParser):
     """HTML to readable plain text: block tags become line breaks, blockquotes become `> ` lines."""
 
     _BLOCK = frozenset(
-        {"p", "div", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "section",
-         "article", "header", "footer", "pre", "hr", "address", "center", "form", "dl", "dt", "dd"}
+        {
+            "p",
+            "div",
+            "tr",
+            "table",
+            "h1",
+            "h2",
+            "h3",
+            "h4",
+            "h5",
+            "h6",
+            "ul",
+            "ol",
+            "section",
+            "article",
+            "header",
+            "footer",
+            "pre",
+            "hr",
+            "address",
+            "center",
+            "form",
+            "dl",
+            "dt",
+            "dd",
+        }
     )
     _SKIP = frozenset({"script", "style", "head", "title", "noscript", "template"})
 
@@ -399,8 +423,12 @@ def _walk(part: Message, walk: _Walk, depth: int, attached: bool) -> None:
         return
     if part.is_multipart():
         payload = part.get_payload()
-        if ctype == "message/rfc822" or (ctype.startswith("message/") and isinstance(payload, list)
-                                          and len(payload) == 1 and ctype not in _REPORT_PARTS):
+        if ctype == "message/rfc822" or (
+            ctype.startswith("message/")
+            and isinstance(payload, list)
+            and len(payload) == 1
+            and ctype not in _REPORT_PARTS
+        ):
             walk.leaves.append((part, attached))
             inner = payload[0] if isinstance(payload, list) and payload else None
             if isinstance(inner, Message):
@@ -419,8 +447,13 @@ def _walk(part: Message, walk: _Walk, depth: int, attached: bool) -> None:
 
 # message/* types whose payload the parser splits into header blocks; they are report data, not bodies.
 _REPORT_PARTS = frozenset(
-    {"message/delivery-status", "message/disposition-notification", "message/feedback-report",
-     "message/global-delivery-status", "message/global-disposition-notification"}
+    {
+        "message/delivery-status",
+        "message/disposition-notification",
+        "message/feedback-report",
+        "message/global-delivery-status",
+        "message/global-disposition-notification",
+    }
 )
 
 
@@ -511,8 +544,14 @@ def parse_email(
         msg = _parse_structure(_fix_obsolete_header_colons(raw))
     if not msg.keys():
         raise InvalidInput("no header section")
-    return _build(msg, source_id=source_id, raw_key=raw_key, received_at=received_at,
-                  verdicts=verdicts, envelope_sender=envelope_sender)
+    return _build(
+        msg,
+        source_id=source_id,
+        raw_key=raw_key,
+        received_at=received_at,
+        verdicts=verdicts,
+        envelope_sender=envelope_sender,
+    )
 
 
 def _parse_structure(raw: bytes) -> Message:
@@ -636,13 +675,21 @@ def _attachment(part: Message, index: int) -> tuple[Attachment, bytes] | None:
     if ctype == "message/rfc822":
         filename = filename or f"message-{index}.eml"
     if not filename:
-        ext = {"image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "application/pdf": ".pdf",
-               "text/plain": ".txt", "text/html": ".html", "text/calendar": ".ics"}.get(ctype, ".bin")
+        ext = {
+            "image/png": ".png",
+            "image/jpeg": ".jpg",
+            "image/gif": ".gif",
+            "application/pdf": ".pdf",
+            "text/plain": ".txt",
+            "text/html": ".html",
+            "text/calendar": ".ics",
+        }.get(ctype, ".bin")
         filename = f"part-{index}{ext}"
     cid = normalise_message_id(str(part.get("content-id", "") or "")) if inline else None
     return (
-        Attachment(filename=filename[:255], content_type=ctype, size=len(data), inline=inline,
-                   content_id=cid),
+        Attachment(
+            filename=filename[:255], content_type=ctype, size=len(data), inline=inline, content_id=cid
+        ),
         data,
     )
 

@@ -13,6 +13,12 @@ _WROTE = re.compile(
     r"\s*[:：]?\s*$",
     re.IGNORECASE,
 )
+# German, Swedish and others put the name after the verb: "Am 2. Mai schrieb Ann <a@b.c>:".
+_WROTE_COLON = re.compile(
+    r"(?:\bwrote|schrieb|skrev|a écrit|escribió|schreef|scrisse|ha scritto|napisał|kirjoitti|escreveu|"
+    r"написал[аи]?)\b[^\n]{0,160}[:：]\s*$",
+    re.IGNORECASE,
+)
 _WROTE_START = re.compile(
     r"^\s*(?:-{2,}\s*)?(?:on|am|le|el|den|op|il|w dniu|em|\d|>?\s*on|в|у|dne|\w+,)",
     re.IGNORECASE,
@@ -62,7 +68,9 @@ def _is_wrote_line(lines: list[str], i: int) -> int:
             break
         # A date or an address in the line tells an attribution from prose ending in "wrote:".
         # Only the tail can hold "wrote:"; searching whole long lines made big bodies slow.
-        if _WROTE.search(joined[-40:]) and ("@" in joined or _DIGIT.search(joined)):
+        if (_WROTE.search(joined[-40:]) or _WROTE_COLON.search(joined[-200:])) and (
+            "@" in joined or _DIGIT.search(joined)
+        ):
             return span
     return 0
 
@@ -89,8 +97,10 @@ def _quote_start(lines: list[str]) -> int | None:
             return i
         if _ORIGINAL.match(line) or _is_wrote_line(lines, i):
             return i
-        if _UNDERSCORES.match(line) and i + 1 < len(lines) and any(
-            _FROM.match(x) for x in lines[i + 1 : i + 3]
+        if (
+            _UNDERSCORES.match(line)
+            and i + 1 < len(lines)
+            and any(_FROM.match(x) for x in lines[i + 1 : i + 3])
         ):
             return i
         if _is_header_block(lines, i):
@@ -141,4 +151,4 @@ def split_reply(text: str) -> Reply:
         # Not a `>` quote (an Outlook header block first): nothing new can be told apart.
         return Reply(new_text="", quote=_clean(rest), signature=_clean(sig))
     new, sig2 = _cut_signature(new_lines)
-    return Reply(new_text=_clean(new), quote=_clean(rest[: span] + quoted), signature=_clean(sig2))
+    return Reply(new_text=_clean(new), quote=_clean(rest[:span] + quoted), signature=_clean(sig2))
