@@ -38,29 +38,38 @@ Check = Callable[[InboundMessage], "SuppressReason | None"]
 # --------------------------------------------------------------------------------------------
 # Patterns. Subjects are matched case-insensitively on the decoded subject.
 
+# Phrases an auto-responder puts in its subject. Single words a customer might use ("vacation",
+# "absent", "Auto:" for a car) need the auto-reply context around them.
 _AUTO_REPLY_SUBJECT = re.compile(
-    r"\b(?:out of (?:the )?office|ooo\b|automatic reply|auto(?:matic)?[- ]?(?:reply|response|answer)|"
-    r"autoreply|autoresponse|auto:|vacation|away from (?:the|my) (?:office|desk)|on (?:annual )?leave|"
-    r"abwesenheitsnotiz|automatische antwort|abwesend|nicht im büro|"
+    r"(?:\bout of (?:the )?office|\booo\b|\bautomatic reply|\bauto(?:matic)?[- ]?(?:reply|response|answer)|"
+    r"\bautoreply|\bautoresponse|^\s*auto:|\bvacation (?:reply|message|notice|response|auto)|"
+    r"\b(?:i am|i'm) on vacation|\baway from (?:the|my) (?:office|desk)|"
+    r"abwesenheitsnotiz|automatische antwort|nicht im büro|"
     r"réponse automatique|absence du bureau|absent du bureau|message d'absence|"
     r"frånvaro|autosvar|automatiskt svar|är inte på kontoret|"
-    r"fuera de la oficina|respuesta automática|respuesta automatica|ausente|"
+    r"fuera de la oficina|respuesta automática|respuesta automatica|"
     r"risposta automatica|fuori sede|fuori ufficio|"
-    r"afwezigheidsbericht|automatisch antwoord|niet aanwezig|"
-    r"automatyczna odpowiedź|resposta automática|ausência|"
-    r"自动回复|自動応答|不在)",
+    r"afwezigheidsbericht|automatisch antwoord|"
+    r"automatyczna odpowiedź|resposta automática|"
+    r"自动回复|自動応答|自動返信)",
     re.IGNORECASE,
 )
+# Subjects MTAs give their bounces; standard enough to count on their own (except in a reply).
 _BOUNCE_SUBJECT = re.compile(
     r"(?:undeliver|undelivered mail|delivery status notification|mail delivery fail|delivery fail|"
-    r"returned mail|returned to sender|failure notice|non[- ]?deliver|nondeliver|delivery problem|"
-    r"could not be delivered|couldn't be delivered|message not delivered|delivery notification|"
+    r"returned mail|returned to sender|failure notice|non[- ]?deliver|nondeliver|"
     r"mail system error|unzustellbar|nicht zustellbar|non remis|échec de (?:la )?remise|"
-    r"no se puede entregar|onbestelbaar|kunde inte levereras|olevererbart|"
-    r"permanent error|rejected:|message rejected|mailbox (?:is )?full|quota exceeded|"
-    r"delivery report|undelivered message|returned message)",
+    r"onbestelbaar|olevererbart|undelivered message|returned message)",
     re.IGNORECASE,
 )
+# Phrases a customer might also write ("my payment was rejected:"): they need a bounce's shape too.
+_WEAK_BOUNCE_SUBJECT = re.compile(
+    r"(?:delivery problem|could not be delivered|couldn't be delivered|message not delivered|"
+    r"delivery notification|no se puede entregar|kunde inte levereras|permanent error|rejected:|"
+    r"message rejected|mailbox (?:is )?full|quota exceeded|delivery report)",
+    re.IGNORECASE,
+)
+_REPLY_PREFIX = re.compile(r"^\s*(?:re|aw|sv|antw|vs)\s*:", re.IGNORECASE)
 _DELAY_SUBJECT = re.compile(
     r"(?:\(delay\)|delayed mail|delivery delayed|message delayed|still being retried|"
     r"warning: could not send|warning: message|delivery status notification \(delay\)|"
@@ -230,11 +239,13 @@ def is_bounce(msg: InboundMessage) -> SuppressReason | None:
         return SuppressReason.BOUNCE
     if _aws_notification(msg) in ("bounce", "delivery"):
         return SuppressReason.BOUNCE
-    if _BOUNCE_SUBJECT.search(msg.subject) and (
+    if _BOUNCE_SUBJECT.search(msg.subject) and not _REPLY_PREFIX.match(msg.subject):
+        return SuppressReason.BOUNCE
+    # A weak phrase alone is not enough; it must come with the null sender or the returned original.
+    if (_BOUNCE_SUBJECT.search(msg.subject) or _WEAK_BOUNCE_SUBJECT.search(msg.subject)) and (
         msg.return_path == ""
         or "message/rfc822" in msg.content_types
         or "text/rfc822-headers" in msg.content_types
-        or not msg.subject.lower().startswith(("re:", "aw:", "sv:"))
     ):
         return SuppressReason.BOUNCE
     return None

@@ -144,6 +144,10 @@ def test_header_and_subject_rules(campaign: Campaign, headers: str, reason: str)
     "headers",
     [
         "Subject: Where is my order?\nAuto-Submitted: no\n",
+        "Subject: Vacation rental gear: can I return it?\n",
+        "Subject: My card payment was rejected: why?\n",
+        "Subject: Auto parts order\n",
+        "Subject: Re: Undeliverable address on my order\n",
         "Subject: Re: [RD-7K3M9Q] my parcel\n",
         "Subject: Re: Out of stock?\nPrecedence: normal\n",
     ],
