@@ -36,16 +36,24 @@ def word_keys(text: str) -> set[int]:
     return {_hash(f"w {t}") for t in _TOKEN_RE.findall(normalise(text))}
 
 
+@functools.lru_cache(maxsize=65536)
+def _token_grams(token: str) -> tuple[int, ...]:
+    # Cached per container: words repeat across messages, and hashing n-grams is most of the cost.
+    padded = f" {token} "
+    grams = [f"w {token}"]
+    for n in CHAR_NGRAMS:
+        grams += [f"c{padded[i:i + n]}" for i in range(len(padded) - n + 1)]
+    return tuple(_hash(g) for g in grams)
+
+
 def features(text: str) -> Counter[int]:
     """Hashed word 1-2-grams and in-word character 2-5-grams; the trainer and Lambda share this."""
     tokens = _TOKEN_RE.findall(normalise(text))
-    grams: list[str] = [f"w {t}" for t in tokens]
-    grams += [f"b {a} {b}" for a, b in itertools.pairwise(tokens)]
+    counts: Counter[int] = Counter()
     for tok in tokens:
-        padded = f" {tok} "
-        for n in CHAR_NGRAMS:
-            grams += [f"c{padded[i:i + n]}" for i in range(len(padded) - n + 1)]
-    return Counter(_hash(g) for g in grams)
+        counts.update(_token_grams(tok))
+    counts.update(_hash(f"b {a} {b}") for a, b in itertools.pairwise(tokens))
+    return counts
 
 
 @dataclass(frozen=True, slots=True)
