@@ -50,7 +50,8 @@ def main() -> None:
     requests.post(f"{url}/moto-api/config", json=config, timeout=5)
     kw: dict[str, Any] = {"endpoint_url": url, "region_name": "us-east-1", "aws_access_key_id": "bench",
                           "aws_secret_access_key": "bench"}
-    ddb, sqs, sns, sfn = (boto3.client(s, **kw) for s in ("dynamodb", "sqs", "sns", "stepfunctions"))
+    clients: list[Any] = [boto3.client(s, **kw) for s in ("dynamodb", "sqs", "sns", "stepfunctions")]
+    ddb, sqs, sns, sfn = clients
     key = [{"AttributeName": "conversation_id", "KeyType": "HASH"}]
     ddb.create_table(TableName="conversations", KeySchema=key,
                      AttributeDefinitions=[{"AttributeName": "conversation_id", "AttributeType": "S"}],
