@@ -13,7 +13,7 @@ def _run(ns: argparse.Namespace) -> int:
     from local.stack import LocalStack
 
     stack = LocalStack(campaign_name=ns.campaign, stage=ns.stage, moto_port=ns.moto_port,
-                       api_port=ns.api_port, smtp_port=ns.smtp_port).start()
+                       api_port=ns.api_port, smtp_port=ns.smtp_port, phone_port=ns.phone_port).start()
     print(stack.describe(), flush=True)
     print("Press Ctrl+C to stop.", flush=True)
     stop = threading.Event()
@@ -47,6 +47,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--moto-port", type=int, default=5000)
     parser.add_argument("--api-port", type=int, default=8000)
     parser.add_argument("--smtp-port", type=int, default=2525)
+    parser.add_argument("--phone-port", type=int, default=8025, help="the phone simulator page")
     parser.set_defaults(func=_run)
     sub = parser.add_subparsers(dest="action")
     ob = sub.add_parser("outbox", help="print the mail and SMS the local stack has sent")

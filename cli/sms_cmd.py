@@ -1,10 +1,12 @@
-"""`replydesk sms`: SMS tools: segment counts and keyword detection (send to the local stack: see below)."""
+"""`replydesk sms`: SMS tools: segment counts, keyword detection, and a phone for the local stack."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable
+from typing import Any
 
 from chalicelib.sms import SmsEncoding, count_segments, detect_keyword, fit_to_budget, split_segments
 
@@ -66,10 +68,115 @@ def keyword(ns: argparse.Namespace) -> int:
     return 0
 
 
-# One function per subcommand; add new ones (e.g. `send` for the phone simulator) to this tuple.
+LOCAL_ENDPOINT = "http://127.0.0.1:5000"
+
+
+def _add_send(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("send", help="send an SMS to the running local stack as a phone would; show replies",
+                       description="Publish the two-way SMS JSON to the local stack's inbound-sms topic, "
+                                   "then print the SMS that phone receives.")
+    p.add_argument("text", metavar="TEXT", help="the message text, or '-' to read it from standard input")
+    p.add_argument("--from", dest="phone", required=True, metavar="PHONE",
+                   help="the sending phone, E.164 (e.g. +14255550123; numbers ending in 99 are opted out)")
+    p.add_argument("--endpoint", default=LOCAL_ENDPOINT, help="the local stack's moto endpoint")
+    p.add_argument("--campaign", default="demo")
+    p.add_argument("--stage", default="dev")
+    p.add_argument("--wait", type=float, default=10.0, metavar="SECONDS",
+                   help="how long to wait for replies (0: do not wait)")
+    p.set_defaults(func=send)
+
+
+def _add_replies(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("replies", help="the SMS the local stack has sent to one phone")
+    p.add_argument("--to", dest="phone", required=True, metavar="PHONE")
+    p.add_argument("--endpoint", default=LOCAL_ENDPOINT, help="the local stack's moto endpoint")
+    p.set_defaults(func=replies)
+
+
+def _sns(endpoint: str) -> Any:
+    import boto3
+
+    # The local emulator takes any credentials; these fake ones keep a real profile out of it.
+    return boto3.session.Session().client("sns", region_name="us-east-1", endpoint_url=endpoint,
+                                          aws_access_key_id="testing",
+                                          aws_secret_access_key="testing")  # noqa: S106 - fake, local only
+
+
+def find_topic(sns: Any, campaign: str, stage: str) -> str | None:
+    """The ARN of `replydesk-<campaign>-<stage>-inbound-sms`, the topic a two-way SMS number publishes to."""
+    name = f"replydesk-{campaign}-{stage}-inbound-sms"
+    for page in sns.get_paginator("list_topics").paginate():
+        for topic in page.get("Topics", []):
+            if topic["TopicArn"].rsplit(":", 1)[-1] == name:
+                return str(topic["TopicArn"])
+    return None
+
+
+def _print_reply(reply: dict[str, Any]) -> None:
+    print(f"<- {reply['text']}", flush=True)
+
+
+def send(ns: argparse.Namespace) -> int:
+    from chalicelib.config import load_campaign
+    from local.phone import PhoneLine, fetch_moto_data, replies_for, send_sms
+
+    text = _text(ns)
+    sns = _sns(ns.endpoint)
+    try:
+        topic = find_topic(sns, ns.campaign, ns.stage)
+    except Exception as exc:  # noqa: BLE001 - any failure here means the same thing to the user
+        print(f"no local stack answers at {ns.endpoint} ({type(exc).__name__}): start it with "
+              "`replydesk local`", file=sys.stderr)
+        return 1
+    if topic is None:
+        print(f"no inbound-sms topic for campaign {ns.campaign!r} stage {ns.stage!r} at {ns.endpoint}",
+              file=sys.stderr)
+        return 1
+    line = PhoneLine(sns=sns, topic_arn=topic, campaign_number=load_campaign(ns.campaign).sms.number)
+    before = replies_for(fetch_moto_data(ns.endpoint), ns.phone)
+    seen = {r["id"] for r in before}
+    previous = str(before[-1]["id"] or "") if before else ""
+    inbound_id = send_sms(line, ns.phone, text, previous_message_id=previous)
+    print(f"-> sent to {line.campaign_number} (inboundMessageId {inbound_id})", flush=True)
+    if ns.wait <= 0:
+        return 0
+    deadline = time.monotonic() + ns.wait
+    got = 0
+    quiet_until: float | None = None
+    while time.monotonic() < deadline and (quiet_until is None or time.monotonic() < quiet_until):
+        time.sleep(0.5)
+        for reply in replies_for(fetch_moto_data(ns.endpoint), ns.phone):
+            if reply["id"] not in seen:
+                seen.add(reply["id"])
+                _print_reply(reply)
+                got += 1
+                # A keyword answer or an ack comes alone; wait a little for any other, not the full time.
+                quiet_until = time.monotonic() + 2.0
+    if not got:
+        print(f"(no reply within {ns.wait:g} s: a second message in a conversation, an opted-out number "
+              "and an invalid number get none)", flush=True)
+    return 0
+
+
+def replies(ns: argparse.Namespace) -> int:
+    from local.phone import fetch_moto_data, replies_for
+
+    try:
+        data = fetch_moto_data(ns.endpoint)
+    except OSError as exc:
+        print(f"no local stack answers at {ns.endpoint} ({type(exc).__name__})", file=sys.stderr)
+        return 1
+    for reply in replies_for(data, ns.phone):
+        _print_reply(reply)
+    return 0
+
+
+# One function per subcommand; add new ones to this tuple.
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
     _add_segments,
     _add_keyword,
+    _add_send,
+    _add_replies,
 )
 
 

@@ -44,6 +44,7 @@ class LocalStack:
     moto_port: int = 0
     api_port: int = 0
     smtp_port: int = 0
+    phone_port: int = 0
     pump_threads: bool = True
     forward_metrics: bool = True
     env: dict[str, str] = field(default_factory=dict)
@@ -133,6 +134,7 @@ class LocalStack:
             self.emf.install()
         self._start_api()
         self._start_smtp()
+        self._start_phone()
         return self.app_module
 
     def _start_api(self) -> None:
@@ -155,8 +157,16 @@ class LocalStack:
         self.smtp = start_smtp(self.smtp_handler, self.smtp_port)
         self.smtp_port = self.smtp.port
 
+    def _start_phone(self) -> None:
+        from local.phone import PhoneSimulator
+
+        self.phone = PhoneSimulator.for_stack(self, port=self.phone_port).start()
+        self.phone_port = self.phone.port
+        self.phone_url = self.phone.url
+
     def stop(self) -> None:
         for stop in (lambda: self.pump.stop(), lambda: self.api_server.shutdown(), lambda: self.smtp.stop(),
+                     lambda: self.phone.stop(),
                      lambda: self.emf and self.emf.uninstall(), lambda: self.moto.stop()):
             try:
                 stop()
@@ -185,6 +195,7 @@ class LocalStack:
             f"  contact page     {self.api_url}/",
             f"  API              {self.api_url}/contact  (POST)",
             f"  SMTP (inbound)   127.0.0.1:{self.smtp_port}  -> {', '.join(self.campaign.inbound_addresses)}",
+            f"  phone simulator  {self.phone_url}/  (SMS to {self.campaign.sms.number})",
             f"  outbox           {self.endpoint}/moto-api/data.json  (sent mail: ses, SMS: sns)",
             f"                   `replydesk local outbox --endpoint {self.endpoint}`",
             f"  moto endpoint    {self.endpoint}  (AWS_ENDPOINT_URL; dashboard: moto-api)",
