@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -411,3 +412,46 @@ def test_malformed_json_reason_names_json_and_raw_is_the_original_text(stack: An
     keys = _raw_keys_for(stack, sns_id)
     assert "JSON" in reason, reason
     assert raw_object(stack, keys[0]) == body.encode()
+
+
+# ------------------------------------------------------------------ developer tools: CLI, simulator API
+
+
+def test_cli_send_publishes_and_replies_lists_the_ack(stack: Any, drain: Any,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN the running local stack and a phone
+    from cli.main import main
+
+    phone = fresh_phone()
+    # WHEN a developer sends an SMS with `replydesk sms send` (not waiting: this stack's pump is manual)
+    rc = main(["sms", "send", "--from", phone, "Is the shop open on Sunday?", "--endpoint", stack.endpoint,
+               "--wait", "0"])
+    drain()
+    # THEN it went to the campaign number, and `replydesk sms replies` lists the ack with its reference
+    assert rc == 0
+    assert stack.campaign.sms.number in capsys.readouterr().out
+    assert main(["sms", "replies", "--to", phone, "--endpoint", stack.endpoint]) == 0
+    out = capsys.readouterr().out
+    assert f"<- {sms_to(stack, phone)[0]}" in out
+    assert sms_conversation(phone).reference in out
+
+
+def test_simulator_api_sends_and_shows_the_thread(stack: Any, drain: Any) -> None:
+    # GIVEN the phone simulator of the local stack
+    phone = fresh_phone()
+    body = json.dumps({"phone": phone, "text": "Hello from the page"}).encode()
+    request = urllib.request.Request(f"{stack.phone_url}/api/send", method="POST", data=body,
+                                     headers={"Content-Type": "application/json"})
+    # WHEN a message is sent through its API and processed
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        inbound_id = json.loads(resp.read())["inboundMessageId"]
+    drain()
+    # THEN the thread holds the sent message, then the ack, in that order
+    query = urllib.parse.urlencode({"phone": phone})
+    with urllib.request.urlopen(f"{stack.phone_url}/api/thread?{query}", timeout=30) as resp:
+        thread = json.loads(resp.read())
+    assert thread["campaign_number"] == stack.campaign.sms.number
+    assert [(m["direction"], m["text"]) for m in thread["messages"]] == [
+        ("in", "Hello from the page"), ("out", sms_to(stack, phone)[0])]
+    # AND the message the processing path stored is that one
+    assert inbound(inbound_id).text == "Hello from the page"
