@@ -82,7 +82,7 @@ def compose_email(*, purpose: str, campaign: Campaign, templates: TemplateStore,
     msg["Message-ID"] = f"<{message_id}>"
     if in_reply_to:
         msg["In-Reply-To"] = f"<{in_reply_to}>"
-        refs = [r for r in references if r != in_reply_to][-20:] + [in_reply_to]
+        refs = [*[r for r in references if r != in_reply_to][-20:], in_reply_to]
         msg["References"] = " ".join(f"<{r}>" for r in refs)
     if auto_submitted:
         # RFC 3834: mark automatic replies so well-behaved autoresponders stay silent (no mail loops).

@@ -6,7 +6,7 @@ import functools
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
@@ -107,7 +107,7 @@ def unwrap(body: str, settings: Settings) -> Envelope | dict[str, Any]:
             try:
                 message = json.loads(message)
             except json.JSONDecodeError:
-                message = {"_unparsed": message}
+                pass  # kept as the text it was, so the raw object and the DLQ reason say what arrived
         return {"topic_arn": data["TopicArn"], "sns_message_id": data.get("MessageId", ""),
                 "message": message}
     if data.get("channel") in (c.value for c in Channel) and data.get("key"):
@@ -163,6 +163,10 @@ def load_email(notification: Any, rt: Runtime) -> InboundMessage:
     received = _parse_time(mail.get("timestamp") or receipt.get("timestamp"))
     parsed = email_intake.parse_email(raw, source_id=source_id, raw_key=key, received_at=received,
                                       verdicts=verdicts, envelope_sender=mail.get("source"))
+    if parsed.message.message_id:
+        # SES gives every delivery a new id; the same mail delivered twice keeps its Message-ID.
+        source_id = "mid-" + store.stable_id(parsed.message.message_id, parsed.message.sender)
+        parsed = replace(parsed, message=replace(parsed.message, source_id=source_id))
     stored = []
     for i, (att, payload) in enumerate(parsed.attachment_payloads):
         att_key = f"attachments/{source_id}/{i:03d}"
@@ -172,8 +176,6 @@ def load_email(notification: Any, rt: Runtime) -> InboundMessage:
                                  s3_key=att_key, inline=att.inline, content_id=att.content_id))
     if not stored:
         return parsed.message
-    from dataclasses import replace
-
     return replace(parsed.message, attachments=tuple(stored))
 
 
@@ -184,10 +186,13 @@ def load_sms(payload: Any, sns_message_id: str, rt: Runtime) -> InboundMessage:
     inbound_id = payload.get("inboundMessageId") if isinstance(payload, dict) else None
     source = str(inbound_id or f"sns-{sns_message_id}")
     key = web_intake.raw_key(Channel.SMS, now.isoformat(), source) + ".json"
-    body = json.dumps(payload, ensure_ascii=False).encode() if isinstance(payload, dict) else str(
-        payload).encode()
+    body = payload.encode() if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False).encode()
     # Raw first: the SMS exists nowhere else once the queue message is deleted.
     rt.s3.put_object(Bucket=rt.settings.raw_bucket, Key=key, Body=body, ContentType="application/json")
+    if isinstance(payload, str):
+        raise InvalidInput("SMS payload is not JSON")
+    if not isinstance(payload, dict):
+        raise InvalidInput("SMS payload is JSON but not an object")
     return sms_intake.parse_sms(payload, raw_key=key, received_at=now, campaign=rt.campaign)
 
 
@@ -223,13 +228,20 @@ def find_conversation(msg: InboundMessage, customer_id: str, rt: Runtime) -> Con
         conv_id = store.conversation_by_rfc_ids(dict.fromkeys(keys)) if keys else None
         if conv_id:
             return store.get_conversation(conv_id)
-        from chalicelib.intake.email import reference_tokens
+        from chalicelib.intake.email import normalise_subject, reference_tokens
 
         for token in reference_tokens(msg.subject, campaign.reference_prefix):
             conv = store.get_conversation(token)
             # A token alone is guessable: it only threads the customer's own conversations.
             if conv is not None and conv.customer_id == customer_id:
                 return conv
+        # Clients that drop In-Reply-To still say "Re:"/"AW:": the same customer's latest email
+        # conversation with the same subject is the thread.
+        base = normalise_subject(msg.subject)
+        if base and base != (msg.subject or "").strip():
+            latest = store.latest_conversation(customer_id, channel=Channel.EMAIL)
+            if latest is not None and normalise_subject(latest.subject) == base:
+                return latest
         return None
     if msg.channel is Channel.SMS:
         return store.latest_conversation(customer_id, channel=Channel.SMS)
@@ -267,6 +279,9 @@ def handle_inbound(msg: InboundMessage, rt: Runtime) -> Outcome:
     if existing is not None and not _joinable(existing, now, campaign) and (
             reason is None or reason not in AUTOMATED):
         existing = None
+    if reason is None and (existing is None or existing.ack_sent_at is None) and store.suppression_reason(
+            identity) is not None:
+        reason = guard.SuppressReason.SUPPRESSED.value
     recent = int(existing.inbound_count or 0) if existing is not None else 0
     classification = classify(msg, campaign, customer_language=customer.language,
                               customer_tags=customer.tags, recent_inbound_count=recent)
@@ -303,8 +318,6 @@ def handle_inbound(msg: InboundMessage, rt: Runtime) -> Outcome:
     else:
         count(Metric.DUPLICATES_IGNORED, channel=msg.channel.value)
 
-    if reason is None and conv.ack_sent_at is None and store.suppression_reason(identity) is not None:
-        reason = guard.SuppressReason.SUPPRESSED.value
     acked = False
     if reason is not None:
         if stored:
@@ -407,6 +420,7 @@ def acknowledge(msg: InboundMessage, conv: ConversationModel, customer_name: str
         store.release_ack(conv.conversation_id)
         raise
     if not sent:
+        store.release_ack(conv.conversation_id)  # nothing went out: the conversation is still unacknowledged
         return False
     count(Metric.ACK_SENT, channel=msg.channel.value)
     milliseconds(Metric.ACK_LATENCY, max(0.0, (rt.clock() - msg.received_at).total_seconds() * 1000))

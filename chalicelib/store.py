@@ -265,8 +265,9 @@ def message_sort(created_at: str, message_id: str) -> str:
 
 
 def find_message_by_source(source_id: str) -> MessageModel | None:
+    """The full stored message with this provider id (the index holds keys only, so it is read again)."""
     for hit in MessageModel.by_source.query(source_id, limit=1):
-        return hit
+        return MessageModel.get(hit.conversation_id, hit.sort)
     return None
 
 

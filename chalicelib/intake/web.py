@@ -117,7 +117,7 @@ def validate(data: Mapping[str, Any], campaign: Campaign, *, now: datetime | Non
         raise ValidationError("'email' is not a valid email address", field="email")
     phone = _text(data, "phone", required=False, limit=MAX_PHONE_CHARS) or None
     if phone is not None:
-        phone = normalise_phone(phone)
+        phone = normalise_phone(phone, campaign_region(campaign))
     topic = _text(data, "topic", required=False, limit=64) or None
     if topic is not None and topic not in campaign.topic_ids() and topic != "other":
         raise ValidationError(f"'topic' must be one of {', '.join(campaign.topic_ids())} or other",
@@ -145,6 +145,16 @@ def validate(data: Mapping[str, Any], campaign: Campaign, *, now: datetime | Non
         consent=True,
         language=language,
     )
+
+
+def campaign_region(campaign: Campaign) -> str:
+    """The country of the campaign's SMS number: how customers of this campaign write local numbers."""
+    import phonenumbers
+
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(campaign.sms.number)) or "US"
+    except phonenumbers.NumberParseException:
+        return "US"
 
 
 def normalise_phone(raw: str, region: str = "US") -> str:

@@ -369,10 +369,9 @@ def test_short_sms_keeps_the_customers_stored_language(stack: Any, drain: Any) -
     assert inbound(ok_id).classification["language"] == "sv"
 
 
-# ------------------------------------------------------------------ known gaps in the processing path
+# ------------------------------------------------------------------ edge cases of the processing path
 
 
-@pytest.mark.xfail(strict=True, reason="the message is stored before the suppression check sets its reason")
 def test_message_from_an_opted_out_number_is_stored_with_the_reason(stack: Any, drain: Any) -> None:
     # GIVEN a phone that opted out
     phone = fresh_phone()
@@ -385,7 +384,6 @@ def test_message_from_an_opted_out_number_is_stored_with_the_reason(stack: Any, 
     assert inbound(later).suppressed_reason == "suppressed"
 
 
-@pytest.mark.xfail(strict=True, reason="load_sms hands a non-object JSON payload to parse_sms: TypeError")
 @pytest.mark.parametrize("payload", [["a", "list"], None, 42], ids=["list", "null", "number"])
 def test_sms_payload_that_is_json_but_not_an_object_is_invalid_input(stack: Any, payload: Any) -> None:
     # GIVEN the runtime of the local stack and an SNS message that is JSON but not an object
@@ -400,7 +398,6 @@ def test_sms_payload_that_is_json_but_not_an_object_is_invalid_input(stack: Any,
         pipeline.load_sms(payload, f"not-object-{random.random()}", rt)
 
 
-@pytest.mark.xfail(strict=True, reason="unwrap wraps non-JSON as {'_unparsed': ...}: reason and raw lose it")
 def test_malformed_json_reason_names_json_and_raw_is_the_original_text(stack: Any, drain: Any) -> None:
     # GIVEN a payload on the inbound-sms topic that is not JSON
     body = '{"originationNumber": "+14255550100", broken'
