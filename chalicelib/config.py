@@ -329,7 +329,7 @@ class _Checker:
                 self.fail(full, "is required")
             return default
         value = data[key]
-        if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
             names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
             self.fail(full, f"must be {names}, got {type(value).__name__}")
             return default

@@ -82,5 +82,5 @@ class EmfForwarder:
                     for i in range(0, len(data), 20):
                         self.cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[i:i + 20])
                     self.forwarded += len(data)
-                except Exception:  # noqa: BLE001 - metrics are best effort locally, as on AWS
+                except Exception:
                     log.exception("forwarding metrics failed")

@@ -125,7 +125,7 @@ class EventPump:
         while not self._stop.is_set():
             try:
                 self.poll_once(mapping)
-            except Exception:  # noqa: BLE001 - the pump must outlive emulator hiccups; it logs and goes on
+            except Exception:
                 log.exception("polling %s failed", mapping.name)
                 self._stop.wait(1)
 

@@ -170,7 +170,7 @@ class LocalStack:
                      lambda: self.emf and self.emf.uninstall(), lambda: self.moto.stop()):
             try:
                 stop()
-            except Exception:  # noqa: BLE001 - stopping is best effort; one failure must not block the rest
+            except Exception:
                 log.exception("stopping a local component failed")
 
     # ------------------------------------------------------------------ helpers for tests and the CLI
