@@ -25,7 +25,8 @@ _CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeou
 
 def _client(service: str) -> Any:
     s = get_settings()
-    return boto3.session.Session().client(
+    session: Any = boto3.session.Session()  # the typed overloads want a literal service name
+    return session.client(
         service, region_name=s.region, endpoint_url=s.endpoint_url, config=_CONFIG
     )
 

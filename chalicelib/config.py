@@ -36,6 +36,7 @@ ENV_INBOUND_SMS_TOPIC_ARN = "INBOUND_SMS_TOPIC_ARN"
 ENV_SES_FEEDBACK_TOPIC_ARN = "SES_FEEDBACK_TOPIC_ARN"
 ENV_ESCALATION_TOPIC_ARN = "ESCALATION_TOPIC_ARN"
 ENV_SLA_STATE_MACHINE_ARN = "SLA_STATE_MACHINE_ARN"
+ENV_FOLLOWUP_STATE_MACHINE_ARN = "FOLLOWUP_STATE_MACHINE_ARN"
 
 _REQUIRED = {
     "raw_bucket": ENV_RAW_BUCKET,
@@ -54,6 +55,7 @@ _REQUIRED = {
     "ses_feedback_topic_arn": ENV_SES_FEEDBACK_TOPIC_ARN,
     "escalation_topic_arn": ENV_ESCALATION_TOPIC_ARN,
     "sla_state_machine_arn": ENV_SLA_STATE_MACHINE_ARN,
+    "followup_state_machine_arn": ENV_FOLLOWUP_STATE_MACHINE_ARN,
 }
 
 CAMPAIGN_DIR = Path(__file__).parent / "campaigns"
@@ -123,6 +125,7 @@ class Settings:
     ses_feedback_topic_arn: str
     escalation_topic_arn: str
     sla_state_machine_arn: str
+    followup_state_machine_arn: str
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: str) -> Settings:

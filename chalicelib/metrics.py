@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from chalicelib.observability import metrics
+from chalicelib.observability import NAMESPACE, SERVICE, metrics
 
 
 class Metric(StrEnum):
@@ -22,13 +22,19 @@ class Metric(StrEnum):
     SLA_BREACHED = "SlaBreached"
     FOLLOW_UP_SENT = "FollowUpSent"
     REPLY_SENT = "ReplySent"
+    AUTO_RESOLVED = "AutoResolved"
 
 
 def count(name: Metric, value: float = 1, **dimensions: str) -> None:
     """Add a count; dimensions are low-cardinality only (channel, reason, queue), never ids."""
-    if dimensions:
-        metrics.add_dimensions(**dimensions)  # type: ignore[no-untyped-call]
-    metrics.add_metric(name=name.value, unit=MetricUnit.Count, value=value)
+    if not dimensions:
+        metrics.add_metric(name=name.value, unit=MetricUnit.Count, value=value)
+        return
+    # Dimensions in Powertools apply to a whole flush; a batch mixes channels and reasons, so each
+    # dimensioned count is its own EMF blob.
+    with single_metric(name=name.value, unit=MetricUnit.Count, value=value, namespace=NAMESPACE,
+                       default_dimensions={"service": SERVICE, **dimensions}) as metric:
+        del metric
 
 
 def milliseconds(name: Metric, value: float) -> None:

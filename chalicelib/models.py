@@ -98,6 +98,7 @@ class Breach(MapAttribute[str, Any]):
     kind = UnicodeAttribute()  # first_response | resolution
     level = NumberAttribute(default=1)
     at = UnicodeAttribute()
+    due = UnicodeAttribute(null=True)
 
 
 class ConversationModel(Model):
@@ -135,6 +136,9 @@ class ConversationModel(Model):
     inbound_count = NumberAttribute(default=0)
     workflow_version = NumberAttribute(default=0)
     workflow_execution = UnicodeAttribute(null=True)
+    follow_up_id = UnicodeAttribute(null=True)  # the staff reply whose follow-up is current
+    follow_up_sent_for = UnicodeAttribute(null=True)
+    callback_requested_at = UnicodeAttribute(null=True)
     timeline = ListAttribute(of=MapAttribute, default=list)  # type: ignore[arg-type]
 
     by_customer = CustomerIndex()
@@ -177,6 +181,8 @@ class MessageModel(Model):
     channel = UnicodeAttribute()
     source_id = UnicodeAttribute()
     rfc_message_id = UnicodeAttribute(null=True)
+    references = ListAttribute(of=UnicodeAttribute, default=list)
+    sender = UnicodeAttribute(null=True)  # the customer's address or phone on inbound messages
     raw_key = UnicodeAttribute(null=True)
     subject = UnicodeAttribute(default="")
     text = UnicodeAttribute(default="")

@@ -5,5 +5,7 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger, Metrics
 
 # Never log bodies, subjects, addresses, phone numbers or names: ids, lengths and reasons only.
-logger = Logger(service="replydesk")
-metrics = Metrics(namespace="replydesk", service="replydesk")
+SERVICE = "replydesk"
+NAMESPACE = "replydesk"
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)

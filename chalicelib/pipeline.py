@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -19,7 +20,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from botocore.exceptions import ClientError
 
-from chalicelib import aws, guard, store
+from chalicelib import aws, guard, store, workflow
 from chalicelib.acknowledge import compose_email, reply_subject, send_email, template_context
 from chalicelib.classify import Classification, classify
 from chalicelib.config import Campaign, Settings, get_campaign, get_settings
@@ -110,7 +111,7 @@ def unwrap(body: str, settings: Settings) -> Envelope | dict[str, Any]:
                 pass  # kept as the text it was, so the raw object and the DLQ reason say what arrived
         return {"topic_arn": data["TopicArn"], "sns_message_id": data.get("MessageId", ""),
                 "message": message}
-    if data.get("channel") in (c.value for c in Channel) and data.get("key"):
+    if data.get("channel") in {c.value for c in Channel} and data.get("key"):
         return Envelope(channel=Channel(data["channel"]), bucket=data.get("bucket") or settings.raw_bucket,
                         key=data["key"], source_id=data.get("source_id"))
     raise InvalidInput("queue message is neither an intake envelope nor an SNS notification")
@@ -306,7 +307,12 @@ def handle_inbound(msg: InboundMessage, rt: Runtime) -> Outcome:
     if stored:
         count(Metric.MESSAGES_RECEIVED, channel=msg.channel.value)
         if reason is None or reason not in AUTOMATED:
+            was = conv.status
             store.record_inbound(conv, now=now, reopen=True)
+            if was == Status.PENDING_CUSTOMER.value:
+                _resume_workflow(conv, rt)
+            if CALLBACK_RE.search(msg.body[:2000]) and not created:
+                _request_callback(conv, msg, rt)
         if created or conv.topic == "unknown":
             store.set_classification(
                 conv_id, topic=classification.topic, language=classification.language,
@@ -473,8 +479,56 @@ def _acknowledge_sms(msg: InboundMessage, conv: ConversationModel, classificatio
 
 
 def _start_workflow(conv_id: str, rt: Runtime) -> None:
-    """Placeholder until the SLA workflow is wired: see the README's status section."""
-    return None
+    """Start the conversation's SLA clock (version 1); a redelivery starts the same execution again."""
+    conv = store.get_conversation(conv_id)
+    if conv is None or int(conv.workflow_version or 0) > 1:
+        return
+    queue = rt.campaign.queues[conv.queue]
+    deadlines = workflow.compute_deadlines(workflow.parse_timestamp(conv.created_at), conv.urgency, queue,
+                                           rt.campaign.business_hours)
+    first_due = store.iso(deadlines.first_response_due) if deadlines.first_response_due else None
+    # The version is stored before the start: the machine escalates only while it matches.
+    store.set_clock(conv_id, version=1, first_response_due=first_due,
+                    resolution_due=store.iso(deadlines.resolution_due), execution=None, status=conv.status)
+    arn = workflow.start_sla_clock(sfn=rt.sfn, state_machine_arn=rt.settings.sla_state_machine_arn,
+                                   conversation_id=conv_id, version=1, deadlines=deadlines,
+                                   urgency=conv.urgency, queue=queue, hours=rt.campaign.business_hours)
+    store.set_clock(conv_id, version=1, first_response_due=first_due,
+                    resolution_due=store.iso(deadlines.resolution_due), execution=arn, status=conv.status)
+
+
+def _resume_workflow(conv: ConversationModel, rt: Runtime) -> None:
+    """The customer answered while we waited on them: the resolution clock runs again."""
+    paused_at = workflow.paused_since(conv)
+    if paused_at is None or conv.resolution_due is None:
+        return
+    queue = rt.campaign.queues[conv.queue]
+    change = workflow.resume_sla_clock(
+        sfn=rt.sfn, state_machine_arn=rt.settings.sla_state_machine_arn, conversation_id=conv.conversation_id,
+        version=int(conv.workflow_version or 1),
+        deadlines=workflow.Deadlines(
+            first_response_due=None if conv.first_response_at else (
+                workflow.parse_timestamp(conv.first_response_due) if conv.first_response_due else None),
+            resolution_due=workflow.parse_timestamp(conv.resolution_due)),
+        paused_at=paused_at, now=rt.clock(), urgency=conv.urgency, queue=queue,
+        hours=rt.campaign.business_hours, first_response_met=conv.first_response_at is not None)
+    store.set_clock(conv.conversation_id, version=change.version,
+                    first_response_due=conv.first_response_due,
+                    resolution_due=store.iso(change.deadlines.resolution_due), execution=change.execution_arn,
+                    status=Status.OPEN.value, timeline_entry=change.entry.to_item())
+
+
+CALLBACK_RE = re.compile(
+    r"\b(call me|please call|ring me|call back|callback|ring mig|ringa mig|rufen sie mich an|r[üu]ckruf|"
+    r"appelez[- ]moi|rappel|ll[áa]m[ae]me|devu[ée]lvame la llamada)\b", re.IGNORECASE)
+
+
+def _request_callback(conv: ConversationModel, msg: InboundMessage, rt: Runtime) -> None:
+    """"Call me" after a staff answer becomes a call-back task on the conversation, visible in its queue."""
+    now = store.iso(rt.clock())
+    store.add_timeline(conv.conversation_id,
+                       workflow.TimelineEntry(rt.clock(), "callback_requested", msg.channel.value).to_item(),
+                       ConversationModel.callback_requested_at.set(now))
 
 
 # ------------------------------------------------------------------ the SQS record handler
@@ -493,15 +547,27 @@ def park_in_dlq(record: SQSRecord, reason: str, rt: Runtime) -> None:
 
 
 @functools.cache
+def idempotency_config() -> IdempotencyConfig:
+    return IdempotencyConfig(event_key_jmespath="source_id", raise_on_no_idempotency_key=True,
+                             expires_after_seconds=7 * 24 * 3600)
+
+
+def register_lambda_context(context: Any) -> None:
+    """Lets idempotency records expire with the invocation if it times out mid-record."""
+    if context is not None:
+        idempotency_config().register_lambda_context(context)
+
+
+@functools.cache
 def intake_record_handler() -> Callable[[SQSRecord], dict[str, Any]]:
     """The batch record handler, with idempotency keyed on the channel's source id (not the SQS id)."""
     settings = get_settings()
     persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table,
                                            boto3_client=aws.dynamodb())
-    config = IdempotencyConfig(event_key_jmespath="source_id", raise_on_no_idempotency_key=True,
-                               expires_after_seconds=7 * 24 * 3600)
+    config = idempotency_config()
 
-    @idempotent_function(data_keyword_argument="key", persistence_store=persistence, config=config)
+    @idempotent_function(  # type: ignore[untyped-decorator]  # Powertools leaves it untyped
+        data_keyword_argument="key", persistence_store=persistence, config=config)
     def handle_once(*, key: dict[str, str], msg: InboundMessage) -> dict[str, Any]:
         return handle_inbound(msg, get_runtime()).to_dict()
 
@@ -518,7 +584,7 @@ def intake_record_handler() -> Callable[[SQSRecord], dict[str, Any]]:
             return {"rejected": exc.reason}
         logger.set_correlation_id(msg.source_id)
         try:
-            result = handle_once(key={"source_id": f"{msg.channel.value}#{msg.source_id}"}, msg=msg)
+            result: dict[str, Any] = handle_once(key={"source_id": f"{msg.channel.value}#{msg.source_id}"}, msg=msg)
         except Exception as exc:
             if is_retryable(exc):
                 raise  # back to the queue; after maxReceiveCount SQS moves it to the DLQ

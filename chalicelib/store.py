@@ -124,6 +124,13 @@ def upsert_customer(identity: str, *, name: str, channel: Channel, now: datetime
     return _customer_ref(customer, created)
 
 
+def get_customer(customer_id: str) -> CustomerModel | None:
+    try:
+        return CustomerModel.get(customer_id)
+    except DoesNotExist:
+        return None
+
+
 def set_customer_language(customer_id: str, language: str) -> None:
     CustomerModel(customer_id=customer_id).update(actions=[CustomerModel.language.set(language)])
 
@@ -225,10 +232,41 @@ def set_classification(conv_id: str, *, topic: str, language: str, urgency: str,
         ConversationModel.language.set(language),
         ConversationModel.urgency.set(urgency),
         ConversationModel.sentiment.set(sentiment),
-        ConversationModel.reasons.set(reasons),
+        ConversationModel.reasons.set(reasons),  # type: ignore[arg-type]  # PynamoDB types list items as attributes
         ConversationModel.queue.set(queue),
         ConversationModel.status_due.set(status_due(status, due)),
     ])
+
+
+def set_clock(conv_id: str, *, version: int, first_response_due: str | None, resolution_due: str,
+              execution: str | None, status: str, timeline_entry: dict[str, str] | None = None) -> None:
+    """Store a (re)started or paused SLA clock: its version, deadlines and execution."""
+    actions: list[Any] = [
+        ConversationModel.workflow_version.set(version),
+        ConversationModel.first_response_due.set(first_response_due)
+        if first_response_due else ConversationModel.first_response_due.remove(),
+        ConversationModel.resolution_due.set(resolution_due),
+        ConversationModel.status_due.set(status_due(status, first_response_due or resolution_due)),
+    ]
+    actions.append(ConversationModel.workflow_execution.set(execution) if execution
+                   else ConversationModel.workflow_execution.remove())
+    if timeline_entry:
+        actions.append(ConversationModel.timeline.set(
+            ConversationModel.timeline.append([timeline_entry])))
+    ConversationModel(conversation_id=conv_id).update(actions=actions)
+
+
+def add_timeline(conv_id: str, entry: dict[str, str], *extra: Any) -> None:
+    ConversationModel(conversation_id=conv_id).update(actions=[
+        ConversationModel.timeline.set(ConversationModel.timeline.append([entry])),
+        *extra])
+
+
+def last_inbound(conversation_id: str) -> MessageModel | None:
+    for m in MessageModel.query(conversation_id, scan_index_forward=False, consistent_read=True):
+        if m.direction == Direction.IN.value and m.sender:
+            return m
+    return None
 
 
 def claim_ack(conv_id: str, now: datetime) -> bool:
@@ -294,6 +332,8 @@ def inbound_message_item(msg: InboundMessage, *, conversation_id: str, classific
         channel=msg.channel.value,
         source_id=msg.source_id,
         rfc_message_id=msg.message_id,
+        references=list(msg.references)[-20:],
+        sender=msg.sender or None,
         raw_key=msg.raw_key,
         subject=msg.subject[:1000],
         text=msg.text[:200_000],
@@ -383,7 +423,7 @@ def take_ack_slot(identity: str, *, now: datetime, max_acks: int, window: timede
     try:
         # The size condition turns two racing deliveries into one slot each, never one too many.
         item.update(
-            actions=[IdentityModel.ack_log.set([*recent, iso(now)])],
+            actions=[IdentityModel.ack_log.set([*recent, iso(now)])],  # type: ignore[list-item]
             condition=IdentityModel.ack_log.does_not_exist() | (IdentityModel.ack_log == item.ack_log),
         )
         return True

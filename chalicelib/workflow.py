@@ -262,7 +262,7 @@ class TimelineEntry:
 
     def to_item(self) -> dict[str, str]:
         """The map stored in ConversationModel.timeline (the same keys the ASL writes)."""
-        return {"at": self.at.astimezone(UTC).isoformat(timespec="milliseconds"), "kind": self.kind,
+        return {"at": self.at.astimezone(UTC).isoformat(timespec="milliseconds"), "kind": str(self.kind),
                 "detail": self.detail}
 
 

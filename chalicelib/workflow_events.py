@@ -1,0 +1,35 @@
+"""What the state machines ask of our code through the events queue (they cannot emit EMF or render)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.errors import InvalidInput
+from chalicelib.metrics import Metric, count
+from chalicelib.observability import logger
+
+if TYPE_CHECKING:
+    from chalicelib.pipeline import Runtime
+
+
+def handle_workflow_event(data: dict[str, Any], rt: Runtime) -> dict[str, Any]:
+    action = data.get("action")
+    conversation_id = str(data.get("conversation_id") or "")
+    if not conversation_id:
+        raise InvalidInput("workflow event without conversation_id")
+    logger.set_correlation_id(conversation_id)
+    if action == "sla_breached":
+        count(Metric.SLA_BREACHED, queue=str(data.get("queue") or "unknown"), kind=str(data.get("kind") or ""))
+        logger.warning("sla breached", extra={"kind": data.get("kind"), "level": data.get("level"),
+                                               "queue": data.get("queue")})
+        return {"action": action}
+    if action == "send_follow_up":
+        from chalicelib.reply import send_follow_up
+
+        sent = send_follow_up(conversation_id, str(data.get("reply_id") or ""), rt=rt)
+        return {"action": action, "sent": sent}
+    if action == "auto_resolved":
+        count(Metric.AUTO_RESOLVED)
+        logger.info("auto resolved")
+        return {"action": action}
+    raise InvalidInput(f"unknown workflow action {action!r}")
