@@ -1,0 +1,88 @@
+"""Settings and campaign files are validated at start-up, naming every bad field at once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import yaml
+
+from chalicelib.config import CAMPAIGN_DIR, load_campaign, load_settings, parse_campaign, parse_duration
+from chalicelib.errors import ConfigError
+
+pytestmark = pytest.mark.unit
+
+
+def demo_data() -> dict[str, Any]:
+    with open(CAMPAIGN_DIR / "demo.yaml", encoding="utf-8") as fh:
+        data: dict[str, Any] = yaml.safe_load(fh)
+    return data
+
+
+def test_demo_campaign_loads_with_short_slas() -> None:
+    campaign = load_campaign("demo")
+    assert campaign.default_language == "en"
+    assert set(campaign.languages) >= {"en", "sv", "de", "fr", "es"}
+    assert campaign.queues["urgent"].sla.first_response["urgent"] <= timedelta(minutes=1)
+    assert campaign.routing[0].queue == "urgent"
+
+
+def test_every_bad_field_is_named_at_once() -> None:
+    # GIVEN a campaign with several mistakes
+    data = demo_data()
+    data["sender"]["email"] = "not-an-address"
+    data["languages"] = ["english"]
+    data["routing"]["default_queue"] = "nowhere"
+    data["queues"][0]["sla"]["first_response"].pop("urgent")
+    # WHEN it is validated
+    with pytest.raises(ConfigError) as err:
+        parse_campaign(data, source="demo.yaml")
+    # THEN each problem is listed with its field path
+    text = str(err.value)
+    for path in ("sender.email", "languages[0]", "routing.default_queue", "queues[0].sla.first_response.urgent"):
+        assert path in text, text
+
+
+def test_unknown_time_zone_and_bad_duration_are_rejected() -> None:
+    data = demo_data()
+    data["business_hours"]["timezone"] = "Mars/Olympus"
+    data["ack"]["rate_limit"]["per"] = "a day"
+    with pytest.raises(ConfigError) as err:
+        parse_campaign(data)
+    assert "business_hours.timezone" in str(err.value) and "ack.rate_limit.per" in str(err.value)
+
+
+def test_missing_campaign_file_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match="campaign file not found"):
+        load_campaign("nosuchcampaign")
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("5m", 300), ("2h", 7200), ("3d", 259200), (45, 45)])
+def test_durations(text: Any, seconds: int) -> None:
+    assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+def test_settings_name_every_missing_variable() -> None:
+    # GIVEN an environment with only the campaign and stage
+    env = {"REPLYDESK_CAMPAIGN": "demo", "REPLYDESK_STAGE": "dev", "AWS_REGION": "eu-west-1"}
+    # WHEN settings are built
+    with pytest.raises(ConfigError) as err:
+        load_settings(env)
+    # THEN every missing variable is named, not a KeyError later
+    for var in ("RAW_BUCKET", "INTAKE_QUEUE_URL", "CONVERSATIONS_TABLE", "SLA_STATE_MACHINE_ARN"):
+        assert f"{var} is not set" in str(err.value)
+
+
+def test_settings_reject_malformed_values_and_accept_an_override() -> None:
+    env = {k: "x" for k in ("RAW_BUCKET", "TEMPLATE_BUCKET", "CUSTOMERS_TABLE", "IDENTITIES_TABLE",
+                            "CONVERSATIONS_TABLE", "MESSAGES_TABLE", "SUPPRESSIONS_TABLE", "IDEMPOTENCY_TABLE")}
+    env |= {k: "https://sqs/q" for k in ("INTAKE_QUEUE_URL", "INTAKE_DLQ_URL", "EVENTS_QUEUE_URL")}
+    env |= {k: "arn:aws:x" for k in ("INBOUND_EMAIL_TOPIC_ARN", "INBOUND_SMS_TOPIC_ARN", "SES_FEEDBACK_TOPIC_ARN",
+                                     "ESCALATION_TOPIC_ARN", "SLA_STATE_MACHINE_ARN",
+                                     "FOLLOWUP_STATE_MACHINE_ARN")}
+    env |= {"REPLYDESK_CAMPAIGN": "demo", "REPLYDESK_STAGE": "dev", "AWS_REGION": "eu-west-1"}
+    assert load_settings(env).endpoint_url is None
+    with pytest.raises(ConfigError, match="AWS_ENDPOINT_URL must be an http"):
+        load_settings(env, aws_endpoint_url="localhost:5000")
+    assert load_settings(env, raw_bucket="other").raw_bucket == "other"
