@@ -55,6 +55,8 @@ class LocalStack:
         self.moto_port = self.moto_port or free_port()
         # moto's Step Functions call back into the server for service integrations through MOTO_PORT.
         os.environ["MOTO_PORT"] = str(self.moto_port)
+        # The pump polls several times a second; the emulator's access log would drown everything else.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         self.moto.start()
         self.endpoint = f"http://127.0.0.1:{self.moto_port}"
@@ -167,15 +169,20 @@ class LocalStack:
     def stop(self) -> None:
         for stop in (lambda: self.pump.stop(), lambda: self.api_server.shutdown(), lambda: self.smtp.stop(),
                      lambda: self.phone.stop(),
-                     lambda: self.emf and self.emf.uninstall(), lambda: self.moto.stop()):
+                     self._stop_emf, lambda: self.moto.stop()):
             try:
                 stop()
             except Exception:
                 log.exception("stopping a local component failed")
 
+    def _stop_emf(self) -> None:
+        if self.emf is not None:
+            self.emf.uninstall()
+
     # ------------------------------------------------------------------ helpers for tests and the CLI
     def client(self, service: str) -> Any:
-        return boto3.session.Session().client(
+        session: Any = boto3.session.Session()
+        return session.client(
             service, region_name=self.region, endpoint_url=self.endpoint,
             aws_access_key_id="testing", aws_secret_access_key="testing")
 
@@ -198,5 +205,7 @@ class LocalStack:
             f"  phone simulator  {self.phone_url}/  (SMS to {self.campaign.sms.number})",
             f"  outbox           {self.endpoint}/moto-api/data.json  (sent mail: ses, SMS: sns)",
             f"                   `replydesk local outbox --endpoint {self.endpoint}`",
-            f"  moto endpoint    {self.endpoint}  (AWS_ENDPOINT_URL; dashboard: moto-api)",
+            f"  moto endpoint    {self.endpoint}  (AWS_ENDPOINT_URL)",
+            f"  dashboard        aws --endpoint-url {self.endpoint} cloudwatch get-dashboard "
+            f"--dashboard-name replydesk-{self.campaign_name}-{self.stage}  (metrics forwarded from EMF)",
         ])
