@@ -125,9 +125,9 @@ def _arn(service: str, region: str, resource: str) -> str:
 class Bootstrap:
     def __init__(self, endpoint_url: str, region: str) -> None:
         self.region = region
-        session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                                        region_name=region)
-        self.client = lambda service: session.client(service, endpoint_url=endpoint_url)
+        self.session: Any = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                                  region_name=region)
+        self.endpoint_url = endpoint_url
         self.creators: dict[str, Callable[[str, dict[str, Any]], Created]] = {
             "AWS::S3::Bucket": self.bucket,
             "AWS::S3::BucketPolicy": self.bucket_policy,
@@ -144,6 +144,9 @@ class Bootstrap:
             "AWS::CloudWatch::Alarm": self.alarm,
             "AWS::CloudWatch::Dashboard": self.dashboard,
         }
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service, endpoint_url=self.endpoint_url)
 
     # ---------------------------------------------------------------- one creator per type
     def bucket(self, lid: str, p: dict[str, Any]) -> Created:
