@@ -49,7 +49,10 @@ def render(path: Path, scenario: str) -> tuple[Campaign, str]:
         campaign = dataclasses.replace(campaign, brand=values["brand"])
     context: dict[str, Any] = template_context(campaign=campaign, customer_name=str(values["name"]),
                                                reference=REFERENCE, language=language,
-                                               topic=campaign.topics[0].id if campaign.topics else None)
+                                               topic=campaign.topics[0].id if campaign.topics else None,
+                                               # what the runtime adds for staff replies and follow-ups
+                                               extra={"reply": {"text": "Your parcel left today.",
+                                                                "sent_by": "Sam"}, "offer": ""})
     store = TemplateStore(FileSystemLoader(TEMPLATES / campaign_name), default_language=language)
     rendered = store.render(filename.removesuffix(".sms.txt"), "sms", "txt", language, context)
     assert rendered.language == language, "rendered a fallback instead of the file itself"
