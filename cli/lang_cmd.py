@@ -19,7 +19,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--fallback", action="store_true",
                     help="apply the short-text fallback (count 'default' answers as misses)")
     ev.set_defaults(func=evaluate)
-    ex = sub.add_parser("export", help="write py3langid's model as the fast-loading .npy artefact")
+    ex = sub.add_parser("export", help="write py3langid's model as the compact int8 artefact (langid.npz)")
     ex.add_argument("--out", type=Path, default=None)
     ex.set_defaults(func=export)
 

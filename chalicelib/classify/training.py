@@ -81,17 +81,28 @@ class Vectoriser:
         from scipy.sparse import csr_matrix
 
         rows = self.rows if texts is None else [features(t) for t in texts]
+        index = self.index
         indptr: list[int] = [0]
         indices: list[int] = []
-        data: list[float] = []
+        counts: list[int] = []
         for row in rows:
-            cols = [(self.index[k], v) for k, v in row.items() if k in self.index]
-            vals = np.array([(1.0 + np.log(v)) * self.idf[i] for i, v in cols], np.float32)
-            norm = float(np.sqrt((vals * vals).sum())) or 1.0
-            indices.extend(i for i, _ in cols)
-            data.extend((vals / norm).tolist())
+            for k, v in row.items():
+                i = index.get(k)
+                if i is not None:
+                    indices.append(i)
+                    counts.append(v)
             indptr.append(len(indices))
-        return csr_matrix((data, indices, indptr), shape=(len(rows), len(self.buckets)), dtype=np.float32)
+        # Vectorised over the whole matrix: per-element numpy calls made training minutes slower.
+        cols = np.array(indices, dtype=np.int64)
+        vals = (1.0 + np.log(np.array(counts, dtype=np.float32))) * self.idf[cols]
+        ptr = np.array(indptr, dtype=np.int64)
+        sq = np.add.reduceat(vals * vals, ptr[:-1]) if len(vals) else np.zeros(len(rows), np.float32)
+        sq[ptr[:-1] == ptr[1:]] = 0.0  # reduceat gives the next row's value for an empty row
+        norms = np.sqrt(sq)
+        norms[norms == 0] = 1.0
+        vals = vals / np.repeat(norms, np.diff(ptr))
+        return csr_matrix((vals.astype(np.float32), cols, ptr), shape=(len(rows), len(self.buckets)),
+                          dtype=np.float32)
 
 
 def _fit(x: Any, y: Any, c: float) -> Any:
