@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib import aws, guard, store, workflow
 from chalicelib.acknowledge import compose_email, reply_subject, send_email, template_context
-from chalicelib.classify import Classification, classify
+from chalicelib.classify import Classification, classify, warm_up
 from chalicelib.config import Campaign, Settings, get_campaign, get_settings
 from chalicelib.errors import InvalidInput, SegmentBudgetExceeded, TransientError, is_retryable
 from chalicelib.inbound import Attachment, Channel, InboundMessage
@@ -68,6 +68,7 @@ def get_runtime() -> Runtime:
     settings = get_settings()
     bind_models(settings)
     campaign = get_campaign()
+    warm_up(campaign)  # load the classifier's models at cold start, outside any message's timing
     return Runtime(
         settings=settings,
         campaign=campaign,
