@@ -17,6 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data"
 CAMPAIGN_LANGS = ("en", "sv", "de", "fr", "es")
+# Sampled so `make bench` stays within a few minutes on 2 cores; the sizes are printed with each figure.
+LANG_PER_LANG = 300
 
 
 def topic_cv() -> None:
@@ -68,7 +70,7 @@ def language() -> None:
                 if r["lang"] in wide:
                     rows.setdefault(r["lang"], []).append(r["text"])
         for label, langs in (("campaign 5", CAMPAIGN_LANGS), ("wide set", sorted(rows))):
-            sample = [(la, t) for la in langs for t in rng.sample(rows[la], min(300, len(rows[la])))]
+            sample = [(la, t) for la in langs for t in rng.sample(rows[la], min(LANG_PER_LANG, len(rows[la])))]
             ok = 0
             for la, t in sample:
                 d = lang.detect(t, wide, preferred)
@@ -147,4 +149,6 @@ if __name__ == "__main__":
     print(f"cores: {os.cpu_count()}")
     parts = sys.argv[1:] or ["cold", "latency", "language", "topic"]
     for part in parts:
+        t_part = time.perf_counter()
         {"cold": cold, "latency": latency, "language": language, "topic": topic_cv}[part]()
+        print(f"[{part}: {time.perf_counter() - t_part:.0f} s]", flush=True)

@@ -120,7 +120,9 @@ def _decision(model: Any, x: Any) -> Any:
     return scores
 
 
-def train(texts: Sequence[str], labels: Sequence[str], out_dir: Path, *, c: float = 0.5,
+# C by 5-fold CV on Banking77 (top-1): 0.25 -> 0.890, 0.5 -> 0.899, 1.0 -> 0.902, 2.0 -> 0.904 (slower to
+# converge). 1.0 is where the curve flattens; class weighting "balanced" vs none: 0.899 vs 0.900 at 0.5.
+def train(texts: Sequence[str], labels: Sequence[str], out_dir: Path, *, c: float = 1.0,
           calibration_folds: int = 3, source: str = "") -> TrainedModel:
     """Fit, calibrate the softmax temperature and the unknown threshold out of fold, and export."""
     import numpy as np
