@@ -15,7 +15,7 @@ from typing import Any
 
 UNKNOWN = "unknown"
 N_BUCKETS = 1 << 20
-# Dropping the 2-grams was measured: Banking77 CV 0.902 -> 0.901 (C=1), for no p99 gain that matters.
+# Dropping the 2-grams was measured: Banking77 CV 0.902 -> 0.901 (C=1) and topic p99 2.80 -> 2.79 ms: kept.
 CHAR_NGRAMS = (2, 3, 4, 5)
 MODELS_ROOT = Path(__file__).parent / "models"
 _TOKEN_RE = re.compile(r"[^\W_]+", re.UNICODE)

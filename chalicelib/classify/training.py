@@ -96,11 +96,10 @@ class Vectoriser:
         cols = np.array(indices, dtype=np.int64)
         vals = (1.0 + np.log(np.array(counts, dtype=np.float32))) * self.idf[cols]
         ptr = np.array(indptr, dtype=np.int64)
-        sq = np.add.reduceat(vals * vals, ptr[:-1]) if len(vals) else np.zeros(len(rows), np.float32)
-        sq[ptr[:-1] == ptr[1:]] = 0.0  # reduceat gives the next row's value for an empty row
-        norms = np.sqrt(sq)
-        norms[norms == 0] = 1.0
-        vals = vals / np.repeat(norms, np.diff(ptr))
+        row_of = np.repeat(np.arange(len(rows)), np.diff(ptr))
+        norms = np.sqrt(np.bincount(row_of, weights=vals * vals, minlength=len(rows)))
+        norms[norms == 0] = 1.0  # a row with no known feature stays all zero
+        vals = vals / norms[row_of]
         return csr_matrix((vals.astype(np.float32), cols, ptr), shape=(len(rows), len(self.buckets)),
                           dtype=np.float32)
 
