@@ -1,0 +1,163 @@
+"""Mail in over SMTP → ack sent through SES on a fresh local stack: latency p50/p95/max, lost, duplicated.
+
+Each message comes from its own address and is delivered at a steady rate over real SMTP to the
+local server, which stores the raw MIME and publishes the SES receipt notification, as SES's receipt
+rule does; the stack's pump threads process the intake queue as Lambda's event source mapping would.
+An ack's time is when the handler's SES SendRawEmail to that address returned, that is when moto
+recorded it (a botocore `after-call` hook on the runtime's SES client: no polling load on the
+emulator while measuring). Lost and duplicated are counted from what moto recorded
+(/moto-api/data.json), read once at the end. Asserts nothing.
+
+    .venv/bin/python bench/bench_email.py [--count 200] [--rate 2] [--timeout 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import smtplib
+import statistics
+import sys
+import threading
+import time
+import warnings
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def addresses(count: int) -> list[str]:
+    """Distinct customer addresses, so neither threading nor the per-sender rate limit joins them."""
+    return [f"bench-{i:05d}@customer.test" for i in range(count)]
+
+
+def customer_mail(sender: str, to: str, n: int) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = f"Customer {n} <{sender}>"
+    msg["To"] = to
+    msg["Subject"] = f"Where is my order {1000 + n}?"
+    msg["Message-ID"] = make_msgid(domain="customer.test")
+    msg.set_content(f"Hello, my order number {1000 + n} has not arrived yet. Can you check?\n")
+    return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, -(-len(ordered) * p // 100) - 1))
+    return ordered[int(k)]
+
+
+def main(count: int, rate: float, timeout: float) -> None:
+    # The handlers print JSON logs and EMF to stdout; keep the figures readable.
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    warnings.simplefilter("ignore")
+    from chalicelib import aws
+    from local.outbox import sent_emails
+    from local.stack import LocalStack
+
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink):
+        started = time.perf_counter()
+        stack = LocalStack(pump_threads=True, forward_metrics=False).start()
+        startup = time.perf_counter() - started
+    senders = addresses(count)
+    wanted = set(senders)
+    to = stack.campaign.inbound_addresses[0]
+    mails = [customer_mail(s, to, i) for i, s in enumerate(senders)]
+    sent_at: dict[str, float] = {}
+    acked_at: dict[str, float] = {}
+    smtp_errors: list[str] = []
+    all_acked = threading.Event()
+    lock = threading.Lock()
+
+    def remember_destination(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["bench_to"] = next(iter(params.get("Destinations") or []), None)
+
+    def on_sent(context: dict[str, Any], http_response: Any = None, **_: Any) -> None:
+        address = context.get("bench_to")
+        if address in wanted and http_response is not None and http_response.status_code == 200:
+            with lock:
+                acked_at.setdefault(address, time.perf_counter())
+                if len(acked_at) == count:
+                    all_acked.set()
+
+    # Hooks on the processing path's cached SES client (what get_runtime() hands to send_email):
+    # before-parameter-build sees the API parameters, after-call the moment moto answered; both get
+    # the same request context.
+    events = aws.ses().meta.events
+    events.register("before-parameter-build.ses.SendRawEmail", remember_destination)
+    events.register("after-call.ses.SendRawEmail", on_sent)
+
+    def sender() -> None:
+        t0 = time.perf_counter()
+        for i, address in enumerate(senders):
+            # A fixed schedule, not sleep(1/rate) after each send, so delivery time does not slow the rate.
+            delay = t0 + i / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            sent_at[address] = time.perf_counter()
+            try:
+                # One connection per message, as independent senders' MTAs would open.
+                with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=30) as smtp:
+                    smtp.sendmail(address, [to], mails[i])
+            except (smtplib.SMTPException, OSError) as exc:
+                smtp_errors.append(type(exc).__name__)
+
+    try:
+        with contextlib.redirect_stdout(sink):
+            thread = threading.Thread(target=sender, name="bench-sender", daemon=True)
+            begin = time.perf_counter()
+            thread.start()
+            thread.join()
+            all_acked.wait(timeout)
+            elapsed = time.perf_counter() - begin
+            time.sleep(1.0)  # give a late duplicate the chance to show
+            recorded: dict[str, int] = {}
+            for mail in sent_emails(stack.moto_data()):
+                for address in mail["to"]:
+                    if address in wanted:
+                        recorded[address] = recorded.get(address, 0) + 1
+            pump_failures = stack.pump.failures
+            received = stack.smtp_handler.received
+    finally:
+        with contextlib.redirect_stdout(sink):
+            stack.stop()
+
+    latencies = [(acked_at[a] - sent_at[a]) * 1000 for a in senders if a in acked_at and a in sent_at]
+    lost = count - len(recorded)
+    duplicated = sum(1 for n in recorded.values() if n > 1)
+    span = max(sent_at.values()) - min(sent_at.values()) if sent_at else 0.0
+    cores = os.cpu_count()
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
+    print(f"Mail in over SMTP -> ack sent through SES, fresh local stack (moto server, pump threads), "
+          f"{cores} cores ({usable} usable), Python {sys.version.split()[0]}")
+    print(f"  stack start-up              {startup:.1f} s")
+    print(f"  messages                    {count} from {count} distinct addresses at {rate:g}/s "
+          f"(sent over {span:.1f} s; SMTP accepted {received}, errors {len(smtp_errors)})")
+    if latencies:
+        p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
+        print(f"  latency p50 / p95 / max     {p50:.0f} / {p95:.0f} / {max(latencies):.0f} ms"
+              f"   (mean {statistics.fmean(latencies):.0f} ms)")
+    print(f"  lost / duplicated           {lost} / {duplicated}"
+          f"   (acks moto recorded: {sum(recorded.values())})")
+    print(f"  pump record failures        {pump_failures}")
+    print(f"  wall time until all acked   {elapsed:.1f} s ({len(acked_at) / elapsed:.1f} acks/s)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--count", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=2.0,
+                        help="messages per second (below what the local stack sustains, so no backlog)")
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="seconds to wait for acks after the last message was sent")
+    ns = parser.parse_args()
+    main(ns.count, ns.rate, ns.timeout)
