@@ -59,7 +59,7 @@ class EmfForwarder:
 
     def install(self) -> None:
         self._original = sys.stdout
-        sys.stdout = _Tee(sys.stdout, self.lines)  # type: ignore[assignment]
+        sys.stdout = _Tee(sys.stdout, self.lines)
         self._thread.start()
 
     def uninstall(self) -> None:

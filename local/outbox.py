@@ -16,7 +16,7 @@ def parse_sent(raw: str) -> EmailMessage:
 
 def _body(msg: EmailMessage, kind: str) -> str:
     part = msg.get_body(preferencelist=(kind,))
-    return part.get_content() if part is not None else ""  # type: ignore[no-any-return]
+    return str(part.get_content()) if part is not None else ""
 
 
 def sent_emails(data: dict[str, Any]) -> list[dict[str, Any]]:
