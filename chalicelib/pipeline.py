@@ -239,11 +239,12 @@ def find_conversation(msg: InboundMessage, customer_id: str, rt: Runtime) -> Con
                 return conv
         # Clients that drop In-Reply-To still say "Re:"/"AW:": the same customer's latest email
         # conversation with the same subject is the thread.
+        # Without a prefix (RT-style mails that repeat the subject) only an open one counts.
         base = normalise_subject(msg.subject)
-        if base and base != (msg.subject or "").strip():
-            latest = store.latest_conversation(customer_id, channel=Channel.EMAIL)
-            if latest is not None and normalise_subject(latest.subject) == base:
-                return latest
+        latest = store.latest_conversation(customer_id, channel=Channel.EMAIL) if base else None
+        if latest is not None and normalise_subject(latest.subject) == base and (
+                base != (msg.subject or "").strip() or latest.status in store.OPEN_STATUSES):
+            return latest
         return None
     if msg.channel is Channel.SMS:
         return store.latest_conversation(customer_id, channel=Channel.SMS)
@@ -281,9 +282,12 @@ def handle_inbound(msg: InboundMessage, rt: Runtime) -> Outcome:
     if existing is not None and not _joinable(existing, now, campaign) and (
             reason is None or reason not in AUTOMATED):
         existing = None
-    if reason is None and (existing is None or existing.ack_sent_at is None) and store.suppression_reason(
-            identity) is not None:
-        reason = guard.SuppressReason.SUPPRESSED.value
+    if reason is None and (existing is None or existing.ack_sent_at is None):
+        if store.suppression_reason(identity) is not None:
+            reason = guard.SuppressReason.SUPPRESSED.value
+        elif not store.ack_slot_free(identity, now=now, max_acks=campaign.ack_rate_limit.max_acks,
+                                     window=campaign.ack_rate_limit.per):
+            reason = guard.SuppressReason.RATE_LIMITED.value
     recent = int(existing.inbound_count or 0) if existing is not None else 0
     classification = classify(msg, campaign, customer_language=customer.language,
                               customer_tags=customer.tags, recent_inbound_count=recent)
@@ -408,6 +412,7 @@ def acknowledge(msg: InboundMessage, conv: ConversationModel, customer_name: str
         return False
     try:
         if not store.take_ack_slot(identity, now=now, max_acks=limit.max_acks, window=limit.per):
+            store.release_ack(conv.conversation_id)  # a racing delivery took the last slot
             count(Metric.ACK_SUPPRESSED, channel=msg.channel.value,
                   reason=guard.SuppressReason.RATE_LIMITED.value)
             logger.info("ack suppressed", extra={"reason": "rate_limited"})

@@ -10,7 +10,7 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
-from chalicelib.errors import TransientError
+from chalicelib.errors import InvalidInput, TransientError
 from chalicelib.inbound import Channel, InboundMessage
 from chalicelib.models import (
     ConversationModel,
@@ -30,7 +30,12 @@ def _conditional_failed(exc: PutError | UpdateError) -> bool:
     return exc.cause_response_code == "ConditionalCheckFailedException"
 
 
-def _transient(exc: Exception) -> TransientError:
+def _transient(exc: Exception) -> Exception:
+    """A failed write: retryable unless DynamoDB says the item itself is invalid."""
+    if getattr(exc, "cause_response_code", None) == "ValidationException":
+        bad = InvalidInput(f"DynamoDB rejected the item: {exc}")
+        bad.__cause__ = exc
+        return bad
     err = TransientError(f"DynamoDB write failed: {type(exc).__name__}")
     err.__cause__ = exc
     return err
@@ -408,6 +413,16 @@ def remove_suppression(identity: str, *, only_reason: str | None = None) -> bool
         return True
     except Exception:  # noqa: BLE001 - a missing item or a reason mismatch both mean "nothing removed"
         return False
+
+
+def ack_slot_free(identity: str, *, now: datetime, max_acks: int, window: timedelta) -> bool:
+    """Whether an ack to this address would stay within the rate limit (read only; take_ack_slot takes it)."""
+    try:
+        item = IdentityModel.get(identity, consistent_read=True)
+    except DoesNotExist:
+        return True
+    cutoff = iso(now - window)
+    return sum(1 for t in (item.ack_log or []) if t >= cutoff) < max_acks
 
 
 def take_ack_slot(identity: str, *, now: datetime, max_acks: int, window: timedelta) -> bool:

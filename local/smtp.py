@@ -52,8 +52,7 @@ def receipt_notification(raw: bytes, *, mail_from: str, recipients: list[str], m
             "source": mail_from,
             "messageId": message_id,
             "destination": recipients,
-            "headersTruncated": False,
-            "headers": [{"name": k, "value": str(v)} for k, v in headers.items()][:200],
+            **_capped_headers([{"name": k, "value": str(v)} for k, v in headers.items()]),
             "commonHeaders": {
                 "returnPath": mail_from,
                 "from": addresses("From"),
@@ -72,6 +71,21 @@ def receipt_notification(raw: bytes, *, mail_from: str, recipients: list[str], m
                        "objectKeyPrefix": "raw/email/", "objectKey": key},
         },
     }
+
+
+SES_HEADERS_CAP = 10 * 1024
+
+
+def _capped_headers(headers: list[dict[str, str]]) -> dict[str, Any]:
+    """SES cuts `mail.headers` past 10 KB and says so; it also keeps the notification within SNS's 256 KB."""
+    kept: list[dict[str, str]] = []
+    size = 2
+    for h in headers:
+        size += len(json.dumps(h)) + 2
+        if size > SES_HEADERS_CAP:
+            return {"headersTruncated": True, "headers": kept}
+        kept.append(h)
+    return {"headersTruncated": False, "headers": kept}
 
 
 class SesInbound:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.policy
 import functools
@@ -544,7 +545,7 @@ def parse_email(
         msg = _parse_structure(_fix_obsolete_header_colons(raw))
     if not msg.keys():
         raise InvalidInput("no header section")
-    return _build(
+    parsed = _build(
         msg,
         source_id=source_id,
         raw_key=raw_key,
@@ -552,6 +553,29 @@ def parse_email(
         verdicts=verdicts,
         envelope_sender=envelope_sender,
     )
+    m = parsed.message
+    return ParsedEmail(
+        message=dataclasses.replace(
+            m, sender=repair_surrogates(m.sender), sender_name=repair_surrogates(m.sender_name),
+            subject=repair_surrogates(m.subject), recipients=tuple(repair_surrogates(r) for r in m.recipients),
+            text=repair_surrogates(m.text), new_text=repair_surrogates(m.new_text) if m.new_text else m.new_text,
+            html=repair_surrogates(m.html) if m.html else m.html),
+        attachment_payloads=parsed.attachment_payloads,
+    )
+
+
+def repair_surrogates(text: str) -> str:
+    """Raw 8-bit header bytes come out of the parser as lone surrogates, which no store accepts.
+
+    RFC 6532 allows UTF-8 in headers; anything else is most often Windows-1252 (Latin-1's superset).
+    """
+    if not any("\udc80" <= ch <= "\udcff" for ch in text):
+        return text
+    raw = text.encode("utf-8", "surrogateescape")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
 
 
 def _parse_structure(raw: bytes) -> Message:

@@ -425,8 +425,12 @@ def test_ack_rate_limit_per_address(stack: Any, drain: Any) -> None:
     assert {a["in_reply_to"] for a in acks} == set(ids[:3])
     from chalicelib import store
 
-    fourth = inbound(ids[3], sender).conversation_id
-    assert [m.direction for m in store.conversation_messages(fourth)] == ["in"]
+    fourth = inbound(ids[3], sender)
+    assert [m.direction for m in store.conversation_messages(fourth.conversation_id)] == ["in"]
+    # AND the 4th message says why, and its conversation is not marked acknowledged
+    assert fourth.suppressed_reason == "rate_limited"
+    conv = store.get_conversation(fourth.conversation_id)
+    assert conv is not None and conv.ack_sent_at is None
 
 
 def test_forged_sender_gets_no_ack(stack: Any, drain: Any) -> None:
@@ -497,3 +501,5 @@ def test_rt_iso_8859_15_series_is_stored_decoded(stack: Any, drain: Any) -> None
     assert len(msgs) == len(files)
     assert all(m.subject == "test äöüßÄÖÜß€" for m in msgs), [m.subject for m in msgs]
     assert all("äöüßÄÖÜß€" in m.text for m in msgs), [m.text for m in msgs]
+    # AND they are one conversation: same customer, same subject, the first still open
+    assert len({m.conversation_id for m in msgs}) == 1
