@@ -273,6 +273,9 @@ def handle_inbound(msg: InboundMessage, rt: Runtime) -> Outcome:
         reason = checked.value if checked else None
     if reason is None and not msg.sender:
         reason = guard.SuppressReason.INVALID_SENDER.value
+    if reason is None and msg.channel is not Channel.SMS and not msg.sender.split("@", 1)[0].isascii():
+        # SES cannot deliver to a non-ASCII local part (SMTPUTF8): staff can still answer another way.
+        reason = guard.SuppressReason.INVALID_SENDER.value
     extra = [f"phone#{msg.phone}"] if msg.phone and msg.channel is not Channel.SMS else []
     customer = store.upsert_customer(identity, name=msg.sender_name, channel=msg.channel, now=now,
                                      extra_identities=extra)
