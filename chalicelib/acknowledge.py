@@ -89,9 +89,9 @@ def compose_email(*, purpose: str, campaign: Campaign, templates: TemplateStore,
         msg["Auto-Submitted"] = "auto-replied"
         msg["X-Auto-Response-Suppress"] = "All"
     msg["X-Loop"] = campaign.sender_email
-    msg["Content-Language"] = text.language
     msg.set_content(text.text)
     msg.add_alternative(html.text, subtype="html")
+    msg["Content-Language"] = text.language  # after the body: set_content drops Content-* headers
     return OutboundEmail(message_id=message_id, subject=subject, to=to, raw=msg.as_bytes(),
                          template=text.template, language=text.language, text=text.text)
 

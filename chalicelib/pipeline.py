@@ -327,6 +327,8 @@ def handle_inbound(msg: InboundMessage, rt: Runtime) -> Outcome:
                 urgency=classification.urgency, sentiment=classification.sentiment,
                 reasons=list(classification.reasons), queue=routed.queue,
                 status=conv.status, due=conv.first_response_due)
+        elif _more_urgent(classification.urgency, conv.urgency) and int(conv.workflow_version or 0):
+            _reprioritise(conv, classification.urgency, rt)
         if customer.language is None and classification.language_source == "detected":
             store.set_customer_language(customer.customer_id, classification.language)
     else:
@@ -525,6 +527,29 @@ def _resume_workflow(conv: ConversationModel, rt: Runtime) -> None:
                     first_response_due=conv.first_response_due,
                     resolution_due=store.iso(change.deadlines.resolution_due), execution=change.execution_arn,
                     status=Status.OPEN.value, timeline_entry=change.entry.to_item())
+
+
+def _more_urgent(new: str, old: str) -> bool:
+    from chalicelib.config import URGENCIES
+
+    return new in URGENCIES and old in URGENCIES and URGENCIES.index(new) > URGENCIES.index(old)
+
+
+def _reprioritise(conv: ConversationModel, urgency: str, rt: Runtime) -> None:
+    """A later message raised the urgency (e.g. a chargeback threat): deadlines from the stricter target."""
+    conv = store.get_conversation(conv.conversation_id) or conv  # a resume just now bumped the version
+    queue = rt.campaign.queues[conv.queue]
+    change = workflow.reprioritise(
+        sfn=rt.sfn, state_machine_arn=rt.settings.sla_state_machine_arn, conversation_id=conv.conversation_id,
+        version=int(conv.workflow_version or 1), created_at=workflow.parse_timestamp(conv.created_at),
+        urgency=urgency, queue=queue, hours=rt.campaign.business_hours,
+        first_response_met=conv.first_response_at is not None, now=rt.clock())
+    ConversationModel(conversation_id=conv.conversation_id).update(actions=[ConversationModel.urgency.set(urgency)])
+    first_due = change.deadlines.first_response_due
+    store.set_clock(conv.conversation_id, version=change.version,
+                    first_response_due=store.iso(first_due) if first_due else None,
+                    resolution_due=store.iso(change.deadlines.resolution_due), execution=change.execution_arn,
+                    status=conv.status, timeline_entry=change.entry.to_item())
 
 
 CALLBACK_RE = re.compile(

@@ -154,3 +154,25 @@ def test_contact_page_lists_campaign_topics(stack: Any) -> None:
         page = resp.read().decode()
     assert "Contact Northwind Outdoor" in page
     assert 'value="returns"' in page and 'name="website"' in page
+
+
+@pytest.mark.parametrize(("lang", "message"), [
+    ("en", "Hello, my parcel has not arrived yet and I would like to know where it is."),
+    ("sv", "Hej, mitt paket har inte kommit än och jag undrar var det är någonstans."),
+    ("de", "Hallo, mein Paket ist noch nicht angekommen und ich möchte wissen, wo es ist."),
+    ("fr", "Bonjour, mon colis n'est toujours pas arrivé et je voudrais savoir où il se trouve."),
+    ("es", "Hola, mi paquete todavía no ha llegado y me gustaría saber dónde está."),
+])
+def test_ack_is_in_the_customers_language(stack: Any, drain: Any, unique_email: Any, lang: str,
+                                          message: str) -> None:
+    # GIVEN a customer writing in one of the campaign's languages (no language hint from the browser)
+    email = unique_email(f"lang-{lang}")
+    status, body = post(stack, json.dumps({"name": "Kim", "email": email, "message": message,
+                                           "consent": True}).encode())
+    assert status == 202
+    # WHEN it is processed
+    drain()
+    # THEN the acknowledgement is rendered from that language's templates
+    (ack,) = acks_to(stack, email)
+    assert ack["language"] == lang
+    assert body["reference"] in ack["text"]

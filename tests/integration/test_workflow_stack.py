@@ -134,3 +134,45 @@ def test_breach_event_emits_the_sla_metric(stack: Any, drain: Any, capsys: pytes
              if line.startswith("{") and '"_aws"' in line]
     breached = [b for b in blobs if "SlaBreached" in b]
     assert breached and breached[0]["queue"] == "general"
+
+
+def test_an_angrier_follow_up_message_reprioritises_the_clock(stack: Any, drain: Any, unique_email: Any) -> None:
+    # GIVEN an ordinary email conversation with its SLA clock running
+    email = unique_email("prio")
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = email, stack.campaign.inbound_addresses[0], "Boot size"
+    msg["Message-ID"] = f"<first-{email}>"
+    msg.set_content("Which size should I choose for the hiking boots?")
+    with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=30) as smtp:
+        smtp.send_message(msg)
+    drain()
+    from chalicelib import store
+
+    conv_id = api_lookup(stack, email)["conversation_id"]
+    before = store.get_conversation(conv_id)
+    assert before is not None and before.urgency in ("low", "normal")
+    # WHEN the customer writes again with a chargeback threat
+    again = EmailMessage()
+    again["From"], again["To"] = email, stack.campaign.inbound_addresses[0]
+    again["Subject"] = f"Re: Boot size [{conv_id}]"
+    again["Message-ID"] = f"<second-{email}>"
+    again["In-Reply-To"] = f"<first-{email}>"
+    again.set_content("This is unacceptable!!! I will file a chargeback with my bank and contact my lawyer.")
+    with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=30) as smtp:
+        smtp.send_message(again)
+    drain()
+    # THEN the conversation is urgent, on a new clock version with an earlier first-response deadline
+    after = store.get_conversation(conv_id)
+    assert after is not None and after.urgency == "urgent"
+    assert int(after.workflow_version) == 2
+    assert after.first_response_due is not None and before.first_response_due is not None
+    assert after.first_response_due < before.first_response_due
+    assert execution(stack, "SLA_STATE_MACHINE_ARN", execution_name(conv_id, 2, "sla"))["status"] == "RUNNING"
+
+
+def api_lookup(stack: Any, email: str) -> dict[str, Any]:
+    from chalicelib.models import ConversationModel, IdentityModel
+
+    customer_id = IdentityModel.get(f"email#{email}").customer_id
+    conv = next(iter(ConversationModel.by_customer.query(customer_id, scan_index_forward=False, limit=1)))
+    return {"conversation_id": conv.conversation_id}
