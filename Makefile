@@ -37,6 +37,7 @@ run: install
 
 test: install chromium
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	REPLYDESK_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q -p no:cacheprovider
 
@@ -45,7 +46,7 @@ test-fast: install
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check . || true
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 typecheck: install

@@ -49,12 +49,14 @@ def _view_error(exc: Exception) -> ChaliceViewError:
 
 @app.route("/", methods=["GET"])
 def contact_page() -> Response:
-    return Response(body=pages.contact_page(), status_code=200,
-                    headers={"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache"})
+    return Response(
+        body=pages.contact_page(),
+        status_code=200,
+        headers={"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache"},
+    )
 
 
-@app.route("/contact", methods=["POST"],
-           content_types=["application/json", "application/x-www-form-urlencoded"])
+@app.route("/contact", methods=["POST"], content_types=["application/json", "application/x-www-form-urlencoded"])
 def submit_contact() -> Response:
     request = app.current_request
     assert request is not None  # Chalice sets it for every HTTP invocation
@@ -79,8 +81,12 @@ def get_conversation(conversation_id: str) -> dict[str, Any]:
         raise _view_error(exc) from exc
 
 
-@app.route("/conversations/{conversation_id}/reply", methods=["POST"], authorizer=STAFF_AUTH,
-           content_types=["application/json"])
+@app.route(
+    "/conversations/{conversation_id}/reply",
+    methods=["POST"],
+    authorizer=STAFF_AUTH,
+    content_types=["application/json"],
+)
 def reply_to_conversation(conversation_id: str) -> dict[str, Any]:
     request = app.current_request
     assert request is not None
@@ -101,13 +107,21 @@ def process_intake(event: SQSEvent) -> PartialItemFailureResponse:
     from chalicelib.pipeline import intake_record_handler, register_lambda_context
 
     register_lambda_context(event.context)
-    return process_partial_response(event=event.to_dict(), record_handler=intake_record_handler(),
-                                    processor=INTAKE_PROCESSOR, context=event.context)  # type: ignore[arg-type]
+    return process_partial_response(
+        event=event.to_dict(),
+        record_handler=intake_record_handler(),
+        processor=INTAKE_PROCESSOR,
+        context=event.context,  # type: ignore[arg-type]
+    )
 
 
 @app.on_sqs_message(queue=NAMES.events_queue, batch_size=10, name="process_events")
 def process_events(event: SQSEvent) -> PartialItemFailureResponse:
     from chalicelib.events import events_record_handler
 
-    return process_partial_response(event=event.to_dict(), record_handler=events_record_handler(),
-                                    processor=EVENTS_PROCESSOR, context=event.context)  # type: ignore[arg-type]
+    return process_partial_response(
+        event=event.to_dict(),
+        record_handler=events_record_handler(),
+        processor=EVENTS_PROCESSOR,
+        context=event.context,  # type: ignore[arg-type]
+    )

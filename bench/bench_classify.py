@@ -41,9 +41,11 @@ def topic_cv() -> None:
         with_unknown.append(np.mean([p.topic == labels[i] for p, i in zip(preds, te, strict=True)]))
         rejected.append(np.mean([p.topic == UNKNOWN for p in preds]))
         print(f"  fold {k}: top-1 {top1[-1]:.4f}", flush=True)
-    print(f"banking77 5-fold CV ({len(texts)} rows): top-1 {np.mean(top1):.4f} ± {np.std(top1):.4f}; "
-          f"with unknown rejection {np.mean(with_unknown):.4f} (rejected {np.mean(rejected):.3%}); "
-          f"{time.perf_counter() - t0:.0f} s")
+    print(
+        f"banking77 5-fold CV ({len(texts)} rows): top-1 {np.mean(top1):.4f} ± {np.std(top1):.4f}; "
+        f"with unknown rejection {np.mean(with_unknown):.4f} (rejected {np.mean(rejected):.3%}); "
+        f"{time.perf_counter() - t0:.0f} s"
+    )
 
     # Bitext: train on the 20K utterances, test on the separate 4.5K LLM set (same 27 intents).
     tr_t, tr_l = read_csv(DATA / "intent_bitext" / "bitext_customer_support_20k_utterances.csv")
@@ -103,8 +105,14 @@ def latency() -> None:
     texts = [t if i % 3 else " ".join(rng.sample(texts, 6)) for i, t in enumerate(texts)]
     times, cpu = [], []
     for t in texts:
-        msg = InboundMessage(channel=Channel.EMAIL, source_id="s", raw_key="k", received_at=datetime.now(UTC),
-                             sender="c@example.com", text=t)
+        msg = InboundMessage(
+            channel=Channel.EMAIL,
+            source_id="s",
+            raw_key="k",
+            received_at=datetime.now(UTC),
+            sender="c@example.com",
+            text=t,
+        )
         c0, t0 = time.thread_time(), time.perf_counter()
         classify(msg, campaign, customer_language=None, customer_tags=frozenset(), recent_inbound_count=0)
         times.append((time.perf_counter() - t0) * 1000)
@@ -115,8 +123,10 @@ def latency() -> None:
     p50, p99 = len(cpu) // 2, int(len(cpu) * 0.99)
     mean_chars = statistics.mean(len(t) for t in texts)
     print(f"classify() CPU time per message: p50 {cpu[p50]:.3f} ms, p99 {cpu[p99]:.3f} ms")
-    print(f"classify() wall time per message ({len(times)} messages, mean {mean_chars:.0f} chars): "
-          f"p50 {times[p50]:.3f} ms, p99 {times[p99]:.3f} ms")
+    print(
+        f"classify() wall time per message ({len(times)} messages, mean {mean_chars:.0f} chars): "
+        f"p50 {times[p50]:.3f} ms, p99 {times[p99]:.3f} ms"
+    )
 
 
 COLD = """
@@ -130,8 +140,12 @@ print(f"{(t1 - t0) * 1000:.0f} {(t2 - t1) * 1000:.0f}")
 
 
 def cold() -> None:
-    runs = [subprocess.run([sys.executable, "-c", COLD], cwd=ROOT, capture_output=True, text=True, check=True)
-            .stdout.split() for _ in range(3)]
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", COLD], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.split()
+        for _ in range(3)
+    ]
     imp = sorted(float(r[0]) for r in runs)[1]
     load = sorted(float(r[1]) for r in runs)[1]
     print(f"cold load (median of 3 fresh processes): imports {imp:.0f} ms, all models {load:.0f} ms")
@@ -141,6 +155,7 @@ def cold() -> None:
         print(f"artefact {sub.relative_to(ROOT)}: {size / 1e6:.2f} MB on disk")
     with tempfile.TemporaryDirectory() as tmp:
         import shutil
+
         zipped = shutil.make_archive(str(Path(tmp) / "models"), "zip", models)
         print(f"artefacts zipped (as in the deployment package): {Path(zipped).stat().st_size / 1e6:.2f} MB")
 

@@ -137,17 +137,22 @@ def main(count: int, rate: float, timeout: float) -> None:
     span = max(sent_at.values()) - min(sent_at.values()) if sent_at else 0.0
     cores = os.cpu_count()
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
-    print(f"Mail in over SMTP -> ack sent through SES, fresh local stack (moto server, pump threads), "
-          f"{cores} cores ({usable} usable), Python {sys.version.split()[0]}")
+    print(
+        f"Mail in over SMTP -> ack sent through SES, fresh local stack (moto server, pump threads), "
+        f"{cores} cores ({usable} usable), Python {sys.version.split()[0]}"
+    )
     print(f"  stack start-up              {startup:.1f} s")
-    print(f"  messages                    {count} from {count} distinct addresses at {rate:g}/s "
-          f"(sent over {span:.1f} s; SMTP accepted {received}, errors {len(smtp_errors)})")
+    print(
+        f"  messages                    {count} from {count} distinct addresses at {rate:g}/s "
+        f"(sent over {span:.1f} s; SMTP accepted {received}, errors {len(smtp_errors)})"
+    )
     if latencies:
         p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
-        print(f"  latency p50 / p95 / max     {p50:.0f} / {p95:.0f} / {max(latencies):.0f} ms"
-              f"   (mean {statistics.fmean(latencies):.0f} ms)")
-    print(f"  lost / duplicated           {lost} / {duplicated}"
-          f"   (acks moto recorded: {sum(recorded.values())})")
+        print(
+            f"  latency p50 / p95 / max     {p50:.0f} / {p95:.0f} / {max(latencies):.0f} ms"
+            f"   (mean {statistics.fmean(latencies):.0f} ms)"
+        )
+    print(f"  lost / duplicated           {lost} / {duplicated}   (acks moto recorded: {sum(recorded.values())})")
     print(f"  pump record failures        {pump_failures}")
     print(f"  wall time until all acked   {elapsed:.1f} s ({len(acked_at) / elapsed:.1f} acks/s)")
 
@@ -155,9 +160,14 @@ def main(count: int, rate: float, timeout: float) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--count", type=int, default=200)
-    parser.add_argument("--rate", type=float, default=2.0,
-                        help="messages per second (below what the local stack sustains, so no backlog)")
-    parser.add_argument("--timeout", type=float, default=60.0,
-                        help="seconds to wait for acks after the last message was sent")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=2.0,
+        help="messages per second (below what the local stack sustains, so no backlog)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds to wait for acks after the last message was sent"
+    )
     ns = parser.parse_args()
     main(ns.count, ns.rate, ns.timeout)

@@ -41,14 +41,9 @@ def main(rounds: int = 3) -> None:
         best = min(best, time.perf_counter() - start)
     name, worst = max(slowest.items(), key=lambda kv: kv[1])
     per_msg = sorted(slowest.values())
-    print(
-        f"corpus:      {len(corpus)} messages, {total_bytes / 1e6:.1f} MB ({rejected} rejected as not email)"
-    )
+    print(f"corpus:      {len(corpus)} messages, {total_bytes / 1e6:.1f} MB ({rejected} rejected as not email)")
     print(f"cores:       {os.cpu_count()} (single-threaded run; best of {rounds} rounds)")
-    print(
-        f"throughput:  {len(corpus) / best:.0f} messages/s, "
-        f"{total_bytes / 1e6 / best:.1f} MB/s ({best:.2f} s)"
-    )
+    print(f"throughput:  {len(corpus) / best:.0f} messages/s, {total_bytes / 1e6 / best:.1f} MB/s ({best:.2f} s)")
     print(
         f"per message: p50 {per_msg[len(per_msg) // 2] * 1000:.2f} ms, "
         f"p95 {per_msg[int(len(per_msg) * 0.95)] * 1000:.2f} ms"

@@ -54,14 +54,24 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def form(email: str, i: int) -> bytes:
-    return json.dumps({"name": "Bench Customer", "email": email, "topic": "order_status",
-                       "message": f"Where is my order number {1000 + i}? It should have arrived on Monday.",
-                       "consent": True}).encode()
+    return json.dumps(
+        {
+            "name": "Bench Customer",
+            "email": email,
+            "topic": "order_status",
+            "message": f"Where is my order number {1000 + i}? It should have arrived on Monday.",
+            "consent": True,
+        }
+    ).encode()
 
 
 def post_contact(api_url: str, body: bytes) -> int:
-    req = urllib.request.Request(f"{api_url}/contact", data=body, method="POST",
-                                 headers={"Content-Type": "application/json", "Accept": "application/json"})
+    req = urllib.request.Request(
+        f"{api_url}/contact",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             resp.read()
@@ -151,16 +161,24 @@ def latency(stack: Any, count: int, rate: float, timeout: float, sink: io.String
     lost = count - len(recorded)
     duplicated = sum(1 for n in recorded.values() if n > 1)
     span = max(sent_at.values()) - min(sent_at.values()) if sent_at else 0.0
-    print(f"  submissions                 {count} from {count} distinct addresses at {rate:g}/s "
-          f"(posted over {span:.1f} s); HTTP status {dict(sorted(statuses.items()))}")
+    print(
+        f"  submissions                 {count} from {count} distinct addresses at {rate:g}/s "
+        f"(posted over {span:.1f} s); HTTP status {dict(sorted(statuses.items()))}"
+    )
     if accepted_ms:
-        print(f"  POST -> 202 p50 / p95 / max {percentile(accepted_ms, 50):.0f} / "
-              f"{percentile(accepted_ms, 95):.0f} / {max(accepted_ms):.0f} ms")
+        print(
+            f"  POST -> 202 p50 / p95 / max {percentile(accepted_ms, 50):.0f} / "
+            f"{percentile(accepted_ms, 95):.0f} / {max(accepted_ms):.0f} ms"
+        )
     if latencies:
-        print(f"  POST -> ack sent p50/p95/max {percentile(latencies, 50):.0f} / {percentile(latencies, 95):.0f}"
-              f" / {max(latencies):.0f} ms   (mean {statistics.fmean(latencies):.0f} ms)")
-    print(f"  lost / duplicated           {lost} / {duplicated}"
-          f"   (acks moto recorded: {sum(recorded.values())}; no ack within {timeout:g} s of the last post = lost)")
+        print(
+            f"  POST -> ack sent p50/p95/max {percentile(latencies, 50):.0f} / {percentile(latencies, 95):.0f}"
+            f" / {max(latencies):.0f} ms   (mean {statistics.fmean(latencies):.0f} ms)"
+        )
+    print(
+        f"  lost / duplicated           {lost} / {duplicated}"
+        f"   (acks moto recorded: {sum(recorded.values())}; no ack within {timeout:g} s of the last post = lost)"
+    )
     print(f"  pump record failures        {pump_failures}")
     print(f"  wall time until all acked   {elapsed:.1f} s ({len(acked_at) / elapsed:.1f} acks/s)")
 
@@ -189,6 +207,7 @@ class CallCounter:
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             with self.app_side():
                 return fn(*args, **kwargs)
+
         return wrapped
 
     def record(self, service: str, operation: str, seconds: float) -> None:
@@ -216,8 +235,7 @@ class CallCounter:
             try:
                 return original_call(client, operation_name, api_params)
             finally:
-                counter.record(client.meta.service_model.service_name, operation_name,
-                               time.perf_counter() - started)
+                counter.record(client.meta.service_model.service_name, operation_name, time.perf_counter() - started)
 
         mapping = next(m for m in stack.pump.mappings if m.name == mapping_name)
         original_handler = mapping.handler
@@ -247,11 +265,15 @@ def calls_per_contact(stack: Any, n: int, sink: io.StringIO) -> None:
     for (service, _), calls in counter.app.items():
         by_service[service] += calls
     total = sum(counter.app.values())
-    print(f"  contacts                    {n}, sequential (POST, then drain the intake queue); "
-          f"HTTP status {dict(sorted(statuses.items()))}; warm handlers")
+    print(
+        f"  contacts                    {n}, sequential (POST, then drain the intake queue); "
+        f"HTTP status {dict(sorted(statuses.items()))}; warm handlers"
+    )
     seconds = sum(counter.seconds.values())
-    print(f"  total                       {total / n:.2f} calls per contact ({total} calls; "
-          f"{seconds / n * 1000:.0f} ms per contact waiting on the emulator)")
+    print(
+        f"  total                       {total / n:.2f} calls per contact ({total} calls; "
+        f"{seconds / n * 1000:.0f} ms per contact waiting on the emulator)"
+    )
     for service, calls in by_service.most_common():
         print(f"  {service:<27} {calls / n:.2f}")
         for (svc, op), op_calls in sorted(counter.app.items(), key=lambda kv: (-kv[1], kv[0])):
@@ -264,8 +286,14 @@ def calls_per_contact(stack: Any, n: int, sink: io.StringIO) -> None:
 # ------------------------------------------------------------------------------------------- 2. import time
 def import_ms(statement: str, module: str) -> tuple[float, float]:
     """(the module's cumulative import ms, all top-level imports including interpreter start-up ms)."""
-    proc = subprocess.run([str(PYTHON), "-X", "importtime", "-c", statement], cwd=ROOT,
-                          env={**os.environ, **IMPORT_ENV}, capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [str(PYTHON), "-X", "importtime", "-c", statement],
+        cwd=ROOT,
+        env={**os.environ, **IMPORT_ENV},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     own = 0
     top_level = 0
     for line in proc.stderr.splitlines():
@@ -285,16 +313,31 @@ def import_times() -> None:
         own = statistics.median(r[0] for r in runs)
         everything = statistics.median(r[1] for r in runs)
         # chalicelib.pipeline's figure includes the chalicelib package it needs first.
-        print(f"  import {module:<21} {own:.0f} ms   (all top-level imports incl. start-up "
-              f"{everything:.0f} ms; median of 3)")
+        print(
+            f"  import {module:<21} {own:.0f} ms   (all top-level imports incl. start-up "
+            f"{everything:.0f} ms; median of 3)"
+        )
 
 
 # --------------------------------------------------------------------------------------- 3. package size
 def package_size() -> None:
     started = time.perf_counter()
-    proc = subprocess.run([str(ROOT / ".venv" / "bin" / "replydesk"), "package", "--campaign", "demo",
-                           "--stage", "dev", "--out", str(PACKAGE_OUT)],
-                          cwd=ROOT, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [
+            str(ROOT / ".venv" / "bin" / "replydesk"),
+            "package",
+            "--campaign",
+            "demo",
+            "--stage",
+            "dev",
+            "--out",
+            str(PACKAGE_OUT),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     took = time.perf_counter() - started
     path = PACKAGE_OUT / "package" / "deployment.zip"
     if proc.returncode != 0 or not path.exists():
@@ -307,8 +350,10 @@ def package_size() -> None:
     for info in infos:
         head, sep, _ = info.filename.partition("/")
         by_top[f"{head}/" if sep else "(top-level files)"] += info.file_size
-    print(f"  deployment.zip              {path.stat().st_size / 1e6:.1f} MB zipped, {unzipped / 1e6:.1f} MB "
-          f"unzipped, {len(infos)} files   (Lambda's limit: 250 MB unzipped; packaged in {took:.0f} s)")
+    print(
+        f"  deployment.zip              {path.stat().st_size / 1e6:.1f} MB zipped, {unzipped / 1e6:.1f} MB "
+        f"unzipped, {len(infos)} files   (Lambda's limit: 250 MB unzipped; packaged in {took:.0f} s)"
+    )
     for name, size in by_top.most_common(10):
         print(f"      {name:<34} {size / 1e6:6.1f} MB")
     missing = re.search(r"Could not install dependencies:\s*\n(.*?)\n\n", proc.stderr, re.S)
@@ -322,8 +367,10 @@ def main(count: int, rate: float, timeout: float, calls_count: int) -> None:
     warnings.simplefilter("ignore")
     from local.stack import LocalStack
 
-    print(f"Web form -> ack email, fresh local stack (moto server, pump threads), {cores()}, "
-          f"Python {sys.version.split()[0]}")
+    print(
+        f"Web form -> ack email, fresh local stack (moto server, pump threads), {cores()}, "
+        f"Python {sys.version.split()[0]}"
+    )
     sink = io.StringIO()
     with quiet(sink):
         started = time.perf_counter()
@@ -346,11 +393,20 @@ def main(count: int, rate: float, timeout: float, calls_count: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--count", type=int, default=200)
-    parser.add_argument("--rate", type=float, default=2.0,
-                        help="submissions per second (below what the local stack sustains, so no backlog)")
-    parser.add_argument("--timeout", type=float, default=60.0,
-                        help="seconds to wait for acks after the last submission was posted")
-    parser.add_argument("--calls-count", type=int, default=20,
-                        help="sequential submissions over which AWS calls per contact are counted")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=2.0,
+        help="submissions per second (below what the local stack sustains, so no backlog)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds to wait for acks after the last submission was posted"
+    )
+    parser.add_argument(
+        "--calls-count",
+        type=int,
+        default=20,
+        help="sequential submissions over which AWS calls per contact are counted",
+    )
     ns = parser.parse_args()
     main(ns.count, ns.rate, ns.timeout, ns.calls_count)

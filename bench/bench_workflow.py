@@ -34,10 +34,16 @@ TIMEOUT_S = 40
 
 def _queue(again: bool) -> Queue:
     urg = ("low", "normal", "high", "urgent")
-    sla = SlaPolicy(first_response=dict.fromkeys(urg, timedelta(seconds=1)),
-                    resolution=dict.fromkeys(urg, timedelta(seconds=5)))
-    return Queue(id="general", label="General", sla=sla, escalation_queue="supervisors",
-                 escalate_again_after=timedelta(seconds=1) if again else None)
+    sla = SlaPolicy(
+        first_response=dict.fromkeys(urg, timedelta(seconds=1)), resolution=dict.fromkeys(urg, timedelta(seconds=5))
+    )
+    return Queue(
+        id="general",
+        label="General",
+        sla=sla,
+        escalation_queue="supervisors",
+        escalate_again_after=timedelta(seconds=1) if again else None,
+    )
 
 
 def main() -> None:
@@ -48,33 +54,57 @@ def main() -> None:
     url = f"http://{host}:{port}"
     config = {"stepfunctions": {"execute_state_machine": True}}
     requests.post(f"{url}/moto-api/config", json=config, timeout=5)
-    kw: dict[str, Any] = {"endpoint_url": url, "region_name": "us-east-1", "aws_access_key_id": "bench",
-                          "aws_secret_access_key": "bench"}
+    kw: dict[str, Any] = {
+        "endpoint_url": url,
+        "region_name": "us-east-1",
+        "aws_access_key_id": "bench",
+        "aws_secret_access_key": "bench",
+    }
     clients: list[Any] = [boto3.client(s, **kw) for s in ("dynamodb", "sqs", "sns", "stepfunctions")]
     ddb, sqs, sns, sfn = clients
     key = [{"AttributeName": "conversation_id", "KeyType": "HASH"}]
-    ddb.create_table(TableName="conversations", KeySchema=key,
-                     AttributeDefinitions=[{"AttributeName": "conversation_id", "AttributeType": "S"}],
-                     BillingMode="PAY_PER_REQUEST")
-    subs = {"ConversationsTable": "conversations",
-            "EscalationTopicArn": sns.create_topic(Name="escalation")["TopicArn"],
-            "EventsQueueUrl": sqs.create_queue(QueueName="events")["QueueUrl"]}
+    ddb.create_table(
+        TableName="conversations",
+        KeySchema=key,
+        AttributeDefinitions=[{"AttributeName": "conversation_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    subs = {
+        "ConversationsTable": "conversations",
+        "EscalationTopicArn": sns.create_topic(Name="escalation")["TopicArn"],
+        "EventsQueueUrl": sqs.create_queue(QueueName="events")["QueueUrl"],
+    }
     role = "arn:aws:iam::123456789012:role/bench"
-    sla_arn = sfn.create_state_machine(name="sla", definition=load_state_machine("sla", subs),
-                                       roleArn=role)["stateMachineArn"]
-    fu_arn = sfn.create_state_machine(name="followup", definition=load_state_machine("followup", subs),
-                                      roleArn=role)["stateMachineArn"]
+    sla_arn = sfn.create_state_machine(name="sla", definition=load_state_machine("sla", subs), roleArn=role)[
+        "stateMachineArn"
+    ]
+    fu_arn = sfn.create_state_machine(name="followup", definition=load_state_machine("followup", subs), roleArn=role)[
+        "stateMachineArn"
+    ]
 
     def put(conv: str, **extra: Any) -> None:
-        item = {"conversation_id": {"S": conv}, "status": {"S": "open"}, "workflow_version": {"N": "1"},
-                "inbound_count": {"N": "1"}, "queue": {"S": "general"}, "urgency": {"S": "normal"}}
+        item = {
+            "conversation_id": {"S": conv},
+            "status": {"S": "open"},
+            "workflow_version": {"N": "1"},
+            "inbound_count": {"N": "1"},
+            "queue": {"S": "general"},
+            "urgency": {"S": "normal"},
+        }
         ddb.put_item(TableName="conversations", Item={**item, **extra})
 
     def sla(conv: str, again: bool) -> str:
         q = _queue(again)
-        return start_sla_clock(sfn=sfn, state_machine_arn=sla_arn, conversation_id=conv, version=1,
-                               deadlines=compute_deadlines(datetime.now(UTC), "normal", q, ALWAYS),
-                               urgency="normal", queue=q, hours=ALWAYS)
+        return start_sla_clock(
+            sfn=sfn,
+            state_machine_arn=sla_arn,
+            conversation_id=conv,
+            version=1,
+            deadlines=compute_deadlines(datetime.now(UTC), "normal", q, ALWAYS),
+            urgency="normal",
+            queue=q,
+            hours=ALWAYS,
+        )
 
     runs: dict[str, str] = {}
     # (conversation, execution label, first-response checks after which staff resolve it)
@@ -95,8 +125,15 @@ def main() -> None:
     put(conv, status={"S": "pending_customer"}, follow_up_id={"S": "msg-1"})
     policy = FollowUp(delay=timedelta(seconds=1), resolve_after=timedelta(seconds=1))
     runs["follow-up sent, then auto-resolved"] = start_follow_up(
-        sfn=sfn, state_machine_arn=fu_arn, conversation_id=conv, reply_id="msg-1",
-        replied_at=datetime.now(UTC), inbound_count=1, policy=policy, resolved_status_due="resolved#9999")
+        sfn=sfn,
+        state_machine_arn=fu_arn,
+        conversation_id=conv,
+        reply_id="msg-1",
+        replied_at=datetime.now(UTC),
+        inbound_count=1,
+        policy=policy,
+        resolved_status_due="resolved#9999",
+    )
 
     # Wait for all executions (bounded), resolving the answered conversations between their deadlines.
     deadline = time.monotonic() + TIMEOUT_S
@@ -108,9 +145,13 @@ def main() -> None:
             exits = [e["stateExitedEventDetails"]["name"] for e in events if "stateExitedEventDetails" in e]
             exited = exits.count("DeadlineMet")
             if exited >= checks:
-                ddb.update_item(TableName="conversations", Key={"conversation_id": {"S": conv_id}},
-                                UpdateExpression="SET #s = :r", ExpressionAttributeNames={"#s": "status"},
-                                ExpressionAttributeValues={":r": {"S": "resolved"}})
+                ddb.update_item(
+                    TableName="conversations",
+                    Key={"conversation_id": {"S": conv_id}},
+                    UpdateExpression="SET #s = :r",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={":r": {"S": "resolved"}},
+                )
                 pending_resolves.remove(pending)
         statuses = {k: sfn.describe_execution(executionArn=a)["status"] for k, a in runs.items()}
         if all(s != "RUNNING" for s in statuses.values()):
@@ -126,9 +167,12 @@ def main() -> None:
         if os.environ.get("BENCH_VERBOSE"):
             names = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
             print("   ", json.dumps(names))
-    print(f"(Standard workflows, ${PRICE_PER_1000_TRANSITIONS} per 1,000 state transitions; "
-          "a stopped clock bills only the transitions before the stop)")
+    print(
+        f"(Standard workflows, ${PRICE_PER_1000_TRANSITIONS} per 1,000 state transitions; "
+        "a stopped clock bills only the transitions before the stop)"
+    )
     server.stop()
+
 
 if __name__ == "__main__":
     main()

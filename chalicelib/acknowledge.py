@@ -50,24 +50,46 @@ def reply_subject(original: str, reference: str) -> str:
     return f"Re: {base} {token}".strip() if base else f"Re: {token}"
 
 
-def template_context(*, campaign: Campaign, customer_name: str, reference: str, language: str,
-                     topic: str | None, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def template_context(
+    *,
+    campaign: Campaign,
+    customer_name: str,
+    reference: str,
+    language: str,
+    topic: str | None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Plain values only: templates are untrusted and rendered in a sandbox."""
     topic_label = next((t.label for t in campaign.topics if t.id == topic), "")
     return {
         "customer": {"name": customer_name, "language": language},
         "conversation": {"reference": reference, "topic": topic or "unknown", "topic_label": topic_label},
-        "campaign": {"brand": campaign.brand, "sender_name": campaign.sender_name,
-                     "sender_email": campaign.sender_email, "sms_number": campaign.sms.number},
+        "campaign": {
+            "brand": campaign.brand,
+            "sender_name": campaign.sender_name,
+            "sender_email": campaign.sender_email,
+            "sms_number": campaign.sms.number,
+        },
         "faq": campaign.faq.get(topic or "", ""),
         **(extra or {}),
     }
 
 
-def compose_email(*, purpose: str, campaign: Campaign, templates: TemplateStore, to: str, to_name: str,
-                  language: str, context: Mapping[str, Any], now: datetime,
-                  subject: str | None = None, in_reply_to: str | None = None,
-                  references: tuple[str, ...] = (), auto_submitted: bool = True) -> OutboundEmail:
+def compose_email(
+    *,
+    purpose: str,
+    campaign: Campaign,
+    templates: TemplateStore,
+    to: str,
+    to_name: str,
+    language: str,
+    context: Mapping[str, Any],
+    now: datetime,
+    subject: str | None = None,
+    in_reply_to: str | None = None,
+    references: tuple[str, ...] = (),
+    auto_submitted: bool = True,
+) -> OutboundEmail:
     """Render text + HTML parts and build the MIME message (RFC 3834 headers for automatic mail)."""
     text = templates.render(purpose, "email", "txt", language, context)
     html = templates.render(purpose, "email", "html", text.language, context)
@@ -92,16 +114,21 @@ def compose_email(*, purpose: str, campaign: Campaign, templates: TemplateStore,
     msg.set_content(text.text)
     msg.add_alternative(html.text, subtype="html")
     msg["Content-Language"] = text.language  # after the body: set_content drops Content-* headers
-    return OutboundEmail(message_id=message_id, subject=subject, to=to, raw=msg.as_bytes(),
-                         template=text.template, language=text.language, text=text.text)
+    return OutboundEmail(
+        message_id=message_id,
+        subject=subject,
+        to=to,
+        raw=msg.as_bytes(),
+        template=text.template,
+        language=text.language,
+        text=text.text,
+    )
 
 
 def send_email(email: OutboundEmail, *, ses: SESClient, campaign: Campaign) -> str:
     """Send through SES; returns the SES message id. Throttling is retryable, a rejection is not."""
     try:
-        resp = ses.send_raw_email(
-            Source=campaign.sender_email, Destinations=[email.to], RawMessage={"Data": email.raw}
-        )
+        resp = ses.send_raw_email(Source=campaign.sender_email, Destinations=[email.to], RawMessage={"Data": email.raw})
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if code in ("Throttling", "ThrottlingException", "ServiceUnavailable", "InternalFailure"):

@@ -26,9 +26,7 @@ _CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeou
 def _client(service: str) -> Any:
     s = get_settings()
     session: Any = boto3.session.Session()  # the typed overloads want a literal service name
-    return session.client(
-        service, region_name=s.region, endpoint_url=s.endpoint_url, config=_CONFIG
-    )
+    return session.client(service, region_name=s.region, endpoint_url=s.endpoint_url, config=_CONFIG)
 
 
 @functools.cache

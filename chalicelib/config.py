@@ -158,9 +158,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: str) ->
             problems.append(f"{var} must be an ARN, got {values[attr]!r}")
     if problems:
         raise ConfigError("environment", problems)
-    return Settings(
-        campaign=names.campaign, stage=names.stage, region=region, endpoint_url=endpoint, **values
-    )
+    return Settings(campaign=names.campaign, stage=names.stage, region=region, endpoint_url=endpoint, **values)
 
 
 @functools.cache
@@ -321,8 +319,16 @@ class _Checker:
     def fail(self, path: str, message: str) -> None:
         self.problems.append(f"{path}: {message}")
 
-    def get(self, data: Any, key: str, path: str, kind: type | tuple[type, ...], *, required: bool = True,
-            default: Any = None) -> Any:
+    def get(
+        self,
+        data: Any,
+        key: str,
+        path: str,
+        kind: type | tuple[type, ...],
+        *,
+        required: bool = True,
+        default: Any = None,
+    ) -> Any:
         if not isinstance(data, dict):
             self.fail(path, "must be a mapping")
             return default
@@ -414,8 +420,7 @@ def parse_campaign(data: Any, source: str = "campaign") -> Campaign:
             chk.fail(f"inbound.addresses[{i}]", f"is not an email address: {addr!r}")
         elif domain and not addr.lower().endswith("@" + domain.lower()):
             chk.fail(f"inbound.addresses[{i}]", f"must be in the inbound domain {domain!r}")
-    message_id_domain = chk.get(inbound, "message_id_domain", "inbound", str, required=False,
-                                default=domain)
+    message_id_domain = chk.get(inbound, "message_id_domain", "inbound", str, required=False, default=domain)
 
     sms_data = chk.get(data, "sms", "", dict, default={})
     number = chk.get(sms_data, "number", "sms", str, default="")
@@ -443,12 +448,14 @@ def parse_campaign(data: Any, source: str = "campaign") -> Campaign:
     for i, t in enumerate(chk.get(data, "topics", "", list, default=[])):
         p = f"topics[{i}]"
         tid = chk.get(t, "id", p, str, default="")
-        topics.append(Topic(
-            id=tid,
-            label=chk.get(t, "label", p, str, required=False, default=tid),
-            keywords=chk.strings(t, "keywords", p),
-            examples=chk.strings(t, "examples", p),
-        ))
+        topics.append(
+            Topic(
+                id=tid,
+                label=chk.get(t, "label", p, str, required=False, default=tid),
+                keywords=chk.strings(t, "keywords", p),
+                examples=chk.strings(t, "examples", p),
+            )
+        )
     topic_ids = [t.id for t in topics]
     for dup in {t for t in topic_ids if topic_ids.count(t) > 1}:
         chk.fail("topics", f"topic id {dup!r} appears twice")
@@ -466,10 +473,12 @@ def parse_campaign(data: Any, source: str = "campaign") -> Campaign:
             id=qid,
             label=chk.get(q, "label", p, str, required=False, default=qid),
             sla=SlaPolicy(
-                first_response=_sla_table(sla.get("first_response") if isinstance(sla, dict) else None,
-                                          f"{p}.sla.first_response", chk),
-                resolution=_sla_table(sla.get("resolution") if isinstance(sla, dict) else None,
-                                      f"{p}.sla.resolution", chk),
+                first_response=_sla_table(
+                    sla.get("first_response") if isinstance(sla, dict) else None, f"{p}.sla.first_response", chk
+                ),
+                resolution=_sla_table(
+                    sla.get("resolution") if isinstance(sla, dict) else None, f"{p}.sla.resolution", chk
+                ),
             ),
             escalation_queue=chk.get(q, "escalation_queue", p, str, required=False),
             escalate_again_after=chk.duration(again, f"{p}.escalate_again_after") if again else None,
@@ -583,8 +592,7 @@ def parse_campaign(data: Any, source: str = "campaign") -> Campaign:
         queues=queues,
         routing=tuple(rules),
         default_queue=default_queue,
-        business_hours=BusinessHours(timezone=tz, weekly=weekly, holidays=frozenset(holidays),
-                                     always_open=always_open),
+        business_hours=BusinessHours(timezone=tz, weekly=weekly, holidays=frozenset(holidays), always_open=always_open),
         ack_rate_limit=rate,
         sender_policy=SenderPolicy(**policy_args),
         follow_up=follow_up,

@@ -96,13 +96,9 @@ _DAEMON_LOCAL = re.compile(
     r"mdaemon|mail\.?delivery\.?system|double-bounce)(?:[+=.-].*)?$",
     re.IGNORECASE,
 )
-_COMPLAINT_SUBJECT = re.compile(
-    r"^\s*(?:complaint about message from|abuse report\b|spam report\b)", re.IGNORECASE
-)
+_COMPLAINT_SUBJECT = re.compile(r"^\s*(?:complaint about message from|abuse report\b|spam report\b)", re.IGNORECASE)
 # The SNS envelope JSON-escapes the SES message inside it, so the quotes may carry a backslash.
-_AWS_NOTIFICATION = re.compile(
-    r'\\?"notificationType\\?"\s*:\s*\\?"(Bounce|Complaint|Delivery)', re.IGNORECASE
-)
+_AWS_NOTIFICATION = re.compile(r'\\?"notificationType\\?"\s*:\s*\\?"(Bounce|Complaint|Delivery)', re.IGNORECASE)
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _REPORT_TYPE = re.compile(r"report-type\s*=\s*\"?([\w-]+)", re.IGNORECASE)
 
@@ -243,9 +239,7 @@ def is_bounce(msg: InboundMessage) -> SuppressReason | None:
         return SuppressReason.BOUNCE
     # A weak phrase alone is not enough; it must come with the null sender or the returned original.
     if (_BOUNCE_SUBJECT.search(msg.subject) or _WEAK_BOUNCE_SUBJECT.search(msg.subject)) and (
-        msg.return_path == ""
-        or "message/rfc822" in msg.content_types
-        or "text/rfc822-headers" in msg.content_types
+        msg.return_path == "" or "message/rfc822" in msg.content_types or "text/rfc822-headers" in msg.content_types
     ):
         return SuppressReason.BOUNCE
     return None

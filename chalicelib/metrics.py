@@ -32,8 +32,13 @@ def count(name: Metric, value: float = 1, **dimensions: str) -> None:
         return
     # Dimensions in Powertools apply to a whole flush; a batch mixes channels and reasons, so each
     # dimensioned count is its own EMF blob.
-    with single_metric(name=name.value, unit=MetricUnit.Count, value=value, namespace=NAMESPACE,
-                       default_dimensions={"service": SERVICE, **dimensions}) as metric:
+    with single_metric(
+        name=name.value,
+        unit=MetricUnit.Count,
+        value=value,
+        namespace=NAMESPACE,
+        default_dimensions={"service": SERVICE, **dimensions},
+    ) as metric:
         del metric
 
 

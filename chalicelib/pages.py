@@ -29,13 +29,17 @@ def _env() -> Environment:
 @functools.cache
 def contact_page() -> str:
     campaign = get_campaign()
-    return _env().get_template("contact.html").render(
-        brand=campaign.brand,
-        topics=[{"id": t.id, "label": t.label} for t in campaign.topics],
-        faq_json=json.dumps(dict(campaign.faq)),
-        languages=campaign.languages,
-        max_message=web.MAX_MESSAGE_CHARS,
-        honeypot=web.HONEYPOT_FIELD,
+    return (
+        _env()
+        .get_template("contact.html")
+        .render(
+            brand=campaign.brand,
+            topics=[{"id": t.id, "label": t.label} for t in campaign.topics],
+            faq_json=json.dumps(dict(campaign.faq)),
+            languages=campaign.languages,
+            max_message=web.MAX_MESSAGE_CHARS,
+            honeypot=web.HONEYPOT_FIELD,
+        )
     )
 
 
@@ -49,20 +53,24 @@ def submit(body: bytes, content_type: str) -> web.Accepted:
         count(Metric.MESSAGES_REJECTED, channel="web", reason=exc.field or "invalid")
         logger.info("submission rejected", extra={"field": exc.field, "length": len(body)})
         raise
-    accepted = web.accept(submission, s3=aws.s3(), sqs=aws.sqs(), bucket=settings.raw_bucket,
-                          queue_url=settings.intake_queue_url)
-    logger.info("submission accepted", extra={"source_id": accepted.submission_id,
-                                              "conversation_id": accepted.reference})
+    accepted = web.accept(
+        submission, s3=aws.s3(), sqs=aws.sqs(), bucket=settings.raw_bucket, queue_url=settings.intake_queue_url
+    )
+    logger.info(
+        "submission accepted", extra={"source_id": accepted.submission_id, "conversation_id": accepted.reference}
+    )
     return accepted
 
 
 def accepted_response(accepted: web.Accepted, accept_header: str) -> Response:
     if "text/html" in accept_header and "application/json" not in accept_header:
-        html = _env().get_template("thanks.html").render(brand=get_campaign().brand,
-                                                          reference=accepted.reference)
+        html = _env().get_template("thanks.html").render(brand=get_campaign().brand, reference=accepted.reference)
         return Response(body=html, status_code=202, headers={"Content-Type": "text/html; charset=utf-8"})
-    return Response(body={"reference": accepted.reference, "status": "received"}, status_code=202,
-                    headers={"Content-Type": "application/json"})
+    return Response(
+        body={"reference": accepted.reference, "status": "received"},
+        status_code=202,
+        headers={"Content-Type": "application/json"},
+    )
 
 
 def health() -> dict[str, Any]:
@@ -94,14 +102,23 @@ def conversation_view(conversation_id: str) -> dict[str, Any]:
         "resolution_due": conv.resolution_due,
         "first_response_at": conv.first_response_at,
         "callback_requested_at": conv.callback_requested_at,
-        "breaches": [{"kind": b.kind, "level": int(b.level or 1), "at": b.at, "due": b.due}
-                     for b in conv.breaches or []],
-        "timeline": [{"at": e.at.isoformat(), "kind": e.kind, "detail": e.detail}
-                     for e in workflow.timeline(conv)],
-        "messages": [{"direction": m.direction, "channel": m.channel, "created_at": m.created_at,
-                      "subject": m.subject, "text": m.new_text or m.text, "ack": m.ack,
-                      "suppressed_reason": m.suppressed_reason, "sent_by": m.sent_by}
-                     for m in store.conversation_messages(conversation_id)],
+        "breaches": [
+            {"kind": b.kind, "level": int(b.level or 1), "at": b.at, "due": b.due} for b in conv.breaches or []
+        ],
+        "timeline": [{"at": e.at.isoformat(), "kind": e.kind, "detail": e.detail} for e in workflow.timeline(conv)],
+        "messages": [
+            {
+                "direction": m.direction,
+                "channel": m.channel,
+                "created_at": m.created_at,
+                "subject": m.subject,
+                "text": m.new_text or m.text,
+                "ack": m.ack,
+                "suppressed_reason": m.suppressed_reason,
+                "sent_by": m.sent_by,
+            }
+            for m in store.conversation_messages(conversation_id)
+        ],
     }
 
 
@@ -109,5 +126,10 @@ def staff_reply(conversation_id: str, body: dict[str, Any]) -> dict[str, Any]:
     from chalicelib.pipeline import get_runtime
     from chalicelib.reply import staff_reply as send
 
-    return send(conversation_id, str(body.get("text") or ""), sent_by=str(body.get("sent_by") or "staff")[:100],
-                rt=get_runtime(), wait_for_customer=bool(body.get("wait_for_customer", True)))
+    return send(
+        conversation_id,
+        str(body.get("text") or ""),
+        sent_by=str(body.get("sent_by") or "staff")[:100],
+        rt=get_runtime(),
+        wait_for_customer=bool(body.get("wait_for_customer", True)),
+    )

@@ -43,10 +43,24 @@ if TYPE_CHECKING:
 KEYWORD_OPT_OUT = "keyword_stop"
 KEYWORD_OPT_IN = "keyword_start"
 KEYWORD_HELP = "keyword_help"
-AUTOMATED = frozenset({
-    "auto_reply", "bounce", "complaint", "mdn", "challenge_response", "delay_warning", "mailing_list",
-    "own_mail", "spam", "virus", "null_sender", KEYWORD_OPT_OUT, KEYWORD_OPT_IN, KEYWORD_HELP,
-})
+AUTOMATED = frozenset(
+    {
+        "auto_reply",
+        "bounce",
+        "complaint",
+        "mdn",
+        "challenge_response",
+        "delay_warning",
+        "mailing_list",
+        "own_mail",
+        "spam",
+        "virus",
+        "null_sender",
+        KEYWORD_OPT_OUT,
+        KEYWORD_OPT_IN,
+        KEYWORD_HELP,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -110,11 +124,14 @@ def unwrap(body: str, settings: Settings) -> Envelope | dict[str, Any]:
                 message = json.loads(message)
             except json.JSONDecodeError:
                 pass  # kept as the text it was, so the raw object and the DLQ reason say what arrived
-        return {"topic_arn": data["TopicArn"], "sns_message_id": data.get("MessageId", ""),
-                "message": message}
+        return {"topic_arn": data["TopicArn"], "sns_message_id": data.get("MessageId", ""), "message": message}
     if data.get("channel") in {c.value for c in Channel} and data.get("key"):
-        return Envelope(channel=Channel(data["channel"]), bucket=data.get("bucket") or settings.raw_bucket,
-                        key=data["key"], source_id=data.get("source_id"))
+        return Envelope(
+            channel=Channel(data["channel"]),
+            bucket=data.get("bucket") or settings.raw_bucket,
+            key=data["key"],
+            source_id=data.get("source_id"),
+        )
     raise InvalidInput("queue message is neither an intake envelope nor an SNS notification")
 
 
@@ -160,11 +177,19 @@ def load_email(notification: Any, rt: Runtime) -> InboundMessage:
     if not key or not source_id:
         raise InvalidInput("SES notification without action.objectKey or mail.messageId")
     raw = read_raw(rt.s3, bucket, key)
-    verdicts = {name: str((receipt.get(f"{name}Verdict") or {}).get("status", "GRAY"))
-                for name in ("spf", "dkim", "dmarc", "spam", "virus")}
+    verdicts = {
+        name: str((receipt.get(f"{name}Verdict") or {}).get("status", "GRAY"))
+        for name in ("spf", "dkim", "dmarc", "spam", "virus")
+    }
     received = _parse_time(mail.get("timestamp") or receipt.get("timestamp"))
-    parsed = email_intake.parse_email(raw, source_id=source_id, raw_key=key, received_at=received,
-                                      verdicts=verdicts, envelope_sender=mail.get("source"))
+    parsed = email_intake.parse_email(
+        raw,
+        source_id=source_id,
+        raw_key=key,
+        received_at=received,
+        verdicts=verdicts,
+        envelope_sender=mail.get("source"),
+    )
     if parsed.message.message_id:
         # SES gives every delivery a new id; the same mail delivered twice keeps its Message-ID.
         source_id = "mid-" + store.stable_id(parsed.message.message_id, parsed.message.sender)
@@ -172,10 +197,22 @@ def load_email(notification: Any, rt: Runtime) -> InboundMessage:
     stored = []
     for i, (att, payload) in enumerate(parsed.attachment_payloads):
         att_key = f"attachments/{source_id}/{i:03d}"
-        rt.s3.put_object(Bucket=rt.settings.raw_bucket, Key=att_key, Body=payload,
-                         ContentType=att.content_type or "application/octet-stream")
-        stored.append(Attachment(filename=att.filename, content_type=att.content_type, size=att.size,
-                                 s3_key=att_key, inline=att.inline, content_id=att.content_id))
+        rt.s3.put_object(
+            Bucket=rt.settings.raw_bucket,
+            Key=att_key,
+            Body=payload,
+            ContentType=att.content_type or "application/octet-stream",
+        )
+        stored.append(
+            Attachment(
+                filename=att.filename,
+                content_type=att.content_type,
+                size=att.size,
+                s3_key=att_key,
+                inline=att.inline,
+                content_id=att.content_id,
+            )
+        )
     if not stored:
         return parsed.message
     return replace(parsed.message, attachments=tuple(stored))
@@ -218,8 +255,12 @@ class Outcome:
     reason: str | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"conversation_id": self.conversation_id, "message_stored": self.message_stored,
-                "ack": self.ack, "reason": self.reason}
+        return {
+            "conversation_id": self.conversation_id,
+            "message_stored": self.message_stored,
+            "ack": self.ack,
+            "reason": self.reason,
+        }
 
 
 def find_conversation(msg: InboundMessage, customer_id: str, rt: Runtime) -> ConversationModel | None:
@@ -242,8 +283,11 @@ def find_conversation(msg: InboundMessage, customer_id: str, rt: Runtime) -> Con
         # Without a prefix (RT-style mails that repeat the subject) only an open one counts.
         base = normalise_subject(msg.subject)
         latest = store.latest_conversation(customer_id, channel=Channel.EMAIL) if base else None
-        if latest is not None and normalise_subject(latest.subject) == base and (
-                base != (msg.subject or "").strip() or latest.status in store.OPEN_STATUSES):
+        if (
+            latest is not None
+            and normalise_subject(latest.subject) == base
+            and (base != (msg.subject or "").strip() or latest.status in store.OPEN_STATUSES)
+        ):
             return latest
         return None
     if msg.channel is Channel.SMS:
@@ -277,35 +321,40 @@ def handle_inbound(msg: InboundMessage, rt: Runtime) -> Outcome:
         # SES cannot deliver to a non-ASCII local part (SMTPUTF8): staff can still answer another way.
         reason = guard.SuppressReason.INVALID_SENDER.value
     extra = [f"phone#{msg.phone}"] if msg.phone and msg.channel is not Channel.SMS else []
-    customer = store.upsert_customer(identity, name=msg.sender_name, channel=msg.channel, now=now,
-                                     extra_identities=extra)
+    customer = store.upsert_customer(
+        identity, name=msg.sender_name, channel=msg.channel, now=now, extra_identities=extra
+    )
     logger.append_keys(customer_id=customer.customer_id)
 
     existing = find_conversation(msg, customer.customer_id, rt)
-    if existing is not None and not _joinable(existing, now, campaign) and (
-            reason is None or reason not in AUTOMATED):
+    if existing is not None and not _joinable(existing, now, campaign) and (reason is None or reason not in AUTOMATED):
         existing = None
     if reason is None and (existing is None or existing.ack_sent_at is None):
         if store.suppression_reason(identity) is not None:
             reason = guard.SuppressReason.SUPPRESSED.value
-        elif not store.ack_slot_free(identity, now=now, max_acks=campaign.ack_rate_limit.max_acks,
-                                     window=campaign.ack_rate_limit.per):
+        elif not store.ack_slot_free(
+            identity, now=now, max_acks=campaign.ack_rate_limit.max_acks, window=campaign.ack_rate_limit.per
+        ):
             reason = guard.SuppressReason.RATE_LIMITED.value
     recent = int(existing.inbound_count or 0) if existing is not None else 0
-    classification = classify(msg, campaign, customer_language=customer.language,
-                              customer_tags=customer.tags, recent_inbound_count=recent)
+    classification = classify(
+        msg, campaign, customer_language=customer.language, customer_tags=customer.tags, recent_inbound_count=recent
+    )
     routed = route(classification, msg.channel, customer.tags, campaign)
 
     if existing is not None:
         conv_id = existing.conversation_id
         created = False
     else:
-        conv_id, created = _open_conversation(msg, customer.customer_id, routed, rt, automated=(
-            reason is not None and reason in AUTOMATED))
+        conv_id, created = _open_conversation(
+            msg, customer.customer_id, routed, rt, automated=(reason is not None and reason in AUTOMATED)
+        )
     logger.set_correlation_id(conv_id)
 
     item = store.inbound_message_item(
-        msg, conversation_id=conv_id, classification=classification.to_dict(),
+        msg,
+        conversation_id=conv_id,
+        classification=classification.to_dict(),
         suppressed_reason=reason,
         attachments=[_attachment_dict(a) for a in msg.attachments],
     )
@@ -323,10 +372,16 @@ def handle_inbound(msg: InboundMessage, rt: Runtime) -> Outcome:
                 _request_callback(conv, msg, rt)
         if created or conv.topic == "unknown":
             store.set_classification(
-                conv_id, topic=classification.topic, language=classification.language,
-                urgency=classification.urgency, sentiment=classification.sentiment,
-                reasons=list(classification.reasons), queue=routed.queue,
-                status=conv.status, due=conv.first_response_due)
+                conv_id,
+                topic=classification.topic,
+                language=classification.language,
+                urgency=classification.urgency,
+                sentiment=classification.sentiment,
+                reasons=list(classification.reasons),
+                queue=routed.queue,
+                status=conv.status,
+                due=conv.first_response_due,
+            )
         elif _more_urgent(classification.urgency, conv.urgency) and int(conv.workflow_version or 0):
             _reprioritise(conv, classification.urgency, rt)
         if customer.language is None and classification.language_source == "detected":
@@ -347,23 +402,33 @@ def handle_inbound(msg: InboundMessage, rt: Runtime) -> Outcome:
 
 
 def _attachment_dict(a: Attachment) -> dict[str, Any]:
-    return {"filename": a.filename, "content_type": a.content_type, "size": a.size, "s3_key": a.s3_key,
-            "inline": a.inline, "content_id": a.content_id}
+    return {
+        "filename": a.filename,
+        "content_type": a.content_type,
+        "size": a.size,
+        "s3_key": a.s3_key,
+        "inline": a.inline,
+        "content_id": a.content_id,
+    }
 
 
-def _open_conversation(msg: InboundMessage, customer_id: str, routed: Route, rt: Runtime, *,
-                       automated: bool) -> tuple[str, bool]:
+def _open_conversation(
+    msg: InboundMessage, customer_id: str, routed: Route, rt: Runtime, *, automated: bool
+) -> tuple[str, bool]:
     reference = msg.reference
     for _ in range(5):
         ref = reference or web_intake.new_reference(rt.campaign.reference_prefix)
-        conv = store.create_conversation(reference=ref, customer_id=customer_id, msg=msg, queue=routed.queue,
-                                         now=rt.clock())
+        conv = store.create_conversation(
+            reference=ref, customer_id=customer_id, msg=msg, queue=routed.queue, now=rt.clock()
+        )
         if conv is not None:
             if automated:
-                ConversationModel(conversation_id=conv.conversation_id).update(actions=[
-                    ConversationModel.status.set(Status.CLOSED.value),
-                    ConversationModel.status_due.set(store.status_due(Status.CLOSED.value, None)),
-                ])
+                ConversationModel(conversation_id=conv.conversation_id).update(
+                    actions=[
+                        ConversationModel.status.set(Status.CLOSED.value),
+                        ConversationModel.status_due.set(store.status_due(Status.CLOSED.value, None)),
+                    ]
+                )
             else:
                 count(Metric.CONVERSATIONS_CREATED, channel=msg.channel.value)
             return conv.conversation_id, True
@@ -380,33 +445,53 @@ def handle_sms_keyword(msg: InboundMessage, identity: str, rt: Runtime) -> str |
 
     campaign = rt.campaign
     now = rt.clock()
-    context = template_context(campaign=campaign, customer_name="", reference="", language=(
-        campaign.default_language), topic=None)
+    context = template_context(
+        campaign=campaign, customer_name="", reference="", language=(campaign.default_language), topic=None
+    )
     if msg.keyword == sms.Keyword.STOP.value:
         if store.add_suppression(identity, reason="opt_out", source="sms", now=now):
             count(Metric.SUPPRESSIONS_ADDED, reason="opt_out")
             text = rt.templates.render("opt_out_confirmation", "sms", "txt", None, context).text
             # Carrier rules allow exactly this one message to a number that just opted out.
-            sms.send_sms(sns=rt.sns, phone=msg.sender, text=sms.fit_to_budget(text, campaign.sms.segment_budget),
-                         campaign=campaign, suppressed=lambda _p: False, keyword_response=True)
+            sms.send_sms(
+                sns=rt.sns,
+                phone=msg.sender,
+                text=sms.fit_to_budget(text, campaign.sms.segment_budget),
+                campaign=campaign,
+                suppressed=lambda _p: False,
+                keyword_response=True,
+            )
         return KEYWORD_OPT_OUT
     if msg.keyword == sms.Keyword.START.value:
         if store.suppression_reason(identity) != "opt_out":
             return None  # "yes" answering a question is an ordinary message
         store.remove_suppression(identity, only_reason="opt_out")
         text = rt.templates.render("opt_in_confirmation", "sms", "txt", None, context).text
-        sms.send_sms(sns=rt.sns, phone=msg.sender, text=sms.fit_to_budget(text, campaign.sms.segment_budget),
-                     campaign=campaign, suppressed=lambda _p: False, keyword_response=True)
+        sms.send_sms(
+            sns=rt.sns,
+            phone=msg.sender,
+            text=sms.fit_to_budget(text, campaign.sms.segment_budget),
+            campaign=campaign,
+            suppressed=lambda _p: False,
+            keyword_response=True,
+        )
         return KEYWORD_OPT_IN
     if msg.keyword == sms.Keyword.HELP.value:
-        sms.send_sms(sns=rt.sns, phone=msg.sender, text=campaign.sms.help_text, campaign=campaign,
-                     suppressed=lambda _p: False, keyword_response=True)
+        sms.send_sms(
+            sns=rt.sns,
+            phone=msg.sender,
+            text=campaign.sms.help_text,
+            campaign=campaign,
+            suppressed=lambda _p: False,
+            keyword_response=True,
+        )
         return KEYWORD_HELP
     return None
 
 
-def acknowledge(msg: InboundMessage, conv: ConversationModel, customer_name: str,
-                classification: Classification, rt: Runtime) -> bool:
+def acknowledge(
+    msg: InboundMessage, conv: ConversationModel, customer_name: str, classification: Classification, rt: Runtime
+) -> bool:
     """Send the conversation's one ack on the customer's channel; claim first, release if sending fails."""
     campaign = rt.campaign
     now = rt.clock()
@@ -418,8 +503,7 @@ def acknowledge(msg: InboundMessage, conv: ConversationModel, customer_name: str
     try:
         if not store.take_ack_slot(identity, now=now, max_acks=limit.max_acks, window=limit.per):
             store.release_ack(conv.conversation_id)  # a racing delivery took the last slot
-            count(Metric.ACK_SUPPRESSED, channel=msg.channel.value,
-                  reason=guard.SuppressReason.RATE_LIMITED.value)
+            count(Metric.ACK_SUPPRESSED, channel=msg.channel.value, reason=guard.SuppressReason.RATE_LIMITED.value)
             logger.info("ack suppressed", extra={"reason": "rate_limited"})
             return False
         if msg.channel is Channel.SMS:
@@ -445,46 +529,84 @@ def acknowledge(msg: InboundMessage, conv: ConversationModel, customer_name: str
     return True
 
 
-def _acknowledge_email(msg: InboundMessage, conv: ConversationModel, customer_name: str,
-                       classification: Classification, rt: Runtime) -> None:
+def _acknowledge_email(
+    msg: InboundMessage, conv: ConversationModel, customer_name: str, classification: Classification, rt: Runtime
+) -> None:
     campaign = rt.campaign
-    context = template_context(campaign=campaign, customer_name=customer_name, reference=conv.reference,
-                               language=classification.language, topic=classification.topic)
+    context = template_context(
+        campaign=campaign,
+        customer_name=customer_name,
+        reference=conv.reference,
+        language=classification.language,
+        topic=classification.topic,
+    )
     threaded = msg.channel is Channel.EMAIL and msg.message_id is not None
     email = compose_email(
-        purpose="acknowledge", campaign=campaign, templates=rt.templates, to=msg.sender,
-        to_name=msg.sender_name, language=classification.language, context=context, now=rt.clock(),
+        purpose="acknowledge",
+        campaign=campaign,
+        templates=rt.templates,
+        to=msg.sender,
+        to_name=msg.sender_name,
+        language=classification.language,
+        context=context,
+        now=rt.clock(),
         subject=reply_subject(msg.subject, conv.reference) if threaded else None,
         in_reply_to=msg.message_id if threaded else None,
         references=msg.references if threaded else (),
     )
     send_email(email, ses=rt.ses, campaign=campaign)
-    store.put_message(store.outbound_message_item(
-        conversation_id=conv.conversation_id, channel=Channel.EMAIL, source_id=f"ack-{conv.conversation_id}",
-        now=rt.clock(), text=email.text, subject=email.subject, rfc_message_id=email.message_id,
-        template=email.template, ack=True))
+    store.put_message(
+        store.outbound_message_item(
+            conversation_id=conv.conversation_id,
+            channel=Channel.EMAIL,
+            source_id=f"ack-{conv.conversation_id}",
+            now=rt.clock(),
+            text=email.text,
+            subject=email.subject,
+            rfc_message_id=email.message_id,
+            template=email.template,
+            ack=True,
+        )
+    )
     store.confirm_ack(conv.conversation_id, email.message_id)
 
 
-def _acknowledge_sms(msg: InboundMessage, conv: ConversationModel, classification: Classification,
-                     rt: Runtime) -> bool:
+def _acknowledge_sms(msg: InboundMessage, conv: ConversationModel, classification: Classification, rt: Runtime) -> bool:
     from chalicelib import sms
 
     campaign = rt.campaign
-    context = template_context(campaign=campaign, customer_name="", reference=conv.reference,
-                               language=classification.language, topic=classification.topic)
+    context = template_context(
+        campaign=campaign,
+        customer_name="",
+        reference=conv.reference,
+        language=classification.language,
+        topic=classification.topic,
+    )
     rendered = rt.templates.render("acknowledge", "sms", "txt", classification.language, context)
     text = sms.fit_to_budget(rendered.text, campaign.sms.segment_budget)
-    result = sms.send_sms(sns=rt.sns, phone=msg.sender, text=text, campaign=campaign,
-                          suppressed=lambda phone: store.suppression_reason(f"phone#{phone}") is not None)
+    result = sms.send_sms(
+        sns=rt.sns,
+        phone=msg.sender,
+        text=text,
+        campaign=campaign,
+        suppressed=lambda phone: store.suppression_reason(f"phone#{phone}") is not None,
+    )
     if not result.sent:
         reason = result.reason.value if result.reason else "not_sent"
         count(Metric.ACK_SUPPRESSED, channel=msg.channel.value, reason=reason)
         logger.info("ack suppressed", extra={"reason": reason})
         return False
-    store.put_message(store.outbound_message_item(
-        conversation_id=conv.conversation_id, channel=Channel.SMS, source_id=f"ack-{conv.conversation_id}",
-        now=rt.clock(), text=text, template=rendered.template, ack=True))
+    store.put_message(
+        store.outbound_message_item(
+            conversation_id=conv.conversation_id,
+            channel=Channel.SMS,
+            source_id=f"ack-{conv.conversation_id}",
+            now=rt.clock(),
+            text=text,
+            template=rendered.template,
+            ack=True,
+        )
+    )
     store.confirm_ack(conv.conversation_id, None)
     return True
 
@@ -495,17 +617,37 @@ def _start_workflow(conv_id: str, rt: Runtime) -> None:
     if conv is None or int(conv.workflow_version or 0) > 1:
         return
     queue = rt.campaign.queues[conv.queue]
-    deadlines = workflow.compute_deadlines(workflow.parse_timestamp(conv.created_at), conv.urgency, queue,
-                                           rt.campaign.business_hours)
+    deadlines = workflow.compute_deadlines(
+        workflow.parse_timestamp(conv.created_at), conv.urgency, queue, rt.campaign.business_hours
+    )
     first_due = store.iso(deadlines.first_response_due) if deadlines.first_response_due else None
     # The version is stored before the start: the machine escalates only while it matches.
-    store.set_clock(conv_id, version=1, first_response_due=first_due,
-                    resolution_due=store.iso(deadlines.resolution_due), execution=None, status=conv.status)
-    arn = workflow.start_sla_clock(sfn=rt.sfn, state_machine_arn=rt.settings.sla_state_machine_arn,
-                                   conversation_id=conv_id, version=1, deadlines=deadlines,
-                                   urgency=conv.urgency, queue=queue, hours=rt.campaign.business_hours)
-    store.set_clock(conv_id, version=1, first_response_due=first_due,
-                    resolution_due=store.iso(deadlines.resolution_due), execution=arn, status=conv.status)
+    store.set_clock(
+        conv_id,
+        version=1,
+        first_response_due=first_due,
+        resolution_due=store.iso(deadlines.resolution_due),
+        execution=None,
+        status=conv.status,
+    )
+    arn = workflow.start_sla_clock(
+        sfn=rt.sfn,
+        state_machine_arn=rt.settings.sla_state_machine_arn,
+        conversation_id=conv_id,
+        version=1,
+        deadlines=deadlines,
+        urgency=conv.urgency,
+        queue=queue,
+        hours=rt.campaign.business_hours,
+    )
+    store.set_clock(
+        conv_id,
+        version=1,
+        first_response_due=first_due,
+        resolution_due=store.iso(deadlines.resolution_due),
+        execution=arn,
+        status=conv.status,
+    )
 
 
 def _resume_workflow(conv: ConversationModel, rt: Runtime) -> None:
@@ -515,18 +657,32 @@ def _resume_workflow(conv: ConversationModel, rt: Runtime) -> None:
         return
     queue = rt.campaign.queues[conv.queue]
     change = workflow.resume_sla_clock(
-        sfn=rt.sfn, state_machine_arn=rt.settings.sla_state_machine_arn, conversation_id=conv.conversation_id,
+        sfn=rt.sfn,
+        state_machine_arn=rt.settings.sla_state_machine_arn,
+        conversation_id=conv.conversation_id,
         version=int(conv.workflow_version or 1),
         deadlines=workflow.Deadlines(
-            first_response_due=None if conv.first_response_at else (
-                workflow.parse_timestamp(conv.first_response_due) if conv.first_response_due else None),
-            resolution_due=workflow.parse_timestamp(conv.resolution_due)),
-        paused_at=paused_at, now=rt.clock(), urgency=conv.urgency, queue=queue,
-        hours=rt.campaign.business_hours, first_response_met=conv.first_response_at is not None)
-    store.set_clock(conv.conversation_id, version=change.version,
-                    first_response_due=conv.first_response_due,
-                    resolution_due=store.iso(change.deadlines.resolution_due), execution=change.execution_arn,
-                    status=Status.OPEN.value, timeline_entry=change.entry.to_item())
+            first_response_due=None
+            if conv.first_response_at
+            else (workflow.parse_timestamp(conv.first_response_due) if conv.first_response_due else None),
+            resolution_due=workflow.parse_timestamp(conv.resolution_due),
+        ),
+        paused_at=paused_at,
+        now=rt.clock(),
+        urgency=conv.urgency,
+        queue=queue,
+        hours=rt.campaign.business_hours,
+        first_response_met=conv.first_response_at is not None,
+    )
+    store.set_clock(
+        conv.conversation_id,
+        version=change.version,
+        first_response_due=conv.first_response_due,
+        resolution_due=store.iso(change.deadlines.resolution_due),
+        execution=change.execution_arn,
+        status=Status.OPEN.value,
+        timeline_entry=change.entry.to_item(),
+    )
 
 
 def _more_urgent(new: str, old: str) -> bool:
@@ -540,29 +696,45 @@ def _reprioritise(conv: ConversationModel, urgency: str, rt: Runtime) -> None:
     conv = store.get_conversation(conv.conversation_id) or conv  # a resume just now bumped the version
     queue = rt.campaign.queues[conv.queue]
     change = workflow.reprioritise(
-        sfn=rt.sfn, state_machine_arn=rt.settings.sla_state_machine_arn, conversation_id=conv.conversation_id,
-        version=int(conv.workflow_version or 1), created_at=workflow.parse_timestamp(conv.created_at),
-        urgency=urgency, queue=queue, hours=rt.campaign.business_hours,
-        first_response_met=conv.first_response_at is not None, now=rt.clock())
+        sfn=rt.sfn,
+        state_machine_arn=rt.settings.sla_state_machine_arn,
+        conversation_id=conv.conversation_id,
+        version=int(conv.workflow_version or 1),
+        created_at=workflow.parse_timestamp(conv.created_at),
+        urgency=urgency,
+        queue=queue,
+        hours=rt.campaign.business_hours,
+        first_response_met=conv.first_response_at is not None,
+        now=rt.clock(),
+    )
     ConversationModel(conversation_id=conv.conversation_id).update(actions=[ConversationModel.urgency.set(urgency)])
     first_due = change.deadlines.first_response_due
-    store.set_clock(conv.conversation_id, version=change.version,
-                    first_response_due=store.iso(first_due) if first_due else None,
-                    resolution_due=store.iso(change.deadlines.resolution_due), execution=change.execution_arn,
-                    status=conv.status, timeline_entry=change.entry.to_item())
+    store.set_clock(
+        conv.conversation_id,
+        version=change.version,
+        first_response_due=store.iso(first_due) if first_due else None,
+        resolution_due=store.iso(change.deadlines.resolution_due),
+        execution=change.execution_arn,
+        status=conv.status,
+        timeline_entry=change.entry.to_item(),
+    )
 
 
 CALLBACK_RE = re.compile(
     r"\b(call me|please call|ring me|call back|callback|ring mig|ringa mig|rufen sie mich an|r[üu]ckruf|"
-    r"appelez[- ]moi|rappel|ll[áa]m[ae]me|devu[ée]lvame la llamada)\b", re.IGNORECASE)
+    r"appelez[- ]moi|rappel|ll[áa]m[ae]me|devu[ée]lvame la llamada)\b",
+    re.IGNORECASE,
+)
 
 
 def _request_callback(conv: ConversationModel, msg: InboundMessage, rt: Runtime) -> None:
-    """"Call me" after a staff answer becomes a call-back task on the conversation, visible in its queue."""
+    """ "Call me" after a staff answer becomes a call-back task on the conversation, visible in its queue."""
     now = store.iso(rt.clock())
-    store.add_timeline(conv.conversation_id,
-                       workflow.TimelineEntry(rt.clock(), "callback_requested", msg.channel.value).to_item(),
-                       ConversationModel.callback_requested_at.set(now))
+    store.add_timeline(
+        conv.conversation_id,
+        workflow.TimelineEntry(rt.clock(), "callback_requested", msg.channel.value).to_item(),
+        ConversationModel.callback_requested_at.set(now),
+    )
 
 
 # ------------------------------------------------------------------ the SQS record handler
@@ -582,8 +754,9 @@ def park_in_dlq(record: SQSRecord, reason: str, rt: Runtime) -> None:
 
 @functools.cache
 def idempotency_config() -> IdempotencyConfig:
-    return IdempotencyConfig(event_key_jmespath="source_id", raise_on_no_idempotency_key=True,
-                             expires_after_seconds=7 * 24 * 3600)
+    return IdempotencyConfig(
+        event_key_jmespath="source_id", raise_on_no_idempotency_key=True, expires_after_seconds=7 * 24 * 3600
+    )
 
 
 def register_lambda_context(context: Any) -> None:
@@ -596,12 +769,12 @@ def register_lambda_context(context: Any) -> None:
 def intake_record_handler() -> Callable[[SQSRecord], dict[str, Any]]:
     """The batch record handler, with idempotency keyed on the channel's source id (not the SQS id)."""
     settings = get_settings()
-    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table,
-                                           boto3_client=aws.dynamodb())
+    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=aws.dynamodb())
     config = idempotency_config()
 
     @idempotent_function(  # type: ignore[untyped-decorator]  # Powertools leaves it untyped
-        data_keyword_argument="key", persistence_store=persistence, config=config)
+        data_keyword_argument="key", persistence_store=persistence, config=config
+    )
     def handle_once(*, key: dict[str, str], msg: InboundMessage) -> dict[str, Any]:
         return handle_inbound(msg, get_runtime()).to_dict()
 
@@ -628,9 +801,16 @@ def intake_record_handler() -> Callable[[SQSRecord], dict[str, Any]]:
             return {"rejected": type(exc).__name__}
         finally:
             logger.remove_keys(["customer_id"])
-        logger.info("message processed", extra={
-            "channel": msg.channel.value, "ack": result.get("ack"), "reason": result.get("reason"),
-            "text_length": len(msg.text), "ms": round((time.perf_counter() - started) * 1000, 1)})
+        logger.info(
+            "message processed",
+            extra={
+                "channel": msg.channel.value,
+                "ack": result.get("ack"),
+                "reason": result.get("reason"),
+                "text_length": len(msg.text),
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
         return result
 
     return record_handler

@@ -24,8 +24,9 @@ CACHE_SECONDS = 60.0
 class S3Loader(BaseLoader):
     """Loads `<lang>/<purpose>.<channel>.<ext>` from the campaign's template bucket."""
 
-    def __init__(self, s3: S3Client, bucket: str, prefix: str = "", clock: Callable[[], float] = time.monotonic
-                 ) -> None:
+    def __init__(
+        self, s3: S3Client, bucket: str, prefix: str = "", clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.s3 = s3
         self.bucket = bucket
         self.prefix = prefix
@@ -66,8 +67,9 @@ class TemplateStore:
             auto_reload=True,
         )
 
-    def render(self, purpose: str, channel: str, ext: str, language: str | None,
-               context: Mapping[str, Any]) -> Rendered:
+    def render(
+        self, purpose: str, channel: str, ext: str, language: str | None, context: Mapping[str, Any]
+    ) -> Rendered:
         """Render `<lang>/<purpose>.<channel>.<ext>`, falling back to the default language."""
         tried = []
         for lang in dict.fromkeys(filter(None, (language, self.default_language))):

@@ -32,8 +32,19 @@ class Keyword(StrEnum):
 
 
 # Carrier opt-out words (CTIA and the AWS End User Messaging defaults) plus common translations.
-OPT_OUT_WORDS = ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "OPT-OUT", "REMOVE",
-                 "ARRET", "ARRÊT")
+OPT_OUT_WORDS = (
+    "STOP",
+    "STOPALL",
+    "UNSUBSCRIBE",
+    "CANCEL",
+    "END",
+    "QUIT",
+    "OPTOUT",
+    "OPT-OUT",
+    "REMOVE",
+    "ARRET",
+    "ARRÊT",
+)
 OPT_IN_WORDS = ("START", "UNSTOP", "YES")
 HELP_WORDS = ("HELP", "INFO", "AIDE", "HJÄLP", "HILFE", "AYUDA")
 
@@ -57,8 +68,11 @@ def _table(extra_out: tuple[str, ...], extra_in: tuple[str, ...]) -> dict[str, K
     table: dict[str, Keyword] = {}
     # Later assignments win, so the order makes opt-out beat opt-in beat help when a campaign word
     # collides with a default: failing to stop is the one mistake a carrier audit never forgives.
-    for words, kw in ((HELP_WORDS, Keyword.HELP), ((*OPT_IN_WORDS, *extra_in), Keyword.START),
-                      ((*OPT_OUT_WORDS, *extra_out), Keyword.STOP)):
+    for words, kw in (
+        (HELP_WORDS, Keyword.HELP),
+        ((*OPT_IN_WORDS, *extra_in), Keyword.START),
+        ((*OPT_OUT_WORDS, *extra_out), Keyword.STOP),
+    ):
         for word in words:
             key = keyword_key(word)
             if key:
@@ -182,13 +196,38 @@ def count_segments(text: str) -> SegmentCount:
 
 # Typographic punctuation that templates and word processors produce; any one of these turns a
 # whole message into UCS-2 (70 instead of 160 characters per segment) for no visible gain.
-_GSM_LOOKALIKES = str.maketrans({
-    "‘": "'", "’": "'", "‚": "'", "‛": "'", "′": "'", "´": "'", "`": "'",
-    "“": '"', "”": '"', "„": '"', "‟": '"', "″": '"', "«": '"', "»": '"',
-    "‐": "-", "‑": "-", "‒": "-", "–": "-", "—": "-", "―": "-", "−": "-",
-    "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u2007": " ", "\u200b": "",
-    "…": "...", "•": "-",
-})
+_GSM_LOOKALIKES = str.maketrans(
+    {
+        "‘": "'",
+        "’": "'",
+        "‚": "'",
+        "‛": "'",
+        "′": "'",
+        "´": "'",
+        "`": "'",
+        "“": '"',
+        "”": '"',
+        "„": '"',
+        "‟": '"',
+        "″": '"',
+        "«": '"',
+        "»": '"',
+        "‐": "-",
+        "‑": "-",
+        "‒": "-",
+        "–": "-",
+        "—": "-",
+        "―": "-",
+        "−": "-",
+        "\u00a0": " ",
+        "\u2009": " ",
+        "\u202f": " ",
+        "\u2007": " ",
+        "\u200b": "",
+        "…": "...",
+        "•": "-",
+    }
+)
 
 
 def gsm_lookalikes(text: str) -> str:
@@ -213,8 +252,9 @@ def fit_to_budget(text: str, budget: int) -> str:
     plain_count = count_segments(plain)
     if plain_count.segments <= budget:
         return plain
-    raise SegmentBudgetExceeded(encoding=count.encoding.value, units=count.units, segments=count.segments,
-                                budget=budget)
+    raise SegmentBudgetExceeded(
+        encoding=count.encoding.value, units=count.units, segments=count.segments, budget=budget
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -240,8 +280,15 @@ class SmsSendResult:
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 
-def send_sms(*, sns: SNSClient, phone: str, text: str, campaign: Campaign,
-             suppressed: Callable[[str], bool], keyword_response: bool = False) -> SmsSendResult:
+def send_sms(
+    *,
+    sns: SNSClient,
+    phone: str,
+    text: str,
+    campaign: Campaign,
+    suppressed: Callable[[str], bool],
+    keyword_response: bool = False,
+) -> SmsSendResult:
     """Publish one Transactional SMS from the campaign's number, unless the number must not get it.
 
     `phone` is E.164. `suppressed(phone)` gets that E.164 number (the caller adds the `phone#`
@@ -261,8 +308,7 @@ def send_sms(*, sns: SNSClient, phone: str, text: str, campaign: Campaign,
     if not text.strip():
         return skipped(SmsSkipReason.EMPTY)
     if len(text) > MAX_SMS_CHARS:
-        raise ValidationError(f"an SMS holds at most {MAX_SMS_CHARS} characters, this one {len(text)}",
-                              field="text")
+        raise ValidationError(f"an SMS holds at most {MAX_SMS_CHARS} characters, this one {len(text)}", field="text")
     if not keyword_response and suppressed(phone):
         return skipped(SmsSkipReason.SUPPRESSED)
     try:
@@ -284,6 +330,8 @@ def send_sms(*, sns: SNSClient, phone: str, text: str, campaign: Campaign,
         )
     except ClientError as exc:
         raise DeliveryError("SNS refused the SMS") from exc
-    logger.info("sms sent", extra={"segments": count.segments, "encoding": count.encoding.value,
-                                   "keyword_response": keyword_response})
+    logger.info(
+        "sms sent",
+        extra={"segments": count.segments, "encoding": count.encoding.value, "keyword_response": keyword_response},
+    )
     return SmsSendResult(sent=True, reason=None, message_id=response["MessageId"], segments=count.segments)

@@ -69,13 +69,19 @@ class CustomerRef:
 
 
 def _customer_ref(model: CustomerModel, created: bool) -> CustomerRef:
-    return CustomerRef(customer_id=model.customer_id, name=model.name, language=model.language,
-                       tags=frozenset(model.tags or ()), created=created,
-                       marketing_opt_out=bool(model.marketing_opt_out))
+    return CustomerRef(
+        customer_id=model.customer_id,
+        name=model.name,
+        language=model.language,
+        tags=frozenset(model.tags or ()),
+        created=created,
+        marketing_opt_out=bool(model.marketing_opt_out),
+    )
 
 
-def upsert_customer(identity: str, *, name: str, channel: Channel, now: datetime,
-                    extra_identities: Iterable[str] = ()) -> CustomerRef:
+def upsert_customer(
+    identity: str, *, name: str, channel: Channel, now: datetime, extra_identities: Iterable[str] = ()
+) -> CustomerRef:
     """Find the customer holding `identity`, or create one; the identity's conditional put makes it unique.
 
     `extra_identities` (e.g. the phone given on the web form) are linked to the same customer unless
@@ -97,8 +103,14 @@ def upsert_customer(identity: str, *, name: str, channel: Channel, now: datetime
         created = False
     except DoesNotExist:
         # Also reached when an earlier delivery wrote the identity and then failed: finish its work.
-        customer = CustomerModel(customer_id=customer_id, name=name, channels={channel.value},
-                                 identities={identity}, created_at=now, updated_at=now)
+        customer = CustomerModel(
+            customer_id=customer_id,
+            name=name,
+            channels={channel.value},
+            identities={identity},
+            created_at=now,
+            updated_at=now,
+        )
         try:
             customer.save(condition=CustomerModel.customer_id.does_not_exist())
         except PutError as exc:
@@ -157,10 +169,17 @@ class ConversationRef:
 
 
 def _conv_ref(m: ConversationModel, *, created: bool, reopened: bool = False) -> ConversationRef:
-    return ConversationRef(conversation_id=m.conversation_id, reference=m.reference, status=m.status,
-                           queue=m.queue, created=created, reopened=reopened,
-                           ack_sent=m.ack_sent_at is not None, language=m.language,
-                           inbound_count=int(m.inbound_count or 0))
+    return ConversationRef(
+        conversation_id=m.conversation_id,
+        reference=m.reference,
+        status=m.status,
+        queue=m.queue,
+        created=created,
+        reopened=reopened,
+        ack_sent=m.ack_sent_at is not None,
+        language=m.language,
+        inbound_count=int(m.inbound_count or 0),
+    )
 
 
 def get_conversation(conversation_id: str) -> ConversationModel | None:
@@ -185,8 +204,9 @@ def latest_conversation(customer_id: str, *, channel: Channel | None = None) -> 
     return None
 
 
-def create_conversation(*, reference: str, customer_id: str, msg: InboundMessage, queue: str,
-                        now: datetime) -> ConversationRef | None:
+def create_conversation(
+    *, reference: str, customer_id: str, msg: InboundMessage, queue: str, now: datetime
+) -> ConversationRef | None:
     """Create it under its reference; None when the reference is taken by another conversation."""
     ts = iso(now)
     conv = ConversationModel(
@@ -224,47 +244,72 @@ def record_inbound(conv: ConversationModel, *, now: datetime, reopen: bool) -> C
         ConversationModel.updated_at.set(ts),
     ]
     if reopen and conv.status in (Status.RESOLVED.value, Status.PENDING_CUSTOMER.value):
-        actions += [ConversationModel.status.set(Status.OPEN.value),
-                    ConversationModel.status_due.set(status_due(Status.OPEN.value, conv.resolution_due))]
+        actions += [
+            ConversationModel.status.set(Status.OPEN.value),
+            ConversationModel.status_due.set(status_due(Status.OPEN.value, conv.resolution_due)),
+        ]
     conv.update(actions=actions)
     return conv
 
 
-def set_classification(conv_id: str, *, topic: str, language: str, urgency: str, sentiment: str,
-                       reasons: list[str], queue: str, status: str, due: str | None) -> None:
-    ConversationModel(conversation_id=conv_id).update(actions=[
-        ConversationModel.topic.set(topic),
-        ConversationModel.language.set(language),
-        ConversationModel.urgency.set(urgency),
-        ConversationModel.sentiment.set(sentiment),
-        ConversationModel.reasons.set(reasons),  # type: ignore[arg-type]  # PynamoDB types list items as attributes
-        ConversationModel.queue.set(queue),
-        ConversationModel.status_due.set(status_due(status, due)),
-    ])
+def set_classification(
+    conv_id: str,
+    *,
+    topic: str,
+    language: str,
+    urgency: str,
+    sentiment: str,
+    reasons: list[str],
+    queue: str,
+    status: str,
+    due: str | None,
+) -> None:
+    ConversationModel(conversation_id=conv_id).update(
+        actions=[
+            ConversationModel.topic.set(topic),
+            ConversationModel.language.set(language),
+            ConversationModel.urgency.set(urgency),
+            ConversationModel.sentiment.set(sentiment),
+            ConversationModel.reasons.set(reasons),  # type: ignore[arg-type]  # PynamoDB types list items as attributes
+            ConversationModel.queue.set(queue),
+            ConversationModel.status_due.set(status_due(status, due)),
+        ]
+    )
 
 
-def set_clock(conv_id: str, *, version: int, first_response_due: str | None, resolution_due: str,
-              execution: str | None, status: str, timeline_entry: dict[str, str] | None = None) -> None:
+def set_clock(
+    conv_id: str,
+    *,
+    version: int,
+    first_response_due: str | None,
+    resolution_due: str,
+    execution: str | None,
+    status: str,
+    timeline_entry: dict[str, str] | None = None,
+) -> None:
     """Store a (re)started or paused SLA clock: its version, deadlines and execution."""
     actions: list[Any] = [
         ConversationModel.workflow_version.set(version),
         ConversationModel.first_response_due.set(first_response_due)
-        if first_response_due else ConversationModel.first_response_due.remove(),
+        if first_response_due
+        else ConversationModel.first_response_due.remove(),
         ConversationModel.resolution_due.set(resolution_due),
         ConversationModel.status_due.set(status_due(status, first_response_due or resolution_due)),
     ]
-    actions.append(ConversationModel.workflow_execution.set(execution) if execution
-                   else ConversationModel.workflow_execution.remove())
+    actions.append(
+        ConversationModel.workflow_execution.set(execution)
+        if execution
+        else ConversationModel.workflow_execution.remove()
+    )
     if timeline_entry:
-        actions.append(ConversationModel.timeline.set(
-            ConversationModel.timeline.append([timeline_entry])))
+        actions.append(ConversationModel.timeline.set(ConversationModel.timeline.append([timeline_entry])))
     ConversationModel(conversation_id=conv_id).update(actions=actions)
 
 
 def add_timeline(conv_id: str, entry: dict[str, str], *extra: Any) -> None:
-    ConversationModel(conversation_id=conv_id).update(actions=[
-        ConversationModel.timeline.set(ConversationModel.timeline.append([entry])),
-        *extra])
+    ConversationModel(conversation_id=conv_id).update(
+        actions=[ConversationModel.timeline.set(ConversationModel.timeline.append([entry])), *extra]
+    )
 
 
 def last_inbound(conversation_id: str) -> MessageModel | None:
@@ -325,8 +370,14 @@ def put_message(item: MessageModel) -> bool:
         raise _transient(exc) from exc
 
 
-def inbound_message_item(msg: InboundMessage, *, conversation_id: str, classification: dict[str, Any] | None,
-                         suppressed_reason: str | None, attachments: list[dict[str, Any]]) -> MessageModel:
+def inbound_message_item(
+    msg: InboundMessage,
+    *,
+    conversation_id: str,
+    classification: dict[str, Any] | None,
+    suppressed_reason: str | None,
+    attachments: list[dict[str, Any]],
+) -> MessageModel:
     created = iso(msg.received_at)
     message_id = "msg_" + stable_id("in", msg.channel.value, msg.source_id)
     return MessageModel(
@@ -352,10 +403,19 @@ def inbound_message_item(msg: InboundMessage, *, conversation_id: str, classific
     )
 
 
-def outbound_message_item(*, conversation_id: str, channel: Channel, source_id: str, now: datetime,
-                          text: str, subject: str = "", rfc_message_id: str | None = None,
-                          template: str | None = None, sent_by: str = "system", ack: bool = False
-                          ) -> MessageModel:
+def outbound_message_item(
+    *,
+    conversation_id: str,
+    channel: Channel,
+    source_id: str,
+    now: datetime,
+    text: str,
+    subject: str = "",
+    rfc_message_id: str | None = None,
+    template: str | None = None,
+    sent_by: str = "system",
+    ack: bool = False,
+) -> MessageModel:
     created = iso(now)
     message_id = "msg_" + stable_id("out", channel.value, source_id)
     return MessageModel(

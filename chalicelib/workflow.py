@@ -126,8 +126,9 @@ class Timer:
         }
 
 
-def sla_timers(deadlines: Deadlines, *, urgency: str, queue: Queue, hours: BusinessHours,
-               first_response_met: bool = False) -> tuple[Timer, ...]:
+def sla_timers(
+    deadlines: Deadlines, *, urgency: str, queue: Queue, hours: BusinessHours, first_response_met: bool = False
+) -> tuple[Timer, ...]:
     """The escalation timers for one clock, in the order they fire.
 
     Level 1 at the deadline raises urgency one step and moves the conversation to the queue's
@@ -157,8 +158,15 @@ def sla_input(conversation_id: str, version: int, timers: Iterable[Timer]) -> di
     }
 
 
-def follow_up_input(conversation_id: str, *, reply_id: str, replied_at: datetime, inbound_count: int,
-                    policy: FollowUp, resolved_status_due: str) -> dict[str, Any]:
+def follow_up_input(
+    conversation_id: str,
+    *,
+    reply_id: str,
+    replied_at: datetime,
+    inbound_count: int,
+    policy: FollowUp,
+    resolved_status_due: str,
+) -> dict[str, Any]:
     """The follow-up machine's input (see infra/statemachines/followup.asl.json).
 
     The delays are wall-clock time: the customer's silence is measured in days, not in our office hours.
@@ -205,8 +213,9 @@ def _client_error_code(exc: ClientError) -> str:
 
 def _start(sfn: SFNClient, state_machine_arn: str, name: str, payload: Mapping[str, Any]) -> str:
     try:
-        response = sfn.start_execution(stateMachineArn=state_machine_arn, name=name,
-                                       input=json.dumps(payload, sort_keys=True))
+        response = sfn.start_execution(
+            stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload, sort_keys=True)
+        )
     except ClientError as exc:
         # Same name already used: a redelivery, or a retry after a partial failure. The first start
         # owns the clock; Step Functions keeps names unique for 90 days after the execution closes.
@@ -218,12 +227,20 @@ def _start(sfn: SFNClient, state_machine_arn: str, name: str, payload: Mapping[s
     return response["executionArn"]
 
 
-def start_sla_clock(*, sfn: SFNClient, state_machine_arn: str, conversation_id: str, version: int,
-                    deadlines: Deadlines, urgency: str, queue: Queue, hours: BusinessHours,
-                    first_response_met: bool = False) -> str:
+def start_sla_clock(
+    *,
+    sfn: SFNClient,
+    state_machine_arn: str,
+    conversation_id: str,
+    version: int,
+    deadlines: Deadlines,
+    urgency: str,
+    queue: Queue,
+    hours: BusinessHours,
+    first_response_met: bool = False,
+) -> str:
     """Start the SLA execution for this conversation version; returns its ARN (also on a duplicate start)."""
-    timers = sla_timers(deadlines, urgency=urgency, queue=queue, hours=hours,
-                        first_response_met=first_response_met)
+    timers = sla_timers(deadlines, urgency=urgency, queue=queue, hours=hours, first_response_met=first_response_met)
     name = execution_name(conversation_id, version, ClockKind.SLA)
     return _start(sfn, state_machine_arn, name, sla_input(conversation_id, version, timers))
 
@@ -244,8 +261,7 @@ def stop_clock(*, sfn: SFNClient, execution_arn: str, cause: str) -> bool:
     return True
 
 
-def stop_sla_clock(*, sfn: SFNClient, state_machine_arn: str, conversation_id: str, version: int,
-                   cause: str) -> bool:
+def stop_sla_clock(*, sfn: SFNClient, state_machine_arn: str, conversation_id: str, version: int, cause: str) -> bool:
     """Stop the SLA execution of `version` (e.g. resolved or closed by staff)."""
     name = execution_name(conversation_id, version, ClockKind.SLA)
     return stop_clock(sfn=sfn, execution_arn=execution_arn(state_machine_arn, name), cause=cause)
@@ -262,8 +278,11 @@ class TimelineEntry:
 
     def to_item(self) -> dict[str, str]:
         """The map stored in ConversationModel.timeline (the same keys the ASL writes)."""
-        return {"at": self.at.astimezone(UTC).isoformat(timespec="milliseconds"), "kind": str(self.kind),
-                "detail": self.detail}
+        return {
+            "at": self.at.astimezone(UTC).isoformat(timespec="milliseconds"),
+            "kind": str(self.kind),
+            "detail": self.detail,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,66 +295,127 @@ class ClockChange:
     entry: TimelineEntry
 
 
-def pause_sla_clock(*, sfn: SFNClient, state_machine_arn: str, conversation_id: str, version: int,
-                    deadlines: Deadlines, now: datetime) -> ClockChange:
+def pause_sla_clock(
+    *, sfn: SFNClient, state_machine_arn: str, conversation_id: str, version: int, deadlines: Deadlines, now: datetime
+) -> ClockChange:
     """Pending on the customer: stop the clock and bump the version so the old execution is stale anyway.
 
     The deadlines are kept as they were; `resume_sla_clock` credits the paused time.
     """
-    stop_sla_clock(sfn=sfn, state_machine_arn=state_machine_arn, conversation_id=conversation_id,
-                   version=version, cause="pending_customer")
-    return ClockChange(version=version + 1, deadlines=deadlines, execution_arn=None,
-                       entry=TimelineEntry(now, TimelineKind.CLOCK_PAUSED, "pending customer"))
+    stop_sla_clock(
+        sfn=sfn,
+        state_machine_arn=state_machine_arn,
+        conversation_id=conversation_id,
+        version=version,
+        cause="pending_customer",
+    )
+    return ClockChange(
+        version=version + 1,
+        deadlines=deadlines,
+        execution_arn=None,
+        entry=TimelineEntry(now, TimelineKind.CLOCK_PAUSED, "pending customer"),
+    )
 
 
-def resumed_deadlines(deadlines: Deadlines, *, paused_at: datetime, now: datetime,
-                      hours: BusinessHours) -> Deadlines:
+def resumed_deadlines(deadlines: Deadlines, *, paused_at: datetime, now: datetime, hours: BusinessHours) -> Deadlines:
     """The resolution deadline moved by the paused business time (pure; see resume_sla_clock)."""
     remaining = business_time_between(paused_at, deadlines.resolution_due, hours)
     if remaining <= timedelta(0):
         # It was already overdue when paused, and the old clock escalated it: no credit, no new deadline.
         return deadlines
-    return Deadlines(first_response_due=deadlines.first_response_due,
-                     resolution_due=add_business_time(now, remaining, hours))
+    return Deadlines(
+        first_response_due=deadlines.first_response_due, resolution_due=add_business_time(now, remaining, hours)
+    )
 
 
-def resume_sla_clock(*, sfn: SFNClient, state_machine_arn: str, conversation_id: str, version: int,
-                     deadlines: Deadlines, paused_at: datetime, now: datetime, urgency: str, queue: Queue,
-                     hours: BusinessHours, first_response_met: bool) -> ClockChange:
+def resume_sla_clock(
+    *,
+    sfn: SFNClient,
+    state_machine_arn: str,
+    conversation_id: str,
+    version: int,
+    deadlines: Deadlines,
+    paused_at: datetime,
+    now: datetime,
+    urgency: str,
+    queue: Queue,
+    hours: BusinessHours,
+    first_response_met: bool,
+) -> ClockChange:
     """The customer replied: restart the clock as version+1 with the resolution time that was left."""
     new = resumed_deadlines(deadlines, paused_at=paused_at, now=now, hours=hours)
     # A resolution timer still in the past was overdue before the pause and escalated by the old clock.
-    timers = [t for t in sla_timers(new, urgency=urgency, queue=queue, hours=hours,
-                                    first_response_met=first_response_met)
-              if t.kind is not TimerKind.RESOLUTION or t.at > now]
+    timers = [
+        t
+        for t in sla_timers(new, urgency=urgency, queue=queue, hours=hours, first_response_met=first_response_met)
+        if t.kind is not TimerKind.RESOLUTION or t.at > now
+    ]
     name = execution_name(conversation_id, version + 1, ClockKind.SLA)
     arn = _start(sfn, state_machine_arn, name, sla_input(conversation_id, version + 1, timers))
     paused = business_time_between(paused_at, now, hours)
-    return ClockChange(version=version + 1, deadlines=new, execution_arn=arn,
-                       entry=TimelineEntry(now, TimelineKind.CLOCK_RESUMED,
-                                           f"paused {int(paused.total_seconds())}s of business time"))
+    return ClockChange(
+        version=version + 1,
+        deadlines=new,
+        execution_arn=arn,
+        entry=TimelineEntry(now, TimelineKind.CLOCK_RESUMED, f"paused {int(paused.total_seconds())}s of business time"),
+    )
 
 
-def reprioritise(*, sfn: SFNClient, state_machine_arn: str, conversation_id: str, version: int,
-                 created_at: datetime, urgency: str, queue: Queue, hours: BusinessHours,
-                 first_response_met: bool, now: datetime) -> ClockChange:
+def reprioritise(
+    *,
+    sfn: SFNClient,
+    state_machine_arn: str,
+    conversation_id: str,
+    version: int,
+    created_at: datetime,
+    urgency: str,
+    queue: Queue,
+    hours: BusinessHours,
+    first_response_met: bool,
+    now: datetime,
+) -> ClockChange:
     """Urgency (or queue) changed: deadlines from creation under the new policy, on a new clock version.
 
     Time paused on the customer earlier is not credited again (the new deadlines count from creation).
     """
-    stop_sla_clock(sfn=sfn, state_machine_arn=state_machine_arn, conversation_id=conversation_id,
-                   version=version, cause="reprioritised")
+    stop_sla_clock(
+        sfn=sfn,
+        state_machine_arn=state_machine_arn,
+        conversation_id=conversation_id,
+        version=version,
+        cause="reprioritised",
+    )
     deadlines = compute_deadlines(created_at, urgency, queue, hours)
-    arn = start_sla_clock(sfn=sfn, state_machine_arn=state_machine_arn, conversation_id=conversation_id,
-                          version=version + 1, deadlines=deadlines, urgency=urgency, queue=queue, hours=hours,
-                          first_response_met=first_response_met)
-    return ClockChange(version=version + 1, deadlines=deadlines, execution_arn=arn,
-                       entry=TimelineEntry(now, TimelineKind.REPRIORITISED, f"{urgency} in {queue.id}"))
+    arn = start_sla_clock(
+        sfn=sfn,
+        state_machine_arn=state_machine_arn,
+        conversation_id=conversation_id,
+        version=version + 1,
+        deadlines=deadlines,
+        urgency=urgency,
+        queue=queue,
+        hours=hours,
+        first_response_met=first_response_met,
+    )
+    return ClockChange(
+        version=version + 1,
+        deadlines=deadlines,
+        execution_arn=arn,
+        entry=TimelineEntry(now, TimelineKind.REPRIORITISED, f"{urgency} in {queue.id}"),
+    )
 
 
-def start_follow_up(*, sfn: SFNClient, state_machine_arn: str, conversation_id: str, reply_id: str,
-                    replied_at: datetime, inbound_count: int, policy: FollowUp,
-                    resolved_status_due: str) -> str:
+def start_follow_up(
+    *,
+    sfn: SFNClient,
+    state_machine_arn: str,
+    conversation_id: str,
+    reply_id: str,
+    replied_at: datetime,
+    inbound_count: int,
+    policy: FollowUp,
+    resolved_status_due: str,
+) -> str:
     """After a staff reply, start its follow-up; returns the execution ARN (also on a duplicate start).
 
     `reply_id` is the staff message id; store it as the conversation's `follow_up_id` so an older
@@ -344,14 +424,18 @@ def start_follow_up(*, sfn: SFNClient, state_machine_arn: str, conversation_id: 
     machine auto-resolves it (store.status_due("resolved", ...)).
     """
     name = execution_name(conversation_id, reply_id, ClockKind.FOLLOW_UP)
-    payload = follow_up_input(conversation_id, reply_id=reply_id, replied_at=replied_at,
-                              inbound_count=inbound_count, policy=policy,
-                              resolved_status_due=resolved_status_due)
+    payload = follow_up_input(
+        conversation_id,
+        reply_id=reply_id,
+        replied_at=replied_at,
+        inbound_count=inbound_count,
+        policy=policy,
+        resolved_status_due=resolved_status_due,
+    )
     return _start(sfn, state_machine_arn, name, payload)
 
 
-def stop_follow_up(*, sfn: SFNClient, state_machine_arn: str, conversation_id: str, reply_id: str,
-                   cause: str) -> bool:
+def stop_follow_up(*, sfn: SFNClient, state_machine_arn: str, conversation_id: str, reply_id: str, cause: str) -> bool:
     name = execution_name(conversation_id, reply_id, ClockKind.FOLLOW_UP)
     return stop_clock(sfn=sfn, execution_arn=execution_arn(state_machine_arn, name), cause=cause)
 
@@ -395,8 +479,10 @@ def timeline(conversation: ConversationView, now: datetime | None = None) -> lis
     entries: list[TimelineEntry] = [TimelineEntry(created, TimelineKind.CREATED)]
     first_at = parse_timestamp(conversation.first_response_at) if conversation.first_response_at else None
     resolved_at = parse_timestamp(conversation.resolved_at) if conversation.resolved_at else None
-    for kind, due_text, done in ((TimelineKind.FIRST_RESPONSE_DUE, conversation.first_response_due, first_at),
-                                 (TimelineKind.RESOLUTION_DUE, conversation.resolution_due, resolved_at)):
+    for kind, due_text, done in (
+        (TimelineKind.FIRST_RESPONSE_DUE, conversation.first_response_due, first_at),
+        (TimelineKind.RESOLUTION_DUE, conversation.resolution_due, resolved_at),
+    ):
         if not due_text:
             continue
         due = parse_timestamp(due_text)
@@ -413,8 +499,7 @@ def timeline(conversation: ConversationView, now: datetime | None = None) -> lis
         if "at" not in item or "kind" not in item:
             continue
         stored_kinds.add(str(item["kind"]))
-        entries.append(TimelineEntry(parse_timestamp(str(item["at"])), str(item["kind"]),
-                                     str(item.get("detail", ""))))
+        entries.append(TimelineEntry(parse_timestamp(str(item["at"])), str(item["kind"]), str(item.get("detail", ""))))
     if resolved_at is not None and TimelineKind.AUTO_RESOLVED not in stored_kinds:
         entries.append(TimelineEntry(resolved_at, TimelineKind.RESOLVED))
     return sorted(entries, key=lambda e: e.at)

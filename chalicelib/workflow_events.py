@@ -20,8 +20,9 @@ def handle_workflow_event(data: dict[str, Any], rt: Runtime) -> dict[str, Any]:
     logger.set_correlation_id(conversation_id)
     if action == "sla_breached":
         count(Metric.SLA_BREACHED, queue=str(data.get("queue") or "unknown"), kind=str(data.get("kind") or ""))
-        logger.warning("sla breached", extra={"kind": data.get("kind"), "level": data.get("level"),
-                                               "queue": data.get("queue")})
+        logger.warning(
+            "sla breached", extra={"kind": data.get("kind"), "level": data.get("level"), "queue": data.get("queue")}
+        )
         return {"action": action}
     if action == "send_follow_up":
         from chalicelib.reply import send_follow_up

@@ -16,8 +16,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--data", type=Path, required=True, help='JSONL with "lang" (or UDHR "bcp47") and "text"')
     ev.add_argument("--limit", type=int, default=0, help="sample at most N rows per language (0 = all)")
     ev.add_argument("--languages", default="", help="comma-separated candidates (default: the wide set)")
-    ev.add_argument("--fallback", action="store_true",
-                    help="apply the short-text fallback (count 'default' answers as misses)")
+    ev.add_argument(
+        "--fallback", action="store_true", help="apply the short-text fallback (count 'default' answers as misses)"
+    )
     ev.set_defaults(func=evaluate)
     ex = sub.add_parser("export", help="write py3langid's model as the compact int8 artefact (langid.npz)")
     ex.add_argument("--out", type=Path, default=None)

@@ -12,8 +12,14 @@ import urllib.request
 def _run(ns: argparse.Namespace) -> int:
     from local.stack import LocalStack
 
-    stack = LocalStack(campaign_name=ns.campaign, stage=ns.stage, moto_port=ns.moto_port,
-                       api_port=ns.api_port, smtp_port=ns.smtp_port, phone_port=ns.phone_port).start()
+    stack = LocalStack(
+        campaign_name=ns.campaign,
+        stage=ns.stage,
+        moto_port=ns.moto_port,
+        api_port=ns.api_port,
+        smtp_port=ns.smtp_port,
+        phone_port=ns.phone_port,
+    ).start()
     print(stack.describe(), flush=True)
     print("Press Ctrl+C to stop.", flush=True)
     stop = threading.Event()

@@ -31,9 +31,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         "when present.",
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="raw email files (.eml, as bytes)")
-    p.add_argument(
-        "--campaign", default="demo", help="campaign whose policy and addresses apply (default: demo)"
-    )
+    p.add_argument("--campaign", default="demo", help="campaign whose policy and addresses apply (default: demo)")
     p.add_argument("--quiet", "-q", action="store_true", help="only the verdict line, no thread keys")
     p.set_defaults(func=check)
 

@@ -35,8 +35,7 @@ def package(campaign_name: str, stage: str, out: Path) -> Path:
 def _run(ns: argparse.Namespace) -> int:
     path = package(ns.campaign, ns.stage, Path(ns.out or f"build/{ns.campaign}-{ns.stage}"))
     template = json.loads(path.read_text())
-    print(f"packaged campaign {ns.campaign!r} stage {ns.stage!r}: {path} "
-          f"({len(template['Resources'])} resources)")
+    print(f"packaged campaign {ns.campaign!r} stage {ns.stage!r}: {path} ({len(template['Resources'])} resources)")
     return 0
 
 

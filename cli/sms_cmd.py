@@ -18,12 +18,19 @@ def _text(ns: argparse.Namespace) -> str:
 
 
 def _add_segments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("segments", help="how a text goes over the air: encoding, units, segments",
-                       description="Count GSM-7 septets or UCS-2 code units and the segments a text costs.")
+    p = sub.add_parser(
+        "segments",
+        help="how a text goes over the air: encoding, units, segments",
+        description="Count GSM-7 septets or UCS-2 code units and the segments a text costs.",
+    )
     p.add_argument("text", metavar="TEXT", help="the message text, or '-' to read it from standard input")
     p.add_argument("--split", action="store_true", help="also print each segment")
-    p.add_argument("--budget", type=int, default=None,
-                   help="exit 1 when the text needs more segments (a campaign's sms.segment_budget)")
+    p.add_argument(
+        "--budget",
+        type=int,
+        default=None,
+        help="exit 1 when the text needs more segments (a campaign's sms.segment_budget)",
+    )
     p.set_defaults(func=segments)
 
 
@@ -72,17 +79,26 @@ LOCAL_ENDPOINT = "http://127.0.0.1:5000"
 
 
 def _add_send(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("send", help="send an SMS to the running local stack as a phone would; show replies",
-                       description="Publish the two-way SMS JSON to the local stack's inbound-sms topic, "
-                                   "then print the SMS that phone receives.")
+    p = sub.add_parser(
+        "send",
+        help="send an SMS to the running local stack as a phone would; show replies",
+        description="Publish the two-way SMS JSON to the local stack's inbound-sms topic, "
+        "then print the SMS that phone receives.",
+    )
     p.add_argument("text", metavar="TEXT", help="the message text, or '-' to read it from standard input")
-    p.add_argument("--from", dest="phone", required=True, metavar="PHONE",
-                   help="the sending phone, E.164 (e.g. +14255550123; numbers ending in 99 are opted out)")
+    p.add_argument(
+        "--from",
+        dest="phone",
+        required=True,
+        metavar="PHONE",
+        help="the sending phone, E.164 (e.g. +14255550123; numbers ending in 99 are opted out)",
+    )
     p.add_argument("--endpoint", default=LOCAL_ENDPOINT, help="the local stack's moto endpoint")
     p.add_argument("--campaign", default="demo")
     p.add_argument("--stage", default="dev")
-    p.add_argument("--wait", type=float, default=10.0, metavar="SECONDS",
-                   help="how long to wait for replies (0: do not wait)")
+    p.add_argument(
+        "--wait", type=float, default=10.0, metavar="SECONDS", help="how long to wait for replies (0: do not wait)"
+    )
     p.set_defaults(func=send)
 
 
@@ -97,9 +113,13 @@ def _sns(endpoint: str) -> Any:
     import boto3
 
     # The local emulator takes any credentials; these fake ones keep a real profile out of it.
-    return boto3.session.Session().client("sns", region_name="us-east-1", endpoint_url=endpoint,
-                                          aws_access_key_id="testing",
-                                          aws_secret_access_key="testing")  # noqa: S106 - fake, local only
+    return boto3.session.Session().client(
+        "sns",
+        region_name="us-east-1",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - fake, local only
+    )
 
 
 def find_topic(sns: Any, campaign: str, stage: str) -> str | None:
@@ -125,12 +145,13 @@ def send(ns: argparse.Namespace) -> int:
     try:
         topic = find_topic(sns, ns.campaign, ns.stage)
     except Exception as exc:  # noqa: BLE001 - any failure here means the same thing to the user
-        print(f"no local stack answers at {ns.endpoint} ({type(exc).__name__}): start it with "
-              "`replydesk local`", file=sys.stderr)
+        print(
+            f"no local stack answers at {ns.endpoint} ({type(exc).__name__}): start it with `replydesk local`",
+            file=sys.stderr,
+        )
         return 1
     if topic is None:
-        print(f"no inbound-sms topic for campaign {ns.campaign!r} stage {ns.stage!r} at {ns.endpoint}",
-              file=sys.stderr)
+        print(f"no inbound-sms topic for campaign {ns.campaign!r} stage {ns.stage!r} at {ns.endpoint}", file=sys.stderr)
         return 1
     line = PhoneLine(sns=sns, topic_arn=topic, campaign_number=load_campaign(ns.campaign).sms.number)
     before = replies_for(fetch_moto_data(ns.endpoint), ns.phone)
@@ -153,8 +174,11 @@ def send(ns: argparse.Namespace) -> int:
                 # A keyword answer or an ack comes alone; wait a little for any other, not the full time.
                 quiet_until = time.monotonic() + 2.0
     if not got:
-        print(f"(no reply within {ns.wait:g} s: a second message in a conversation, an opted-out number "
-              "and an invalid number get none)", flush=True)
+        print(
+            f"(no reply within {ns.wait:g} s: a second message in a conversation, an opted-out number "
+            "and an invalid number get none)",
+            flush=True,
+        )
     return 0
 
 

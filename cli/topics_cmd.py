@@ -48,11 +48,14 @@ def train(ns: argparse.Namespace) -> int:
         print("replydesk topics train: --out DIR is required with --data alone")
         return 2
     t0 = time.perf_counter()
-    source = " + ".join(x for x in (f"campaign {ns.campaign}" if ns.campaign else "",
-                                    ns.data.name if ns.data else "") if x)
+    source = " + ".join(
+        x for x in (f"campaign {ns.campaign}" if ns.campaign else "", ns.data.name if ns.data else "") if x
+    )
     model = fit(texts, labels, out, c=ns.C, source=source)
-    print(f"trained on {model.n_train} rows, {len(model.labels)} topics, {model.n_features} features "
-          f"in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"trained on {model.n_train} rows, {len(model.labels)} topics, {model.n_features} features "
+        f"in {time.perf_counter() - t0:.1f} s"
+    )
     print(f"temperature {model.temperature:.4f}, unknown below {model.threshold:.3f}")
     print(f"wrote {out} ({model.size_bytes / 1e6:.2f} MB)")
     return 0
@@ -65,7 +68,7 @@ def evaluate(ns: argparse.Namespace) -> int:
     model = TopicModel(ns.model)
     texts, labels = read_csv(ns.data)
     if ns.limit:
-        texts, labels = texts[:ns.limit], labels[:ns.limit]
+        texts, labels = texts[: ns.limit], labels[: ns.limit]
     t0 = time.perf_counter()
     preds = [model.predict(t) for t in texts]
     ms = (time.perf_counter() - t0) * 1000 / max(len(texts), 1)

@@ -67,7 +67,7 @@ class Resolver:
     def resolve(self, node: Any) -> Any:
         if isinstance(node, dict):
             if len(node) == 1:
-                (key, value), = node.items()
+                ((key, value),) = node.items()
                 if key == "Ref":
                     return self.ref(value)
                 if key == "Fn::GetAtt":
@@ -125,8 +125,9 @@ def _arn(service: str, region: str, resource: str) -> str:
 class Bootstrap:
     def __init__(self, endpoint_url: str, region: str) -> None:
         self.region = region
-        self.session: Any = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                                                  region_name=region)
+        self.session: Any = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region
+        )
         self.endpoint_url = endpoint_url
         self.creators: dict[str, Callable[[str, dict[str, Any]], Created]] = {
             "AWS::S3::Bucket": self.bucket,
@@ -170,30 +171,47 @@ class Bootstrap:
 
     def topic_policy(self, lid: str, p: dict[str, Any]) -> Created:
         for arn in p["Topics"]:
-            self.client("sns").set_topic_attributes(TopicArn=arn, AttributeName="Policy",
-                                                    AttributeValue=json.dumps(p["PolicyDocument"]))
+            self.client("sns").set_topic_attributes(
+                TopicArn=arn, AttributeName="Policy", AttributeValue=json.dumps(p["PolicyDocument"])
+            )
         return Created(lid, "AWS::SNS::TopicPolicy", lid)
 
     def subscription(self, lid: str, p: dict[str, Any]) -> Created:
         attrs = {"RawMessageDelivery": "true"} if p.get("RawMessageDelivery") else {}
-        arn = self.client("sns").subscribe(TopicArn=p["TopicArn"], Protocol=p["Protocol"],
-                                           Endpoint=p["Endpoint"], Attributes=attrs,
-                                           ReturnSubscriptionArn=True)["SubscriptionArn"]
+        arn = self.client("sns").subscribe(
+            TopicArn=p["TopicArn"],
+            Protocol=p["Protocol"],
+            Endpoint=p["Endpoint"],
+            Attributes=attrs,
+            ReturnSubscriptionArn=True,
+        )["SubscriptionArn"]
         return Created(lid, "AWS::SNS::Subscription", arn)
 
     def queue(self, lid: str, p: dict[str, Any]) -> Created:
-        attrs = {k: (json.dumps(v) if isinstance(v, dict) else str(v)) for k, v in p.items()
-                 if k in ("VisibilityTimeout", "MessageRetentionPeriod", "RedrivePolicy", "DelaySeconds",
-                          "FifoQueue", "ReceiveMessageWaitTimeSeconds")}
+        attrs = {
+            k: (json.dumps(v) if isinstance(v, dict) else str(v))
+            for k, v in p.items()
+            if k
+            in (
+                "VisibilityTimeout",
+                "MessageRetentionPeriod",
+                "RedrivePolicy",
+                "DelaySeconds",
+                "FifoQueue",
+                "ReceiveMessageWaitTimeSeconds",
+            )
+        }
         name = p["QueueName"]
         url = self.client("sqs").create_queue(QueueName=name, Attributes=attrs)["QueueUrl"]
-        return Created(lid, "AWS::SQS::Queue", url,
-                       {"Arn": _arn("sqs", self.region, name), "QueueName": name, "QueueUrl": url})
+        return Created(
+            lid, "AWS::SQS::Queue", url, {"Arn": _arn("sqs", self.region, name), "QueueName": name, "QueueUrl": url}
+        )
 
     def queue_policy(self, lid: str, p: dict[str, Any]) -> Created:
         for url in p["Queues"]:
-            self.client("sqs").set_queue_attributes(QueueUrl=url,
-                                                    Attributes={"Policy": json.dumps(p["PolicyDocument"])})
+            self.client("sqs").set_queue_attributes(
+                QueueUrl=url, Attributes={"Policy": json.dumps(p["PolicyDocument"])}
+            )
         return Created(lid, "AWS::SQS::QueuePolicy", lid)
 
     def table(self, lid: str, p: dict[str, Any]) -> Created:
@@ -210,8 +228,7 @@ class Bootstrap:
             kwargs["StreamSpecification"] = {"StreamEnabled": True, **p["StreamSpecification"]}
         desc = ddb.create_table(**kwargs)["TableDescription"]
         if p.get("TimeToLiveSpecification"):
-            ddb.update_time_to_live(TableName=p["TableName"],
-                                    TimeToLiveSpecification=p["TimeToLiveSpecification"])
+            ddb.update_time_to_live(TableName=p["TableName"], TimeToLiveSpecification=p["TimeToLiveSpecification"])
         return Created(lid, "AWS::DynamoDB::Table", p["TableName"], {"Arn": desc["TableArn"]})
 
     def role(self, lid: str, p: dict[str, Any]) -> Created:
@@ -227,7 +244,9 @@ class Bootstrap:
         for key, value in (p.get("DefinitionSubstitutions") or {}).items():
             text = text.replace("${" + key + "}", str(value))
         arn = self.client("stepfunctions").create_state_machine(
-            name=p["StateMachineName"], definition=text, roleArn=p["RoleArn"],
+            name=p["StateMachineName"],
+            definition=text,
+            roleArn=p["RoleArn"],
             type=p.get("StateMachineType", "STANDARD"),
         )["stateMachineArn"]
         return Created(lid, "AWS::StepFunctions::StateMachine", arn, {"Name": p["StateMachineName"]})
@@ -243,21 +262,36 @@ class Bootstrap:
         return Created(lid, "AWS::SES::ReceiptRule", p["Rule"]["Name"])
 
     def alarm(self, lid: str, p: dict[str, Any]) -> Created:
-        kwargs = {k: p[k] for k in ("AlarmName", "AlarmDescription", "Namespace", "MetricName", "Dimensions",
-                                    "Statistic", "Period", "EvaluationPeriods", "Threshold",
-                                    "ComparisonOperator", "TreatMissingData", "AlarmActions") if k in p}
+        kwargs = {
+            k: p[k]
+            for k in (
+                "AlarmName",
+                "AlarmDescription",
+                "Namespace",
+                "MetricName",
+                "Dimensions",
+                "Statistic",
+                "Period",
+                "EvaluationPeriods",
+                "Threshold",
+                "ComparisonOperator",
+                "TreatMissingData",
+                "AlarmActions",
+            )
+            if k in p
+        }
         kwargs["Threshold"] = float(kwargs["Threshold"])
         self.client("cloudwatch").put_metric_alarm(**kwargs)
         return Created(lid, "AWS::CloudWatch::Alarm", p["AlarmName"])
 
     def dashboard(self, lid: str, p: dict[str, Any]) -> Created:
-        self.client("cloudwatch").put_dashboard(DashboardName=p["DashboardName"],
-                                                DashboardBody=p["DashboardBody"])
+        self.client("cloudwatch").put_dashboard(DashboardName=p["DashboardName"], DashboardBody=p["DashboardBody"])
         return Created(lid, "AWS::CloudWatch::Dashboard", p["DashboardName"])
 
     # ---------------------------------------------------------------- the walk
-    def create_all(self, template: Mapping[str, Any], extra_refs: Mapping[str, str] | None = None
-                   ) -> dict[str, Created]:
+    def create_all(
+        self, template: Mapping[str, Any], extra_refs: Mapping[str, str] | None = None
+    ) -> dict[str, Created]:
         params = {k: v.get("Default") for k, v in template.get("Parameters", {}).items()}
         for k, v in list(params.items()):
             if template["Parameters"][k].get("Type") == "CommaDelimitedList" and isinstance(v, str):
@@ -272,10 +306,16 @@ class Bootstrap:
             resolver.created[name] = Created(name, "harness", ref, {"Arn": ref})
         harness_ids = {k for k, v in resources.items() if v["Type"] in RUN_BY_HARNESS}
         while pending:
-            ready = [k for k, v in pending.items()
-                     if (resolver.depends(v.get("Properties", {})) | set(v.get("DependsOn", [])))
-                     - set(resolver.created) - set(resolver.values) - set(resolver.params) - harness_ids
-                     == set()]
+            ready = [
+                k
+                for k, v in pending.items()
+                if (resolver.depends(v.get("Properties", {})) | set(v.get("DependsOn", [])))
+                - set(resolver.created)
+                - set(resolver.values)
+                - set(resolver.params)
+                - harness_ids
+                == set()
+            ]
             if not ready:
                 raise BootstrapError(f"unresolvable dependencies among: {', '.join(sorted(pending))}")
             for lid in ready:

@@ -27,8 +27,14 @@ def metric_data(blob: dict[str, Any]) -> tuple[str, list[dict[str, Any]]] | None
             values = blob.get(metric["Name"])
             for value in values if isinstance(values, list) else [values]:
                 if isinstance(value, int | float):
-                    out.append({"MetricName": metric["Name"], "Dimensions": dimensions, "Value": float(value),
-                                "Unit": metric.get("Unit", "None")})
+                    out.append(
+                        {
+                            "MetricName": metric["Name"],
+                            "Dimensions": dimensions,
+                            "Value": float(value),
+                            "Unit": metric.get("Unit", "None"),
+                        }
+                    )
     return namespace, out
 
 
@@ -80,7 +86,7 @@ class EmfForwarder:
                 namespace, data = parsed
                 try:
                     for i in range(0, len(data), 20):
-                        self.cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[i:i + 20])
+                        self.cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[i : i + 20])
                     self.forwarded += len(data)
                 except Exception:
                     log.exception("forwarding metrics failed")

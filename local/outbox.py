@@ -23,23 +23,27 @@ def sent_emails(data: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for item in data.get("ses", {}).get("RawMessage", []):
         msg = parse_sent(item["raw_data"])
-        out.append({
-            "kind": "email",
-            "id": item["id"],
-            "source": item.get("source"),
-            "to": sorted(set(item.get("destinations", []))),
-            "subject": str(msg.get("Subject", "")),
-            "message_id": str(msg.get("Message-ID", "")).strip("<> "),
-            "in_reply_to": str(msg.get("In-Reply-To", "")).strip("<> ") or None,
-            "references": str(msg.get("References", "")),
-            "auto_submitted": msg.get("Auto-Submitted"),
-            "language": msg.get("Content-Language"),
-            "text": _body(msg, "plain"),
-            "html": _body(msg, "html"),
-        })
+        out.append(
+            {
+                "kind": "email",
+                "id": item["id"],
+                "source": item.get("source"),
+                "to": sorted(set(item.get("destinations", []))),
+                "subject": str(msg.get("Subject", "")),
+                "message_id": str(msg.get("Message-ID", "")).strip("<> "),
+                "in_reply_to": str(msg.get("In-Reply-To", "")).strip("<> ") or None,
+                "references": str(msg.get("References", "")),
+                "auto_submitted": msg.get("Auto-Submitted"),
+                "language": msg.get("Content-Language"),
+                "text": _body(msg, "plain"),
+                "html": _body(msg, "html"),
+            }
+        )
     return out
 
 
 def sent_sms(data: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"kind": "sms", "id": m.get("message_id"), "to": m.get("phone_number"), "text": m.get("message")}
-            for m in data.get("sns", {}).get("SMS", [])]
+    return [
+        {"kind": "sms", "id": m.get("message_id"), "to": m.get("phone_number"), "text": m.get("message")}
+        for m in data.get("sns", {}).get("SMS", [])
+    ]

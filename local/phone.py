@@ -44,12 +44,16 @@ class PhoneLine:
 
     @classmethod
     def for_stack(cls, stack: _StackLike) -> PhoneLine:
-        return cls(sns=stack.client("sns"), topic_arn=stack.env["INBOUND_SMS_TOPIC_ARN"],
-                   campaign_number=stack.campaign.sms.number)
+        return cls(
+            sns=stack.client("sns"),
+            topic_arn=stack.env["INBOUND_SMS_TOPIC_ARN"],
+            campaign_number=stack.campaign.sms.number,
+        )
 
 
-def inbound_payload(phone: str, text: str, *, destination: str,
-                    previous_message_id: str = "", inbound_message_id: str | None = None) -> dict[str, str]:
+def inbound_payload(
+    phone: str, text: str, *, destination: str, previous_message_id: str = "", inbound_message_id: str | None = None
+) -> dict[str, str]:
     """The JSON a two-way SMS number publishes for one inbound SMS (aws_docs/sns_two_way_sms_inbound.json)."""
     words = text.split()
     return {
@@ -64,12 +68,23 @@ def inbound_payload(phone: str, text: str, *, destination: str,
     }
 
 
-def send_sms(target: _StackLike | PhoneLine, phone: str, text: str, *, previous_message_id: str = "",
-             inbound_message_id: str | None = None) -> str:
+def send_sms(
+    target: _StackLike | PhoneLine,
+    phone: str,
+    text: str,
+    *,
+    previous_message_id: str = "",
+    inbound_message_id: str | None = None,
+) -> str:
     """Publish one inbound SMS from `phone` to the campaign number; returns its inboundMessageId."""
     line = target if isinstance(target, PhoneLine) else PhoneLine.for_stack(target)
-    payload = inbound_payload(phone, text, destination=line.campaign_number,
-                              previous_message_id=previous_message_id, inbound_message_id=inbound_message_id)
+    payload = inbound_payload(
+        phone,
+        text,
+        destination=line.campaign_number,
+        previous_message_id=previous_message_id,
+        inbound_message_id=inbound_message_id,
+    )
     publish_raw(line, json.dumps(payload, ensure_ascii=False))
     return payload["inboundMessageId"]
 
@@ -140,7 +155,8 @@ class PhoneSimulator:
         inbound_id = send_sms(self.line, phone, text, previous_message_id=previous)
         with self._lock:
             self._threads.setdefault(phone, _Thread()).sent.append(
-                {"direction": "in", "id": inbound_id, "text": text, "at": time.time()})
+                {"direction": "in", "id": inbound_id, "text": text, "at": time.time()}
+            )
         return inbound_id
 
     def _replies(self, phone: str) -> list[dict[str, Any]]:
@@ -194,8 +210,7 @@ def _handler_for(sim: PhoneSimulator) -> type[BaseHTTPRequestHandler]:
                 except OSError as exc:
                     self._json(502, {"error": f"the emulator did not answer ({type(exc).__name__})"})
                     return
-                self._json(200, {"phone": phone, "campaign_number": sim.line.campaign_number,
-                                 "messages": messages})
+                self._json(200, {"phone": phone, "campaign_number": sim.line.campaign_number, "messages": messages})
             else:
                 self._json(404, {"error": "not found"})
 

@@ -37,8 +37,13 @@ def lambda_record(msg: dict[str, Any], queue_arn: str, region: str) -> dict[str,
     """One SQS message as Lambda hands it to a function (the shape of powertools/sqsEvent.json)."""
     attrs = {}
     for name, value in (msg.get("MessageAttributes") or {}).items():
-        attrs[name] = {"stringValue": value.get("StringValue"), "binaryValue": value.get("BinaryValue"),
-                       "stringListValues": [], "binaryListValues": [], "dataType": value["DataType"]}
+        attrs[name] = {
+            "stringValue": value.get("StringValue"),
+            "binaryValue": value.get("BinaryValue"),
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": value["DataType"],
+        }
     body = msg["Body"]
     return {
         "messageId": msg["MessageId"],
@@ -62,8 +67,15 @@ def mappings_for(app_module: ModuleType, sqs: Any, region: str) -> list[Mapping]
         url = sqs.get_queue_url(QueueName=source.queue)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         handler_name = source.handler_string.split(".", 1)[1]
-        out.append(Mapping(name=source.name, queue_url=url, queue_arn=arn, batch_size=source.batch_size,
-                           handler=getattr(app_module, handler_name)))
+        out.append(
+            Mapping(
+                name=source.name,
+                queue_url=url,
+                queue_arn=arn,
+                batch_size=source.batch_size,
+                handler=getattr(app_module, handler_name),
+            )
+        )
     return out
 
 
@@ -81,9 +93,11 @@ class EventPump:
     def poll_once(self, mapping: Mapping, wait_seconds: int | None = None) -> int:
         """Receive one batch and invoke the handler; returns how many records were delivered."""
         resp = self.sqs.receive_message(
-            QueueUrl=mapping.queue_url, MaxNumberOfMessages=mapping.batch_size,
+            QueueUrl=mapping.queue_url,
+            MaxNumberOfMessages=mapping.batch_size,
             WaitTimeSeconds=self.wait_seconds if wait_seconds is None else wait_seconds,
-            AttributeNames=["All"], MessageAttributeNames=["All"],
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
         )
         messages = resp.get("Messages", [])
         if not messages:
@@ -106,8 +120,7 @@ class EventPump:
         for i in range(0, len(done), 10):
             self.sqs.delete_message_batch(
                 QueueUrl=mapping.queue_url,
-                Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in
-                         enumerate(done[i:i + 10])],
+                Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(done[i : i + 10])],
             )
         return len(messages)
 

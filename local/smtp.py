@@ -30,8 +30,17 @@ def ses_message_id() -> str:
     return uuid.uuid4().hex + uuid.uuid4().hex[:8]
 
 
-def receipt_notification(raw: bytes, *, mail_from: str, recipients: list[str], message_id: str,
-                         bucket: str, key: str, topic_arn: str, now: datetime) -> dict[str, Any]:
+def receipt_notification(
+    raw: bytes,
+    *,
+    mail_from: str,
+    recipients: list[str],
+    message_id: str,
+    bucket: str,
+    key: str,
+    topic_arn: str,
+    now: datetime,
+) -> dict[str, Any]:
     """The SES receipt notification for an S3 action (SES docs, 'notification contents')."""
     headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
     verdicts = dict.fromkeys(VERDICTS, "GRAY")
@@ -67,8 +76,13 @@ def receipt_notification(raw: bytes, *, mail_from: str, recipients: list[str], m
             "processingTimeMillis": 1,
             "recipients": recipients,
             **{f"{v}Verdict": {"status": verdicts[v]} for v in VERDICTS},
-            "action": {"type": "S3", "topicArn": topic_arn, "bucketName": bucket,
-                       "objectKeyPrefix": "raw/email/", "objectKey": key},
+            "action": {
+                "type": "S3",
+                "topicArn": topic_arn,
+                "bucketName": bucket,
+                "objectKeyPrefix": "raw/email/",
+                "objectKey": key,
+            },
         },
     }
 
@@ -91,8 +105,7 @@ def _capped_headers(headers: list[dict[str, str]]) -> dict[str, Any]:
 class SesInbound:
     """aiosmtpd handler: accept the campaign's recipients, then do what the receipt rule does."""
 
-    def __init__(self, *, s3: Any, sns: Any, bucket: str, topic_arn: str, recipients: list[str],
-                 domain: str) -> None:
+    def __init__(self, *, s3: Any, sns: Any, bucket: str, topic_arn: str, recipients: list[str], domain: str) -> None:
         self.s3 = s3
         self.sns = sns
         self.bucket = bucket
@@ -101,8 +114,9 @@ class SesInbound:
         self.domain = domain.lower()
         self.received = 0
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
         if address.lower() not in self.recipients:
             return "550 5.1.1 Recipient address rejected: not a mailbox of this campaign"
         envelope.rcpt_tos.append(address)
@@ -113,8 +127,9 @@ class SesInbound:
         if len(raw) > SES_MAX_BYTES:
             return "552 5.3.4 Message size exceeds fixed maximum message size"
         loop = asyncio.get_running_loop()
-        message_id = await loop.run_in_executor(None, self.deliver, raw, envelope.mail_from or "",
-                                                list(envelope.rcpt_tos))
+        message_id = await loop.run_in_executor(
+            None, self.deliver, raw, envelope.mail_from or "", list(envelope.rcpt_tos)
+        )
         return f"250 Ok: queued as {message_id}"
 
     def deliver(self, raw: bytes, mail_from: str, recipients: list[str]) -> str:
@@ -122,9 +137,16 @@ class SesInbound:
         key = f"raw/email/{message_id}"
         # Raw first, exactly as SES's S3 action: the notification only points at the object.
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=raw)
-        note = receipt_notification(raw, mail_from=mail_from, recipients=recipients, message_id=message_id,
-                                    bucket=self.bucket, key=key, topic_arn=self.topic_arn,
-                                    now=datetime.now(UTC))
+        note = receipt_notification(
+            raw,
+            mail_from=mail_from,
+            recipients=recipients,
+            message_id=message_id,
+            bucket=self.bucket,
+            key=key,
+            topic_arn=self.topic_arn,
+            now=datetime.now(UTC),
+        )
         self.sns.publish(TopicArn=self.topic_arn, Message=json.dumps(note), Subject="Amazon SES Email Receipt")
         self.received += 1
         return message_id

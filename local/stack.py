@@ -81,8 +81,9 @@ class LocalStack:
         self.campaign = load_campaign(self.campaign_name)
         self.template = merge_template(self.campaign, self.stage)
         boot = Bootstrap(self.endpoint, self.region)
-        harness = {lid: f"replydesk-local-{lid}" for lid, res in self.template["Resources"].items()
-                   if "Type" not in res}
+        harness = {
+            lid: f"replydesk-local-{lid}" for lid, res in self.template["Resources"].items() if "Type" not in res
+        }
         self.resources = boot.create_all(self.template, extra_refs=harness)
         resolver = Resolver({}, self.region)
         resolver.created.update(self.resources)
@@ -100,8 +101,9 @@ class LocalStack:
         ses.verify_domain_identity(Domain=self.campaign.sender_email.split("@", 1)[1])
         ses.verify_email_identity(EmailAddress=self.campaign.sender_email)
         for kind in ("Bounce", "Complaint"):
-            ses.set_identity_notification_topic(Identity=self.campaign.sender_email, NotificationType=kind,
-                                                SnsTopic=self.env["SES_FEEDBACK_TOPIC_ARN"])
+            ses.set_identity_notification_topic(
+                Identity=self.campaign.sender_email, NotificationType=kind, SnsTopic=self.env["SES_FEEDBACK_TOPIC_ARN"]
+            )
 
     def sync_templates(self) -> int:
         """Upload templates/<campaign>/ into the template bucket (what deploy does too)."""
@@ -110,8 +112,9 @@ class LocalStack:
         n = 0
         for path in sorted(base.rglob("*")):
             if path.is_file():
-                s3.put_object(Bucket=self.env["TEMPLATE_BUCKET"], Key=str(path.relative_to(base)),
-                              Body=path.read_bytes())
+                s3.put_object(
+                    Bucket=self.env["TEMPLATE_BUCKET"], Key=str(path.relative_to(base)), Body=path.read_bytes()
+                )
                 n += 1
         return n
 
@@ -144,8 +147,13 @@ class LocalStack:
         from chalice.local import create_local_server
 
         self.api_port = self.api_port or free_port()
-        config = Config.create(chalice_stage=self.stage, app_name="replydesk",
-                               chalice_app=self.app_module.app, lambda_timeout=60, lambda_memory_size=512)
+        config = Config.create(
+            chalice_stage=self.stage,
+            app_name="replydesk",
+            chalice_app=self.app_module.app,
+            lambda_timeout=60,
+            lambda_memory_size=512,
+        )
         self.api_server = create_local_server(self.app_module.app, config, "127.0.0.1", self.api_port)
         self.api_thread = threading.Thread(target=self.api_server.serve_forever, name="api", daemon=True)
         self.api_thread.start()
@@ -153,9 +161,13 @@ class LocalStack:
 
     def _start_smtp(self) -> None:
         self.smtp_handler = SesInbound(
-            s3=self.client("s3"), sns=self.client("sns"), bucket=self.env["RAW_BUCKET"],
-            topic_arn=self.env["INBOUND_EMAIL_TOPIC_ARN"], recipients=list(self.campaign.inbound_addresses),
-            domain=self.campaign.inbound_domain)
+            s3=self.client("s3"),
+            sns=self.client("sns"),
+            bucket=self.env["RAW_BUCKET"],
+            topic_arn=self.env["INBOUND_EMAIL_TOPIC_ARN"],
+            recipients=list(self.campaign.inbound_addresses),
+            domain=self.campaign.inbound_domain,
+        )
         self.smtp = start_smtp(self.smtp_handler, self.smtp_port)
         self.smtp_port = self.smtp.port
 
@@ -167,9 +179,14 @@ class LocalStack:
         self.phone_url = self.phone.url
 
     def stop(self) -> None:
-        for stop in (lambda: self.pump.stop(), lambda: self.api_server.shutdown(), lambda: self.smtp.stop(),
-                     lambda: self.phone.stop(),
-                     self._stop_emf, lambda: self.moto.stop()):
+        for stop in (
+            lambda: self.pump.stop(),
+            lambda: self.api_server.shutdown(),
+            lambda: self.smtp.stop(),
+            lambda: self.phone.stop(),
+            self._stop_emf,
+            lambda: self.moto.stop(),
+        ):
             try:
                 stop()
             except Exception:
@@ -183,12 +200,20 @@ class LocalStack:
     def client(self, service: str) -> Any:
         session: Any = boto3.session.Session()
         return session.client(
-            service, region_name=self.region, endpoint_url=self.endpoint,
-            aws_access_key_id="testing", aws_secret_access_key="testing")
+            service,
+            region_name=self.region,
+            endpoint_url=self.endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
 
     def _post(self, path: str, body: dict[str, Any]) -> None:
-        req = urllib.request.Request(self.endpoint + path, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.endpoint + path,
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
         urllib.request.urlopen(req, timeout=10).read()
 
     def moto_data(self) -> dict[str, Any]:
@@ -197,15 +222,17 @@ class LocalStack:
         return data
 
     def describe(self) -> str:
-        return "\n".join([
-            f"replydesk local stack: campaign {self.campaign_name!r}, stage {self.stage!r}",
-            f"  contact page     {self.api_url}/",
-            f"  API              {self.api_url}/contact  (POST)",
-            f"  SMTP (inbound)   127.0.0.1:{self.smtp_port}  -> {', '.join(self.campaign.inbound_addresses)}",
-            f"  phone simulator  {self.phone_url}/  (SMS to {self.campaign.sms.number})",
-            f"  outbox           {self.endpoint}/moto-api/data.json  (sent mail: ses, SMS: sns)",
-            f"                   `replydesk local outbox --endpoint {self.endpoint}`",
-            f"  moto endpoint    {self.endpoint}  (AWS_ENDPOINT_URL)",
-            f"  dashboard        aws --endpoint-url {self.endpoint} cloudwatch get-dashboard "
-            f"--dashboard-name replydesk-{self.campaign_name}-{self.stage}  (metrics forwarded from EMF)",
-        ])
+        return "\n".join(
+            [
+                f"replydesk local stack: campaign {self.campaign_name!r}, stage {self.stage!r}",
+                f"  contact page     {self.api_url}/",
+                f"  API              {self.api_url}/contact  (POST)",
+                f"  SMTP (inbound)   127.0.0.1:{self.smtp_port}  -> {', '.join(self.campaign.inbound_addresses)}",
+                f"  phone simulator  {self.phone_url}/  (SMS to {self.campaign.sms.number})",
+                f"  outbox           {self.endpoint}/moto-api/data.json  (sent mail: ses, SMS: sns)",
+                f"                   `replydesk local outbox --endpoint {self.endpoint}`",
+                f"  moto endpoint    {self.endpoint}  (AWS_ENDPOINT_URL)",
+                f"  dashboard        aws --endpoint-url {self.endpoint} cloudwatch get-dashboard "
+                f"--dashboard-name replydesk-{self.campaign_name}-{self.stage}  (metrics forwarded from EMF)",
+            ]
+        )

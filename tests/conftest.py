@@ -57,8 +57,13 @@ def unique_email() -> Callable[[str], str]:
     return lambda tag="c": f"{tag}-{uuid.uuid4().hex[:10]}@customer.test"
 
 
-def wait_for(predicate: Callable[[], Any], *, timeout: float = 20.0, interval: float = 0.2,
-             describe: Callable[[], str] = lambda: "") -> Any:
+def wait_for(
+    predicate: Callable[[], Any],
+    *,
+    timeout: float = 20.0,
+    interval: float = 0.2,
+    describe: Callable[[], str] = lambda: "",
+) -> Any:
     """Poll until predicate() is truthy; fail with a description rather than hang."""
     deadline = time.monotonic() + timeout
     while True:

@@ -60,14 +60,21 @@ def warm_up(campaign: Campaign) -> None:
     _topic.load_model(model_dir(campaign))
 
 
-def classify(msg: InboundMessage, campaign: Campaign, *, customer_language: str | None,
-             customer_tags: frozenset[str], recent_inbound_count: int) -> Classification:
+def classify(
+    msg: InboundMessage,
+    campaign: Campaign,
+    *,
+    customer_language: str | None,
+    customer_tags: frozenset[str],
+    recent_inbound_count: int,
+) -> Classification:
     """Classify one message; pure apart from reading the packaged models once per container."""
     text = _text(msg)
     # The subject line of a reply ("Re: Your order RD-123") is ours, so language looks at the body.
     head = (msg.body or text)[:MAX_LANGUAGE_CHARS]
-    lang = _language.detect_language(head, campaign_languages=campaign.languages,
-                                     customer_language=customer_language, hint=msg.language_hint)
+    lang = _language.detect_language(
+        head, campaign_languages=campaign.languages, customer_language=customer_language, hint=msg.language_hint
+    )
     reasons: list[str] = []
     if lang.source != "detected":
         reasons.append(f"language: {lang.source} ({lang.language}), text too short or unclear")
@@ -83,8 +90,7 @@ def classify(msg: InboundMessage, campaign: Campaign, *, customer_language: str 
             reasons.append(f"topic: text overrides form choice {msg.topic_hint}")
 
     tags = frozenset(t.lower() for t in customer_tags)
-    result = assess(text, customer_tags=tags, recent_inbound_count=recent_inbound_count,
-                    topic=prediction.topic)
+    result = assess(text, customer_tags=tags, recent_inbound_count=recent_inbound_count, topic=prediction.topic)
     reasons.extend(result.reasons)
     return Classification(
         language=lang.language,

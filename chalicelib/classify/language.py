@@ -13,9 +13,40 @@ from typing import Any
 # Languages a message may be detected as besides the campaign's own: the big ones our customers write in.
 # Restricting the candidates is what keeps a short Swedish text from coming out as Faroese.
 WIDE_LANGUAGES: tuple[str, ...] = (
-    "en", "sv", "de", "fr", "es", "da", "nb", "nn", "fi", "nl", "it", "pt", "pl", "cs", "ru", "uk",
-    "tr", "ar", "fa", "hi", "zh", "ja", "ko", "el", "ro", "hu", "et", "lv", "lt", "is", "vi", "id",
-    "he", "uz",
+    "en",
+    "sv",
+    "de",
+    "fr",
+    "es",
+    "da",
+    "nb",
+    "nn",
+    "fi",
+    "nl",
+    "it",
+    "pt",
+    "pl",
+    "cs",
+    "ru",
+    "uk",
+    "tr",
+    "ar",
+    "fa",
+    "hi",
+    "zh",
+    "ja",
+    "ko",
+    "el",
+    "ro",
+    "hu",
+    "et",
+    "lv",
+    "lt",
+    "is",
+    "vi",
+    "id",
+    "he",
+    "uz",
 )
 # Below these, a detection is not trusted and the customer's stored language (then the campaign
 # default) wins: an SMS "ok" or "thanks" says nothing about the language. Calibrated on
@@ -29,8 +60,35 @@ CAMPAIGN_PRIOR = 1.5
 # What the artefact can detect: the wide set plus languages a campaign may declare. Each language costs
 # 100 kB (one int8 column per feature); candidates at run time are the campaign's plus WIDE_LANGUAGES.
 EXPORTED_LANGUAGES: tuple[str, ...] = (
-    *WIDE_LANGUAGES, "sk", "sl", "hr", "sr", "bs", "bg", "mk", "sq", "ca", "eu", "gl", "ga", "cy", "lb",
-    "mt", "be", "ka", "hy", "az", "kk", "af", "sw", "ms", "tl", "th", "ur", "bn", "ta",
+    *WIDE_LANGUAGES,
+    "sk",
+    "sl",
+    "hr",
+    "sr",
+    "bs",
+    "bg",
+    "mk",
+    "sq",
+    "ca",
+    "eu",
+    "gl",
+    "ga",
+    "cy",
+    "lb",
+    "mt",
+    "be",
+    "ka",
+    "hy",
+    "az",
+    "kk",
+    "af",
+    "sw",
+    "ms",
+    "tl",
+    "th",
+    "ur",
+    "bn",
+    "ta",
 )
 
 MODEL_DIR = Path(__file__).parent / "models" / "langid"
@@ -69,8 +127,7 @@ class _LangId:
             self.ptc = np.ascontiguousarray(data["ptc"][:, keep])
             self.scale = data["scale"].astype(np.float32)
             pc = data["pc"][keep].astype(np.float32)
-            self.nodes: dict[int, int] = dict(zip(data["node_keys"].tolist(), data["node_feat"].tolist(),
-                                                  strict=True))
+            self.nodes: dict[int, int] = dict(zip(data["node_keys"].tolist(), data["node_feat"].tolist(), strict=True))
         cols = [classes[i] for i in keep]
         # Some languages have two columns (Uzbek Latin and Cyrillic): their probabilities add up.
         self.classes = sorted(set(cols))
@@ -138,8 +195,7 @@ def _trie_nodes(nextmove: Any, rowbase: Any) -> dict[int, bytes]:
         states, first = np.unique(nxt[parent, byte], return_index=True)
         level += 1
         depth[states] = level
-        for s, p, b in zip(states.tolist(), frontier[parent[first]].tolist(), byte[first].tolist(),
-                           strict=True):
+        for s, p, b in zip(states.tolist(), frontier[parent[first]].tolist(), byte[first].tolist(), strict=True):
             strings[s] = strings[p] + bytes([b])
         frontier = states
     return strings
@@ -172,8 +228,15 @@ def export_model(out_dir: Path = MODEL_DIR) -> list[Path]:
     keys = np.array([int.from_bytes(b"\x01" + strings[s], "big") for s in states.tolist()], dtype=np.uint64)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / MODEL_FILE
-    np.savez(path, classes=np.array([classes[i] for i in keep]), pc=pc, ptc=quant,
-             scale=scale.astype(np.float16), node_keys=keys, node_feat=out_feat[states].astype(np.int32))
+    np.savez(
+        path,
+        classes=np.array([classes[i] for i in keep]),
+        pc=pc,
+        ptc=quant,
+        scale=scale.astype(np.float16),
+        node_keys=keys,
+        node_feat=out_feat[states].astype(np.int32),
+    )
     return [path]
 
 
@@ -182,8 +245,9 @@ def _langid(candidates: frozenset[str], preferred: frozenset[str] = frozenset())
     return _LangId(MODEL_DIR, candidates, preferred)
 
 
-def detect(text: str, candidates: frozenset[str] = frozenset(WIDE_LANGUAGES),
-           preferred: frozenset[str] = frozenset()) -> Detection | None:
+def detect(
+    text: str, candidates: frozenset[str] = frozenset(WIDE_LANGUAGES), preferred: frozenset[str] = frozenset()
+) -> Detection | None:
     """Best candidate language for `text` with its probability, or None when nothing is recognisable.
 
     Candidates outside EXPORTED_LANGUAGES cannot be detected; the text then gets the best known one.

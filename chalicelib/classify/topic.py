@@ -43,7 +43,7 @@ def _token_grams(token: str) -> tuple[int, ...]:
     padded = f" {token} "
     grams = [f"w {token}"]
     for n in CHAR_NGRAMS:
-        grams += [f"c{padded[i:i + n]}" for i in range(len(padded) - n + 1)]
+        grams += [f"c{padded[i : i + n]}" for i in range(len(padded) - n + 1)]
     return tuple(_hash(g) for g in grams)
 
 
@@ -142,5 +142,3 @@ def softmax_nll(scores: Any, y: Any, temperature: float) -> float:
     z = z - z.max(axis=1, keepdims=True)
     logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
     return float(-logp[np.arange(len(y)), y].mean())
-
-

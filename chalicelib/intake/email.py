@@ -556,10 +556,15 @@ def parse_email(
     m = parsed.message
     return ParsedEmail(
         message=dataclasses.replace(
-            m, sender=repair_surrogates(m.sender), sender_name=repair_surrogates(m.sender_name),
-            subject=repair_surrogates(m.subject), recipients=tuple(repair_surrogates(r) for r in m.recipients),
-            text=repair_surrogates(m.text), new_text=repair_surrogates(m.new_text) if m.new_text else m.new_text,
-            html=repair_surrogates(m.html) if m.html else m.html),
+            m,
+            sender=repair_surrogates(m.sender),
+            sender_name=repair_surrogates(m.sender_name),
+            subject=repair_surrogates(m.subject),
+            recipients=tuple(repair_surrogates(r) for r in m.recipients),
+            text=repair_surrogates(m.text),
+            new_text=repair_surrogates(m.new_text) if m.new_text else m.new_text,
+            html=repair_surrogates(m.html) if m.html else m.html,
+        ),
         attachment_payloads=parsed.attachment_payloads,
     )
 
@@ -711,9 +716,7 @@ def _attachment(part: Message, index: int) -> tuple[Attachment, bytes] | None:
         filename = f"part-{index}{ext}"
     cid = normalise_message_id(str(part.get("content-id", "") or "")) if inline else None
     return (
-        Attachment(
-            filename=filename[:255], content_type=ctype, size=len(data), inline=inline, content_id=cid
-        ),
+        Attachment(filename=filename[:255], content_type=ctype, size=len(data), inline=inline, content_id=cid),
         data,
     )
 

@@ -97,11 +97,7 @@ def _quote_start(lines: list[str]) -> int | None:
             return i
         if _ORIGINAL.match(line) or _is_wrote_line(lines, i):
             return i
-        if (
-            _UNDERSCORES.match(line)
-            and i + 1 < len(lines)
-            and any(_FROM.match(x) for x in lines[i + 1 : i + 3])
-        ):
+        if _UNDERSCORES.match(line) and i + 1 < len(lines) and any(_FROM.match(x) for x in lines[i + 1 : i + 3]):
             return i
         if _is_header_block(lines, i):
             return i

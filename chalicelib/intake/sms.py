@@ -32,8 +32,7 @@ def _decode(payload: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
     try:
         data = json.loads(payload)
     except json.JSONDecodeError as exc:
-        raise InvalidInput(f"SMS payload is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
-                           ) from exc
+        raise InvalidInput(f"SMS payload is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from exc
     if not isinstance(data, Mapping):
         raise InvalidInput(f"SMS payload is JSON but not an object (a {type(data).__name__})")
     return data
@@ -70,8 +69,14 @@ def _e164(value: Any, region: str) -> str | None:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
-def parse_sms(payload: bytes | str | Mapping[str, Any], *, raw_key: str, received_at: datetime,
-              default_region: str = "US", campaign: Campaign | None = None) -> InboundMessage:
+def parse_sms(
+    payload: bytes | str | Mapping[str, Any],
+    *,
+    raw_key: str,
+    received_at: datetime,
+    default_region: str = "US",
+    campaign: Campaign | None = None,
+) -> InboundMessage:
     """Parse one inbound SMS as the two-way SMS number publishes it to SNS.
 
     A message whose sender number is missing or invalid is still returned, with `sender=""` and the
@@ -90,8 +95,7 @@ def parse_sms(payload: bytes | str | Mapping[str, Any], *, raw_key: str, receive
     origination = data.get("originationNumber")
     sender = _e164(origination, default_region)
     if sender is None:
-        problems.append("missing originationNumber" if origination in (None, "")
-                        else "invalid originationNumber")
+        problems.append("missing originationNumber" if origination in (None, "") else "invalid originationNumber")
 
     body = data.get("messageBody")
     if body is None:
@@ -106,8 +110,7 @@ def parse_sms(payload: bytes | str | Mapping[str, Any], *, raw_key: str, receive
 
     destination = data.get("destinationNumber")
     # Our own number only tells which campaign number was used; a bad one must not block the reply.
-    recipient = _e164(destination, default_region) or (destination.strip() if isinstance(destination, str)
-                                                       else "")
+    recipient = _e164(destination, default_region) or (destination.strip() if isinstance(destination, str) else "")
     previous = data.get("previousPublishedMessageId")
 
     return InboundMessage(

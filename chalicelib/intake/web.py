@@ -29,8 +29,10 @@ MAX_PHONE_CHARS = 32
 HONEYPOT_FIELD = "website"
 # Crockford-like alphabet without 0/O, 1/I/L: references are read aloud and typed by customers.
 REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-_EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+_EMAIL_RE = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -54,8 +56,7 @@ class Submission:
     language: str | None
 
     def to_json(self) -> bytes:
-        return json.dumps({"type": "web_submission", "version": 1, **_asdict(self)},
-                          ensure_ascii=False).encode()
+        return json.dumps({"type": "web_submission", "version": 1, **_asdict(self)}, ensure_ascii=False).encode()
 
 
 def _asdict(s: Submission) -> dict[str, Any]:
@@ -120,15 +121,13 @@ def validate(data: Mapping[str, Any], campaign: Campaign, *, now: datetime | Non
         phone = normalise_phone(phone, campaign_region(campaign))
     topic = _text(data, "topic", required=False, limit=64) or None
     if topic is not None and topic not in campaign.topic_ids() and topic != "other":
-        raise ValidationError(f"'topic' must be one of {', '.join(campaign.topic_ids())} or other",
-                              field="topic")
+        raise ValidationError(f"'topic' must be one of {', '.join(campaign.topic_ids())} or other", field="topic")
     message = _text(data, "message", required=True, limit=MAX_MESSAGE_CHARS)
     consent = data.get("consent")
     if isinstance(consent, str):
         consent = consent.strip().lower() in ("1", "true", "yes", "on")
     if consent is not True:
-        raise ValidationError("'consent' must be given so we may store and answer your message",
-                              field="consent")
+        raise ValidationError("'consent' must be given so we may store and answer your message", field="consent")
     language = _text(data, "language", required=False, limit=8).lower() or None
     if language is not None and language not in campaign.languages:
         language = None
@@ -179,8 +178,9 @@ def accept(submission: Submission, *, s3: S3Client, sqs: SQSClient, bucket: str,
     s3.put_object(Bucket=bucket, Key=key, Body=submission.to_json(), ContentType="application/json")
     sqs.send_message(
         QueueUrl=queue_url,
-        MessageBody=json.dumps({"channel": Channel.WEB.value, "bucket": bucket, "key": key,
-                                "source_id": submission.submission_id}),
+        MessageBody=json.dumps(
+            {"channel": Channel.WEB.value, "bucket": bucket, "key": key, "source_id": submission.submission_id}
+        ),
     )
     return Accepted(reference=submission.reference, submission_id=submission.submission_id)
 

@@ -13,7 +13,8 @@ pytestmark = pytest.mark.browser
 
 
 def test_customer_submits_the_contact_page_and_sees_the_reference(
-        stack: Any, page: Any, drain: Any, unique_email: Any) -> None:
+    stack: Any, page: Any, drain: Any, unique_email: Any
+) -> None:
     # GIVEN the campaign's contact page
     email = unique_email("browser")
     page.goto(f"{stack.api_url}/")

@@ -21,13 +21,11 @@ def wait_for_reply(page: Any, drain: Any, count: int, *, timeout: float = 20.0) 
         if len(replies) >= count:
             return replies
         if time.monotonic() > deadline:
-            pytest.fail(f"the page showed {len(replies)} replies, expected {count}: "
-                        f"{page.inner_text('#thread')!r}")
+            pytest.fail(f"the page showed {len(replies)} replies, expected {count}: {page.inner_text('#thread')!r}")
         page.wait_for_timeout(500)  # the page polls every second
 
 
-def test_developer_sends_an_sms_and_sees_the_ack_with_the_reference(stack: Any, page: Any,
-                                                                     drain: Any) -> None:
+def test_developer_sends_an_sms_and_sees_the_ack_with_the_reference(stack: Any, page: Any, drain: Any) -> None:
     # GIVEN the phone simulator page of the local stack (206: a prefix the integration tests do not use)
     phone = f"+1206555{random.randrange(10_000):04d}"
     if phone.endswith("99"):

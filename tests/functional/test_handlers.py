@@ -22,12 +22,14 @@ def test_contact_route_returns_202_and_enqueues(stack: Any) -> None:
     # THEN it is accepted with a reference and lies in the intake queue
     assert resp.status_code == 202
     reference = resp.json_body["reference"]
-    msgs = stack.sqs.receive_message(QueueUrl=stack.env["INTAKE_QUEUE_URL"], MaxNumberOfMessages=10,
-                                     WaitTimeSeconds=1).get("Messages", [])
+    msgs = stack.sqs.receive_message(
+        QueueUrl=stack.env["INTAKE_QUEUE_URL"], MaxNumberOfMessages=10, WaitTimeSeconds=1
+    ).get("Messages", [])
     assert any(json.loads(m["Body"]).get("channel") == "web" for m in msgs)
     for m in msgs:  # hand them back for the pump
-        stack.sqs.change_message_visibility(QueueUrl=stack.env["INTAKE_QUEUE_URL"],
-                                            ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
+        stack.sqs.change_message_visibility(
+            QueueUrl=stack.env["INTAKE_QUEUE_URL"], ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
+        )
     stack.pump.drain()
     from chalicelib import store
 
@@ -48,8 +50,9 @@ def test_intake_handler_reports_nothing_failed_for_an_unparseable_record(stack: 
         result = client.lambda_.invoke("process_intake", event)
     # THEN the records are parked in the DLQ with a reason, not retried forever
     assert result.payload == {"batchItemFailures": []}
-    dlq = stack.sqs.receive_message(QueueUrl=stack.env["INTAKE_DLQ_URL"], MaxNumberOfMessages=10,
-                                    MessageAttributeNames=["All"], WaitTimeSeconds=1).get("Messages", [])
+    dlq = stack.sqs.receive_message(
+        QueueUrl=stack.env["INTAKE_DLQ_URL"], MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=1
+    ).get("Messages", [])
     sample_bodies = {r["body"] for r in event["Records"]}
     parked = [m for m in dlq if m["Body"] in sample_bodies]
     assert parked and all(m["MessageAttributes"]["reason"]["StringValue"] for m in parked)

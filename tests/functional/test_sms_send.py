@@ -39,8 +39,12 @@ def fresh_number(*, opted_out_at_sns: bool = False) -> str:
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
     with pytest.MonkeyPatch.context() as mp:
-        for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                           "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION}.items():
+        for var, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+        }.items():
             mp.setenv(var, value)
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
@@ -71,8 +75,7 @@ def recorded_sms(moto_url: str, phone: str) -> list[dict[str, str]]:
 def captured_publishes(sns: Any) -> list[dict[str, Any]]:
     """The parameters of each Publish call this client makes (moto does not record SMS attributes)."""
     calls: list[dict[str, Any]] = []
-    sns.meta.events.register("provide-client-params.sns.Publish",
-                             lambda params, **_: calls.append(dict(params)))
+    sns.meta.events.register("provide-client-params.sns.Publish", lambda params, **_: calls.append(dict(params)))
     return calls
 
 
@@ -80,8 +83,7 @@ def never_suppressed(_phone: str) -> bool:
     return False
 
 
-def test_a_transactional_sms_is_published_from_the_campaign_number(moto_url: str, sns: Any,
-                                                                   campaign: Campaign) -> None:
+def test_a_transactional_sms_is_published_from_the_campaign_number(moto_url: str, sns: Any, campaign: Campaign) -> None:
     # GIVEN a number that is neither suppressed nor opted out at SNS
     phone = fresh_number()
     calls = captured_publishes(sns)
@@ -92,8 +94,7 @@ def test_a_transactional_sms_is_published_from_the_campaign_number(moto_url: str
     assert result.sent
     assert result.reason is None
     assert result.segments == 1
-    assert recorded_sms(moto_url, phone) == [{"message": text, "message_id": result.message_id,
-                                              "phone_number": phone}]
+    assert recorded_sms(moto_url, phone) == [{"message": text, "message_id": result.message_id, "phone_number": phone}]
     # AND it went as Transactional from the campaign's origination number
     (call,) = calls
     assert call["PhoneNumber"] == phone
@@ -103,8 +104,9 @@ def test_a_transactional_sms_is_published_from_the_campaign_number(moto_url: str
     }
 
 
-def test_a_long_unicode_sms_is_published_whole_with_its_segment_count(moto_url: str, sns: Any,
-                                                                      campaign: Campaign) -> None:
+def test_a_long_unicode_sms_is_published_whole_with_its_segment_count(
+    moto_url: str, sns: Any, campaign: Campaign
+) -> None:
     # GIVEN a reply of several UCS-2 segments
     phone = fresh_number()
     text = "Ваш заказ отправлен 📦 " * 8
@@ -121,8 +123,12 @@ def test_a_number_sns_reports_opted_out_gets_nothing(moto_url: str, sns: Any, ca
     phone = fresh_number(opted_out_at_sns=True)
     calls = captured_publishes(sns)
     # WHEN an SMS is sent, even as a keyword response
-    results = [send_sms(sns=sns, phone=phone, text="Hello", campaign=campaign, suppressed=never_suppressed,
-                        keyword_response=kr) for kr in (False, True)]
+    results = [
+        send_sms(
+            sns=sns, phone=phone, text="Hello", campaign=campaign, suppressed=never_suppressed, keyword_response=kr
+        )
+        for kr in (False, True)
+    ]
     # THEN nothing is published and the reason is SNS's opt-out
     assert [(r.sent, r.reason, r.message_id) for r in results] == [(False, SmsSkipReason.OPTED_OUT, None)] * 2
     assert calls == []
@@ -139,33 +145,43 @@ def test_a_suppressed_number_gets_nothing(moto_url: str, sns: Any, campaign: Cam
         return number == phone
 
     # WHEN an acknowledgement is sent to it
-    result = send_sms(sns=sns, phone=phone, text="Your reference is RD-7K3M9Q", campaign=campaign,
-                      suppressed=suppressed)
+    result = send_sms(
+        sns=sns, phone=phone, text="Your reference is RD-7K3M9Q", campaign=campaign, suppressed=suppressed
+    )
     # THEN nothing is published, the reason is ours, and the check was made with the E.164 number
     assert (result.sent, result.reason) == (False, SmsSkipReason.SUPPRESSED)
     assert asked == [phone]
     assert recorded_sms(moto_url, phone) == []
 
 
-def test_a_keyword_response_reaches_a_number_we_suppressed(moto_url: str, sns: Any,
-                                                           campaign: Campaign) -> None:
+def test_a_keyword_response_reaches_a_number_we_suppressed(moto_url: str, sns: Any, campaign: Campaign) -> None:
     # GIVEN a number that has just opted out with us (so it is suppressed)
     phone = fresh_number()
     # WHEN the one STOP confirmation is sent as a keyword response
-    result = send_sms(sns=sns, phone=phone, text="You are unsubscribed.", campaign=campaign,
-                      suppressed=lambda _number: True, keyword_response=True)
+    result = send_sms(
+        sns=sns,
+        phone=phone,
+        text="You are unsubscribed.",
+        campaign=campaign,
+        suppressed=lambda _number: True,
+        keyword_response=True,
+    )
     # THEN it goes out (carrier rules require the confirmation)
     assert result.sent
     assert [sms["message"] for sms in recorded_sms(moto_url, phone)] == ["You are unsubscribed."]
 
 
-@pytest.mark.parametrize(("phone", "text", "reason"), [
-    ("4255550182", "Hello", SmsSkipReason.INVALID_PHONE),
-    ("", "Hello", SmsSkipReason.INVALID_PHONE),
-    ("+14255550182", "  \n", SmsSkipReason.EMPTY),
-])
-def test_invalid_numbers_and_empty_texts_are_not_sent(sns: Any, campaign: Campaign, phone: str, text: str,
-                                                      reason: SmsSkipReason) -> None:
+@pytest.mark.parametrize(
+    ("phone", "text", "reason"),
+    [
+        ("4255550182", "Hello", SmsSkipReason.INVALID_PHONE),
+        ("", "Hello", SmsSkipReason.INVALID_PHONE),
+        ("+14255550182", "  \n", SmsSkipReason.EMPTY),
+    ],
+)
+def test_invalid_numbers_and_empty_texts_are_not_sent(
+    sns: Any, campaign: Campaign, phone: str, text: str, reason: SmsSkipReason
+) -> None:
     # GIVEN a number that is not E.164, or a blank text
     calls = captured_publishes(sns)
     # WHEN it is sent
@@ -180,13 +196,11 @@ def test_a_text_longer_than_sns_accepts_is_refused_before_sending(sns: Any, camp
     # WHEN sent
     # THEN it is refused as invalid input, naming the limit
     with pytest.raises(ValidationError, match="1600"):
-        send_sms(sns=sns, phone=fresh_number(), text="x" * 1601, campaign=campaign,
-                 suppressed=never_suppressed)
+        send_sms(sns=sns, phone=fresh_number(), text="x" * 1601, campaign=campaign, suppressed=never_suppressed)
 
 
 @pytest.mark.parametrize(("code", "retryable"), [("Throttling", True), ("InvalidParameter", False)])
-def test_an_sns_error_becomes_a_delivery_error(sns: Any, campaign: Campaign, code: str,
-                                               retryable: bool) -> None:
+def test_an_sns_error_becomes_a_delivery_error(sns: Any, campaign: Campaign, code: str, retryable: bool) -> None:
     # GIVEN SNS refusing the publish (stubbed: moto cannot be made to throttle)
     phone = fresh_number()
     with Stubber(sns) as stub:

@@ -36,9 +36,16 @@ def support(stack: Any) -> str:
     return str(stack.campaign.inbound_addresses[0])
 
 
-def customer_mail(stack: Any, sender: str, subject: str, body: str = "Where is my order? It has not arrived.",
-                  *, in_reply_to: str | None = None, references: tuple[str, ...] = (),
-                  headers: dict[str, str] | None = None) -> tuple[bytes, str]:
+def customer_mail(
+    stack: Any,
+    sender: str,
+    subject: str,
+    body: str = "Where is my order? It has not arrived.",
+    *,
+    in_reply_to: str | None = None,
+    references: tuple[str, ...] = (),
+    headers: dict[str, str] | None = None,
+) -> tuple[bytes, str]:
     """A plain customer mail as a mail client writes it; returns the raw bytes and its Message-ID."""
     msg = EmailMessage()
     msg["From"] = f"Ada Lovelace <{sender}>"
@@ -90,8 +97,16 @@ def deliver_via_ses(stack: Any, raw: bytes, mail_from: str) -> str:
     bucket = stack.env["RAW_BUCKET"]
     topic = stack.env["INBOUND_EMAIL_TOPIC_ARN"]
     stack.client("s3").put_object(Bucket=bucket, Key=key, Body=raw)
-    note = receipt_notification(raw, mail_from=mail_from, recipients=[support(stack)], message_id=ses_id,
-                                bucket=bucket, key=key, topic_arn=topic, now=datetime.now(UTC))
+    note = receipt_notification(
+        raw,
+        mail_from=mail_from,
+        recipients=[support(stack)],
+        message_id=ses_id,
+        bucket=bucket,
+        key=key,
+        topic_arn=topic,
+        now=datetime.now(UTC),
+    )
     stack.client("sns").publish(TopicArn=topic, Message=json.dumps(note), Subject="Amazon SES Email Receipt")
     return ses_id
 
@@ -125,8 +140,12 @@ def inbound_messages(address: str) -> list[Any]:
     """Every stored inbound message of this customer, oldest first."""
     from chalicelib import store
 
-    out = [m for c in email_conversations(address) for m in store.conversation_messages(c.conversation_id)
-           if m.direction == "in"]
+    out = [
+        m
+        for c in email_conversations(address)
+        for m in store.conversation_messages(c.conversation_id)
+        if m.direction == "in"
+    ]
     return sorted(out, key=lambda m: m.created_at)
 
 
@@ -205,8 +224,14 @@ def test_mail_is_stored_raw_and_acknowledged_once_in_thread(stack: Any, drain: A
     assert conv is not None and conv.channel == "email" and conv.ack_sent_at is not None
 
     # WHEN the customer answers the ack (In-Reply-To = our ack's Message-ID), keeping the subject
-    reply, reply_id = customer_mail(stack, sender, f"Re: {ack['subject']}", "It is order 4471.",
-                                    in_reply_to=ack["message_id"], references=(message_id, ack["message_id"]))
+    reply, reply_id = customer_mail(
+        stack,
+        sender,
+        f"Re: {ack['subject']}",
+        "It is order 4471.",
+        in_reply_to=ack["message_id"],
+        references=(message_id, ack["message_id"]),
+    )
     send(stack, reply, sender)
     drain()
     # THEN it joins the same conversation and no second ack goes out
@@ -263,8 +288,7 @@ def test_stacked_reply_prefixes_do_not_stack_in_our_subject(stack: Any, drain: A
     assert ack["subject"] == f"Re: Question about my invoice [{reference}]"
 
     # WHEN the customer replies to the ack with "Re: Re:" in front of our subject
-    reply, reply_id = customer_mail(stack, sender, f"Re: Re: {ack['subject']}", "Thanks",
-                                    in_reply_to=ack["message_id"])
+    reply, reply_id = customer_mail(stack, sender, f"Re: Re: {ack['subject']}", "Thanks", in_reply_to=ack["message_id"])
     send(stack, reply, sender)
     drain()
     # THEN it threads, and no ack is added
@@ -298,11 +322,13 @@ def test_unknown_recipient_is_refused_with_550(stack: Any) -> None:
     raw, _ = customer_mail(stack, sender, "Hello")
     received = stack.smtp_handler.received
     # WHEN it is offered over SMTP
-    with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=30) as smtp, \
-            pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+    with (
+        smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=30) as smtp,
+        pytest.raises(smtplib.SMTPRecipientsRefused) as refused,
+    ):
         smtp.sendmail(sender, [f"sales@{stack.campaign.inbound_domain}"], raw)
     # THEN the recipient is refused with a permanent 550 and nothing was accepted
-    (code, _text), = refused.value.recipients.values()
+    ((code, _text),) = refused.value.recipients.values()
     assert code == 550
     assert stack.smtp_handler.received == received
 
@@ -311,14 +337,18 @@ def test_mail_over_40_mb_is_refused_with_552(stack: Any) -> None:
     # GIVEN a mail just over SES's 40 MB receiving limit (built in memory, 998-character lines)
     sender = mailbox("huge")
     line = b"A" * 998 + b"\r\n"
-    head = (f"From: {sender}\r\nTo: {support(stack)}\r\nSubject: big\r\n"
-            f"Message-ID: <{uuid.uuid4().hex}@customer.test>\r\n\r\n").encode()
+    head = (
+        f"From: {sender}\r\nTo: {support(stack)}\r\nSubject: big\r\n"
+        f"Message-ID: <{uuid.uuid4().hex}@customer.test>\r\n\r\n"
+    ).encode()
     raw = head + line * (40 * 1024 * 1024 // len(line) + 10)
     assert len(raw) > 40 * 1024 * 1024
     received = stack.smtp_handler.received
     # WHEN a client that declares the size (ESMTP SIZE) offers it
-    with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=120) as smtp, \
-            pytest.raises(smtplib.SMTPSenderRefused) as declared:
+    with (
+        smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=120) as smtp,
+        pytest.raises(smtplib.SMTPSenderRefused) as declared,
+    ):
         smtp.sendmail(sender, [support(stack)], raw)
     # THEN MAIL FROM is refused with 552 before any data is sent
     assert declared.value.smtp_code == 552
@@ -344,23 +374,44 @@ def bounce(address: str, bounce_type: str) -> dict[str, Any]:
     """An SES bounce notification (SES docs, 'Amazon SNS notification contents')."""
     return {
         "notificationType": "Bounce",
-        "bounce": {"bounceType": bounce_type,
-                   "bounceSubType": "General" if bounce_type == "Permanent" else "MailboxFull",
-                   "bouncedRecipients": [{"emailAddress": address, "action": "failed", "status": "5.1.1",
-                                          "diagnosticCode": "smtp; 550 5.1.1 user unknown"}],
-                   "timestamp": "2026-05-01T12:00:00.000Z", "feedbackId": uuid.uuid4().hex},
-        "mail": {"timestamp": "2026-05-01T11:59:59.000Z", "source": "support@demo.replydesk.test",
-                 "messageId": uuid.uuid4().hex, "destination": [address]},
+        "bounce": {
+            "bounceType": bounce_type,
+            "bounceSubType": "General" if bounce_type == "Permanent" else "MailboxFull",
+            "bouncedRecipients": [
+                {
+                    "emailAddress": address,
+                    "action": "failed",
+                    "status": "5.1.1",
+                    "diagnosticCode": "smtp; 550 5.1.1 user unknown",
+                }
+            ],
+            "timestamp": "2026-05-01T12:00:00.000Z",
+            "feedbackId": uuid.uuid4().hex,
+        },
+        "mail": {
+            "timestamp": "2026-05-01T11:59:59.000Z",
+            "source": "support@demo.replydesk.test",
+            "messageId": uuid.uuid4().hex,
+            "destination": [address],
+        },
     }
 
 
 def complaint(address: str) -> dict[str, Any]:
     return {
         "notificationType": "Complaint",
-        "complaint": {"complainedRecipients": [{"emailAddress": address}], "complaintFeedbackType": "abuse",
-                      "timestamp": "2026-05-01T12:00:00.000Z", "feedbackId": uuid.uuid4().hex},
-        "mail": {"timestamp": "2026-05-01T11:59:59.000Z", "source": "support@demo.replydesk.test",
-                 "messageId": uuid.uuid4().hex, "destination": [address]},
+        "complaint": {
+            "complainedRecipients": [{"emailAddress": address}],
+            "complaintFeedbackType": "abuse",
+            "timestamp": "2026-05-01T12:00:00.000Z",
+            "feedbackId": uuid.uuid4().hex,
+        },
+        "mail": {
+            "timestamp": "2026-05-01T11:59:59.000Z",
+            "source": "support@demo.replydesk.test",
+            "messageId": uuid.uuid4().hex,
+            "destination": [address],
+        },
     }
 
 
@@ -436,8 +487,9 @@ def test_ack_rate_limit_per_address(stack: Any, drain: Any) -> None:
 def test_forged_sender_gets_no_ack(stack: Any, drain: Any) -> None:
     # GIVEN a mail whose SPF, DKIM and DMARC verdicts fail (set through the local server's test header)
     sender = mailbox("forged")
-    raw, message_id = customer_mail(stack, sender, "Reset my password",
-                                    headers={"X-Replydesk-Test-Verdicts": "spf=FAIL; dkim=FAIL; dmarc=FAIL"})
+    raw, message_id = customer_mail(
+        stack, sender, "Reset my password", headers={"X-Replydesk-Test-Verdicts": "spf=FAIL; dkim=FAIL; dmarc=FAIL"}
+    )
     # WHEN it is delivered and processed
     send(stack, raw, sender)
     drain()
@@ -449,8 +501,9 @@ def test_forged_sender_gets_no_ack(stack: Any, drain: Any) -> None:
 def test_auto_reply_over_smtp_gets_no_ack(stack: Any, drain: Any) -> None:
     # GIVEN an out-of-office reply (RFC 3834 Auto-Submitted) to the campaign address
     sender = mailbox("ooo")
-    raw, message_id = customer_mail(stack, sender, "Out of Office: back on Monday", "I am away.",
-                                    headers={"Auto-Submitted": "auto-replied"})
+    raw, message_id = customer_mail(
+        stack, sender, "Out of Office: back on Monday", "I am away.", headers={"Auto-Submitted": "auto-replied"}
+    )
     # WHEN it is delivered and processed
     send(stack, raw, sender)
     drain()

@@ -30,13 +30,15 @@ BATCH = 40
 
 NO_ACK_LABELS = frozenset({"bounce", "auto_reply", "complaint", "challenge_response", "delay_warning", "mdn", "spam"})
 # Spam with no header signal at all: SES's content filter would say FAIL (tests/unit/mailcorpus.py).
-CONTENT_ONLY_SPAM = frozenset({
-    "bounces_bounceparser/spam-bogus-email-in-report.msg",
-    "bounces_bounceparser/spam-with-badly-parsed-email.msg",
-    "bounces_bounceparser/spam-with-image.msg",
-    "emails_flanker/spam/broken-ctype.eml",
-    "emails_flanker/spam/broken-headers.eml",
-})
+CONTENT_ONLY_SPAM = frozenset(
+    {
+        "bounces_bounceparser/spam-bogus-email-in-report.msg",
+        "bounces_bounceparser/spam-with-badly-parsed-email.msg",
+        "bounces_bounceparser/spam-with-image.msg",
+        "emails_flanker/spam/broken-ctype.eml",
+        "emails_flanker/spam/broken-headers.eml",
+    }
+)
 OUTLOOK_MSG = "emails_mail_parser/mail_outlook_1"
 SES_HEADERS_CAP = 10 * 1024
 
@@ -51,9 +53,12 @@ class Row:
 
     @property
     def must_not_ack(self) -> bool:
-        return (self.label in NO_ACK_LABELS or bool(self.list_id)
-                or self.precedence.strip().lower() in ("bulk", "list", "junk")
-                or (bool(self.auto_submitted) and self.auto_submitted.strip().lower() != "no"))
+        return (
+            self.label in NO_ACK_LABELS
+            or bool(self.list_id)
+            or self.precedence.strip().lower() in ("bulk", "list", "junk")
+            or (bool(self.auto_submitted) and self.auto_submitted.strip().lower() != "no")
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +70,9 @@ class Delivery:
 
 def rows() -> list[Row]:
     with LABELS.open(encoding="utf-8", newline="") as fh:
-        return [Row(r["file"], r["label"], r["auto_submitted"], r["precedence"], r["list_id"])
-                for r in csv.DictReader(fh)]
+        return [
+            Row(r["file"], r["label"], r["auto_submitted"], r["precedence"], r["list_id"]) for r in csv.DictReader(fh)
+        ]
 
 
 def envelope_sender(raw: bytes) -> str:
@@ -79,13 +85,18 @@ def envelope_sender(raw: bytes) -> str:
 
 def chunks(items: list[Row], size: int) -> Iterator[list[Row]]:
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]
 
 
 def queue_in_flight(stack: Any, url: str) -> int:
-    attrs = stack.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-        "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+    attrs = stack.sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
     return sum(int(v) for v in attrs.values())
 
 
@@ -96,8 +107,13 @@ def dlq_reasons(stack: Any) -> dict[str, str]:
     handles: list[str] = []
     while True:
         # A visibility timeout pages through the queue; it is reset to 0 below.
-        resp = stack.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"],
-                                         VisibilityTimeout=120, WaitTimeSeconds=0)
+        resp = stack.sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"],
+            VisibilityTimeout=120,
+            WaitTimeSeconds=0,
+        )
         messages = resp.get("Messages", [])
         if not messages:
             break
@@ -106,19 +122,27 @@ def dlq_reasons(stack: Any) -> dict[str, str]:
             seen[m["MessageId"]] = (m["Body"], reason)
             handles.append(m["ReceiptHandle"])
     for i in range(0, len(handles), 10):
-        stack.sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
-            {"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0} for n, h in enumerate(handles[i:i + 10])])
+        stack.sqs.change_message_visibility_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0} for n, h in enumerate(handles[i : i + 10])
+            ],
+        )
     return dict(seen.values())
 
 
 def raw_keys(stack: Any) -> set[str]:
     s3 = stack.client("s3")
-    return {o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=stack.env["RAW_BUCKET"], Prefix="raw/email/") for o in page.get("Contents", [])}
+    return {
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=stack.env["RAW_BUCKET"], Prefix="raw/email/")
+        for o in page.get("Contents", [])
+    }
 
 
-def ses_receipt(raw: bytes, *, mail_from: str, recipient: str, ses_id: str, bucket: str, key: str,
-                topic: str, spam: bool) -> dict[str, Any]:
+def ses_receipt(
+    raw: bytes, *, mail_from: str, recipient: str, ses_id: str, bucket: str, key: str, topic: str, spam: bool
+) -> dict[str, Any]:
     """The SES receipt notification for one file, with SES's header cap applied.
 
     SES cuts `mail.headers` when they exceed 10 KB and says so in `headersTruncated` (SES docs,
@@ -127,8 +151,16 @@ def ses_receipt(raw: bytes, *, mail_from: str, recipient: str, ses_id: str, buck
     """
     from local.smtp import receipt_notification
 
-    note = receipt_notification(raw, mail_from=mail_from, recipients=[recipient], message_id=ses_id, bucket=bucket,
-                                key=key, topic_arn=topic, now=datetime.now(UTC))
+    note = receipt_notification(
+        raw,
+        mail_from=mail_from,
+        recipients=[recipient],
+        message_id=ses_id,
+        bucket=bucket,
+        key=key,
+        topic_arn=topic,
+        now=datetime.now(UTC),
+    )
     headers = note["mail"]["headers"]
     if len(json.dumps(headers)) > SES_HEADERS_CAP:
         kept: list[dict[str, str]] = []
@@ -158,8 +190,13 @@ def source_id(delivery: Delivery) -> str | None:
     from chalicelib.intake.email import parse_email
 
     try:
-        parsed = parse_email(delivery.raw, source_id=delivery.ses_id, raw_key=f"raw/email/{delivery.ses_id}",
-                             received_at=datetime.now(UTC), envelope_sender=envelope_sender(delivery.raw))
+        parsed = parse_email(
+            delivery.raw,
+            source_id=delivery.ses_id,
+            raw_key=f"raw/email/{delivery.ses_id}",
+            received_at=datetime.now(UTC),
+            envelope_sender=envelope_sender(delivery.raw),
+        )
     except InvalidInput:
         return None
     msg = parsed.message
@@ -187,8 +224,16 @@ def test_every_corpus_email_is_kept_and_nothing_automated_is_acknowledged(stack:
             ses_id = ses_message_id()
             key = f"raw/email/{ses_id}"
             s3.put_object(Bucket=bucket, Key=key, Body=raw)
-            note = ses_receipt(raw, mail_from=envelope_sender(raw), recipient=recipient, ses_id=ses_id,
-                               bucket=bucket, key=key, topic=topic, spam=row.file in CONTENT_ONLY_SPAM)
+            note = ses_receipt(
+                raw,
+                mail_from=envelope_sender(raw),
+                recipient=recipient,
+                ses_id=ses_id,
+                bucket=bucket,
+                key=key,
+                topic=topic,
+                spam=row.file in CONTENT_ONLY_SPAM,
+            )
             sns.publish(TopicArn=topic, Message=json.dumps(note), Subject="Amazon SES Email Receipt")
             deliveries.append(Delivery(row, ses_id, raw))
         drain()

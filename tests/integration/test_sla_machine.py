@@ -64,9 +64,7 @@ def moto_url() -> Iterator[str]:
     previous = os.environ.get("MOTO_PORT")
     os.environ["MOTO_PORT"] = str(port)
     url = f"http://{host}:{port}"
-    requests.post(
-        f"{url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=5
-    )
+    requests.post(f"{url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=5)
     yield url
     server.stop()
     if previous is None:
@@ -110,14 +108,12 @@ def stack(moto_url: str) -> Stack:
     topic = sns.create_topic(Name=f"escalation-{suffix}")["TopicArn"]
     events = sqs.create_queue(QueueName=f"events-{suffix}")["QueueUrl"]
     inbox = sqs.create_queue(QueueName=f"escalation-inbox-{suffix}")["QueueUrl"]
-    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
+    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn)
     subs = {"ConversationsTable": table, "EscalationTopicArn": topic, "EventsQueueUrl": events}
-    sla = sfn.create_state_machine(
-        name=f"sla-{suffix}", definition=load_state_machine("sla", subs), roleArn=ROLE
-    )["stateMachineArn"]
+    sla = sfn.create_state_machine(name=f"sla-{suffix}", definition=load_state_machine("sla", subs), roleArn=ROLE)[
+        "stateMachineArn"
+    ]
     followup = sfn.create_state_machine(
         name=f"followup-{suffix}", definition=load_state_machine("followup", subs), roleArn=ROLE
     )["stateMachineArn"]
@@ -141,9 +137,9 @@ def put_conversation(stack: Stack, conversation_id: str, **extra: dict[str, Any]
 
 
 def get_conversation(stack: Stack, conversation_id: str) -> dict[str, Any]:
-    item: dict[str, Any] = stack.ddb.get_item(
-        TableName=stack.table, Key={"conversation_id": {"S": conversation_id}}
-    )["Item"]
+    item: dict[str, Any] = stack.ddb.get_item(TableName=stack.table, Key={"conversation_id": {"S": conversation_id}})[
+        "Item"
+    ]
     return item
 
 

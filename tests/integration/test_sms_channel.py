@@ -21,7 +21,7 @@ _USED: set[str] = set()
 def fresh_phone(prefix: str = "+1425555", digits: int = 4, *, opted_out_at_sns: bool = False) -> str:
     """A valid number no other test here used; moto's SNS reports numbers ending in 99 as opted out."""
     while True:
-        tail = f"{random.randrange(10 ** digits):0{digits}d}"
+        tail = f"{random.randrange(10**digits):0{digits}d}"
         if opted_out_at_sns:
             tail = tail[:-2] + "99"
         elif tail.endswith("99"):
@@ -66,9 +66,13 @@ def dlq_entries(stack: Any) -> list[dict[str, Any]]:
     """Everything in the intake DLQ, left visible for other readers (visibility timeout 0)."""
     seen: dict[str, dict[str, Any]] = {}
     for _ in range(5):
-        resp = stack.sqs.receive_message(QueueUrl=stack.env["INTAKE_DLQ_URL"], MaxNumberOfMessages=10,
-                                         MessageAttributeNames=["All"], VisibilityTimeout=0,
-                                         WaitTimeSeconds=0)
+        resp = stack.sqs.receive_message(
+            QueueUrl=stack.env["INTAKE_DLQ_URL"],
+            MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"],
+            VisibilityTimeout=0,
+            WaitTimeSeconds=0,
+        )
         for m in resp.get("Messages", []):
             seen[m["MessageId"]] = m
     return list(seen.values())
@@ -232,13 +236,20 @@ def test_number_opted_out_at_sns_gets_nothing(stack: Any, drain: Any) -> None:
     ],
     ids=["emoji", "cyrillic", "chinese", "1600-chars", "unknown-fields"],
 )
-def test_unusual_bodies_are_stored_whole_and_acknowledged(stack: Any, drain: Any, body: str,
-                                                          extra: dict[str, Any]) -> None:
+def test_unusual_bodies_are_stored_whole_and_acknowledged(
+    stack: Any, drain: Any, body: str, extra: dict[str, Any]
+) -> None:
     # GIVEN an SMS with emoji, a non-Latin script, the maximum length, or fields we do not know
     phone = fresh_phone()
-    payload = {"originationNumber": phone, "destinationNumber": stack.campaign.sms.number,
-               "messageKeyword": "", "messageBody": body, "inboundMessageId": f"test-{random.random()}",
-               "previousPublishedMessageId": "", **extra}
+    payload = {
+        "originationNumber": phone,
+        "destinationNumber": stack.campaign.sms.number,
+        "messageKeyword": "",
+        "messageBody": body,
+        "inboundMessageId": f"test-{random.random()}",
+        "previousPublishedMessageId": "",
+        **extra,
+    }
     # WHEN it arrives
     publish_raw(stack, json.dumps(payload, ensure_ascii=False))
     drain()
@@ -264,17 +275,26 @@ def test_empty_body_is_stored_and_acknowledged(stack: Any, drain: Any) -> None:
 
 @pytest.mark.parametrize(
     ("origination", "problem"),
-    [(None, "missing originationNumber"), ("", "missing originationNumber"),
-     ("+15550100123", "invalid originationNumber"), ("not a number", "invalid originationNumber")],
+    [
+        (None, "missing originationNumber"),
+        ("", "missing originationNumber"),
+        ("+15550100123", "invalid originationNumber"),
+        ("not a number", "invalid originationNumber"),
+    ],
     ids=["absent", "empty", "invalid-555", "garbage"],
 )
 def test_sms_without_a_valid_sender_is_stored_with_the_reason_and_nothing_is_sent(
-        stack: Any, drain: Any, origination: str | None, problem: str) -> None:
+    stack: Any, drain: Any, origination: str | None, problem: str
+) -> None:
     # GIVEN an inbound SMS whose originationNumber is missing or invalid
     inbound_id = f"bad-sender-{random.random()}"
-    payload: dict[str, Any] = {"destinationNumber": stack.campaign.sms.number, "messageKeyword": "",
-                               "messageBody": "STOP", "inboundMessageId": inbound_id,
-                               "previousPublishedMessageId": ""}
+    payload: dict[str, Any] = {
+        "destinationNumber": stack.campaign.sms.number,
+        "messageKeyword": "",
+        "messageBody": "STOP",
+        "inboundMessageId": inbound_id,
+        "previousPublishedMessageId": "",
+    }
     if origination is not None:
         payload["originationNumber"] = origination
     before = len(stack.moto_data().get("sns", {}).get("SMS", []))
@@ -297,15 +317,20 @@ def _malformed_entry(stack: Any, sns_message_id: str) -> dict[str, Any]:
 
 def _raw_keys_for(stack: Any, sns_message_id: str) -> list[str]:
     s3 = stack.client("s3")
-    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=stack.env["RAW_BUCKET"], Prefix="raw/sms/") for o in page.get("Contents", [])]
+    keys = [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=stack.env["RAW_BUCKET"], Prefix="raw/sms/")
+        for o in page.get("Contents", [])
+    ]
     return [k for k in keys if sns_message_id in k]
 
 
-@pytest.mark.parametrize("body", ["{not json", '{"messageBody": "no id"}', ""],
-                         ids=["malformed", "no-inbound-id", "empty"])
+@pytest.mark.parametrize(
+    "body", ["{not json", '{"messageBody": "no id"}', ""], ids=["malformed", "no-inbound-id", "empty"]
+)
 def test_unparseable_sms_payload_is_kept_raw_and_parked_in_the_dlq_with_a_reason(
-        stack: Any, drain: Any, body: str) -> None:
+    stack: Any, drain: Any, body: str
+) -> None:
     # GIVEN a payload on the inbound-sms topic that is no two-way SMS at all
     before = len(stack.moto_data().get("sns", {}).get("SMS", []))
     # WHEN it is published and processed
@@ -318,21 +343,33 @@ def test_unparseable_sms_payload_is_kept_raw_and_parked_in_the_dlq_with_a_reason
     keys = _raw_keys_for(stack, sns_id)
     assert len(keys) == 1, keys
     assert len(stack.moto_data().get("sns", {}).get("SMS", [])) == before
-    attrs = stack.sqs.get_queue_attributes(QueueUrl=stack.env["INTAKE_QUEUE_URL"],
-                                           AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    attrs = stack.sqs.get_queue_attributes(
+        QueueUrl=stack.env["INTAKE_QUEUE_URL"], AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
     assert attrs["ApproximateNumberOfMessages"] == "0"
 
 
 def test_web_form_customer_who_texts_from_their_phone_is_the_same_customer(
-        stack: Any, drain: Any, unique_email: Any) -> None:
+    stack: Any, drain: Any, unique_email: Any
+) -> None:
     # GIVEN a customer who used the web form and gave their mobile number
     phone = fresh_phone("+4670", 7)
     email = unique_email("sms-web")
     spaced = f"{phone[:3]} {phone[3:5]} {phone[5:8]} {phone[8:10]} {phone[10:]}"  # +46 70 123 45 67
-    form = {"name": "Sara Lind", "email": email, "phone": spaced, "topic": "order_status",
-            "message": "Where is my order? It should have arrived on Monday.", "consent": True}
-    req = urllib.request.Request(f"{stack.api_url}/contact", data=json.dumps(form).encode(), method="POST",
-                                 headers={"Content-Type": "application/json", "Accept": "application/json"})
+    form = {
+        "name": "Sara Lind",
+        "email": email,
+        "phone": spaced,
+        "topic": "order_status",
+        "message": "Where is my order? It should have arrived on Monday.",
+        "consent": True,
+    }
+    req = urllib.request.Request(
+        f"{stack.api_url}/contact",
+        data=json.dumps(form).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         assert resp.status == 202
         web_reference = json.loads(resp.read())["reference"]
@@ -414,15 +451,17 @@ def test_malformed_json_reason_names_json_and_raw_is_the_original_text(stack: An
 # ------------------------------------------------------------------ developer tools: CLI, simulator API
 
 
-def test_cli_send_publishes_and_replies_lists_the_ack(stack: Any, drain: Any,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_send_publishes_and_replies_lists_the_ack(
+    stack: Any, drain: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     # GIVEN the running local stack and a phone
     from cli.main import main
 
     phone = fresh_phone()
     # WHEN a developer sends an SMS with `replydesk sms send` (not waiting: this stack's pump is manual)
-    rc = main(["sms", "send", "--from", phone, "Is the shop open on Sunday?", "--endpoint", stack.endpoint,
-               "--wait", "0"])
+    rc = main(
+        ["sms", "send", "--from", phone, "Is the shop open on Sunday?", "--endpoint", stack.endpoint, "--wait", "0"]
+    )
     drain()
     # THEN it went to the campaign number, and `replydesk sms replies` lists the ack with its reference
     assert rc == 0
@@ -437,8 +476,9 @@ def test_simulator_api_sends_and_shows_the_thread(stack: Any, drain: Any) -> Non
     # GIVEN the phone simulator of the local stack
     phone = fresh_phone()
     body = json.dumps({"phone": phone, "text": "Hello from the page"}).encode()
-    request = urllib.request.Request(f"{stack.phone_url}/api/send", method="POST", data=body,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{stack.phone_url}/api/send", method="POST", data=body, headers={"Content-Type": "application/json"}
+    )
     # WHEN a message is sent through its API and processed
     with urllib.request.urlopen(request, timeout=30) as resp:
         inbound_id = json.loads(resp.read())["inboundMessageId"]
@@ -449,6 +489,8 @@ def test_simulator_api_sends_and_shows_the_thread(stack: Any, drain: Any) -> Non
         thread = json.loads(resp.read())
     assert thread["campaign_number"] == stack.campaign.sms.number
     assert [(m["direction"], m["text"]) for m in thread["messages"]] == [
-        ("in", "Hello from the page"), ("out", sms_to(stack, phone)[0])]
+        ("in", "Hello from the page"),
+        ("out", sms_to(stack, phone)[0]),
+    ]
     # AND the message the processing path stored is that one
     assert inbound(inbound_id).text == "Hello from the page"

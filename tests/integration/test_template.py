@@ -20,16 +20,30 @@ ROOT = Path(__file__).resolve().parents[2]
 def packaged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """`replydesk package --campaign demo` exactly as an operator runs it (offline apart from PyPI)."""
     out = tmp_path_factory.mktemp("package")
-    subprocess.run([str(Path(sys.executable).with_name("replydesk")), "package", "--campaign", "demo",
-                    "--stage", "dev", "--out", str(out)], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [
+            str(Path(sys.executable).with_name("replydesk")),
+            "package",
+            "--campaign",
+            "demo",
+            "--stage",
+            "dev",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     template: dict[str, Any] = json.loads((out / "package" / "sam.json").read_text())
     template["_path"] = str(out / "package" / "sam.json")
     return template
 
 
 def test_packaged_template_passes_cfn_lint(packaged: dict[str, Any]) -> None:
-    result = subprocess.run([str(Path(sys.executable).with_name("cfn-lint")), packaged["_path"]],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("cfn-lint")), packaged["_path"]], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -89,8 +103,11 @@ def test_every_packaged_resource_exists_in_the_local_stack(stack: Any, packaged:
             continue  # checked below: the harness runs these
         created = stack.resources.get(logical_id)
         # THEN every other resource was created locally, under the same logical id and type
-        if created is None or created.type != res_type or not _exists(stack, res_type, res.get("Properties", {}),
-                                                                       created):
+        if (
+            created is None
+            or created.type != res_type
+            or not _exists(stack, res_type, res.get("Properties", {}), created)
+        ):
             missing.append(f"{logical_id} ({res_type})")
     assert not missing, f"resources of the template missing locally: {missing}"
 

@@ -15,10 +15,12 @@ from local.outbox import sent_emails
 pytestmark = pytest.mark.integration
 
 
-def post(stack: Any, body: bytes, content_type: str = "application/json",
-         accept: str = "application/json") -> tuple[int, dict[str, Any]]:
-    req = urllib.request.Request(f"{stack.api_url}/contact", data=body, method="POST",
-                                 headers={"Content-Type": content_type, "Accept": accept})
+def post(
+    stack: Any, body: bytes, content_type: str = "application/json", accept: str = "application/json"
+) -> tuple[int, dict[str, Any]]:
+    req = urllib.request.Request(
+        f"{stack.api_url}/contact", data=body, method="POST", headers={"Content-Type": content_type, "Accept": accept}
+    )
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.status, json.loads(resp.read() or b"{}")
@@ -27,8 +29,14 @@ def post(stack: Any, body: bytes, content_type: str = "application/json",
 
 
 def form(email: str, **extra: Any) -> dict[str, Any]:
-    return {"name": "Ada Lovelace", "email": email, "topic": "order_status",
-            "message": "Where is my order? It should have arrived on Monday.", "consent": True, **extra}
+    return {
+        "name": "Ada Lovelace",
+        "email": email,
+        "topic": "order_status",
+        "message": "Where is my order? It should have arrived on Monday.",
+        "consent": True,
+        **extra,
+    }
 
 
 def acks_to(stack: Any, address: str) -> list[dict[str, Any]]:
@@ -36,8 +44,9 @@ def acks_to(stack: Any, address: str) -> list[dict[str, Any]]:
 
 
 def queue_depth(stack: Any, url: str) -> int:
-    attrs = stack.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    attrs = stack.sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
     return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
 
 
@@ -52,8 +61,7 @@ def test_form_submission_is_stored_raw_and_acknowledged_once(stack: Any, drain: 
     assert re.fullmatch(r"RD-[A-HJ-NP-Z2-9]{6}", reference)
     # AND the raw submission is in S3 before processing
     s3 = stack.client("s3")
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=stack.env["RAW_BUCKET"], Prefix="raw/web/")
-            .get("Contents", [])]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=stack.env["RAW_BUCKET"], Prefix="raw/web/").get("Contents", [])]
     raws = [json.loads(s3.get_object(Bucket=stack.env["RAW_BUCKET"], Key=k)["Body"].read()) for k in keys]
     assert any(r["email"] == email and r["reference"] == reference for r in raws)
     # WHEN the intake queue is processed
@@ -81,7 +89,8 @@ def test_form_submission_is_stored_raw_and_acknowledged_once(stack: Any, drain: 
 
 
 def test_same_sqs_message_delivered_twice_gives_one_message_and_one_ack(
-        stack: Any, drain: Any, unique_email: Any) -> None:
+    stack: Any, drain: Any, unique_email: Any
+) -> None:
     # GIVEN a submission whose queue message is delivered twice (SQS is at-least-once)
     email = unique_email("dup")
     status, body = post(stack, json.dumps(form(email)).encode())
@@ -96,7 +105,7 @@ def test_same_sqs_message_delivered_twice_gives_one_message_and_one_ack(
     from chalicelib import store
 
     messages = store.conversation_messages(body["reference"])
-    assert [m.direction for m in messages] .count("in") == 1
+    assert [m.direction for m in messages].count("in") == 1
     assert len(acks_to(stack, email)) == 1
 
 
@@ -104,20 +113,34 @@ def test_same_sqs_message_delivered_twice_gives_one_message_and_one_ack(
     ("payload", "content_type", "status", "problem"),
     [
         (json.dumps({"name": "A", "message": "hi", "consent": True}).encode(), "application/json", 400, "email"),
-        (json.dumps({"name": "A", "email": "a@b.test", "message": "x" * 100_000, "consent": True}).encode(),
-         "application/json", 413, "larger than"),
-        (json.dumps({"name": "A", "email": "a@b.test", "message": "hi", "consent": True,
-                     "website": "http://spam.test"}).encode(), "application/json", 400, "automated"),
+        (
+            json.dumps({"name": "A", "email": "a@b.test", "message": "x" * 100_000, "consent": True}).encode(),
+            "application/json",
+            413,
+            "larger than",
+        ),
+        (
+            json.dumps(
+                {"name": "A", "email": "a@b.test", "message": "hi", "consent": True, "website": "http://spam.test"}
+            ).encode(),
+            "application/json",
+            400,
+            "automated",
+        ),
         (b"{not json", "application/json", 400, "not valid JSON"),
-        (json.dumps({"name": "A", "email": "not-an-address", "message": "hi", "consent": True}).encode(),
-         "application/json", 400, "email"),
-        (json.dumps({"name": "A", "email": "a@b.test", "message": "hi"}).encode(), "application/json", 400,
-         "consent"),
+        (
+            json.dumps({"name": "A", "email": "not-an-address", "message": "hi", "consent": True}).encode(),
+            "application/json",
+            400,
+            "email",
+        ),
+        (json.dumps({"name": "A", "email": "a@b.test", "message": "hi"}).encode(), "application/json", 400, "consent"),
     ],
     ids=["missing-email", "100kb-body", "honeypot", "bad-json", "bad-email", "no-consent"],
 )
 def test_invalid_submissions_are_rejected_and_nothing_is_enqueued(
-        stack: Any, drain: Any, payload: bytes, content_type: str, status: int, problem: str) -> None:
+    stack: Any, drain: Any, payload: bytes, content_type: str, status: int, problem: str
+) -> None:
     # GIVEN an empty intake queue
     drain()
     url = stack.env["INTAKE_QUEUE_URL"]
@@ -132,11 +155,16 @@ def test_invalid_submissions_are_rejected_and_nothing_is_enqueued(
 def test_form_encoded_submission_without_javascript(stack: Any, drain: Any, unique_email: Any) -> None:
     # GIVEN a browser without JavaScript posting the form encoded
     email = unique_email("nojs")
-    body = (f"name=Grace+Hopper&email={email.replace('@', '%40')}&topic=returns&message=I+want+a+refund"
-            "&consent=yes&website=").encode()
-    req = urllib.request.Request(f"{stack.api_url}/contact", data=body, method="POST",
-                                 headers={"Content-Type": "application/x-www-form-urlencoded",
-                                          "Accept": "text/html"})
+    body = (
+        f"name=Grace+Hopper&email={email.replace('@', '%40')}&topic=returns&message=I+want+a+refund"
+        "&consent=yes&website="
+    ).encode()
+    req = urllib.request.Request(
+        f"{stack.api_url}/contact",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/html"},
+    )
     # WHEN it is submitted
     with urllib.request.urlopen(req, timeout=30) as resp:
         page = resp.read().decode()
@@ -156,19 +184,22 @@ def test_contact_page_lists_campaign_topics(stack: Any) -> None:
     assert 'value="returns"' in page and 'name="website"' in page
 
 
-@pytest.mark.parametrize(("lang", "message"), [
-    ("en", "Hello, my parcel has not arrived yet and I would like to know where it is."),
-    ("sv", "Hej, mitt paket har inte kommit än och jag undrar var det är någonstans."),
-    ("de", "Hallo, mein Paket ist noch nicht angekommen und ich möchte wissen, wo es ist."),
-    ("fr", "Bonjour, mon colis n'est toujours pas arrivé et je voudrais savoir où il se trouve."),
-    ("es", "Hola, mi paquete todavía no ha llegado y me gustaría saber dónde está."),
-])
-def test_ack_is_in_the_customers_language(stack: Any, drain: Any, unique_email: Any, lang: str,
-                                          message: str) -> None:
+@pytest.mark.parametrize(
+    ("lang", "message"),
+    [
+        ("en", "Hello, my parcel has not arrived yet and I would like to know where it is."),
+        ("sv", "Hej, mitt paket har inte kommit än och jag undrar var det är någonstans."),
+        ("de", "Hallo, mein Paket ist noch nicht angekommen und ich möchte wissen, wo es ist."),
+        ("fr", "Bonjour, mon colis n'est toujours pas arrivé et je voudrais savoir où il se trouve."),
+        ("es", "Hola, mi paquete todavía no ha llegado y me gustaría saber dónde está."),
+    ],
+)
+def test_ack_is_in_the_customers_language(stack: Any, drain: Any, unique_email: Any, lang: str, message: str) -> None:
     # GIVEN a customer writing in one of the campaign's languages (no language hint from the browser)
     email = unique_email(f"lang-{lang}")
-    status, body = post(stack, json.dumps({"name": "Kim", "email": email, "message": message,
-                                           "consent": True}).encode())
+    status, body = post(
+        stack, json.dumps({"name": "Kim", "email": email, "message": message, "consent": True}).encode()
+    )
     assert status == 202
     # WHEN it is processed
     drain()

@@ -20,16 +20,20 @@ pytestmark = pytest.mark.integration
 
 def submit(stack: Any, email: str, message: str = "Where is my order? It has not arrived.") -> str:
     body = json.dumps({"name": "Maja", "email": email, "message": message, "consent": True}).encode()
-    req = urllib.request.Request(f"{stack.api_url}/contact", data=body, method="POST",
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{stack.api_url}/contact", data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         return str(json.loads(resp.read())["reference"])
 
 
 def api(stack: Any, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    req = urllib.request.Request(f"{stack.api_url}{path}", method=method,
-                                 data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{stack.api_url}{path}",
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         data: dict[str, Any] = json.loads(resp.read())
     return data
@@ -42,7 +46,8 @@ def execution(stack: Any, machine: str, name: str) -> dict[str, Any]:
 
 
 def test_conversation_gets_an_sla_clock_that_a_staff_reply_pauses_and_the_customer_resumes(
-        stack: Any, drain: Any, unique_email: Any) -> None:
+    stack: Any, drain: Any, unique_email: Any
+) -> None:
     # GIVEN a new conversation from the web form
     email = unique_email("sla")
     ref = submit(stack, email)
@@ -55,8 +60,12 @@ def test_conversation_gets_an_sla_clock_that_a_staff_reply_pauses_and_the_custom
     timers = json.loads(sla["input"])["timers"]
     assert {t["kind"] for t in timers} == {"first_response", "resolution"}
     # WHEN staff answer through the API
-    result = api(stack, "POST", f"/conversations/{ref}/reply",
-                 {"text": "Your parcel left our warehouse today.", "sent_by": "Sam"})
+    result = api(
+        stack,
+        "POST",
+        f"/conversations/{ref}/reply",
+        {"text": "Your parcel left our warehouse today.", "sent_by": "Sam"},
+    )
     assert result["sent"] is True
     # THEN the customer gets a threaded, human (not auto-submitted) email with the answer
     replies = [m for m in sent_emails(stack.moto_data()) if email in m["to"] and "warehouse" in m["text"]]
@@ -69,8 +78,10 @@ def test_conversation_gets_an_sla_clock_that_a_staff_reply_pauses_and_the_custom
     assert "clock_paused" in [e["kind"] for e in view["timeline"]]
     from tests.conftest import wait_for
 
-    wait_for(lambda: execution(stack, "SLA_STATE_MACHINE_ARN", execution_name(ref, 1, "sla"))["status"] == "ABORTED",
-             describe=lambda: "SLA v1 was not stopped")
+    wait_for(
+        lambda: execution(stack, "SLA_STATE_MACHINE_ARN", execution_name(ref, 1, "sla"))["status"] == "ABORTED",
+        describe=lambda: "SLA v1 was not stopped",
+    )
     # AND a follow-up is timed for that reply
     from chalicelib import store
 
@@ -110,8 +121,7 @@ def test_follow_up_event_sends_the_follow_up_once(stack: Any, drain: Any, unique
     conv = store.get_conversation(ref)
     assert conv is not None
     # WHEN the follow-up machine asks for the follow-up, and the request is delivered twice
-    event = {"action": "send_follow_up", "conversation_id": ref, "reply_id": conv.follow_up_id,
-             "execution": "test"}
+    event = {"action": "send_follow_up", "conversation_id": ref, "reply_id": conv.follow_up_id, "execution": "test"}
     for _ in range(2):
         stack.sqs.send_message(QueueUrl=stack.env["EVENTS_QUEUE_URL"], MessageBody=json.dumps(event))
     drain()
@@ -127,14 +137,24 @@ def test_breach_event_emits_the_sla_metric(stack: Any, drain: Any, capsys: pytes
     # GIVEN the SLA machine reports a breach on the events queue
     # (a queue name of its own: real breaches of earlier tests' conversations may arrive in the same drain)
     queue = f"bench-{uuid.uuid4().hex[:8]}"
-    event = {"action": "sla_breached", "conversation_id": "RD-TEST22", "version": "1", "kind": "first_response",
-             "level": "1", "queue": queue, "urgency": "high", "at": "2026-11-25T10:00:00Z", "execution": "x"}
+    event = {
+        "action": "sla_breached",
+        "conversation_id": "RD-TEST22",
+        "version": "1",
+        "kind": "first_response",
+        "level": "1",
+        "queue": queue,
+        "urgency": "high",
+        "at": "2026-11-25T10:00:00Z",
+        "execution": "x",
+    }
     stack.sqs.send_message(QueueUrl=stack.env["EVENTS_QUEUE_URL"], MessageBody=json.dumps(event))
     # WHEN it is processed
     drain()
     # THEN an EMF blob with SlaBreached for the queue was printed (the dashboard's source)
-    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines()
-             if line.startswith("{") and '"_aws"' in line]
+    blobs = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{") and '"_aws"' in line
+    ]
     breached = [b for b in blobs if "SlaBreached" in b and b.get("queue") == queue]
     assert len(breached) == 1 and breached[0]["kind"] == "first_response"
 

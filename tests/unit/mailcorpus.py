@@ -14,9 +14,7 @@ DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 LABELS = DATA / "email_labels.csv"
 
 # Labels whose messages must never be acknowledged (SOURCES.md, "Use").
-NO_ACK_LABELS = frozenset(
-    {"bounce", "auto_reply", "complaint", "challenge_response", "delay_warning", "mdn", "spam"}
-)
+NO_ACK_LABELS = frozenset({"bounce", "auto_reply", "complaint", "challenge_response", "delay_warning", "mdn", "spam"})
 ACK_EXPECTED_LABELS = frozenset({"other", "reply", "not_bounce"})
 
 # Files that are not an email at all: no header section (a bare body) or not MIME.
@@ -71,8 +69,7 @@ class Row:
 def rows() -> tuple[Row, ...]:
     with LABELS.open(encoding="utf-8", newline="") as fh:
         return tuple(
-            Row(r["file"], r["label"], r["auto_submitted"], r["precedence"], r["list_id"])
-            for r in csv.DictReader(fh)
+            Row(r["file"], r["label"], r["auto_submitted"], r["precedence"], r["list_id"]) for r in csv.DictReader(fh)
         )
 
 

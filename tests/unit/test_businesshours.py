@@ -16,8 +16,14 @@ STOCKHOLM = ZoneInfo("Europe/Stockholm")
 NEW_YORK = ZoneInfo("America/New_York")
 
 
-def office(zone: str, *, weekdays: str = "08:00-18:00", friday: str = "08:00-17:00",
-           holidays: tuple[date, ...] = (), weekend: str | None = None) -> BusinessHours:
+def office(
+    zone: str,
+    *,
+    weekdays: str = "08:00-18:00",
+    friday: str = "08:00-17:00",
+    holidays: tuple[date, ...] = (),
+    weekend: str | None = None,
+) -> BusinessHours:
     def parse(spec: str | None) -> tuple[tuple[time, time], ...]:
         if not spec:
             return ()
@@ -130,8 +136,7 @@ def test_utc_inside_hours_in_one_zone_is_closed_in_another() -> None:
         ("America/New_York", date(2026, 10, 31), date(2026, 11, 2)),
     ],
 )
-def test_dst_change_over_a_weekend_keeps_local_opening_time(zone: str, saturday: date,
-                                                            sunday_after: date) -> None:
+def test_dst_change_over_a_weekend_keeps_local_opening_time(zone: str, saturday: date, sunday_after: date) -> None:
     # GIVEN a weekday office, and a message late on the Friday before a DST change
     tz = ZoneInfo(zone)
     hours = office(zone)
@@ -153,8 +158,9 @@ def test_dst_change_over_a_weekend_keeps_local_opening_time(zone: str, saturday:
         ("America/New_York", date(2026, 11, 1), 25),
     ],
 )
-def test_open_range_spanning_the_change_counts_real_elapsed_time(zone: str, change_day: date,
-                                                                 expected_hours: int) -> None:
+def test_open_range_spanning_the_change_counts_real_elapsed_time(
+    zone: str, change_day: date, expected_hours: int
+) -> None:
     # GIVEN a calendar open all day every day (00:00-24:00, stored as 23:59 by the campaign parser)
     tz = ZoneInfo(zone)
     day = ((time(0, 0), time(23, 59)),)
@@ -180,8 +186,9 @@ def test_dst_day_with_business_hours_after_the_change() -> None:
 
 
 def test_always_open_is_plain_addition() -> None:
-    hours = BusinessHours(timezone="Europe/Stockholm", weekly={}, holidays=frozenset({date(2026, 12, 25)}),
-                          always_open=True)
+    hours = BusinessHours(
+        timezone="Europe/Stockholm", weekly={}, holidays=frozenset({date(2026, 12, 25)}), always_open=True
+    )
     start = datetime(2026, 12, 25, 3, 0, tzinfo=UTC)
     assert add_business_time(start, timedelta(seconds=90), hours) == start + timedelta(seconds=90)
     assert business_time_between(start, start + timedelta(hours=5), hours) == timedelta(hours=5)

@@ -16,23 +16,44 @@ CAMPAIGN = load_campaign("demo")
 
 
 def message(text: str, channel: Channel = Channel.EMAIL, **kw: object) -> InboundMessage:
-    return InboundMessage(channel=channel, source_id="src-1", raw_key="raw/x", received_at=datetime.now(UTC),
-                          sender="customer@example.com", text=text, **kw)  # type: ignore[arg-type]
+    return InboundMessage(
+        channel=channel,
+        source_id="src-1",
+        raw_key="raw/x",
+        received_at=datetime.now(UTC),
+        sender="customer@example.com",
+        text=text,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
-def run(text: str, *, customer_language: str | None = None, tags: frozenset[str] = frozenset(),
-        recent: int = 0, **kw: object) -> Classification:
-    return classify(message(text, **kw), CAMPAIGN, customer_language=customer_language,
-                    customer_tags=tags, recent_inbound_count=recent)
+def run(
+    text: str,
+    *,
+    customer_language: str | None = None,
+    tags: frozenset[str] = frozenset(),
+    recent: int = 0,
+    **kw: object,
+) -> Classification:
+    return classify(
+        message(text, **kw),
+        CAMPAIGN,
+        customer_language=customer_language,
+        customer_tags=tags,
+        recent_inbound_count=recent,
+    )
 
 
-@pytest.mark.parametrize(("lang", "text"), [
-    ("en", "Hello, where is my order? I ordered a jacket last week and it has not arrived."),
-    ("sv", "Hej, var är min beställning? Jag beställde en jacka förra veckan och den har inte kommit än."),
-    ("de", "Hallo, wo ist meine Bestellung? Ich habe letzte Woche eine Jacke bestellt, sie ist nicht da."),
-    ("fr", "Bonjour, où est ma commande ? J'ai commandé une veste la semaine dernière et rien n'est arrivé."),
-    ("es", "Hola, ¿dónde está mi pedido? Pedí una chaqueta la semana pasada y todavía no ha llegado."),
-])
+@pytest.mark.parametrize(
+    ("lang", "text"),
+    [
+        ("en", "Hello, where is my order? I ordered a jacket last week and it has not arrived."),
+        ("sv", "Hej, var är min beställning? Jag beställde en jacka förra veckan och den har inte kommit än."),
+        ("de", "Hallo, wo ist meine Bestellung? Ich habe letzte Woche eine Jacke bestellt, sie ist nicht da."),
+        ("fr", "Bonjour, où est ma commande ? J'ai commandé une veste la semaine dernière et rien n'est arrivé."),
+        ("es", "Hola, ¿dónde está mi pedido? Pedí una chaqueta la semana pasada y todavía no ha llegado."),
+    ],
+)
 def test_language_is_detected(lang: str, text: str) -> None:
     # GIVEN a message in one of the campaign's languages  WHEN classified
     result = run(text)
@@ -61,12 +82,15 @@ def test_angry_chargeback_threat_is_urgent_and_negative() -> None:
     assert any("chargeback" in r for r in result.reasons)
 
 
-@pytest.mark.parametrize("text", [
-    "Jag kommer att kontakta min advokat om ni inte svarar!",
-    "Ich werde meinen Anwalt einschalten und eine Rückbuchung machen.",
-    "Je vais contacter mon avocat, c'est inacceptable.",
-    "Voy a hablar con mi abogado, esto es inaceptable.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Jag kommer att kontakta min advokat om ni inte svarar!",
+        "Ich werde meinen Anwalt einschalten und eine Rückbuchung machen.",
+        "Je vais contacter mon avocat, c'est inacceptable.",
+        "Voy a hablar con mi abogado, esto es inaceptable.",
+    ],
+)
 def test_legal_threats_in_other_languages_are_urgent(text: str) -> None:
     assert run(text).urgency == "urgent"
 
@@ -108,6 +132,14 @@ def test_thanks_is_positive_and_low() -> None:
 
 def test_to_dict_is_a_plain_map() -> None:
     data = run("I want my money back for this order").to_dict()
-    assert set(data) == {"language", "language_confidence", "language_source", "topic", "topic_confidence",
-                         "urgency", "sentiment", "reasons"}
+    assert set(data) == {
+        "language",
+        "language_confidence",
+        "language_source",
+        "topic",
+        "topic_confidence",
+        "urgency",
+        "sentiment",
+        "reasons",
+    }
     assert isinstance(data["reasons"], list)

@@ -32,25 +32,38 @@ def store() -> TemplateStore:
     return TemplateStore(FileSystemLoader(str(TEMPLATES)), "en")
 
 
-@pytest.mark.parametrize(("subject", "expected"), [
-    ("Where is my order?", "Re: Where is my order? [RD-7K3M9Q]"),
-    ("Re: Where is my order? [RD-7K3M9Q]", "Re: Where is my order? [RD-7K3M9Q]"),
-    ("RE: AW: Sv: Re: Paket [RD-7K3M9Q]", "Re: Paket [RD-7K3M9Q]"),
-    ("", "Re: [RD-7K3M9Q]"),
-])
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [
+        ("Where is my order?", "Re: Where is my order? [RD-7K3M9Q]"),
+        ("Re: Where is my order? [RD-7K3M9Q]", "Re: Where is my order? [RD-7K3M9Q]"),
+        ("RE: AW: Sv: Re: Paket [RD-7K3M9Q]", "Re: Paket [RD-7K3M9Q]"),
+        ("", "Re: [RD-7K3M9Q]"),
+    ],
+)
 def test_reply_subject_never_stacks(subject: str, expected: str) -> None:
     assert reply_subject(subject, "RD-7K3M9Q") == expected
 
 
 def test_ack_is_multipart_threaded_and_marked_auto_replied(campaign: Any, store: TemplateStore) -> None:
     # GIVEN a customer mail to answer
-    ctx = template_context(campaign=campaign, customer_name="Ada", reference="RD-7K3M9Q", language="en",
-                           topic="returns")
+    ctx = template_context(
+        campaign=campaign, customer_name="Ada", reference="RD-7K3M9Q", language="en", topic="returns"
+    )
     # WHEN the ack is composed in reply to it
-    out = compose_email(purpose="acknowledge", campaign=campaign, templates=store, to="ada@example.test",
-                        to_name="Ada", language="en", context=ctx, now=datetime(2026, 11, 25, tzinfo=UTC),
-                        subject=reply_subject("Refund", "RD-7K3M9Q"), in_reply_to="abc@mail.test",
-                        references=("root@mail.test",))
+    out = compose_email(
+        purpose="acknowledge",
+        campaign=campaign,
+        templates=store,
+        to="ada@example.test",
+        to_name="Ada",
+        language="en",
+        context=ctx,
+        now=datetime(2026, 11, 25, tzinfo=UTC),
+        subject=reply_subject("Refund", "RD-7K3M9Q"),
+        in_reply_to="abc@mail.test",
+        references=("root@mail.test",),
+    )
     msg = email.message_from_bytes(out.raw, policy=policy.default)
     # THEN it carries RFC 3834 and threading headers and both parts
     assert msg["Auto-Submitted"] == "auto-replied"
@@ -62,14 +75,14 @@ def test_ack_is_multipart_threaded_and_marked_auto_replied(campaign: Any, store:
 
 
 def test_customer_name_is_escaped_in_html(campaign: Any, store: TemplateStore) -> None:
-    ctx = template_context(campaign=campaign, customer_name="<script>alert(1)</script>", reference="RD-7K3M9Q",
-                           language="en", topic=None)
+    ctx = template_context(
+        campaign=campaign, customer_name="<script>alert(1)</script>", reference="RD-7K3M9Q", language="en", topic=None
+    )
     html = store.render("acknowledge", "email", "html", "en", ctx).text
     assert "<script>" not in html and "&lt;script&gt;" in html
 
 
-def test_missing_language_falls_back_and_missing_template_is_an_error(campaign: Any,
-                                                                     store: TemplateStore) -> None:
+def test_missing_language_falls_back_and_missing_template_is_an_error(campaign: Any, store: TemplateStore) -> None:
     ctx = template_context(campaign=campaign, customer_name="", reference="RD-7K3M9Q", language="fi", topic=None)
     assert store.render("acknowledge", "email", "txt", "fi", ctx).language == "en"
     with pytest.raises(NotFound):
@@ -91,7 +104,8 @@ def test_templates_are_sandboxed_and_strict() -> None:
     # and templates cannot reach Python internals
     with pytest.raises(SecurityError):
         TemplateStore(_Strings("{{ ''.__class__.__mro__[1].__subclasses__() }}"), "en").render(
-            "x", "email", "txt", "en", {})
+            "x", "email", "txt", "en", {}
+        )
 
 
 def test_form_validation(campaign: Any) -> None:

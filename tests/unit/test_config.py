@@ -75,11 +75,31 @@ def test_settings_name_every_missing_variable() -> None:
 
 
 def test_settings_reject_malformed_values_and_accept_an_override() -> None:
-    env = dict.fromkeys(("RAW_BUCKET", "TEMPLATE_BUCKET", "CUSTOMERS_TABLE", "IDENTITIES_TABLE",
-                         "CONVERSATIONS_TABLE", "MESSAGES_TABLE", "SUPPRESSIONS_TABLE", "IDEMPOTENCY_TABLE"), "x")
+    env = dict.fromkeys(
+        (
+            "RAW_BUCKET",
+            "TEMPLATE_BUCKET",
+            "CUSTOMERS_TABLE",
+            "IDENTITIES_TABLE",
+            "CONVERSATIONS_TABLE",
+            "MESSAGES_TABLE",
+            "SUPPRESSIONS_TABLE",
+            "IDEMPOTENCY_TABLE",
+        ),
+        "x",
+    )
     env |= dict.fromkeys(("INTAKE_QUEUE_URL", "INTAKE_DLQ_URL", "EVENTS_QUEUE_URL"), "https://sqs/q")
-    env |= dict.fromkeys(("INBOUND_EMAIL_TOPIC_ARN", "INBOUND_SMS_TOPIC_ARN", "SES_FEEDBACK_TOPIC_ARN",
-                          "ESCALATION_TOPIC_ARN", "SLA_STATE_MACHINE_ARN", "FOLLOWUP_STATE_MACHINE_ARN"), "arn:aws:x")
+    env |= dict.fromkeys(
+        (
+            "INBOUND_EMAIL_TOPIC_ARN",
+            "INBOUND_SMS_TOPIC_ARN",
+            "SES_FEEDBACK_TOPIC_ARN",
+            "ESCALATION_TOPIC_ARN",
+            "SLA_STATE_MACHINE_ARN",
+            "FOLLOWUP_STATE_MACHINE_ARN",
+        ),
+        "arn:aws:x",
+    )
     env |= {"REPLYDESK_CAMPAIGN": "demo", "REPLYDESK_STAGE": "dev", "AWS_REGION": "eu-west-1"}
     assert load_settings(env).endpoint_url is None
     with pytest.raises(ConfigError, match="AWS_ENDPOINT_URL must be an http"):

@@ -63,9 +63,7 @@ def test_content_only_spam_is_the_known_list(campaign: Campaign) -> None:
         assert check_message(parse_file(DATA / name).message, campaign) is None
 
 
-def test_human_and_ordinary_mail_is_mostly_acked(
-    campaign: Campaign, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_human_and_ordinary_mail_is_mostly_acked(campaign: Campaign, capsys: pytest.CaptureFixture[str]) -> None:
     # GIVEN the rows labelled other / reply / not_bounce without automated header facts
     tally: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
@@ -158,9 +156,7 @@ def test_ordinary_mail_is_acked(campaign: Campaign, headers: str) -> None:
 
 def test_reply_in_our_thread_is_not_own_mail(campaign: Campaign) -> None:
     # GIVEN a customer's reply referencing our ack's Message-ID
-    msg = _mail(
-        "Subject: Re: x\nIn-Reply-To: <ack1@demo.replydesk.test>\nReferences: <ack1@demo.replydesk.test>\n"
-    )
+    msg = _mail("Subject: Re: x\nIn-Reply-To: <ack1@demo.replydesk.test>\nReferences: <ack1@demo.replydesk.test>\n")
     # THEN it is not our own mail
     assert is_own_mail(msg, campaign) is None
     assert check_message(msg, campaign) is None
@@ -181,9 +177,7 @@ def test_mail_from_our_own_sender_is_own_mail(campaign: Campaign) -> None:
         ("virus", "FAIL", "virus"),
     ],
 )
-def test_ses_verdicts_follow_the_sender_policy(
-    campaign: Campaign, key: str, verdict: str, reason: str
-) -> None:
+def test_ses_verdicts_follow_the_sender_policy(campaign: Campaign, key: str, verdict: str, reason: str) -> None:
     # GIVEN an ordinary mail with one failing SES verdict WHEN checked THEN the policy's reason
     msg = replace(_mail("Subject: Hi\n"), verdicts={key: verdict})
     assert check_message(msg, campaign) == SuppressReason(reason)

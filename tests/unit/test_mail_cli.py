@@ -52,14 +52,10 @@ def test_check_prints_thread_keys(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "subject:     [RD-7K3M9Q] Where is my order?" in out
 
 
-def test_check_uses_ses_verdict_headers_of_stored_mail(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_check_uses_ses_verdict_headers_of_stored_mail(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # GIVEN a raw mail as SES stored it, with its verdict headers
     mail = tmp_path / "ses.eml"
-    mail.write_bytes(
-        b"X-SES-Spam-Verdict: PASS\nX-SES-Virus-Verdict: FAIL\nFrom: a@example.com\nSubject: hi\n\nx\n"
-    )
+    mail.write_bytes(b"X-SES-Spam-Verdict: PASS\nX-SES-Virus-Verdict: FAIL\nFrom: a@example.com\nSubject: hi\n\nx\n")
     # WHEN checked THEN the virus verdict is the reason
     main(["mail", "check", "-q", str(mail)])
     assert capsys.readouterr().out.strip() == f"{mail}: no-ack: virus"

@@ -17,8 +17,14 @@ CAMPAIGN = load_campaign("demo")
 
 
 def classified(text: str) -> Classification:
-    msg = InboundMessage(channel=Channel.EMAIL, source_id="s", raw_key="raw/x", received_at=datetime.now(UTC),
-                         sender="c@example.com", text=text)
+    msg = InboundMessage(
+        channel=Channel.EMAIL,
+        source_id="s",
+        raw_key="raw/x",
+        received_at=datetime.now(UTC),
+        sender="c@example.com",
+        text=text,
+    )
     return classify(msg, CAMPAIGN, customer_language=None, customer_tags=frozenset(), recent_inbound_count=0)
 
 
@@ -28,8 +34,12 @@ def make(topic: str = "product", urgency: str = "normal", language: str = "en") 
 
 def test_chargeback_threat_goes_to_urgent_queue() -> None:
     # GIVEN an angry chargeback threat  WHEN classified and routed
-    r = route(classified("This is a scam!! I want my money back NOW or I file a chargeback with my bank."),
-              Channel.EMAIL, [], CAMPAIGN)
+    r = route(
+        classified("This is a scam!! I want my money back NOW or I file a chargeback with my bank."),
+        Channel.EMAIL,
+        [],
+        CAMPAIGN,
+    )
     # THEN the first rule (urgency urgent) sends it to the urgent queue with that queue's SLA
     assert (r.queue, r.rule_index) == ("urgent", 0)
     assert r.sla == CAMPAIGN.queues["urgent"].sla
@@ -57,8 +67,11 @@ def test_language_channel_and_tag_criteria() -> None:
     from dataclasses import replace
 
     from chalicelib.config import RoutingRule
-    rules = (RoutingRule(queue="supervisors", tags=("VIP",)),
-             RoutingRule(queue="urgent", languages=("sv",), channels=("sms",)))
+
+    rules = (
+        RoutingRule(queue="supervisors", tags=("VIP",)),
+        RoutingRule(queue="urgent", languages=("sv",), channels=("sms",)),
+    )
     campaign = replace(CAMPAIGN, routing=rules)
     assert route(make(), Channel.EMAIL, ["vip"], campaign).queue == "supervisors"
     assert route(make(language="sv"), Channel.SMS, [], campaign).queue == "urgent"

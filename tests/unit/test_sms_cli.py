@@ -34,8 +34,7 @@ def test_segments_split_and_budget(capsys: pytest.CaptureFixture[str]) -> None:
     assert "over budget" in captured.err
 
 
-def test_segments_reads_standard_input(monkeypatch: pytest.MonkeyPatch,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_segments_reads_standard_input(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     # GIVEN a rendered template piped in, with its trailing newline
     monkeypatch.setattr("sys.stdin", io.StringIO("a" * 160 + "\n"))
     # WHEN counted with TEXT '-'
@@ -47,9 +46,15 @@ def test_segments_reads_standard_input(monkeypatch: pytest.MonkeyPatch,
     assert "fits in 1" in out
 
 
-@pytest.mark.parametrize(("argv", "expected"), [
-    (["STOP."], "STOP"), (["stopp"], "none"), (["stopp", "--campaign", "demo"], "STOP"), (["hello"], "none"),
-])
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["STOP."], "STOP"),
+        (["stopp"], "none"),
+        (["stopp", "--campaign", "demo"], "STOP"),
+        (["hello"], "none"),
+    ],
+)
 def test_keyword(capsys: pytest.CaptureFixture[str], argv: list[str], expected: str) -> None:
     # GIVEN a message, WHEN its keyword is asked for, THEN the keyword (or none) is printed
     assert main(["sms", "keyword", *argv]) == 0

@@ -100,8 +100,16 @@ def test_anything_else_is_not_a_keyword(body: str) -> None:
 
 @pytest.mark.parametrize(
     ("body", "keyword"),
-    [("STOPP", Keyword.STOP), ("avsluta", Keyword.STOP), ("Halt!", Keyword.STOP), ("parar", Keyword.STOP),
-     ("BAJA", Keyword.STOP), ("starta", Keyword.START), ("stop", Keyword.STOP), ("help", Keyword.HELP)],
+    [
+        ("STOPP", Keyword.STOP),
+        ("avsluta", Keyword.STOP),
+        ("Halt!", Keyword.STOP),
+        ("parar", Keyword.STOP),
+        ("BAJA", Keyword.STOP),
+        ("starta", Keyword.START),
+        ("stop", Keyword.STOP),
+        ("help", Keyword.HELP),
+    ],
 )
 def test_campaign_words_add_to_the_defaults(campaign: Campaign, body: str, keyword: Keyword) -> None:
     # GIVEN the demo campaign's own opt-out and opt-in words

@@ -17,8 +17,14 @@ from chalicelib.sms import Keyword
 
 pytestmark = pytest.mark.unit
 
-SAMPLE = (Path(__file__).resolve().parents[2].parent / "shared" / "data" / "aws_events" / "aws_docs"
-          / "sns_two_way_sms_inbound.json")
+SAMPLE = (
+    Path(__file__).resolve().parents[2].parent
+    / "shared"
+    / "data"
+    / "aws_events"
+    / "aws_docs"
+    / "sns_two_way_sms_inbound.json"
+)
 WHEN = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 RAW_KEY = "raw/sms/2026-03-02/cae173d2"
 
@@ -143,9 +149,7 @@ def test_a_missing_origination_number_is_kept_with_a_problem(value: Any) -> None
     assert msg.text == "EXAMPLE"
 
 
-@pytest.mark.parametrize(
-    "value", ["12345", "+1555", "not a number", "+999123456789", 14255550182, "+15550100100"]
-)
+@pytest.mark.parametrize("value", ["12345", "+1555", "not a number", "+999123456789", 14255550182, "+15550100100"])
 def test_an_invalid_origination_number_is_kept_with_a_problem(value: Any) -> None:
     # GIVEN an SMS from a number that is not a valid phone number (555 is not an area code)
     payload = sample(originationNumber=value)
@@ -236,9 +240,16 @@ def test_a_bad_destination_number_does_not_block_the_message() -> None:
     assert msg.problems == ()
 
 
-@pytest.mark.parametrize(("body", "keyword"), [("STOP", Keyword.STOP), (" stop. ", Keyword.STOP),
-                                               ("Start", Keyword.START), ("help?", Keyword.HELP),
-                                               ("please stop", None)])
+@pytest.mark.parametrize(
+    ("body", "keyword"),
+    [
+        ("STOP", Keyword.STOP),
+        (" stop. ", Keyword.STOP),
+        ("Start", Keyword.START),
+        ("help?", Keyword.HELP),
+        ("please stop", None),
+    ],
+)
 def test_the_keyword_is_detected_on_the_whole_body(body: str, keyword: Keyword | None) -> None:
     # GIVEN an SMS whose body may be a keyword
     # WHEN it is parsed

@@ -160,7 +160,7 @@ def test_fit_to_budget_uses_plain_punctuation_when_only_typography_breaks_the_bu
     # WHEN it is fitted to one segment
     fitted = fit_to_budget(text, 1)
     # THEN plain punctuation is used and the letters are untouched
-    assert fitted == "We've got your message - \"thanks\". " + "x" * 65
+    assert fitted == 'We\'ve got your message - "thanks". ' + "x" * 65
     assert count_segments(fitted) == SegmentCount(GSM, 100, 1)
 
 

@@ -47,12 +47,15 @@ def render(path: Path, scenario: str) -> tuple[Campaign, str]:
     values = SCENARIOS[scenario]
     if values["brand"]:
         campaign = dataclasses.replace(campaign, brand=values["brand"])
-    context: dict[str, Any] = template_context(campaign=campaign, customer_name=str(values["name"]),
-                                               reference=REFERENCE, language=language,
-                                               topic=campaign.topics[0].id if campaign.topics else None,
-                                               # what the runtime adds for staff replies and follow-ups
-                                               extra={"reply": {"text": "Your parcel left today.",
-                                                                "sent_by": "Sam"}, "offer": ""})
+    context: dict[str, Any] = template_context(
+        campaign=campaign,
+        customer_name=str(values["name"]),
+        reference=REFERENCE,
+        language=language,
+        topic=campaign.topics[0].id if campaign.topics else None,
+        # what the runtime adds for staff replies and follow-ups
+        extra={"reply": {"text": "Your parcel left today.", "sent_by": "Sam"}, "offer": ""},
+    )
     store = TemplateStore(FileSystemLoader(TEMPLATES / campaign_name), default_language=language)
     rendered = store.render(filename.removesuffix(".sms.txt"), "sms", "txt", language, context)
     assert rendered.language == language, "rendered a fallback instead of the file itself"
@@ -101,8 +104,10 @@ def test_report_which_templates_fit() -> None:
                 verdict = "fits" if fitted == text.strip() else "fits (plain punctuation)"
             except SegmentBudgetExceeded:
                 verdict = "OVER BUDGET"
-            rows.append(f"{template_id(path):<36} {scenario:<13} {count.encoding.value:<6} "
-                        f"{count.units:>4} units {count.segments:>2}/{budget} segments  {verdict}")
+            rows.append(
+                f"{template_id(path):<36} {scenario:<13} {count.encoding.value:<6} "
+                f"{count.units:>4} units {count.segments:>2}/{budget} segments  {verdict}"
+            )
     # WHEN the table is printed (see it with: pytest -s -k report_which_templates_fit)
     print("\nSMS templates against the segment budget:\n" + "\n".join(rows))
     # THEN every template was rendered in every scenario

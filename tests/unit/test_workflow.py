@@ -76,9 +76,7 @@ def queue(*, escalation: str | None = "supervisors", again: timedelta | None = t
 
 
 def sfn_client() -> Any:
-    return boto3.client(
-        "stepfunctions", region_name="eu-north-1", aws_access_key_id="x", aws_secret_access_key="x"
-    )
+    return boto3.client("stepfunctions", region_name="eu-north-1", aws_access_key_id="x", aws_secret_access_key="x")
 
 
 def test_friday_evening_message_is_due_monday() -> None:
@@ -93,9 +91,7 @@ def test_friday_evening_message_is_due_monday() -> None:
 
 def test_unknown_urgency_falls_back_to_normal() -> None:
     created = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
-    assert compute_deadlines(created, "???", queue(), ALWAYS) == compute_deadlines(
-        created, "normal", queue(), ALWAYS
-    )
+    assert compute_deadlines(created, "???", queue(), ALWAYS) == compute_deadlines(created, "normal", queue(), ALWAYS)
 
 
 def test_urgency_is_raised_one_step_and_caps_at_urgent() -> None:
@@ -131,9 +127,7 @@ def test_timers_without_escalation_config_stay_in_queue_with_one_level() -> None
 def test_second_level_counts_business_time() -> None:
     # GIVEN a first response due at Friday closing (16:00 UTC = 17:00 Stockholm)
     due = datetime(2026, 11, 27, 16, 0, tzinfo=UTC)
-    timers = sla_timers(
-        Deadlines(due, due + timedelta(days=4)), urgency="normal", queue=queue(), hours=OFFICE
-    )
+    timers = sla_timers(Deadlines(due, due + timedelta(days=4)), urgency="normal", queue=queue(), hours=OFFICE)
     # THEN the second level fires one business hour later: Monday 09:00 local
     level2 = next(t for t in timers if t.kind is TimerKind.FIRST_RESPONSE and t.level == 2)
     assert level2.at == datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
@@ -332,9 +326,7 @@ def test_timeline_shows_what_is_due_and_what_happened() -> None:
                 "kind": "sla_breached",
                 "detail": "first_response level 1, due 2026-11-24T10:00:00Z",
             },
-            TimelineEntry(
-                datetime(2026, 11, 24, 11, 0, tzinfo=UTC), "clock_paused", "pending customer"
-            ).to_item(),
+            TimelineEntry(datetime(2026, 11, 24, 11, 0, tzinfo=UTC), "clock_paused", "pending customer").to_item(),
         ],
     )
     # WHEN the timeline is read at 12:00
