@@ -77,6 +77,22 @@ class NotFound(ReplydeskError):
     """Raised when a conversation, customer or template does not exist."""
 
 
+class Unauthorized(ReplydeskError):
+    """Raised when a staff request has no valid token (401): missing, forged, expired or another pool's."""
+
+
+class Forbidden(ReplydeskError):
+    """Raised when a valid staff token lacks the role a route needs (403)."""
+
+
+class Conflict(ReplydeskError):
+    """Raised when a write was based on a version someone else changed first (409)."""
+
+
+class TooManyRequests(ValidationError):
+    """Raised when a sender or client is over a rate limit (429)."""
+
+
 class NotImplementedFeature(ReplydeskError):
     """Raised for a feature the README lists as not implemented yet."""
 

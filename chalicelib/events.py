@@ -38,7 +38,7 @@ def feedback_suppressions(notification: Mapping[str, Any]) -> list[tuple[str, st
 
 
 def handle_event(body: str) -> dict[str, Any]:
-    from chalicelib.pipeline import get_runtime
+    from chalicelib.runtime import get_runtime
 
     rt = get_runtime()
     try:

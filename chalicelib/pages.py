@@ -82,7 +82,7 @@ def conversation_view(conversation_id: str) -> dict[str, Any]:
     """A conversation with its timeline (deadlines, breaches, follow-ups) and messages, for staff."""
     from chalicelib import store, workflow
     from chalicelib.errors import NotFound
-    from chalicelib.pipeline import get_runtime
+    from chalicelib.runtime import get_runtime
 
     get_runtime()  # binds the models to this stage's tables
     conv = store.get_conversation(conversation_id)
@@ -123,8 +123,8 @@ def conversation_view(conversation_id: str) -> dict[str, Any]:
 
 
 def staff_reply(conversation_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    from chalicelib.pipeline import get_runtime
     from chalicelib.reply import staff_reply as send
+    from chalicelib.runtime import get_runtime
 
     return send(
         conversation_id,

@@ -20,24 +20,21 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from botocore.exceptions import ClientError
 
-from chalicelib import aws, guard, store, workflow
+from chalicelib import aws, guard, runtime, store, workflow
 from chalicelib.acknowledge import compose_email, reply_subject, send_email, template_context
 from chalicelib.classify import Classification, classify, warm_up
-from chalicelib.config import Campaign, Settings, get_campaign, get_settings
+from chalicelib.config import Campaign, Settings, get_settings
 from chalicelib.errors import InvalidInput, SegmentBudgetExceeded, TransientError, is_retryable
 from chalicelib.inbound import Attachment, Channel, InboundMessage
 from chalicelib.intake import web as web_intake
 from chalicelib.metrics import Metric, count, milliseconds
-from chalicelib.models import ConversationModel, Status, bind_models
+from chalicelib.models import ConversationModel, Status
 from chalicelib.observability import logger
-from chalicelib.render import S3Loader, TemplateStore
 from chalicelib.route import Route, route
+from chalicelib.runtime import Runtime
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-    from mypy_boto3_ses import SESClient
-    from mypy_boto3_sns import SNSClient
-    from mypy_boto3_stepfunctions import SFNClient
 
 # Reasons that mean "a machine wrote this": stored for the record, but no staff work item is opened.
 KEYWORD_OPT_OUT = "keyword_stop"
@@ -63,35 +60,12 @@ AUTOMATED = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class Runtime:
-    """What the processing path needs, built once per container."""
-
-    settings: Settings
-    campaign: Campaign
-    s3: S3Client
-    ses: SESClient
-    sns: SNSClient
-    sfn: SFNClient
-    templates: TemplateStore
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-
-
 @functools.cache
 def get_runtime() -> Runtime:
-    settings = get_settings()
-    bind_models(settings)
-    campaign = get_campaign()
-    warm_up(campaign)  # load the classifier's models at cold start, outside any message's timing
-    return Runtime(
-        settings=settings,
-        campaign=campaign,
-        s3=aws.s3(),
-        ses=aws.ses(),
-        sns=aws.sns(),
-        sfn=aws.stepfunctions(),
-        templates=TemplateStore(S3Loader(aws.s3(), settings.template_bucket), campaign.default_language),
-    )
+    """The intake path's runtime: the shared one, with the classifier's models loaded at cold start."""
+    rt = runtime.get_runtime()
+    warm_up(rt.campaign)  # outside any message's timing
+    return rt
 
 
 # ------------------------------------------------------------------ reading the queue record

@@ -15,7 +15,7 @@ from chalicelib.models import ConversationModel, Status
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
-    from chalicelib.pipeline import Runtime
+    from chalicelib.runtime import Runtime
 
 MAX_REPLY_CHARS = 20_000
 

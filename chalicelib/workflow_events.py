@@ -9,7 +9,7 @@ from chalicelib.metrics import Metric, count
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
-    from chalicelib.pipeline import Runtime
+    from chalicelib.runtime import Runtime
 
 
 def handle_workflow_event(data: dict[str, Any], rt: Runtime) -> dict[str, Any]:

@@ -120,10 +120,11 @@ class LocalStack:
 
     def load_app(self) -> ModuleType:
         """Import app.py fresh against this stack's environment and start the pump, API and SMTP."""
-        from chalicelib import aws, config, pipeline
+        from chalicelib import aws, config, pipeline, runtime
 
         aws.clear_caches()
         config.get_campaign.cache_clear()
+        runtime.get_runtime.cache_clear()
         pipeline.get_runtime.cache_clear()
         pipeline.intake_record_handler.cache_clear()
         sys.modules.pop("app", None)
