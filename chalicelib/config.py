@@ -31,6 +31,7 @@ ENV_CONVERSATIONS_TABLE = "CONVERSATIONS_TABLE"
 ENV_MESSAGES_TABLE = "MESSAGES_TABLE"
 ENV_SUPPRESSIONS_TABLE = "SUPPRESSIONS_TABLE"
 ENV_IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE"
+ENV_OUTBOX_TABLE = "OUTBOX_TABLE"
 ENV_INBOUND_EMAIL_TOPIC_ARN = "INBOUND_EMAIL_TOPIC_ARN"
 ENV_INBOUND_SMS_TOPIC_ARN = "INBOUND_SMS_TOPIC_ARN"
 ENV_SES_FEEDBACK_TOPIC_ARN = "SES_FEEDBACK_TOPIC_ARN"
@@ -50,6 +51,7 @@ _REQUIRED = {
     "messages_table": ENV_MESSAGES_TABLE,
     "suppressions_table": ENV_SUPPRESSIONS_TABLE,
     "idempotency_table": ENV_IDEMPOTENCY_TABLE,
+    "outbox_table": ENV_OUTBOX_TABLE,
     "inbound_email_topic_arn": ENV_INBOUND_EMAIL_TOPIC_ARN,
     "inbound_sms_topic_arn": ENV_INBOUND_SMS_TOPIC_ARN,
     "ses_feedback_topic_arn": ENV_SES_FEEDBACK_TOPIC_ARN,
@@ -120,6 +122,7 @@ class Settings:
     messages_table: str
     suppressions_table: str
     idempotency_table: str
+    outbox_table: str
     inbound_email_topic_arn: str
     inbound_sms_topic_arn: str
     ses_feedback_topic_arn: str

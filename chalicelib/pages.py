@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,8 @@ def staff_reply(conversation_id: str, body: dict[str, Any]) -> dict[str, Any]:
         conversation_id,
         str(body.get("text") or ""),
         sent_by=str(body.get("sent_by") or "staff")[:100],
+        # The IAM route predates idempotency keys: a caller without one gets a fresh key (no dedupe).
+        idempotency_key=str(body.get("idempotency_key") or uuid.uuid4().hex),
         rt=get_runtime(),
         wait_for_customer=bool(body.get("wait_for_customer", True)),
     )
