@@ -58,6 +58,8 @@ class CustomerModel(Model):
     channels = UnicodeSetAttribute(default=set)
     identities = UnicodeSetAttribute(default=set)
     tags = UnicodeSetAttribute(default=set)
+    # Contact details the customer typed (e.g. a phone on the web form): unproven, so never identities.
+    unverified_contacts = UnicodeSetAttribute(default=set)
     marketing_opt_out = BooleanAttribute(default=True)
     created_at = UTCDateTimeAttribute(default=utcnow)
     updated_at = UTCDateTimeAttribute(default=utcnow)
@@ -220,6 +222,8 @@ class SuppressionModel(Model):
     address = UnicodeAttribute(hash_key=True)  # the identity string, e.g. phone#+4670...
     reason = UnicodeAttribute()
     source = UnicodeAttribute(default="")
+    # The inbound message that caused it (an SMS STOP): its retry still owes the one confirmation.
+    origin = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute(default=utcnow)
     confirmed = BooleanAttribute(default=False)
 

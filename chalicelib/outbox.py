@@ -237,6 +237,9 @@ def _begin(rec: OutboxModel, now: datetime, *, retry_unknown: bool) -> None:
     except UpdateError as exc:
         if exc.cause_response_code == "ConditionalCheckFailedException":
             raise TransientError("another delivery is carrying out this effect") from exc
+        # Nothing was sent: if the flag was written and only its answer lost, take it back, or the
+        # retry would take the effect for interrupted mid-send.
+        _release(rec, now)
         raise _transient(exc, "begin") from exc
 
 
@@ -267,10 +270,16 @@ def _finish(
                 OutboxModel.template_version.set(sent.template.version),
                 OutboxModel.template_language.set(sent.template.language),
             ]
-    try:
-        rec.update(actions=actions)
-    except UpdateError as exc:
-        raise _transient(exc, "mark") from exc
+    # Setting the same values twice is harmless, and a mark lost after a real send would turn a sent
+    # effect into an unknown one: one more try here before the record is retried.
+    for attempt in (1, 2):
+        try:
+            rec.update(actions=actions)
+            return
+        except UpdateError as exc:
+            if attempt == 2:
+                raise _transient(exc, "mark") from exc
+            logger.warning("outbox mark failed, trying again", extra={"effect_id": rec.effect_id})
 
 
 def _release(rec: OutboxModel, now: datetime) -> None:

@@ -80,12 +80,19 @@ def _customer_ref(model: CustomerModel, created: bool) -> CustomerRef:
 
 
 def upsert_customer(
-    identity: str, *, name: str, channel: Channel, now: datetime, extra_identities: Iterable[str] = ()
+    identity: str,
+    *,
+    name: str,
+    channel: Channel,
+    now: datetime,
+    extra_identities: Iterable[str] = (),
+    unverified_contacts: Iterable[str] = (),
 ) -> CustomerRef:
     """Find the customer holding `identity`, or create one; the identity's conditional put makes it unique.
 
-    `extra_identities` (e.g. the phone given on the web form) are linked to the same customer unless
-    another customer already holds them; merging two customers is an operator's decision.
+    `extra_identities` are proven identities linked to the same customer unless another customer
+    already holds them. `unverified_contacts` (e.g. the phone typed on the web form) are only kept
+    as contact details on the customer: they never become identities, so they never merge anyone.
     """
     customer_id = "cus_" + stable_id("identity", identity)
     created = False
@@ -135,6 +142,9 @@ def upsert_customer(
                 raise _transient(exc) from exc
             if IdentityModel.get(extra).customer_id == customer_id:
                 actions.append(CustomerModel.identities.add({extra}))
+    fresh = [c for c in unverified_contacts if c not in (customer.unverified_contacts or set())]
+    if fresh:
+        actions.append(CustomerModel.unverified_contacts.add(set(fresh)))
     if actions:
         actions.append(CustomerModel.updated_at.set(now))
         customer.update(actions=actions)
@@ -205,7 +215,13 @@ def latest_conversation(customer_id: str, *, channel: Channel | None = None) -> 
 
 
 def create_conversation(
-    *, reference: str, customer_id: str, msg: InboundMessage, queue: str, now: datetime
+    *,
+    reference: str,
+    customer_id: str,
+    msg: InboundMessage,
+    queue: str,
+    now: datetime,
+    status: str = Status.NEW.value,
 ) -> ConversationRef | None:
     """Create it under its reference; None when the reference is taken by another conversation."""
     ts = iso(now)
@@ -214,9 +230,9 @@ def create_conversation(
         reference=reference,
         customer_id=customer_id,
         channel=msg.channel.value,
-        status=Status.NEW.value,
+        status=status,
         queue=queue,
-        status_due=status_due(Status.NEW.value, None),
+        status_due=status_due(status, None),
         created_at=ts,
         updated_at=ts,
         subject=msg.subject[:500],
@@ -233,6 +249,42 @@ def create_conversation(
     if existing is not None and existing.origin_source_id == msg.source_id:
         return _conv_ref(existing, created=True)  # our own earlier, interrupted delivery
     return None
+
+
+# The reference alphabet: no 0/O, 1/I/L (read out over the phone).
+_REF_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+
+
+def derive_reference(prefix: str, source_id: str, attempt: int = 0) -> str:
+    """`RD-XXXXXX` derived from the source id: a retry of the same input computes the same reference."""
+    digest = hashlib.sha256(f"{source_id}\x1f{attempt}".encode()).digest()
+    n = int.from_bytes(digest[:8], "big")
+    chars = []
+    for _ in range(6):
+        n, r = divmod(n, len(_REF_ALPHABET))
+        chars.append(_REF_ALPHABET[r])
+    return f"{prefix}-" + "".join(chars)
+
+
+def conversation_opened_by(source_id: str, prefix: str, reference: str | None = None) -> ConversationModel | None:
+    """The conversation this source id opened on an earlier delivery, if any (one read in the usual case)."""
+    candidates = [reference] if reference else []
+    candidates += [derive_reference(prefix, source_id, attempt) for attempt in range(6)]
+    for ref in candidates:
+        conv = get_conversation(ref)
+        if conv is None:
+            if ref == reference:
+                continue
+            return None  # ids are taken in order: the first free one means this source opened none
+        if conv.origin_source_id == source_id:
+            return conv
+    return None
+
+
+def item_rejected(exc: Exception) -> InvalidInput:
+    """DynamoDB refused an item as invalid (too large, bad value): never retryable."""
+    bad = InvalidInput(f"DynamoDB rejected the item ({getattr(exc, 'cause_response_code', '')})")
+    return bad
 
 
 def record_inbound(conv: ConversationModel, *, now: datetime, reopen: bool) -> ConversationModel:
@@ -381,8 +433,11 @@ def release_ack(conv_id: str) -> None:
     ConversationModel(conversation_id=conv_id).update(actions=[ConversationModel.ack_sent_at.remove()])
 
 
-def confirm_ack(conv_id: str, rfc_message_id: str | None) -> None:
+def confirm_ack(conv_id: str, rfc_message_id: str | None, *, now: datetime | None = None) -> None:
+    """Record the conversation's ack (after its send): its time, its Message-ID as a thread key."""
     actions: list[Any] = [ConversationModel.ack_message_id.set(rfc_message_id or "")]
+    if now is not None:
+        actions.append(ConversationModel.ack_sent_at.set(iso(now)))
     if rfc_message_id:
         actions.append(ConversationModel.thread_keys.add({rfc_message_id}))
     ConversationModel(conversation_id=conv_id).update(actions=actions)
@@ -508,17 +563,26 @@ def suppression_reason(identity: str) -> str | None:
         return None
 
 
-def add_suppression(identity: str, *, reason: str, source: str, now: datetime) -> bool:
-    """True when newly suppressed (so an opt-out is confirmed once), False if it already was."""
+def add_suppression(identity: str, *, reason: str, source: str, now: datetime, origin: str | None = None) -> bool:
+    """True when newly suppressed (so an opt-out is confirmed once), False if it already was.
+
+    With `origin` (the inbound message's source id) a retry of that same message also gets True, so
+    its confirmation is still owed after a failure between the write and the send.
+    """
     try:
-        SuppressionModel(address=identity, reason=reason, source=source, created_at=now).save(
+        SuppressionModel(address=identity, reason=reason, source=source, created_at=now, origin=origin).save(
             condition=SuppressionModel.address.does_not_exist()
         )
         return True
     except PutError as exc:
-        if _conditional_failed(exc):
-            return False
-        raise _transient(exc) from exc
+        if not _conditional_failed(exc):
+            raise _transient(exc) from exc
+    if origin is None:
+        return False
+    try:
+        return SuppressionModel.get(identity, consistent_read=True).origin == origin
+    except DoesNotExist:
+        return False
 
 
 def remove_suppression(identity: str, *, only_reason: str | None = None) -> bool:
@@ -530,6 +594,14 @@ def remove_suppression(identity: str, *, only_reason: str | None = None) -> bool
         return False
 
 
+def _slot_time(entry: str) -> str:
+    return entry.split("|", 1)[0]
+
+
+def _ack_log(item: IdentityModel) -> list[str]:
+    return [str(t) for t in (item.ack_log or [])]
+
+
 def ack_slot_free(identity: str, *, now: datetime, max_acks: int, window: timedelta) -> bool:
     """Whether an ack to this address would stay within the rate limit (read only; take_ack_slot takes it)."""
     try:
@@ -537,27 +609,66 @@ def ack_slot_free(identity: str, *, now: datetime, max_acks: int, window: timede
     except DoesNotExist:
         return True
     cutoff = iso(now - window)
-    return sum(1 for t in (item.ack_log or []) if t >= cutoff) < max_acks
+    return sum(1 for t in _ack_log(item) if _slot_time(t) >= cutoff) < max_acks
 
 
-def take_ack_slot(identity: str, *, now: datetime, max_acks: int, window: timedelta) -> bool:
-    """Record an ack to this address if fewer than `max_acks` went out within `window`."""
+def holds_ack_slot(identity: str, effect_id: str) -> bool:
+    """Whether this effect already holds one of the address's slots (a retry of the same ack)."""
+    try:
+        item = IdentityModel.get(identity, consistent_read=True)
+    except DoesNotExist:
+        return False
+    return any(t.endswith(f"|{effect_id}") for t in _ack_log(item))
+
+
+def take_ack_slot(identity: str, *, now: datetime, max_acks: int, window: timedelta, effect_id: str = "") -> bool:
+    """Record an ack to this address if fewer than `max_acks` went out within `window`.
+
+    Entries are `<iso time>|<effect id>`: the same effect taking its slot again is a no-op, and
+    `release_ack_slot` gives it back when the send did not happen.
+    """
     try:
         item = IdentityModel.get(identity, consistent_read=True)
     except DoesNotExist:
         return True
+    log = _ack_log(item)
+    if effect_id and any(t.endswith(f"|{effect_id}") for t in log):
+        return True
     cutoff = iso(now - window)
-    recent = [t for t in (item.ack_log or []) if t >= cutoff]
+    recent = [t for t in log if _slot_time(t) >= cutoff]
     if len(recent) >= max_acks:
         return False
+    entry = f"{iso(now)}|{effect_id}" if effect_id else iso(now)
     try:
-        # The size condition turns two racing deliveries into one slot each, never one too many.
+        # The equality condition turns two racing deliveries into one slot each, never one too many.
         item.update(
-            actions=[IdentityModel.ack_log.set([*recent, iso(now)])],  # type: ignore[list-item]
+            actions=[IdentityModel.ack_log.set([*recent, entry])],  # type: ignore[list-item]
             condition=IdentityModel.ack_log.does_not_exist() | (IdentityModel.ack_log == item.ack_log),
         )
         return True
     except UpdateError as exc:
         if _conditional_failed(exc):
-            return take_ack_slot(identity, now=now, max_acks=max_acks, window=window)
+            return take_ack_slot(identity, now=now, max_acks=max_acks, window=window, effect_id=effect_id)
+        raise _transient(exc) from exc
+
+
+def release_ack_slot(identity: str, effect_id: str) -> None:
+    """Give back the slot an ack took when its send did not happen (never spend a slot on nothing)."""
+    try:
+        item = IdentityModel.get(identity, consistent_read=True)
+    except DoesNotExist:
+        return
+    log = _ack_log(item)
+    kept = [t for t in log if not t.endswith(f"|{effect_id}")]
+    if len(kept) == len(log):
+        return
+    try:
+        item.update(
+            actions=[IdentityModel.ack_log.set(kept)],  # type: ignore[arg-type]  # PynamoDB types list items as attributes
+            condition=IdentityModel.ack_log == item.ack_log,
+        )
+    except UpdateError as exc:
+        if _conditional_failed(exc):
+            release_ack_slot(identity, effect_id)
+            return
         raise _transient(exc) from exc

@@ -53,8 +53,8 @@ def test_intake_handler_reports_nothing_failed_for_an_unparseable_record(stack: 
     dlq = stack.sqs.receive_message(
         QueueUrl=stack.env["INTAKE_DLQ_URL"], MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=1
     ).get("Messages", [])
-    sample_bodies = {r["body"] for r in event["Records"]}
-    parked = [m for m in dlq if m["Body"] in sample_bodies]
+    sample_ids = {r["messageId"] for r in event["Records"]}
+    parked = [m for m in dlq if m["MessageAttributes"]["source_queue_message_id"]["StringValue"] in sample_ids]
     assert parked and all(m["MessageAttributes"]["reason"]["StringValue"] for m in parked)
     for m in dlq:
         stack.sqs.delete_message(QueueUrl=stack.env["INTAKE_DLQ_URL"], ReceiptHandle=m["ReceiptHandle"])

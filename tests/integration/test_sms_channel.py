@@ -349,10 +349,10 @@ def test_unparseable_sms_payload_is_kept_raw_and_parked_in_the_dlq_with_a_reason
     assert attrs["ApproximateNumberOfMessages"] == "0"
 
 
-def test_web_form_customer_who_texts_from_their_phone_is_the_same_customer(
+def test_phone_typed_on_the_web_form_is_kept_unverified_and_merges_nobody(
     stack: Any, drain: Any, unique_email: Any
 ) -> None:
-    # GIVEN a customer who used the web form and gave their mobile number
+    # GIVEN someone who used the web form and typed a mobile number (unproven: anyone can type any number)
     phone = fresh_phone("+4670", 7)
     email = unique_email("sms-web")
     spaced = f"{phone[:3]} {phone[3:5]} {phone[5:8]} {phone[8:10]} {phone[10:]}"  # +46 70 123 45 67
@@ -377,16 +377,18 @@ def test_web_form_customer_who_texts_from_their_phone_is_the_same_customer(
     # WHEN they send an SMS from that phone
     send_sms(stack, phone, "Hi, I wrote on your website about my order, any news?")
     drain()
-    # THEN the SMS belongs to the same customer, whose history holds both conversations
+    # THEN the number is kept on the web customer as an unverified contact detail only
     from chalicelib import store
-    from chalicelib.models import IdentityModel
+    from chalicelib.models import CustomerModel, IdentityModel
 
     customer_id = IdentityModel.get(f"email#{email}").customer_id
-    assert IdentityModel.get(f"phone#{phone}").customer_id == customer_id
-    history = store.customer_conversations(customer_id)
-    assert {c.channel for c in history} == {"web", "sms"}
-    assert web_reference in {c.reference for c in history}
-    assert sms_conversation(phone).customer_id == customer_id
+    assert f"phone#{phone}" in (CustomerModel.get(customer_id).unverified_contacts or set())
+    # AND the SMS belongs to the number's own customer: the web submitter does not see its history
+    sms_customer = IdentityModel.get(f"phone#{phone}").customer_id
+    assert sms_customer != customer_id
+    assert sms_conversation(phone).customer_id == sms_customer
+    assert {c.channel for c in store.customer_conversations(customer_id)} == {"web"}
+    assert web_reference in {c.reference for c in store.customer_conversations(customer_id)}
 
 
 def test_short_sms_keeps_the_customers_stored_language(stack: Any, drain: Any) -> None:

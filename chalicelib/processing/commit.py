@@ -1,0 +1,161 @@
+"""The one commit: the conversation (derived id), the message and its count written together, once."""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import TYPE_CHECKING, Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib import store
+from chalicelib.errors import TransientError
+from chalicelib.inbound import Attachment, Channel, InboundMessage
+from chalicelib.metrics import Metric, count
+from chalicelib.models import ConversationModel, MessageModel, Status
+from chalicelib.processing.decisions import Committed, Decided
+
+if TYPE_CHECKING:
+    from chalicelib.runtime import Runtime
+
+# DynamoDB items hold 400 KB; past this many bytes of body the text goes to S3 and the item keeps a pointer.
+BODY_INLINE_BYTES = 300_000
+PREVIEW_CHARS = 20_000
+
+
+def _attachment_dict(a: Attachment) -> dict[str, Any]:
+    return {
+        "filename": a.filename,
+        "content_type": a.content_type,
+        "size": a.size,
+        "s3_key": a.s3_key,
+        "inline": a.inline,
+        "content_id": a.content_id,
+    }
+
+
+def open_conversation(msg: InboundMessage, d: Decided, rt: Runtime) -> tuple[ConversationModel, bool]:
+    """The conversation this message opens, under an id derived from its source id (or the web reference).
+
+    A retry derives the same id and finds its own conversation (`origin_source_id`); a collision with
+    another source's conversation moves on to the next derived id.
+    """
+    status = Status.NEW.value if d.opens_work else Status.CLOSED.value
+    for attempt in range(6):
+        if attempt == 0 and msg.reference:
+            ref = msg.reference
+        else:
+            ref = store.derive_reference(rt.campaign.reference_prefix, msg.source_id, attempt)
+        made = store.create_conversation(
+            reference=ref,
+            customer_id=d.customer.customer_id,
+            msg=msg,
+            queue=d.route.queue,
+            now=rt.clock(),
+            status=status,
+        )
+        if made is not None:
+            conv = store.get_conversation(made.conversation_id)
+            if conv is None:
+                raise TransientError("conversation not readable after its write")
+            if made.created and d.opens_work:
+                count(Metric.CONVERSATIONS_CREATED, channel=msg.channel.value)
+            return conv, made.created
+    raise TransientError("could not allocate a unique reference number")
+
+
+def _body_pointer(msg: InboundMessage, item: MessageModel, rt: Runtime) -> None:
+    """Keep a body over the item limit in the raw bucket; the item keeps a preview and the key."""
+    size = len(msg.text.encode()) + len((msg.html or "").encode()) + len((msg.new_text or "").encode())
+    if size <= BODY_INLINE_BYTES:
+        return
+    key = f"bodies/{msg.channel.value}/{item.message_id}.json"
+    body = json.dumps({"text": msg.text, "html": msg.html, "new_text": msg.new_text}, ensure_ascii=False).encode()
+    rt.s3.put_object(Bucket=rt.settings.raw_bucket, Key=key, Body=body, ContentType="application/json")
+    item.text = msg.text[:PREVIEW_CHARS]
+    item.new_text = msg.new_text[:PREVIEW_CHARS] if msg.new_text else None
+    item.html = None
+    item.text_key = key
+
+
+def commit(msg: InboundMessage, d: Decided, rt: Runtime) -> Committed:
+    """Write conversation, message and its count in one transaction; a repeat finds the message and skips."""
+    now = rt.clock()
+    if d.existing is not None:
+        conv, created = d.existing, False
+    else:
+        conv, created = open_conversation(msg, d, rt)
+    c = d.classification
+    item = store.inbound_message_item(
+        msg,
+        conversation_id=conv.conversation_id,
+        classification=c.to_dict(),
+        suppressed_reason=d.reason,
+        attachments=[_attachment_dict(a) for a in msg.attachments],
+    )
+    _body_pointer(msg, item, rt)
+    ts = store.iso(now)
+    actions: list[Any] = [ConversationModel.updated_at.set(ts), ConversationModel.version.add(1)]
+    status = conv.status
+    if not d.automated:
+        actions += [ConversationModel.inbound_count.add(1), ConversationModel.last_inbound_at.set(ts)]
+        if conv.status in (Status.RESOLVED.value, Status.PENDING_CUSTOMER.value):
+            status = Status.OPEN.value
+            actions += [
+                ConversationModel.status.set(status),
+                ConversationModel.status_due.set(store.status_due(status, conv.resolution_due)),
+            ]
+    if created or conv.topic == "unknown":
+        actions += [
+            ConversationModel.topic.set(c.topic),
+            ConversationModel.language.set(c.language),
+            ConversationModel.urgency.set(c.urgency),
+            ConversationModel.sentiment.set(c.sentiment),
+            ConversationModel.reasons.set(list(c.reasons)),  # type: ignore[arg-type]
+            ConversationModel.queue.set(d.route.queue),
+        ]
+        if status == conv.status:
+            actions.append(ConversationModel.status_due.set(store.status_due(status, conv.first_response_due)))
+    stored = _transact(item, conv.conversation_id, actions)
+    if stored:
+        count(Metric.MESSAGES_RECEIVED, channel=msg.channel.value)
+    else:
+        count(Metric.DUPLICATES_IGNORED, channel=msg.channel.value)
+    if d.customer.language is None and c.language_source == "detected":
+        store.set_customer_language(d.customer.customer_id, c.language)
+    fresh = store.get_conversation(conv.conversation_id)
+    if fresh is None:
+        raise TransientError("conversation not readable after the commit")
+    return Committed(conversation=fresh, stored=stored, created=created)
+
+
+def transaction_connection() -> Connection:
+    """The connection transactions go through: the message table's own (same endpoint, same client)."""
+    meta = MessageModel.Meta
+    return _connection(meta.region, meta.host)
+
+
+@functools.cache
+def _connection(region: str, host: str | None) -> Connection:
+    return Connection(region=region, host=host)
+
+
+def _transact(item: MessageModel, conversation_id: str, actions: list[Any]) -> bool:
+    """The message (only if new) and the conversation's update, atomically; False if already committed."""
+    try:
+        with TransactWrite(connection=transaction_connection()) as tx:
+            tx.save(item, condition=MessageModel.sort.does_not_exist())
+            tx.update(ConversationModel(conversation_id=conversation_id), actions=actions)
+    except TransactWriteError as exc:
+        reasons = [getattr(r, "code", None) for r in (exc.cancellation_reasons or []) if r is not None]
+        if reasons and reasons[0] == "ConditionalCheckFailed":
+            return False  # this message is already stored: an earlier delivery committed it
+        if exc.cause_response_code == "ValidationException":
+            raise store.item_rejected(exc) from exc
+        raise TransientError(f"commit failed: {exc.cause_response_code or type(exc).__name__}") from exc
+    return True
+
+
+__all__ = ["Channel", "commit"]
