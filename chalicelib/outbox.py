@@ -32,6 +32,7 @@ from chalicelib.inbound import TemplateRef
 from chalicelib.metrics import Metric, count
 from chalicelib.models import EffectStatus, OutboxModel
 from chalicelib.observability import logger
+from chalicelib.store import error_code
 
 
 class Policy(StrEnum):
@@ -212,7 +213,7 @@ def _claim(effect: Effect, now: datetime) -> OutboxModel:
         rec.save(condition=OutboxModel.effect_id.does_not_exist())
         return rec
     except PutError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
+        if error_code(exc) != "ConditionalCheckFailedException":
             raise _transient(exc, "claim") from exc
     existing = get(effect.effect_id)
     if existing is None:
@@ -235,7 +236,7 @@ def _begin(rec: OutboxModel, now: datetime, *, retry_unknown: bool) -> None:
             condition=allowed & OutboxModel.in_flight_since.does_not_exist() if not retry_unknown else allowed,
         )
     except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if error_code(exc) == "ConditionalCheckFailedException":
             raise TransientError("another delivery is carrying out this effect") from exc
         # Nothing was sent: if the flag was written and only its answer lost, take it back, or the
         # retry would take the effect for interrupted mid-send.

@@ -271,7 +271,7 @@ def send_follow_up(conversation_id: str, reply_id: str, *, rt: Runtime) -> bool:
             | (ConversationModel.follow_up_sent_for != reply_id),
         )
     except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if store.error_code(exc) == "ConditionalCheckFailedException":
             return not delivery.duplicate
         raise TransientError("recording the follow-up failed") from exc
     if not delivery.duplicate:

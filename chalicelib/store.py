@@ -26,13 +26,22 @@ OPEN_STATUSES = (Status.NEW.value, Status.OPEN.value, Status.PENDING_CUSTOMER.va
 _FAR_FUTURE = "9999-12-31T23:59:59+00:00"
 
 
-def _conditional_failed(exc: PutError | UpdateError) -> bool:
-    return exc.cause_response_code == "ConditionalCheckFailedException"
+def error_code(exc: BaseException) -> str | None:
+    """The AWS code of a PynamoDB error, or None (PynamoDB's own property fails when the cause had no answer)."""
+    response = getattr(getattr(exc, "cause", None), "response", None)
+    if not isinstance(response, dict):
+        return None
+    code = response.get("Error", {}).get("Code")
+    return str(code) if code else None
+
+
+def _conditional_failed(exc: Exception) -> bool:
+    return error_code(exc) == "ConditionalCheckFailedException"
 
 
 def _transient(exc: Exception) -> Exception:
     """A failed write: retryable unless DynamoDB says the item itself is invalid."""
-    if getattr(exc, "cause_response_code", None) == "ValidationException":
+    if error_code(exc) == "ValidationException":
         bad = InvalidInput(f"DynamoDB rejected the item: {exc}")
         bad.__cause__ = exc
         return bad

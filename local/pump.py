@@ -89,6 +89,12 @@ class EventPump:
         self._threads: list[threading.Thread] = []
         self.invocations = 0
         self.failures = 0
+        # Lambda's function timeout; also how long an idempotency record stays "in progress".
+        self.lambda_timeout_ms = 60_000
+        # Redeliver failed records at once instead of after the queue's visibility timeout (tests): the
+        # same as a redelivery after the timeout, since by then the failed invocation is long over.
+        self.redeliver_failed = False
+        self.redeliveries = 0
 
     def poll_once(self, mapping: Mapping, wait_seconds: int | None = None) -> int:
         """Receive one batch and invoke the handler; returns how many records were delivered."""
@@ -103,7 +109,7 @@ class EventPump:
         if not messages:
             return 0
         event = {"Records": [lambda_record(m, mapping.queue_arn, self.region) for m in messages]}
-        context = LambdaContext(mapping.name, 512, max_runtime_ms=60_000)
+        context = LambdaContext(mapping.name, 512, max_runtime_ms=self.lambda_timeout_ms)
         context.aws_request_id = str(uuid.uuid4())
         context.invoked_function_arn = f"arn:aws:lambda:{self.region}:123456789012:function:{mapping.name}"
         self.invocations += 1
@@ -113,9 +119,11 @@ class EventPump:
             # A crashed invocation fails the whole batch: Lambda leaves every record on the queue.
             log.exception("handler %s raised; the batch stays on the queue", mapping.name)
             self.failures += len(messages)
+            self._redeliver(mapping, messages)
             return len(messages)
         failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
         self.failures += len(failed)
+        self._redeliver(mapping, [m for m in messages if m["MessageId"] in failed])
         done = [m for m in messages if m["MessageId"] not in failed]
         for i in range(0, len(done), 10):
             self.sqs.delete_message_batch(
@@ -123,6 +131,19 @@ class EventPump:
                 Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(done[i : i + 10])],
             )
         return len(messages)
+
+    def _redeliver(self, mapping: Mapping, messages: list[dict[str, Any]]) -> None:
+        if not self.redeliver_failed or not messages:
+            return
+        self.redeliveries += len(messages)
+        for i in range(0, len(messages), 10):
+            self.sqs.change_message_visibility_batch(
+                QueueUrl=mapping.queue_url,
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                    for n, m in enumerate(messages[i : i + 10])
+                ],
+            )
 
     def drain(self, max_rounds: int = 100) -> int:
         """Deliver until every mapped queue is empty (tests use this instead of sleeping)."""

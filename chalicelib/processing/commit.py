@@ -152,9 +152,9 @@ def _transact(item: MessageModel, conversation_id: str, actions: list[Any]) -> b
         reasons = [getattr(r, "code", None) for r in (exc.cancellation_reasons or []) if r is not None]
         if reasons and reasons[0] == "ConditionalCheckFailed":
             return False  # this message is already stored: an earlier delivery committed it
-        if exc.cause_response_code == "ValidationException":
+        if store.error_code(exc) == "ValidationException":
             raise store.item_rejected(exc) from exc
-        raise TransientError(f"commit failed: {exc.cause_response_code or type(exc).__name__}") from exc
+        raise TransientError(f"commit failed: {store.error_code(exc) or type(exc).__name__}") from exc
     return True
 
 

@@ -1,0 +1,538 @@
+"""Exactly-once effects under injected AWS faults, duplicate and shuffled delivery, on the local stack.
+
+For every AWS call on a path (counted in a clean run of the same path), one contact is processed
+with that call failing once: throttled, a 5xx before the request, or the answer lost after the
+service did the work. The pump redelivers failed records (as SQS does after the visibility
+timeout). Then the invariants are counted in moto: one stored message, one conversation, one ack
+(never two), one running SLA clock; a staff reply sent once per key; a follow-up sent once.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import make_msgid
+from typing import Any
+
+import pytest
+
+from local.faults import Fault, FaultInjector, runtime_clients
+from local.outbox import sent_emails, sent_sms
+from local.phone import send_sms
+
+pytestmark = pytest.mark.integration
+
+FAULTS = list(Fault)
+# Reads change nothing: a failed read is an ordinary retry. Each sweep fails every call that leaves
+# DynamoDB (S3, SES, SNS, Step Functions) and the first of each kind of DynamoDB write, to keep the
+# file within a few minutes on a shared machine; bench/bench_faults.py runs every call of every path.
+READS = frozenset({"dynamodb.GetItem", "dynamodb.Query"})
+
+
+# ------------------------------------------------------------------ the harness
+
+
+@pytest.fixture(scope="module")
+def faults(stack: Any) -> Iterator[FaultInjector]:
+    from chalicelib import pipeline
+
+    rt = pipeline.get_runtime()
+    injector = FaultInjector().attach(runtime_clients(rt))
+    pump = stack.pump
+    saved = (pump.redeliver_failed, pump.lambda_timeout_ms)
+    # Redeliver at once; a 1 ms "function timeout" lets an interrupted idempotency record expire, as it
+    # has by the time SQS redelivers after its visibility timeout.
+    pump.redeliver_failed, pump.lambda_timeout_ms = True, 1
+    factory = pipeline.intake_record_handler
+
+    def traced_factory() -> Callable[[Any], dict[str, Any]]:
+        inner = factory()
+
+        def handler(record: Any) -> dict[str, Any]:
+            fresh_templates()  # every record loads its templates: the same calls for each
+            injector.start_record(record.body)
+            try:
+                return inner(record)
+            finally:
+                injector.end_record()
+
+        return handler
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "intake_record_handler", traced_factory)
+        yield injector
+    injector.detach()
+    pump.redeliver_failed, pump.lambda_timeout_ms = saved
+
+
+def fresh_templates() -> None:
+    """Empty the template cache, so every contact makes the same calls (templates load from S3 each time)."""
+    from chalicelib import pipeline
+
+    pipeline.get_runtime().templates.env.cache.clear()  # type: ignore[union-attr]
+
+
+def mail(stack: Any, sender: str, subject: str = "Order missing") -> tuple[bytes, str]:
+    msg = EmailMessage()
+    msg["From"] = f"Ada Lovelace <{sender}>"
+    msg["To"] = str(stack.campaign.inbound_addresses[0])
+    msg["Subject"] = subject
+    msg["Date"] = "Fri, 01 May 2026 12:00:00 +0000"
+    message_id = make_msgid(domain="customer.test")
+    msg["Message-ID"] = message_id
+    msg.set_content("Where is my order? It has not arrived.")
+    return msg.as_bytes(), message_id.strip("<>")
+
+
+def deliver_email(stack: Any, sender: str, raw: bytes | None = None) -> str:
+    """What SES's receipt rule does: raw to S3, then the receipt notification (no SMTP round trip)."""
+    from local.smtp import receipt_notification, ses_message_id
+
+    if raw is None:
+        raw, _ = mail(stack, sender)
+    ses_id = ses_message_id()
+    key = f"raw/email/{ses_id}"
+    bucket, topic = stack.env["RAW_BUCKET"], stack.env["INBOUND_EMAIL_TOPIC_ARN"]
+    stack.client("s3").put_object(Bucket=bucket, Key=key, Body=raw)
+    note = receipt_notification(
+        raw,
+        mail_from=sender,
+        recipients=[str(stack.campaign.inbound_addresses[0])],
+        message_id=ses_id,
+        bucket=bucket,
+        key=key,
+        topic_arn=topic,
+        now=datetime.now(UTC),
+    )
+    stack.client("sns").publish(TopicArn=topic, Message=json.dumps(note), Subject="Amazon SES Email Receipt")
+    return sender
+
+
+def submit_form(stack: Any, email: str) -> str:
+    body = json.dumps(
+        {"name": "Maja", "email": email, "message": "Where is my order? It has not arrived.", "consent": True}
+    ).encode()
+    req = urllib.request.Request(
+        f"{stack.api_url}/contact", data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return str(json.loads(resp.read())["reference"])
+
+
+def fresh_phone() -> str:
+    while True:
+        tail = f"{random.randrange(10**4):04d}"
+        if not tail.endswith("99"):  # moto reports numbers ending in 99 as opted out
+            return f"+1425{random.randrange(200, 999)}{tail}"
+
+
+def mailbox(tag: str) -> str:
+    return f"{tag}-{uuid.uuid4().hex[:10]}@customer.test"
+
+
+@dataclass(frozen=True)
+class Contact:
+    channel: str  # email | sms | web
+    address: str  # email address or phone
+
+
+def conversations_of(contact: Contact) -> list[Any]:
+    from chalicelib import store
+    from chalicelib.models import IdentityModel
+
+    prefix = "phone" if contact.channel == "sms" else "email"
+    try:
+        customer_id = IdentityModel.get(f"{prefix}#{contact.address}", consistent_read=True).customer_id
+    except IdentityModel.DoesNotExist:
+        return []
+    return store.customer_conversations(customer_id)
+
+
+def inbound_count(conversation_id: str) -> int:
+    from chalicelib import store
+
+    return sum(1 for m in store.conversation_messages(conversation_id) if m.direction == "in")
+
+
+def sla_execution(stack: Any, conversation_id: str) -> dict[str, Any] | None:
+    from chalicelib.workflow import execution_name
+
+    arn = stack.env["SLA_STATE_MACHINE_ARN"].replace(":stateMachine:", ":execution:")
+    try:
+        desc: dict[str, Any] = stack.client("stepfunctions").describe_execution(
+            executionArn=f"{arn}:{execution_name(conversation_id, 1, 'sla')}"
+        )
+        return desc
+    except stack.client("stepfunctions").exceptions.ExecutionDoesNotExist:
+        return None
+
+
+def acks_to(data: dict[str, Any], contact: Contact) -> list[dict[str, Any]]:
+    if contact.channel == "sms":
+        return [m for m in sent_sms(data) if m["to"] == contact.address]
+    return [m for m in sent_emails(data) if contact.address in m["to"]]
+
+
+def violations(stack: Any, contact: Contact, data: dict[str, Any]) -> list[str]:
+    """What is wrong for one contact: each invariant of the README's "Invariants" section."""
+    problems: list[str] = []
+    convs = conversations_of(contact)
+    if len(convs) != 1:
+        return [f"{len(convs)} conversations"]
+    conv = convs[0]
+    if (n := inbound_count(conv.conversation_id)) != 1:
+        problems.append(f"{n} stored inbound messages")
+    acks = acks_to(data, contact)
+    if len(acks) != 1:
+        problems.append(f"{len(acks)} acks")
+    if conv.ack_sent_at is None:
+        problems.append("conversation not marked acknowledged")
+    execution = sla_execution(stack, conv.conversation_id)
+    if execution is None:
+        problems.append("no SLA clock")
+    elif int(conv.workflow_version or 0) != 1 or not conv.workflow_execution:
+        problems.append(f"clock stored as version {conv.workflow_version} / {conv.workflow_execution}")
+    return problems
+
+
+def make_contact(stack: Any, channel: str) -> Contact:
+    if channel == "email":
+        return Contact("email", deliver_email(stack, mailbox("fault")))
+    if channel == "sms":
+        phone = fresh_phone()
+        send_sms(stack, phone, "Hi, my order 4471 has not arrived yet. Can you check?")
+        return Contact("sms", phone)
+    email = mailbox("fault-web")
+    submit_form(stack, email)
+    return Contact("web", email)
+
+
+def record_clean_run(stack: Any, faults: FaultInjector, channel: str) -> list[str]:
+    """The calls one contact of `channel` makes when nothing fails (the sweep injects at each)."""
+    contact = make_contact(stack, channel)
+    faults.reset()
+    stack.pump.drain()
+    calls = [c.name for c in faults.calls]
+    assert violations(stack, contact, stack.moto_data()) == []
+    return calls
+
+
+def contact_of(stack: Any, body: str) -> str:
+    """The address or phone a queued record is about (web envelopes point at the raw submission)."""
+    data = json.loads(body)
+    if data.get("channel") == "web":
+        raw = stack.client("s3").get_object(Bucket=data["bucket"], Key=data["key"])["Body"].read()
+        return str(json.loads(raw)["email"])
+    message = data.get("Message")
+    message = json.loads(message) if isinstance(message, str) else message
+    if "originationNumber" in message:
+        return str(message["originationNumber"])
+    return str(message["mail"]["source"])
+
+
+def external_and_first_writes(calls: list[str]) -> list[int]:
+    """Every call that leaves DynamoDB (S3, SES, SNS, Step Functions) and the first of each DynamoDB write."""
+    seen: set[str] = set()
+    out = []
+    for i, name in enumerate(calls):
+        if name in READS:
+            continue
+        if not name.startswith("dynamodb.") or name not in seen:
+            out.append(i)
+        seen.add(name)
+    return out
+
+
+def sweep(
+    stack: Any, faults: FaultInjector, channel: str, fault: Fault, select: Callable[[list[str]], list[int]]
+) -> None:
+    """One contact per selected call, each failing at that call once, all processed in one drain."""
+    clean = record_clean_run(stack, faults, channel)
+    targets = select(clean)
+    assert targets, clean
+    contacts = {c.address: c for c in (make_contact(stack, channel) for _ in targets)}
+    faults.reset()
+    faults.plan_records([(i, fault) for i in targets])
+    stack.pump.drain(max_rounds=400)
+    # Every planned fault fired at the call it was meant for (the path is deterministic).
+    fired = {(nth, name) for nth, name, _ in faults.injected}
+    missing = [f"call {i} ({clean[i]}) never reached" for i in targets if (i, clean[i]) not in fired]
+    data = stack.moto_data()
+    report = list(missing)
+    for body, (index, _) in faults.assigned.items():
+        contact = contacts[contact_of(stack, body)]
+        problems = violations(stack, contact, data)
+        if problems:
+            report.append(f"call {index} ({clean[index]}) {fault.value}: {', '.join(problems)}")
+    assert len(faults.assigned) == len(targets), (len(faults.assigned), len(targets))
+    assert report == [], "\n".join(report)
+
+
+# ------------------------------------------------------------------ one fault on each call, per path
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.value for f in FAULTS])
+def test_email_path_survives_one_fault_on_any_call(stack: Any, faults: FaultInjector, fault: Fault) -> None:
+    # GIVEN the calls one inbound email makes; WHEN each of them fails once in turn and SQS redelivers
+    # THEN every mail is stored once, in one conversation, acknowledged once, with one SLA clock
+    sweep(stack, faults, "email", fault, external_and_first_writes)
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.value for f in FAULTS])
+def test_sms_path_survives_one_fault_on_any_write_or_send(stack: Any, faults: FaultInjector, fault: Fault) -> None:
+    sweep(stack, faults, "sms", fault, external_and_first_writes)
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.value for f in FAULTS])
+def test_web_path_survives_one_fault_on_any_write_or_send(stack: Any, faults: FaultInjector, fault: Fault) -> None:
+    sweep(stack, faults, "web", fault, external_and_first_writes)
+
+
+def answered_conversation(stack: Any) -> tuple[Contact, str]:
+    contact = make_contact(stack, "web")
+    stack.pump.drain()
+    convs = conversations_of(contact)
+    assert len(convs) == 1
+    return contact, convs[0].conversation_id
+
+
+def reply_until_done(conversation_id: str, key: str, attempts: int = 4) -> dict[str, Any]:
+    """What the console does: retry a failed send with the same idempotency key."""
+    from chalicelib import pipeline
+    from chalicelib.errors import is_retryable
+    from chalicelib.reply import staff_reply
+
+    last: Exception | None = None
+    for _ in range(attempts):
+        try:
+            return staff_reply(
+                conversation_id,
+                "Here is your tracking link.",
+                sent_by="sam",
+                idempotency_key=key,
+                rt=pipeline.get_runtime(),
+            )
+        except Exception as exc:
+            if not is_retryable(exc):
+                raise
+            last = exc
+    raise AssertionError(f"reply never went through: {last!r}")
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.value for f in FAULTS])
+def test_staff_reply_is_sent_once_per_key_under_one_fault(stack: Any, faults: FaultInjector, fault: Fault) -> None:
+    # GIVEN the calls one staff reply makes
+    _, conv_id = answered_conversation(stack)
+    fresh_templates()
+    faults.reset()
+    reply_until_done(conv_id, "clean")
+    clean = [c.name for c in faults.calls]
+    report: list[str] = []
+    for index in external_and_first_writes(clean):
+        name = clean[index]
+        contact, conv_id = answered_conversation(stack)
+        fresh_templates()
+        faults.reset()
+        faults.fail_call(index, fault)
+        # WHEN that call fails once and staff retry with the same key, then once more by mistake
+        first = reply_until_done(conv_id, "k1")
+        again = reply_until_done(conv_id, "k1")
+        # THEN the second answer is the first one, marked as a duplicate
+        if not (first["sent"] and again["duplicate"] and again["message_id"] == first["message_id"]):
+            report.append(f"call {index} ({name}): {first} / {again}")
+            continue
+        replies = [m for m in acks_to(stack.moto_data(), contact) if "tracking link" in m["text"]]
+        ids = {m["message_id"] for m in replies}
+        # AND the customer got it once; only a lost SES answer repeats it, with the same Message-ID
+        allowed = 2 if (fault is Fault.LOST_RESPONSE and name == "ses.SendRawEmail") else 1
+        if len(ids) != 1 or not 1 <= len(replies) <= allowed:
+            report.append(f"call {index} ({name}): {len(replies)} replies, {len(ids)} Message-IDs")
+        from chalicelib import store
+
+        conv = store.get_conversation(conv_id)
+        assert conv is not None
+        if conv.follow_up_id != first["message_id"] or conv.status != "pending_customer":
+            report.append(f"call {index} ({name}): conversation not updated ({conv.status}, {conv.follow_up_id})")
+    assert report == [], "\n".join(report)
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.value for f in FAULTS])
+def test_follow_up_is_sent_at_most_once_under_one_fault(stack: Any, faults: FaultInjector, fault: Fault) -> None:
+    from chalicelib import store
+
+    def follow_ups(contact: Contact) -> list[dict[str, Any]]:
+        return [m for m in acks_to(stack.moto_data(), contact) if "solve" in m["text"]]
+
+    def ask(conv_id: str) -> None:
+        conv = store.get_conversation(conv_id)
+        assert conv is not None
+        event = {"action": "send_follow_up", "conversation_id": conv_id, "reply_id": conv.follow_up_id}
+        stack.sqs.send_message(QueueUrl=stack.env["EVENTS_QUEUE_URL"], MessageBody=json.dumps(event))
+
+    # GIVEN the calls one follow-up makes
+    _, conv_id = answered_conversation(stack)
+    reply_until_done(conv_id, "fu")
+    ask(conv_id)
+    fresh_templates()
+    faults.reset()
+    stack.pump.drain()
+    clean = [c.name for c in faults.calls]
+    report: list[str] = []
+    for index in external_and_first_writes(clean):
+        name = clean[index]
+        contact, conv_id = answered_conversation(stack)
+        reply_until_done(conv_id, "fu")
+        ask(conv_id)
+        fresh_templates()
+        faults.reset()
+        faults.fail_call(index, fault)
+        # WHEN that call fails once and the events queue redelivers
+        stack.pump.drain()
+        # THEN exactly one follow-up went out, and the conversation records it
+        sent = follow_ups(contact)
+        conv = store.get_conversation(conv_id)
+        assert conv is not None
+        if len(sent) != 1 or conv.follow_up_sent_for != conv.follow_up_id:
+            report.append(f"call {index} ({name}): {len(sent)} follow-ups, sent_for={conv.follow_up_sent_for}")
+    assert report == [], "\n".join(report)
+
+
+# ------------------------------------------------------------------ duplicates, reordering, random faults
+
+
+def mixed_contacts(stack: Any, n: int) -> list[Contact]:
+    channels = ["email", "sms", "web"]
+    return [make_contact(stack, channels[i % 3]) for i in range(n)]
+
+
+def take_queue(stack: Any) -> list[str]:
+    """Every message on the intake queue, removed (the test redelivers them itself)."""
+    url = stack.env["INTAKE_QUEUE_URL"]
+    bodies: list[str] = []
+    while True:
+        msgs = stack.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        if not msgs:
+            return bodies
+        bodies += [m["Body"] for m in msgs]
+        stack.sqs.delete_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)]
+        )
+
+
+def assert_invariants(stack: Any, contacts: list[Contact]) -> None:
+    data = stack.moto_data()
+    report = [f"{c.channel} {i}: {', '.join(p)}" for i, c in enumerate(contacts) if (p := violations(stack, c, data))]
+    assert report == [], "\n".join(report)
+
+
+def test_every_message_delivered_twice_in_shuffled_order(stack: Any, faults: FaultInjector) -> None:
+    # GIVEN 60 mixed contacts (email, SMS, web form) waiting on the intake queue
+    faults.reset()
+    contacts = mixed_contacts(stack, 60)
+    bodies = take_queue(stack)
+    assert len(bodies) == 60
+    # WHEN every record is delivered twice, all shuffled into one stream
+    twice = bodies * 2
+    random.Random(11).shuffle(twice)
+    url = stack.env["INTAKE_QUEUE_URL"]
+    for i in range(0, len(twice), 10):
+        stack.sqs.send_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": b} for n, b in enumerate(twice[i : i + 10])]
+        )
+    stack.pump.drain()
+    # THEN each contact has one message, one conversation, one ack and one clock
+    assert_invariants(stack, contacts)
+
+
+def test_random_faults_lose_nothing_and_double_nothing(stack: Any, faults: FaultInjector) -> None:
+    # GIVEN 60 mixed contacts on the queue, and faults on a random ~10 % of processing attempts
+    faults.reset()
+    contacts = mixed_contacts(stack, 60)
+    calls_per_attempt = 33
+    faults.fail_randomly(1 - 0.9 ** (1 / calls_per_attempt), seed=7)
+    # WHEN they are processed, failed records redelivered
+    stack.pump.drain(max_rounds=400)
+    faults.fail_randomly(0.0)
+    # THEN faults did happen, and still no contact is lost or doubled
+    assert faults.injected, "no fault was injected"
+    assert_invariants(stack, contacts)
+
+
+def test_oversized_mail_gets_its_message_ack_and_clock(stack: Any, faults: FaultInjector) -> None:
+    # GIVEN a mail whose text and HTML together are beyond DynamoDB's 400 KB item limit
+    faults.reset()
+    sender = mailbox("big")
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = str(stack.campaign.inbound_addresses[0])
+    msg["Subject"] = "Order missing, full log attached inline"
+    msg["Message-ID"] = make_msgid(domain="customer.test")
+    msg.set_content("Where is my order?\n" + ("log line 0123456789 abcdefghij\n" * 8000))
+    msg.add_alternative("<p>Where is my order?</p>" + ("<p>log line 0123456789 abcdefghij</p>" * 8000), subtype="html")
+    deliver_email(stack, sender, msg.as_bytes())
+    # WHEN it is processed
+    stack.pump.drain()
+    # THEN the message is stored with its body in S3, and it got its ack and its clock
+    contact = Contact("email", sender)
+    assert violations(stack, contact, stack.moto_data()) == []
+    from chalicelib import store
+
+    conv = conversations_of(contact)[0]
+    stored = next(m for m in store.conversation_messages(conv.conversation_id) if m.direction == "in")
+    assert stored.text_key, "the body should be kept in S3"
+    body = json.loads(stack.client("s3").get_object(Bucket=stack.env["RAW_BUCKET"], Key=stored.text_key)["Body"].read())
+    assert body["text"].count("log line") == 8000
+
+
+def test_broken_ack_template_is_parked_once_and_the_conversation_still_gets_its_clock(
+    stack: Any, faults: FaultInjector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an ack template that cannot render (an undefined variable)
+    from jinja2 import UndefinedError
+
+    from chalicelib import pipeline
+
+    faults.reset()
+    templates = pipeline.get_runtime().templates
+    original = templates.render
+
+    def broken(purpose: str, *args: Any, **kwargs: Any) -> Any:
+        if purpose == "acknowledge":
+            raise UndefinedError("'customer' has no attribute 'nickname'")
+        return original(purpose, *args, **kwargs)
+
+    monkeypatch.setattr(templates, "render", broken)
+    sender = mailbox("broken-template")
+    deliver_email(stack, sender)
+    # WHEN it is processed (and redelivered, should it fail)
+    stack.pump.drain()
+    monkeypatch.setattr(templates, "render", original)
+    # THEN the message is stored once with its conversation and clock, no ack went out
+    contact = Contact("email", sender)
+    assert violations(stack, contact, stack.moto_data()) == ["0 acks", "conversation not marked acknowledged"]
+    # AND it is parked exactly once, in the one DLQ shape, naming the reason and no address
+    conv = conversations_of(contact)[0]
+    parked = [e for e in dlq_bodies(stack) if e.get("source_id") and conv.origin_source_id == e["source_id"]]
+    assert len(parked) == 1, parked
+    assert set(parked[0]) == {"reason", "channel", "source_id", "raw_key"}
+    assert "template_error" in parked[0]["reason"] and sender not in json.dumps(parked[0])
+
+
+def dlq_bodies(stack: Any) -> list[dict[str, Any]]:
+    seen: dict[str, dict[str, Any]] = {}
+    for _ in range(10):
+        resp = stack.sqs.receive_message(
+            QueueUrl=stack.env["INTAKE_DLQ_URL"], MaxNumberOfMessages=10, VisibilityTimeout=0, WaitTimeSeconds=0
+        )
+        for m in resp.get("Messages", []):
+            try:
+                seen[m["MessageId"]] = json.loads(m["Body"])
+            except json.JSONDecodeError:
+                continue
+    return list(seen.values())
