@@ -250,8 +250,9 @@ def send_follow_up(conversation_id: str, reply_id: str, *, rt: Runtime) -> bool:
         rt=rt,
         auto_submitted=True,
     )
-    if not delivery.sent:
+    if delivery.status not in (EffectStatus.SENT, EffectStatus.UNKNOWN):
         return False
+    # Recorded once the send is over: sent, or its answer lost (then it is never repeated either).
     try:
         ConversationModel(conversation_id=conversation_id).update(
             actions=[

@@ -347,7 +347,10 @@ def test_staff_reply_is_sent_once_per_key_under_one_fault(stack: Any, faults: Fa
         if not (first["sent"] and again["duplicate"] and again["message_id"] == first["message_id"]):
             report.append(f"call {index} ({name}): {first} / {again}")
             continue
-        replies = [m for m in acks_to(stack.moto_data(), contact) if "tracking link" in m["text"]]
+        # (a follow-up from an earlier reply's machine quotes the reply too: it offers to solve it)
+        replies = [
+            m for m in acks_to(stack.moto_data(), contact) if "tracking link" in m["text"] and "solve" not in m["text"]
+        ]
         ids = {m["message_id"] for m in replies}
         # AND the customer got it once; only a lost SES answer repeats it, with the same Message-ID
         allowed = 2 if (fault is Fault.LOST_RESPONSE and name == "ses.SendRawEmail") else 1
@@ -536,3 +539,27 @@ def dlq_bodies(stack: Any) -> list[dict[str, Any]]:
             except json.JSONDecodeError:
                 continue
     return list(seen.values())
+
+
+def test_failure_logs_carry_no_personal_data(
+    stack: Any, faults: FaultInjector, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN an email, an SMS and a web form with known addresses, a known number and a known word
+    faults.reset()
+    email, web_email, phone, word = mailbox("pii"), mailbox("pii-web"), fresh_phone(), "Quuxzanzibar"
+    raw, _ = mail(stack, email)
+    deliver_email(stack, email, raw.replace(b"Where is my order?", f"Where is my order? {word}".encode()))
+    send_sms(stack, phone, f"My order {word} has not arrived")
+    submit_form(stack, web_email)
+    capfd.readouterr()  # only what processing prints from here on
+    # WHEN processing them meets faults whose error text quotes the request (as botocore's do)
+    faults.fail_randomly(0.2, seed=5)
+    stack.pump.drain(max_rounds=400)
+    faults.fail_randomly(0.0)
+    out = capfd.readouterr()
+    logged = out.out + out.err
+    # THEN faults happened, and nothing printed names the customers or what they wrote
+    assert faults.injected
+    assert "processing failed" in logged or "reading the record failed" in logged or "outbox" in logged
+    for secret in (email, web_email, phone, phone.lstrip("+"), word):
+        assert secret not in logged, secret
