@@ -124,8 +124,7 @@ class FaultInjector:
                 fault = self._current[1]
                 self._current = None
                 return fault
-            return None
-        if index in self._at:
+        elif index in self._at:
             return self._at.pop(index)
         if self._rate and name not in self._ignore and self._rng.random() < self._rate:
             return self._rng.choice(list(Fault))
