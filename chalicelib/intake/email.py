@@ -281,6 +281,126 @@ def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
     return pairs
 
 
+def _mailbox_tokens(value: str) -> list[tuple[str, str]]:
+    """A From value as (kind, text) tokens: `angle`, `quoted`, `comment`, `comma`, `text`.
+
+    RFC 5322 §3.4: only an angle-addr or a bare addr-spec names the mailbox. Quoted strings,
+    comments and encoded words are display text and are never decoded before this split, so an
+    RFC 2047 word that decodes to a line break and another address stays display text.
+    """
+    tokens: list[tuple[str, str]] = []
+    i, n = 0, len(value)
+    buf: list[str] = []
+
+    def flush() -> None:
+        if buf:
+            tokens.append(("text", "".join(buf)))
+            buf.clear()
+
+    while i < n:
+        ch = value[i]
+        if ch == '"':
+            flush()
+            j, out = i + 1, []
+            while j < n and value[j] != '"':
+                if value[j] == "\\" and j + 1 < n:
+                    j += 1
+                out.append(value[j])
+                j += 1
+            tokens.append(("quoted", "".join(out)))
+            i = j + 1
+        elif ch == "(":
+            flush()
+            depth, j = 1, i + 1
+            while j < n and depth:
+                if value[j] == "\\":
+                    j += 1
+                elif value[j] == "(":
+                    depth += 1
+                elif value[j] == ")":
+                    depth -= 1
+                j += 1
+            tokens.append(("comment", value[i + 1 : j - 1]))
+            i = j
+        elif ch == "<":
+            flush()
+            j = value.find(">", i + 1)
+            j = n if j < 0 else j
+            tokens.append(("angle", value[i + 1 : j]))
+            i = j + 1
+        elif ch == ",":
+            flush()
+            tokens.append(("comma", ","))
+            i += 1
+        else:
+            buf.append(ch)
+            i += 1
+    flush()
+    return tokens
+
+
+# A bare local part (`From: mailer-daemon`) is kept as the old parser did: the guard still sees a
+# daemon, and has_sender calls it invalid; nothing with a second address inside gets through.
+_ADDR_SPEC = re.compile(r"^[^\s@<>()\[\]\\,;:\"]+(?:@[^\s@<>()\[\]\\,;:\"]+)?$")
+_COMMENT = re.compile(r"\((?:[^()\\]|\\.)*\)")
+_DISPLAY_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+
+
+def _addr_spec(text: str) -> str:
+    """A bare addr-spec, lower-case, or "" when the text is not one (no second address hides in it)."""
+    addr = _WS.sub("", _COMMENT.sub("", text))  # RFC 5322 obs syntax: comments and FWS inside
+    if addr.startswith("@") and ":" in addr:
+        addr = addr.rsplit(":", 1)[1]  # obsolete source route <@relay:user@host>
+    return addr.lower() if _ADDR_SPEC.match(addr) else ""
+
+
+def display_name(raw: str) -> str:
+    """Decoded display text on one line; "" when it looks like an address (it must not pass for one)."""
+    name = _DISPLAY_CONTROL.sub(" ", _raw_header_text(raw))
+    name = _WS.sub(" ", name).strip().strip("\"'").strip()
+    if "@" in name or "<" in name or ">" in name:
+        return ""
+    return name[:200]
+
+
+def parse_from(value: str) -> tuple[str, str]:
+    """(display name, sender address) from a raw From value: the first mailbox's angle-addr, full stop.
+
+    A display name never supplies the address, whatever it decodes to. Without an angle-addr the
+    first word of the first mailbox must be a bare addr-spec (comments are dropped), else the
+    sender is "" and the message is stored without an ack.
+    """
+    value = "".join(value.splitlines())
+    first: list[tuple[str, str]] = []
+    for kind, text in _mailbox_tokens(value):
+        if kind == "comma":
+            if any(k == "angle" or (k == "text" and t.strip()) for k, t in first):
+                break  # the first mailbox of a From with several authors
+            continue
+        first.append((kind, text))
+    angles = [text for kind, text in first if kind == "angle"]
+    if angles:
+        before: list[str] = []
+        for kind, text in first:
+            if kind == "angle":
+                break
+            if kind in ("text", "quoted"):
+                before.append(text)
+        return display_name(" ".join(before)), _addr_spec(angles[0])
+    words = " ".join(text for kind, text in first if kind == "text").split()
+    comments = " ".join(text for kind, text in first if kind == "comment")
+    if not words or ("@" not in words[0] and len(words) > 1):
+        return display_name(comments), ""  # "Mallory victim@x": a phrase, not a mailbox
+    return display_name(comments), _addr_spec(words[0])
+
+
+def _sender(msg: Message) -> tuple[str, str]:
+    raw = _raw_values(msg, "from")
+    if not raw:
+        return "", ""
+    return parse_from(raw[0][:_MAX_POLICY_PARSE])
+
+
 # --------------------------------------------------------------------------------------------
 # HTML
 
@@ -651,10 +771,9 @@ def _build(
         if att is not None:
             attachments.append(att)
 
-    from_pairs = _addresses(msg, "from")
-    sender_name, sender = from_pairs[0] if from_pairs else ("", "")
+    sender_name, sender = _sender(msg)
     if not sender:
-        problems.append("no From address")
+        problems.append("no From address" if not _raw_values(msg, "from") else "From has no usable address")
     recipients: dict[str, None] = {}
     for name in ("to", "cc"):
         for _, addr in _addresses(msg, name):
