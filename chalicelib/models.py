@@ -214,12 +214,24 @@ class SuppressionModel(Model):
     confirmed = BooleanAttribute(default=False)
 
 
+class RateLimitModel(Model):
+    """One counter per (subject, window): `web-ip#<ip>#<window start>`; DynamoDB's TTL removes old ones."""
+
+    class Meta(_Meta):
+        pass
+
+    key = UnicodeAttribute(hash_key=True)
+    hits = NumberAttribute(default=0)
+    expires_at = NumberAttribute()  # epoch seconds, the table's TTL attribute
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     CustomerModel,
     IdentityModel,
     ConversationModel,
     MessageModel,
     SuppressionModel,
+    RateLimitModel,
 )
 
 
@@ -231,6 +243,7 @@ def bind_models(settings: Settings) -> None:
         ConversationModel: settings.conversations_table,
         MessageModel: settings.messages_table,
         SuppressionModel: settings.suppressions_table,
+        RateLimitModel: settings.rate_limits_table,
     }
     for model, table in tables.items():
         meta = model.Meta

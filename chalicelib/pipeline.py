@@ -48,6 +48,7 @@ AUTOMATED = frozenset(
         "spam",
         "virus",
         "null_sender",
+        "automated_sender",
         KEYWORD_OPT_OUT,
         KEYWORD_OPT_IN,
         KEYWORD_HELP,

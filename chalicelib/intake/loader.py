@@ -41,6 +41,8 @@ def unwrap(body: str, settings: Settings) -> Envelope | dict[str, Any]:
         data = json.loads(body)
     except json.JSONDecodeError as exc:
         raise InvalidInput("queue message is not JSON") from exc
+    except RecursionError as exc:  # nesting deeper than the interpreter's stack: never a real message
+        raise InvalidInput("queue message JSON is nested too deeply") from exc
     if not isinstance(data, dict):
         raise InvalidInput("queue message is not a JSON object")
     if data.get("Type") == "Notification" and "TopicArn" in data:
@@ -51,6 +53,8 @@ def unwrap(body: str, settings: Settings) -> Envelope | dict[str, Any]:
                 message = json.loads(message)
             except json.JSONDecodeError:
                 pass  # kept as the text it was, so the raw object and the DLQ reason say what arrived
+            except RecursionError:
+                message = TooDeep(message)
         return {"topic_arn": data["TopicArn"], "sns_message_id": data.get("MessageId", ""), "message": message}
     if data.get("channel") in {c.value for c in Channel} and data.get("key"):
         return Envelope(
@@ -146,16 +150,36 @@ def load_email(notification: Any, rt: Runtime) -> InboundMessage:
 def load_sms(payload: Any, sns_message_id: str, rt: Runtime) -> InboundMessage:
     now = rt.clock()
     inbound_id = payload.get("inboundMessageId") if isinstance(payload, dict) else None
-    source = str(inbound_id or f"sns-{sns_message_id}")
+    source = str(inbound_id or "")
+    if not sms_intake.is_safe_id(source):
+        source = f"sns-{sns_message_id}"  # an id no key can hold: parse_sms rejects it with the reason
     key = web_intake.raw_key(Channel.SMS, now.isoformat(), source) + ".json"
-    body = payload.encode() if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False).encode()
     # Raw first: the SMS exists nowhere else once the queue message is deleted.
-    rt.s3.put_object(Bucket=rt.settings.raw_bucket, Key=key, Body=body, ContentType="application/json")
+    rt.s3.put_object(Bucket=rt.settings.raw_bucket, Key=key, Body=_raw_json(payload), ContentType="application/json")
+    if isinstance(payload, TooDeep):
+        raise InvalidInput("SMS payload JSON is nested too deeply")
     if isinstance(payload, str):
         raise InvalidInput("SMS payload is not JSON")
     if not isinstance(payload, dict):
         raise InvalidInput("SMS payload is JSON but not an object")
     return sms_intake.parse_sms(payload, raw_key=key, received_at=now, campaign=rt.campaign)
+
+
+class TooDeep(str):
+    """An SNS Message whose JSON nests deeper than the parser's stack: kept as the text that arrived."""
+
+    __slots__ = ()
+
+
+def _raw_json(payload: Any) -> bytes:
+    """The bytes to keep as the raw object: the text as it arrived, else the JSON (lone surrogates escaped)."""
+    if isinstance(payload, str):
+        return payload.encode("utf-8", "surrogatepass")
+    try:
+        return json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        # "\ud800" in the JSON decodes to a lone surrogate, which UTF-8 cannot hold: keep the escapes.
+        return json.dumps(payload).encode("ascii")
 
 
 def _parse_time(value: Any) -> datetime:
