@@ -15,11 +15,12 @@ from chalice.app import (
     NotFoundError,
     Response,
     SQSEvent,
+    TooManyRequestsError,
 )
 
 from chalicelib import pages
 from chalicelib.config import deploy_names
-from chalicelib.errors import NotFound, PayloadTooLarge, ValidationError
+from chalicelib.errors import NotFound, PayloadTooLarge, TooManyRequests, ValidationError
 from chalicelib.observability import logger, metrics
 
 NAMES = deploy_names()
@@ -40,6 +41,8 @@ def _view_error(exc: Exception) -> ChaliceViewError:
     """The one translation from domain errors to HTTP errors."""
     if isinstance(exc, PayloadTooLarge):
         return PayloadTooLargeError(str(exc))
+    if isinstance(exc, TooManyRequests):
+        return TooManyRequestsError(str(exc))
     if isinstance(exc, ValidationError):
         return BadRequestError(str(exc))
     if isinstance(exc, NotFound):
@@ -62,7 +65,8 @@ def submit_contact() -> Response:
     assert request is not None  # Chalice sets it for every HTTP invocation
     body = request.raw_body if isinstance(request.raw_body, bytes) else (request.raw_body or "").encode()
     try:
-        accepted = pages.submit(body, request.headers.get("content-type", ""))
+        source_ip = str((request.context.get("identity") or {}).get("sourceIp") or "")
+        accepted = pages.submit(body, request.headers.get("content-type", ""), source_ip)
     except (ValidationError, NotFound) as exc:
         raise _view_error(exc) from exc
     return pages.accepted_response(accepted, request.headers.get("accept", ""))

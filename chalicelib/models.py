@@ -258,6 +258,17 @@ class OutboxModel(Model):
     updated_at = UnicodeAttribute()
 
 
+class RateLimitModel(Model):
+    """One counter per (subject, window): `web-ip#<ip>#<window start>`; DynamoDB's TTL removes old ones."""
+
+    class Meta(_Meta):
+        pass
+
+    key = UnicodeAttribute(hash_key=True)
+    hits = NumberAttribute(default=0)
+    expires_at = NumberAttribute()  # epoch seconds, the table's TTL attribute
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     CustomerModel,
     IdentityModel,
@@ -265,6 +276,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     MessageModel,
     SuppressionModel,
     OutboxModel,
+    RateLimitModel,
 )
 
 
@@ -277,6 +289,7 @@ def bind_models(settings: Settings) -> None:
         MessageModel: settings.messages_table,
         SuppressionModel: settings.suppressions_table,
         OutboxModel: settings.outbox_table,
+        RateLimitModel: settings.rate_limits_table,
     }
     for model, table in tables.items():
         meta = model.Meta
