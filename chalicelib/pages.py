@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -86,61 +85,3 @@ def health() -> dict[str, Any]:
     settings = get_settings()
     return {"status": "ok", "campaign": settings.campaign, "stage": settings.stage}
 
-
-def conversation_view(conversation_id: str) -> dict[str, Any]:
-    """A conversation with its timeline (deadlines, breaches, follow-ups) and messages, for staff."""
-    from chalicelib import store, workflow
-    from chalicelib.errors import NotFound
-    from chalicelib.runtime import get_runtime
-
-    get_runtime()  # binds the models to this stage's tables
-    conv = store.get_conversation(conversation_id)
-    if conv is None:
-        raise NotFound(f"no conversation {conversation_id}")
-    return {
-        "conversation_id": conv.conversation_id,
-        "reference": conv.reference,
-        "status": conv.status,
-        "queue": conv.queue,
-        "channel": conv.channel,
-        "topic": conv.topic,
-        "language": conv.language,
-        "urgency": conv.urgency,
-        "reasons": list(conv.reasons or []),
-        "first_response_due": conv.first_response_due,
-        "resolution_due": conv.resolution_due,
-        "first_response_at": conv.first_response_at,
-        "callback_requested_at": conv.callback_requested_at,
-        "breaches": [
-            {"kind": b.kind, "level": int(b.level or 1), "at": b.at, "due": b.due} for b in conv.breaches or []
-        ],
-        "timeline": [{"at": e.at.isoformat(), "kind": e.kind, "detail": e.detail} for e in workflow.timeline(conv)],
-        "messages": [
-            {
-                "direction": m.direction,
-                "channel": m.channel,
-                "created_at": m.created_at,
-                "subject": m.subject,
-                "text": m.new_text or m.text,
-                "ack": m.ack,
-                "suppressed_reason": m.suppressed_reason,
-                "sent_by": m.sent_by,
-            }
-            for m in store.conversation_messages(conversation_id)
-        ],
-    }
-
-
-def staff_reply(conversation_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    from chalicelib.reply import staff_reply as send
-    from chalicelib.runtime import get_runtime
-
-    return send(
-        conversation_id,
-        str(body.get("text") or ""),
-        sent_by=str(body.get("sent_by") or "staff")[:100],
-        # The IAM route predates idempotency keys: a caller without one gets a fresh key (no dedupe).
-        idempotency_key=str(body.get("idempotency_key") or uuid.uuid4().hex),
-        rt=get_runtime(),
-        wait_for_customer=bool(body.get("wait_for_customer", True)),
-    )
