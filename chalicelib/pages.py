@@ -84,4 +84,3 @@ def accepted_response(accepted: web.Accepted, accept_header: str) -> Response:
 def health() -> dict[str, Any]:
     settings = get_settings()
     return {"status": "ok", "campaign": settings.campaign, "stage": settings.stage}
-
