@@ -31,6 +31,7 @@ ENV_CONVERSATIONS_TABLE = "CONVERSATIONS_TABLE"
 ENV_MESSAGES_TABLE = "MESSAGES_TABLE"
 ENV_SUPPRESSIONS_TABLE = "SUPPRESSIONS_TABLE"
 ENV_IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE"
+ENV_OUTBOX_TABLE = "OUTBOX_TABLE"
 ENV_RATE_LIMITS_TABLE = "RATE_LIMITS_TABLE"
 ENV_INBOUND_EMAIL_TOPIC_ARN = "INBOUND_EMAIL_TOPIC_ARN"
 ENV_INBOUND_SMS_TOPIC_ARN = "INBOUND_SMS_TOPIC_ARN"
@@ -38,6 +39,10 @@ ENV_SES_FEEDBACK_TOPIC_ARN = "SES_FEEDBACK_TOPIC_ARN"
 ENV_ESCALATION_TOPIC_ARN = "ESCALATION_TOPIC_ARN"
 ENV_SLA_STATE_MACHINE_ARN = "SLA_STATE_MACHINE_ARN"
 ENV_FOLLOWUP_STATE_MACHINE_ARN = "FOLLOWUP_STATE_MACHINE_ARN"
+ENV_COGNITO_USER_POOL_ID = "COGNITO_USER_POOL_ID"
+ENV_COGNITO_CLIENT_ID = "COGNITO_CLIENT_ID"
+ENV_COGNITO_ISSUER = "COGNITO_ISSUER"
+ENV_COGNITO_JWKS_URL = "COGNITO_JWKS_URL"
 
 _REQUIRED = {
     "raw_bucket": ENV_RAW_BUCKET,
@@ -51,6 +56,7 @@ _REQUIRED = {
     "messages_table": ENV_MESSAGES_TABLE,
     "suppressions_table": ENV_SUPPRESSIONS_TABLE,
     "idempotency_table": ENV_IDEMPOTENCY_TABLE,
+    "outbox_table": ENV_OUTBOX_TABLE,
     "rate_limits_table": ENV_RATE_LIMITS_TABLE,
     "inbound_email_topic_arn": ENV_INBOUND_EMAIL_TOPIC_ARN,
     "inbound_sms_topic_arn": ENV_INBOUND_SMS_TOPIC_ARN,
@@ -58,6 +64,10 @@ _REQUIRED = {
     "escalation_topic_arn": ENV_ESCALATION_TOPIC_ARN,
     "sla_state_machine_arn": ENV_SLA_STATE_MACHINE_ARN,
     "followup_state_machine_arn": ENV_FOLLOWUP_STATE_MACHINE_ARN,
+    "cognito_user_pool_id": ENV_COGNITO_USER_POOL_ID,
+    "cognito_client_id": ENV_COGNITO_CLIENT_ID,
+    "cognito_issuer": ENV_COGNITO_ISSUER,
+    "cognito_jwks_url": ENV_COGNITO_JWKS_URL,
 }
 
 CAMPAIGN_DIR = Path(__file__).parent / "campaigns"
@@ -122,6 +132,7 @@ class Settings:
     messages_table: str
     suppressions_table: str
     idempotency_table: str
+    outbox_table: str
     rate_limits_table: str
     inbound_email_topic_arn: str
     inbound_sms_topic_arn: str
@@ -129,6 +140,11 @@ class Settings:
     escalation_topic_arn: str
     sla_state_machine_arn: str
     followup_state_machine_arn: str
+    # The staff pool: tokens are verified in our code against these (chalicelib/auth).
+    cognito_user_pool_id: str
+    cognito_client_id: str
+    cognito_issuer: str
+    cognito_jwks_url: str
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: str) -> Settings:
@@ -159,6 +175,15 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: str) ->
     for attr, var in _REQUIRED.items():
         if attr.endswith("_arn") and values[attr] and not values[attr].startswith("arn:"):
             problems.append(f"{var} must be an ARN, got {values[attr]!r}")
+    pool = values["cognito_user_pool_id"]
+    if pool and not re.match(r"^[\w-]+_[0-9A-Za-z]+$", pool):
+        problems.append(f"{ENV_COGNITO_USER_POOL_ID} must be a user pool id like 'eu-west-1_AbC123', got {pool!r}")
+    for attr in ("cognito_issuer", "cognito_jwks_url"):
+        if values[attr] and not re.match(r"^https?://", values[attr]):
+            problems.append(f"{_REQUIRED[attr]} must be an http(s) URL, got {values[attr]!r}")
+    if pool and values["cognito_issuer"] and not values["cognito_issuer"].rstrip("/").endswith("/" + pool):
+        # Cognito's `iss` is <provider URL>/<pool id>; anything else would reject every token.
+        problems.append(f"{ENV_COGNITO_ISSUER} must end with the user pool id {pool!r}")
     if problems:
         raise ConfigError("environment", problems)
     return Settings(campaign=names.campaign, stage=names.stage, region=region, endpoint_url=endpoint, **values)
