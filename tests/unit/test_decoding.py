@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 
 import pytest
 from mailcorpus import parse_bytes
 
-from chalicelib.config import _REQUIRED, Settings, load_settings
+from chalicelib.config import Settings
 from chalicelib.errors import InvalidInput
 from chalicelib.intake import loader
 from chalicelib.intake.email import decode_bytes
@@ -90,11 +91,8 @@ def test_sms_nested_too_deeply_is_invalid_input_with_a_reason() -> None:
 
 @pytest.fixture(scope="module")
 def settings() -> Settings:
-    env = dict.fromkeys(_REQUIRED.values(), "x")
-    env |= dict.fromkeys(("INTAKE_QUEUE_URL", "INTAKE_DLQ_URL", "EVENTS_QUEUE_URL"), "https://sqs/q")
-    env |= {v: "arn:aws:x" for v in _REQUIRED.values() if v.endswith("_ARN")}
-    env |= {"REPLYDESK_CAMPAIGN": "demo", "REPLYDESK_STAGE": "dev", "AWS_REGION": "us-east-1"}
-    return load_settings(environ=env)
+    # unwrap reads only the raw bucket from Settings; the values are never used to reach AWS.
+    return Settings(**{f.name: "x" for f in dataclasses.fields(Settings)} | {"endpoint_url": None})
 
 
 def test_queue_record_nested_too_deeply_is_invalid_input(settings: Settings) -> None:
