@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from chalicelib import aws
 from chalicelib.config import Campaign, Settings, get_campaign, get_settings
 from chalicelib.library.csat import link_context
-from chalicelib.library.repository import TemplateRepository
+from chalicelib.library.repository import TemplateRepository, repository
 from chalicelib.models import bind_models
 from chalicelib.render import TemplateStore
 
@@ -71,4 +71,4 @@ def library_store(settings: Settings, campaign: Campaign, repo: TemplateReposito
             live_chat_url=campaign.follow_up.live_chat_url,
         )
 
-    return TemplateStore(repo or TemplateRepository(), campaign.default_language, links=links)
+    return TemplateStore(repo or repository(), campaign.default_language, links=links)

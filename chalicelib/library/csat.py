@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -105,3 +105,45 @@ def record(claim: RatingClaim, *, now: datetime) -> bool:
             return False
         raise TransientError("could not store the rating") from exc
     return True
+
+
+@dataclass(frozen=True, slots=True)
+class RatingPage:
+    status: int
+    language: str
+    title: str
+    message: str
+
+
+_PAGE_TEXT = {
+    # Only the page's frame; the thanks itself is the library's rating-thanks snippet in the customer's language.
+    "invalid": {
+        "en": "This rating link is not valid or has expired.",
+        "sv": "Den här länken för betyg är ogiltig eller har gått ut.",
+        "de": "Dieser Bewertungslink ist ungültig oder abgelaufen.",
+        "fr": "Ce lien d'évaluation n'est pas valide ou a expiré.",
+        "es": "Este enlace de valoración no es válido o ha caducado.",
+    },
+    "already": {
+        "en": "You have already rated this conversation. Thank you!",
+        "sv": "Du har redan betygsatt det här ärendet. Tack!",
+        "de": "Sie haben diesen Vorgang bereits bewertet. Vielen Dank!",
+        "fr": "Vous avez déjà évalué cette demande. Merci !",
+        "es": "Ya has valorado esta consulta. ¡Gracias!",
+    },
+}
+
+
+def rate(token: str, *, secret: str, now: datetime, thanks: Callable[[str], tuple[str, str]]) -> RatingPage:
+    """Verify the link, store the rating once, emit Csat; `thanks(conversation_id)` -> (language, text)."""
+    from chalicelib.metrics import Metric, count
+
+    try:
+        claim = verify(token, secret=secret, now=now)
+    except InvalidRatingLink:
+        return RatingPage(400, "en", "Rating", _PAGE_TEXT["invalid"]["en"])
+    language, text = thanks(claim.conversation_id)
+    if not record(claim, now=now):
+        return RatingPage(200, language, "Rating", _PAGE_TEXT["already"].get(language, _PAGE_TEXT["already"]["en"]))
+    count(Metric.CSAT, rating=claim.rating.value)
+    return RatingPage(200, language, "Rating", text)

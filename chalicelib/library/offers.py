@@ -120,10 +120,10 @@ def record_outcome(
 
 
 def kept_rate(outcomes: Mapping[str, Mapping[str, float]]) -> dict[str, tuple[float, float]]:
-    """offer -> (kept or exchanged share, total): what `replydesk stats retention` prints."""
+    """offer -> (share of outcomes where the customer kept the item with the offer, total)."""
     out = {}
     for offer, by_outcome in outcomes.items():
         total = sum(by_outcome.values())
-        kept = by_outcome.get(Outcome.KEPT.value, 0) + by_outcome.get(Outcome.EXCHANGED.value, 0)
+        kept = by_outcome.get(Outcome.KEPT.value, 0)
         out[offer] = (kept / total if total else 0.0, total)
     return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import difflib
+import functools
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -231,6 +232,12 @@ class TemplateRepository:
         ids = list(template_ids)
         for tid in ids or list(self._latest):
             self._latest.pop(tid, None)
+
+
+@functools.cache
+def repository() -> TemplateRepository:
+    """The container's repository: its version cache lives as long as the container."""
+    return TemplateRepository()
 
 
 def _retired(v: TemplateVersion) -> TemplateVersion:
