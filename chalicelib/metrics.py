@@ -25,6 +25,9 @@ class Metric(StrEnum):
     AUTO_RESOLVED = "AutoResolved"
     RETENTION_OUTCOME = "RetentionOutcome"
     CSAT = "Csat"
+    OUTCOME_UNKNOWN = "OutcomeUnknown"
+    EFFECT_FAILED = "EffectFailed"
+    MESSAGES_PARKED = "MessagesParked"
 
 
 def count(name: Metric, value: float = 1, **dimensions: str) -> None:

@@ -209,26 +209,30 @@ def record_retention(conversation_id: str, body: Mapping[str, Any], *, rt: Runti
     )
 
 
+def check_offer(conversation_id: str, offer_id: str, *, rt: Runtime) -> None:
+    """Before a reply carries an offer: it must be one this customer may still get (400 saying why not)."""
+    conv = _conversation(conversation_id)
+    offer = offers.find_offer(rt.campaign, offer_id)
+    customer = store.get_customer(conv.customer_id)
+    result = offers.evaluate(
+        rt.campaign,
+        topic=conv.topic,
+        tags=getattr(customer, "tags", None) or (),
+        customer_conversations=store.customer_conversations(conv.customer_id, limit=200),
+        today=rt.clock().date(),
+        order_value=None,
+    )
+    e = next(x for x in result if x.offer.id == offer.id)
+    # The order value is the agent's call (the console shows the condition); every other condition is checked here.
+    if not e.eligible and "order value" not in e.reason:
+        raise ValidationError(f"offer {offer.id} is not available here: {e.reason}", field="offer_id")
+
+
 def record_offer_sent(
     conversation_id: str, offer_id: str, *, message_id: str, rt: Runtime, agent: Agent
 ) -> dict[str, Any]:
     """After a reply that carried an offer: the offer goes on the conversation (the per-customer limit counts it)."""
-    conv = _conversation(conversation_id)
     offer = offers.find_offer(rt.campaign, offer_id)
-    eligible = {
-        e.offer.id: e
-        for e in offers.evaluate(
-            rt.campaign,
-            topic=conv.topic,
-            tags=(),
-            customer_conversations=store.customer_conversations(conv.customer_id, limit=200),
-            today=rt.clock().date(),
-            order_value=None,
-        )
-    }
-    e = eligible[offer.id]
-    if not e.eligible and "order value" not in e.reason:
-        raise ValidationError(f"offer {offer.id} is not available here: {e.reason}", field="offer_id")
     offers.record_sent(conversation_id, offer, sent_by=agent.get("username", ""), message_id=message_id, now=rt.clock())
     return {"offer_id": offer.id, "message_id": message_id}
 
@@ -280,3 +284,33 @@ def check_template(body: Mapping[str, Any], *, rt: Runtime, agent: Agent) -> dic
         )
         previews[lang] = {"subject": r.subject, "text": r.text, "html": r.html}
     return {"ok": True, "id": d.template_id, "previews": previews}
+
+
+def reply_template(conversation_id: str, body: Mapping[str, Any], *, rt: Runtime) -> Any:
+    """The reply's `template` reference checked before sending: a missing required input is a 400 naming it.
+
+    Returns the TemplateRef the sent message stores (id, version, language used), or None for free text.
+    """
+    from chalicelib.inbound import TemplateRef
+
+    ref = body.get("template")
+    if ref in (None, {}):
+        return None
+    if not isinstance(ref, Mapping) or not ref.get("id"):
+        raise ValidationError("'template' must be {id, version, language, inputs}", field="template")
+    version = ref.get("version")
+    if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+        raise ValidationError("'template.version' must be a number", field="template.version")
+    checked = preview(
+        conversation_id,
+        {
+            "template_id": ref["id"],
+            "version": version,
+            "language": ref.get("language"),
+            "inputs": ref.get("inputs") or {},
+        },
+        rt=rt,
+        agent={"username": "", "name": ""},
+    )
+    t = checked["template"]
+    return TemplateRef(id=str(t["id"]), version=int(t["version"]), language=str(t["language"]))
