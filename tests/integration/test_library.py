@@ -226,3 +226,26 @@ def test_preview_offers_and_outcome_on_a_returns_conversation(
     # AND an unknown outcome is a clear 400
     with pytest.raises(ValidationError, match="outcome"):
         service.record_retention(second, {"outcome": "maybe"}, rt=rt, agent=agent)
+
+
+def test_marketing_is_opt_in_from_the_contact_form_box(stack: Any, drain: Any, unique_email: Any) -> None:
+    from chalicelib import store
+
+    # GIVEN two customers, one ticking the optional offers box
+    yes, no = unique_email("mkt-yes"), unique_email("mkt-no")
+    for email, marketing in ((yes, True), (no, False)):
+        post_form(
+            stack,
+            {"name": "Kim", "email": email, "message": "Where is my parcel?", "consent": True, "marketing": marketing},
+        )
+    # WHEN they are processed
+    drain()
+    # THEN only the one who ticked it may get the complementary offer; the other stays opted out
+    from chalicelib.models import IdentityModel
+
+    opted = {}
+    for email in (yes, no):
+        customer = store.get_customer(IdentityModel.get(f"email#{email}").customer_id)
+        assert customer is not None
+        opted[email] = bool(customer.marketing_opt_out)
+    assert opted == {yes: False, no: True}
