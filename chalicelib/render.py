@@ -76,15 +76,19 @@ class TemplateStore:
         source = found.bodies[lang].get(part)
         if source is None:
             raise NotFound(f"template {tid} has no {part} in {lang}")
-        full = self.enrich(context, lang)
+        full = self.enrich(context, lang, uses=source)
         text = render_source(source, full, autoescape=part == "html", where=f"{tid} [{lang}] {part}")
         name = f"{lang}/{base}{'-subject' if part == 'subject' else ''}.{channel}.{ext}"
         return Rendered(
             template=name, language=lang, text=text, template_id=tid, version=found.version, fallback=fallback
         )
 
-    def enrich(self, context: Mapping[str, Any], language: str) -> dict[str, Any]:
-        """The caller's context plus FAQ, offer and links in `language`."""
+    def enrich(self, context: Mapping[str, Any], language: str, *, uses: str | None = None) -> dict[str, Any]:
+        """The caller's context plus FAQ, offer and links in `language`.
+
+        `uses` is the source about to be rendered: a snippet is only looked up when the source names it,
+        so a template without an FAQ costs no read of one.
+        """
         full = dict(context)
         # The ack and reply paths pass fewer fields than the sample a template is validated on: fill the rest.
         customer = context.get("customer")
@@ -97,9 +101,9 @@ class TemplateStore:
         full.setdefault("inputs", {})
         conversation = context.get("conversation") or {}
         topic = conversation.get("topic") if isinstance(conversation, Mapping) else None
-        if "faq" in context and topic:
+        if "faq" in context and topic and (uses is None or "faq" in uses):
             full["faq"] = self._snippet(f"faq-{topic}", language, context) or context.get("faq") or ""
-        if context.get("offer"):
+        if context.get("offer") and (uses is None or "offer" in uses):
             full["offer"] = self._snippet(Purpose.COMPLEMENTARY_OFFER.value, language, context) or context["offer"]
         if "links" not in context:
             full["links"] = {"rating": {}, "live_chat": "", **(self.links(context) if self.links is not None else {})}
@@ -130,10 +134,11 @@ class TemplateStore:
 
         found = self.version(template_id, version)
         lang, _ = choose_language(found.languages, language, self.default_language)
+        sources = "\n".join(found.bodies[lang].values())
         return render_version(
             found,
             language=language,
             default_language=self.default_language,
-            context=self.enrich(context, lang),
+            context=self.enrich(context, lang, uses=sources),
             inputs=inputs,
         )
