@@ -80,7 +80,13 @@ def _customer_ref(model: CustomerModel, created: bool) -> CustomerRef:
 
 
 def upsert_customer(
-    identity: str, *, name: str, channel: Channel, now: datetime, extra_identities: Iterable[str] = ()
+    identity: str,
+    *,
+    name: str,
+    channel: Channel,
+    now: datetime,
+    extra_identities: Iterable[str] = (),
+    marketing_opt_in: bool = False,
 ) -> CustomerRef:
     """Find the customer holding `identity`, or create one; the identity's conditional put makes it unique.
 
@@ -122,6 +128,9 @@ def upsert_customer(
         actions.append(CustomerModel.channels.add({channel.value}))
     if name and not customer.name:
         actions.append(CustomerModel.name.set(name))
+    if marketing_opt_in and customer.marketing_opt_out:
+        # Customers start opted out of marketing; only the form's explicit box opts them in.
+        actions.append(CustomerModel.marketing_opt_out.set(False))
     for extra in extra_identities:
         if extra in (customer.identities or set()):
             continue
