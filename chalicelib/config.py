@@ -37,6 +37,7 @@ ENV_SES_FEEDBACK_TOPIC_ARN = "SES_FEEDBACK_TOPIC_ARN"
 ENV_ESCALATION_TOPIC_ARN = "ESCALATION_TOPIC_ARN"
 ENV_SLA_STATE_MACHINE_ARN = "SLA_STATE_MACHINE_ARN"
 ENV_FOLLOWUP_STATE_MACHINE_ARN = "FOLLOWUP_STATE_MACHINE_ARN"
+ENV_PRESENCE_TABLE = "PRESENCE_TABLE"
 ENV_COGNITO_USER_POOL_ID = "COGNITO_USER_POOL_ID"
 ENV_COGNITO_CLIENT_ID = "COGNITO_CLIENT_ID"
 ENV_COGNITO_ISSUER = "COGNITO_ISSUER"
@@ -60,6 +61,7 @@ _REQUIRED = {
     "escalation_topic_arn": ENV_ESCALATION_TOPIC_ARN,
     "sla_state_machine_arn": ENV_SLA_STATE_MACHINE_ARN,
     "followup_state_machine_arn": ENV_FOLLOWUP_STATE_MACHINE_ARN,
+    "presence_table": ENV_PRESENCE_TABLE,
     "cognito_user_pool_id": ENV_COGNITO_USER_POOL_ID,
     "cognito_client_id": ENV_COGNITO_CLIENT_ID,
     "cognito_issuer": ENV_COGNITO_ISSUER,
@@ -134,6 +136,7 @@ class Settings:
     escalation_topic_arn: str
     sla_state_machine_arn: str
     followup_state_machine_arn: str
+    presence_table: str
     # The staff pool: tokens are verified in our code against these (chalicelib/auth).
     cognito_user_pool_id: str
     cognito_client_id: str

@@ -94,6 +94,17 @@ class QueueIndex(GlobalSecondaryIndex["ConversationModel"]):
     status_due = UnicodeAttribute(range_key=True)
 
 
+class AssigneeIndex(GlobalSecondaryIndex["ConversationModel"]):
+    """Sparse: only assigned conversations carry `assignee` (the staff username)."""
+
+    class Meta:
+        index_name = "by_assignee"
+        projection = AllProjection()
+
+    assignee = UnicodeAttribute(hash_key=True)
+    status_due = UnicodeAttribute(range_key=True)
+
+
 class Breach(MapAttribute[str, Any]):
     kind = UnicodeAttribute()  # first_response | resolution
     level = NumberAttribute(default=1)
@@ -140,9 +151,12 @@ class ConversationModel(Model):
     follow_up_sent_for = UnicodeAttribute(null=True)
     callback_requested_at = UnicodeAttribute(null=True)
     timeline = ListAttribute(of=MapAttribute, default=list)  # type: ignore[arg-type]
+    # Bumped by every staff-visible change from the console; console writes are conditional on it.
+    version = NumberAttribute(default=0)
 
     by_customer = CustomerIndex()
     by_queue = QueueIndex()
+    by_assignee = AssigneeIndex()
 
 
 class SourceIndex(GlobalSecondaryIndex["MessageModel"]):

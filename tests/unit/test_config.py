@@ -85,6 +85,7 @@ def test_settings_reject_malformed_values_and_accept_an_override() -> None:
             "MESSAGES_TABLE",
             "SUPPRESSIONS_TABLE",
             "IDEMPOTENCY_TABLE",
+            "PRESENCE_TABLE",
         ),
         "x",
     )
