@@ -45,7 +45,8 @@ def submit_contact() -> Response:
     assert request is not None  # Chalice sets it for every HTTP invocation
     body = request.raw_body if isinstance(request.raw_body, bytes) else (request.raw_body or "").encode()
     with http_errors():
-        accepted = pages.submit(body, request.headers.get("content-type", ""))
+        source_ip = str((request.context.get("identity") or {}).get("sourceIp") or "")
+        accepted = pages.submit(body, request.headers.get("content-type", ""), source_ip)
     return pages.accepted_response(accepted, request.headers.get("accept", ""))
 
 

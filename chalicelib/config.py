@@ -31,6 +31,8 @@ ENV_CONVERSATIONS_TABLE = "CONVERSATIONS_TABLE"
 ENV_MESSAGES_TABLE = "MESSAGES_TABLE"
 ENV_SUPPRESSIONS_TABLE = "SUPPRESSIONS_TABLE"
 ENV_IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE"
+ENV_OUTBOX_TABLE = "OUTBOX_TABLE"
+ENV_RATE_LIMITS_TABLE = "RATE_LIMITS_TABLE"
 ENV_INBOUND_EMAIL_TOPIC_ARN = "INBOUND_EMAIL_TOPIC_ARN"
 ENV_INBOUND_SMS_TOPIC_ARN = "INBOUND_SMS_TOPIC_ARN"
 ENV_SES_FEEDBACK_TOPIC_ARN = "SES_FEEDBACK_TOPIC_ARN"
@@ -55,6 +57,8 @@ _REQUIRED = {
     "messages_table": ENV_MESSAGES_TABLE,
     "suppressions_table": ENV_SUPPRESSIONS_TABLE,
     "idempotency_table": ENV_IDEMPOTENCY_TABLE,
+    "outbox_table": ENV_OUTBOX_TABLE,
+    "rate_limits_table": ENV_RATE_LIMITS_TABLE,
     "inbound_email_topic_arn": ENV_INBOUND_EMAIL_TOPIC_ARN,
     "inbound_sms_topic_arn": ENV_INBOUND_SMS_TOPIC_ARN,
     "ses_feedback_topic_arn": ENV_SES_FEEDBACK_TOPIC_ARN,
@@ -130,6 +134,8 @@ class Settings:
     messages_table: str
     suppressions_table: str
     idempotency_table: str
+    outbox_table: str
+    rate_limits_table: str
     inbound_email_topic_arn: str
     inbound_sms_topic_arn: str
     ses_feedback_topic_arn: str
@@ -264,6 +270,36 @@ class RateLimit:
     per: timedelta
 
 
+# Local parts of addresses that never read their mail; Zammad's send_no_auto_response_reg_exp
+# ((mailer-daemon|postmaster|abuse|root|noreply|noreply.+?|no-reply|no-reply.+?)@) is the reference,
+# with the spellings of "do not reply" and bounce handlers added. Each is a full-match regex.
+DEFAULT_AUTOMATED_SENDERS = (
+    r"no[-_.]?reply([-_.+].*|\d*)",
+    r"do[-_.]?not[-_.]?reply([-_.+].*)?",
+    r"dont[-_.]?reply([-_.+].*)?",
+    r"mailer[-_.]?daemon([-_.+=].*)?",
+    r"postmaster([-_.+=].*)?",
+    r"abuse",
+    r"root",
+    r"bounces?([-_.+=].*)?",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GuardSettings:
+    """Campaign knobs of the no-ack checks."""
+
+    automated_senders: tuple[str, ...] = DEFAULT_AUTOMATED_SENDERS
+
+
+@dataclass(frozen=True, slots=True)
+class WebFormLimits:
+    """Submissions the contact form takes per client IP and per email address in a window."""
+
+    per_ip: RateLimit = RateLimit(max_acks=20, per=timedelta(hours=1))
+    per_address: RateLimit = RateLimit(max_acks=5, per=timedelta(hours=1))
+
+
 @dataclass(frozen=True, slots=True)
 class SenderPolicy:
     """SES receipt verdicts that make a sender count as forged (no ack)."""
@@ -316,6 +352,8 @@ class Campaign:
     retention_days: int
     reference_prefix: str = "RD"
     faq: Mapping[str, str] = field(default_factory=dict)
+    guard: GuardSettings = GuardSettings()
+    web_form: WebFormLimits = WebFormLimits()
 
     @property
     def default_language(self) -> str:
@@ -601,6 +639,9 @@ def parse_campaign(data: Any, source: str = "campaign") -> Campaign:
         if key not in topic_ids:
             chk.fail(f"faq.{key}", "names an unknown topic")
 
+    guard = _guard_settings(data, chk)
+    web_form = _web_form_limits(data, chk)
+
     if chk.problems:
         raise ConfigError(source, chk.problems)
     return Campaign(
@@ -625,7 +666,37 @@ def parse_campaign(data: Any, source: str = "campaign") -> Campaign:
         retention_days=retention,
         reference_prefix=prefix,
         faq={str(k): str(v) for k, v in faq.items()},
+        guard=guard,
+        web_form=web_form,
     )
+
+
+def _guard_settings(data: Mapping[str, Any], chk: _Checker) -> GuardSettings:
+    section = chk.get(data, "guard", "", dict, required=False, default={})
+    if "automated_senders" not in section:
+        return GuardSettings()
+    patterns = chk.strings(section, "automated_senders", "guard")
+    for i, pattern in enumerate(patterns):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            chk.fail(f"guard.automated_senders[{i}]", f"is not a regular expression ({exc})")
+    return GuardSettings(automated_senders=tuple(patterns))
+
+
+def _web_form_limits(data: Mapping[str, Any], chk: _Checker) -> WebFormLimits:
+    section = chk.get(data, "web_form", "", dict, required=False, default={})
+    defaults = WebFormLimits()
+    limits = {}
+    for key in ("per_ip", "per_address"):
+        default: RateLimit = getattr(defaults, key)
+        rl = chk.get(section, key, "web_form", dict, required=False, default={})
+        maximum = chk.get(rl, "max", f"web_form.{key}", int, required=False, default=default.max_acks)
+        if maximum < 1:
+            chk.fail(f"web_form.{key}.max", "must be at least 1")
+        per = chk.duration(rl["per"], f"web_form.{key}.per") if "per" in rl else default.per
+        limits[key] = RateLimit(max_acks=maximum, per=per)
+    return WebFormLimits(**limits)
 
 
 def chk_duration_default(data: Mapping[str, Any], key: str, default: str) -> timedelta:

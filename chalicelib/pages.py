@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from chalicelib import aws
 from chalicelib.config import get_campaign, get_settings
 from chalicelib.errors import ValidationError
+from chalicelib.guard import ratelimit
 from chalicelib.intake import web
 from chalicelib.metrics import Metric, count
+from chalicelib.models import bind_models
 from chalicelib.observability import logger
 
 _WEB_DIR = Path(__file__).parent / "web"
@@ -43,12 +46,17 @@ def contact_page() -> str:
     )
 
 
-def submit(body: bytes, content_type: str) -> web.Accepted:
-    """Validate, store raw, enqueue; raises ValidationError for the view to turn into a 4xx."""
+def submit(body: bytes, content_type: str, source_ip: str = "") -> web.Accepted:
+    """Rate-limit, validate, store raw, enqueue; raises ValidationError (TooManyRequests) for a 4xx (429)."""
     settings = get_settings()
     campaign = get_campaign()
+    bind_models(settings)
+    now = datetime.now(UTC)
     try:
-        submission = web.validate(web.decode_form(body, content_type), campaign)
+        # The client first: a flood of garbage is refused before it costs a parse.
+        ratelimit.check_client(source_ip, campaign, now=now)
+        submission = web.validate(web.decode_form(body, content_type), campaign, now=now)
+        ratelimit.check_address(submission.email, campaign, now=now)
     except ValidationError as exc:
         count(Metric.MESSAGES_REJECTED, channel="web", reason=exc.field or "invalid")
         logger.info("submission rejected", extra={"field": exc.field, "length": len(body)})

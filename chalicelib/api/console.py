@@ -10,7 +10,7 @@ from chalicelib import aws
 from chalicelib.api.staff import json_body, staff_route
 from chalicelib.auth import Role, Staff
 from chalicelib.config import get_settings
-from chalicelib.console import customers, detail, presence, queues, staffadmin
+from chalicelib.console import actions, customers, detail, presence, queues, staffadmin
 from chalicelib.reply import staff_reply
 from chalicelib.runtime import get_runtime
 
@@ -87,9 +87,26 @@ def reply_to_conversation(staff: Staff, conversation_id: str) -> dict[str, Any]:
         str(body.get("text") or ""),
         # Who answered comes from the token, never from the body.
         sent_by=staff.display_name,
+        idempotency_key=str(body.get("idempotency_key") or ""),
         rt=get_runtime(),
         wait_for_customer=bool(body.get("wait_for_customer", True)),
+        template=actions.template_ref(body.get("template")),
     )
+
+
+@staff_route(console_api, "/conversations/{conversation_id}", methods=["PATCH"], content_types=_JSON)
+def patch_conversation(staff: Staff, conversation_id: str) -> dict[str, Any]:
+    return actions.patch_conversation(conversation_id, json_body(console_api), staff=staff, rt=get_runtime())
+
+
+@staff_route(console_api, "/conversations/{conversation_id}/notes", methods=["POST"], content_types=_JSON)
+def add_note(staff: Staff, conversation_id: str) -> dict[str, Any]:
+    return actions.add_note(conversation_id, json_body(console_api), staff=staff, rt=get_runtime())
+
+
+@staff_route(console_api, "/conversations/{conversation_id}/callback", methods=["POST"], content_types=_JSON)
+def request_callback(staff: Staff, conversation_id: str) -> dict[str, Any]:
+    return actions.request_callback(conversation_id, staff=staff, rt=get_runtime())
 
 
 @staff_route(console_api, "/conversations/{conversation_id}/presence", methods=["POST"], content_types=_JSON)
