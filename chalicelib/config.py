@@ -40,6 +40,7 @@ ENV_ESCALATION_TOPIC_ARN = "ESCALATION_TOPIC_ARN"
 ENV_SLA_STATE_MACHINE_ARN = "SLA_STATE_MACHINE_ARN"
 ENV_FOLLOWUP_STATE_MACHINE_ARN = "FOLLOWUP_STATE_MACHINE_ARN"
 ENV_PRESENCE_TABLE = "PRESENCE_TABLE"
+ENV_SEARCH_TABLE = "SEARCH_TABLE"
 ENV_COGNITO_USER_POOL_ID = "COGNITO_USER_POOL_ID"
 ENV_COGNITO_CLIENT_ID = "COGNITO_CLIENT_ID"
 ENV_COGNITO_ISSUER = "COGNITO_ISSUER"
@@ -66,6 +67,7 @@ _REQUIRED = {
     "sla_state_machine_arn": ENV_SLA_STATE_MACHINE_ARN,
     "followup_state_machine_arn": ENV_FOLLOWUP_STATE_MACHINE_ARN,
     "presence_table": ENV_PRESENCE_TABLE,
+    "search_table": ENV_SEARCH_TABLE,
     "cognito_user_pool_id": ENV_COGNITO_USER_POOL_ID,
     "cognito_client_id": ENV_COGNITO_CLIENT_ID,
     "cognito_issuer": ENV_COGNITO_ISSUER,
@@ -143,6 +145,7 @@ class Settings:
     sla_state_machine_arn: str
     followup_state_machine_arn: str
     presence_table: str
+    search_table: str
     # The staff pool: tokens are verified in our code against these (chalicelib/auth).
     cognito_user_pool_id: str
     cognito_client_id: str

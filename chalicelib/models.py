@@ -281,6 +281,17 @@ class RateLimitModel(Model):
     expires_at = NumberAttribute()  # epoch seconds, the table's TTL attribute
 
 
+class SearchTokenModel(Model):
+    """The console's inverted index: `w#<word>` -> conversation id, `n#<name word>` -> customer id."""
+
+    class Meta(_Meta):
+        pass
+
+    token = UnicodeAttribute(hash_key=True)
+    ref = UnicodeAttribute(range_key=True)
+    at = UnicodeAttribute(null=True)
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     CustomerModel,
     IdentityModel,
@@ -289,6 +300,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     SuppressionModel,
     OutboxModel,
     RateLimitModel,
+    SearchTokenModel,
 )
 
 
@@ -302,6 +314,7 @@ def bind_models(settings: Settings) -> None:
         SuppressionModel: settings.suppressions_table,
         OutboxModel: settings.outbox_table,
         RateLimitModel: settings.rate_limits_table,
+        SearchTokenModel: settings.search_table,
     }
     for model, table in tables.items():
         meta = model.Meta

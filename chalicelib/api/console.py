@@ -10,7 +10,7 @@ from chalicelib import aws
 from chalicelib.api.staff import json_body, staff_route
 from chalicelib.auth import Role, Staff
 from chalicelib.config import get_settings
-from chalicelib.console import actions, customers, detail, presence, queues, staffadmin
+from chalicelib.console import actions, customers, detail, presence, queues, search, staffadmin
 from chalicelib.reply import staff_reply
 from chalicelib.runtime import get_runtime
 
@@ -123,6 +123,11 @@ def post_presence(staff: Staff, conversation_id: str) -> dict[str, Any]:
         now=rt.clock(),
     )
     return {"viewers": viewers}
+
+
+@staff_route(console_api, "/search")
+def search_everything(staff: Staff) -> dict[str, Any]:
+    return search.search(_query("q") or "", campaign=get_runtime().campaign)
 
 
 @staff_route(console_api, "/staff", role=Role.ADMIN)
