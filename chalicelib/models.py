@@ -59,6 +59,8 @@ class CustomerModel(Model):
     identities = UnicodeSetAttribute(default=set)
     tags = UnicodeSetAttribute(default=set)
     marketing_opt_out = BooleanAttribute(default=True)
+    # Set on a customer merged into another by staff (identities and conversations moved there).
+    merged_into = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute(default=utcnow)
     updated_at = UTCDateTimeAttribute(default=utcnow)
 

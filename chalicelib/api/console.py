@@ -10,7 +10,7 @@ from chalicelib import aws
 from chalicelib.api.staff import json_body, staff_route
 from chalicelib.auth import Role, Staff
 from chalicelib.config import get_settings
-from chalicelib.console import actions, customers, detail, presence, queues, search, staffadmin
+from chalicelib.console import actions, customers, detail, merge, presence, queues, search, staffadmin
 from chalicelib.reply import staff_reply
 from chalicelib.runtime import get_runtime
 
@@ -79,6 +79,12 @@ def get_customer(staff: Staff, customer_id: str) -> dict[str, Any]:
     return customers.customer_view(customer_id)
 
 
+@staff_route(console_api, "/customers/merge", methods=["POST"], role=Role.SUPERVISOR, content_types=_JSON)
+def merge_customers(staff: Staff) -> dict[str, Any]:
+    rt = get_runtime()
+    return merge.merge_customers(json_body(console_api), staff=staff, ddb=aws.dynamodb(), now=rt.clock())
+
+
 @staff_route(console_api, "/conversations/{conversation_id}/reply", methods=["POST"], content_types=_JSON)
 def reply_to_conversation(staff: Staff, conversation_id: str) -> dict[str, Any]:
     body = json_body(console_api)
@@ -133,3 +139,17 @@ def search_everything(staff: Staff) -> dict[str, Any]:
 @staff_route(console_api, "/staff", role=Role.ADMIN)
 def list_staff(staff: Staff) -> list[dict[str, Any]]:
     return staffadmin.list_staff(idp=aws.cognito_idp(), pool_id=get_settings().cognito_user_pool_id)
+
+
+@staff_route(console_api, "/staff", methods=["POST"], role=Role.ADMIN, content_types=_JSON)
+def invite_staff(staff: Staff) -> dict[str, Any]:
+    return staffadmin.invite(
+        json_body(console_api), idp=aws.cognito_idp(), pool_id=get_settings().cognito_user_pool_id, by=staff
+    )
+
+
+@staff_route(console_api, "/staff/{username}", methods=["PATCH"], role=Role.ADMIN, content_types=_JSON)
+def update_staff(staff: Staff, username: str) -> dict[str, Any]:
+    return staffadmin.update(
+        username, json_body(console_api), idp=aws.cognito_idp(), pool_id=get_settings().cognito_user_pool_id, by=staff
+    )

@@ -59,6 +59,7 @@ def customer_view(customer_id: str) -> dict[str, Any]:
         "channels": sorted(customer.channels or ()),
         "tags": sorted(customer.tags or ()),
         "marketing_opt_out": bool(customer.marketing_opt_out),
+        "merged_into": customer.merged_into,
         "created_at": customer.created_at.isoformat() if customer.created_at else None,
         "conversations": [
             {
