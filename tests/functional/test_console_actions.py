@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import urllib.request
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from chalice.test import Client
 
+from chalicelib import store
 from chalicelib.workflow import execution_name
 from local.outbox import sent_emails
 from tests import staffauth
@@ -159,6 +161,23 @@ def test_a_topic_change_is_kept_as_a_labelled_example(stack: Any, tokens: dict[s
     obj = stack.client("s3").get_object(Bucket=stack.env["RAW_BUCKET"], Key=f"labels/topic/{conv.conversation_id}.json")
     label = json.loads(obj["Body"].read())
     assert label == {**label, "topic": "billing", "previous": "unknown", "by": "agent"}
+    # AND the training rows for `replydesk topics train --campaign demo` include it, with the customer's text
+    from chalicelib.console.relabels import staff_relabels
+    from chalicelib.models import MessageModel
+
+    now = store.iso(datetime.now(UTC))
+    MessageModel(
+        conversation_id=conv.conversation_id,
+        sort=store.message_sort(now, "msg_relabel"),
+        message_id="msg_relabel",
+        direction="in",
+        channel="email",
+        source_id=f"src-{uuid.uuid4().hex}",
+        text="I was charged twice for one order",
+        created_at=now,
+    ).save()
+    texts, labels = staff_relabels(s3=stack.client("s3"), bucket=stack.env["RAW_BUCKET"], topics={"billing"})
+    assert ("I was charged twice for one order", "billing") in set(zip(texts, labels, strict=True))
 
 
 def test_notes_are_internal_once_per_key_with_mentions(stack: Any, tokens: dict[str, dict[str, str]]) -> None:
