@@ -39,6 +39,8 @@ ENV_SES_FEEDBACK_TOPIC_ARN = "SES_FEEDBACK_TOPIC_ARN"
 ENV_ESCALATION_TOPIC_ARN = "ESCALATION_TOPIC_ARN"
 ENV_SLA_STATE_MACHINE_ARN = "SLA_STATE_MACHINE_ARN"
 ENV_FOLLOWUP_STATE_MACHINE_ARN = "FOLLOWUP_STATE_MACHINE_ARN"
+ENV_PRESENCE_TABLE = "PRESENCE_TABLE"
+ENV_SEARCH_TABLE = "SEARCH_TABLE"
 ENV_COGNITO_USER_POOL_ID = "COGNITO_USER_POOL_ID"
 ENV_COGNITO_CLIENT_ID = "COGNITO_CLIENT_ID"
 ENV_COGNITO_ISSUER = "COGNITO_ISSUER"
@@ -67,6 +69,8 @@ _REQUIRED = {
     "escalation_topic_arn": ENV_ESCALATION_TOPIC_ARN,
     "sla_state_machine_arn": ENV_SLA_STATE_MACHINE_ARN,
     "followup_state_machine_arn": ENV_FOLLOWUP_STATE_MACHINE_ARN,
+    "presence_table": ENV_PRESENCE_TABLE,
+    "search_table": ENV_SEARCH_TABLE,
     "cognito_user_pool_id": ENV_COGNITO_USER_POOL_ID,
     "cognito_client_id": ENV_COGNITO_CLIENT_ID,
     "cognito_issuer": ENV_COGNITO_ISSUER,
@@ -145,6 +149,8 @@ class Settings:
     escalation_topic_arn: str
     sla_state_machine_arn: str
     followup_state_machine_arn: str
+    presence_table: str
+    search_table: str
     # The staff pool: tokens are verified in our code against these (chalicelib/auth).
     cognito_user_pool_id: str
     cognito_client_id: str

@@ -59,6 +59,8 @@ class CustomerModel(Model):
     identities = UnicodeSetAttribute(default=set)
     tags = UnicodeSetAttribute(default=set)
     marketing_opt_out = BooleanAttribute(default=True)
+    # Set on a customer merged into another by staff (identities and conversations moved there).
+    merged_into = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute(default=utcnow)
     updated_at = UTCDateTimeAttribute(default=utcnow)
 
@@ -91,6 +93,17 @@ class QueueIndex(GlobalSecondaryIndex["ConversationModel"]):
         projection = AllProjection()
 
     queue = UnicodeAttribute(hash_key=True)
+    status_due = UnicodeAttribute(range_key=True)
+
+
+class AssigneeIndex(GlobalSecondaryIndex["ConversationModel"]):
+    """Sparse: only assigned conversations carry `assignee` (the staff username)."""
+
+    class Meta:
+        index_name = "by_assignee"
+        projection = AllProjection()
+
+    assignee = UnicodeAttribute(hash_key=True)
     status_due = UnicodeAttribute(range_key=True)
 
 
@@ -149,6 +162,7 @@ class ConversationModel(Model):
 
     by_customer = CustomerIndex()
     by_queue = QueueIndex()
+    by_assignee = AssigneeIndex()
 
 
 class SourceIndex(GlobalSecondaryIndex["MessageModel"]):
@@ -310,6 +324,17 @@ class TemplateModel(Model):
     by_kind = TemplateKindIndex()
 
 
+class SearchTokenModel(Model):
+    """The console's inverted index: `w#<word>` -> conversation id, `n#<name word>` -> customer id."""
+
+    class Meta(_Meta):
+        pass
+
+    token = UnicodeAttribute(hash_key=True)
+    ref = UnicodeAttribute(range_key=True)
+    at = UnicodeAttribute(null=True)
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     CustomerModel,
     IdentityModel,
@@ -319,6 +344,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     OutboxModel,
     RateLimitModel,
     TemplateModel,
+    SearchTokenModel,
 )
 
 
@@ -333,6 +359,7 @@ def bind_models(settings: Settings) -> None:
         OutboxModel: settings.outbox_table,
         RateLimitModel: settings.rate_limits_table,
         TemplateModel: settings.templates_table,
+        SearchTokenModel: settings.search_table,
     }
     for model, table in tables.items():
         meta = model.Meta

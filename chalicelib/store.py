@@ -10,6 +10,7 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
+from chalicelib import searchindex
 from chalicelib.errors import InvalidInput, TransientError
 from chalicelib.inbound import Channel, InboundMessage, TemplateRef
 from chalicelib.models import (
@@ -147,6 +148,8 @@ def upsert_customer(
     if actions:
         actions.append(CustomerModel.updated_at.set(now))
         customer.update(actions=actions)
+    if name and (created or not customer.name):
+        searchindex.index_customer(customer_id, name)
     return _customer_ref(customer, created)
 
 
@@ -415,11 +418,14 @@ def put_message(item: MessageModel) -> bool:
     """Store once: False if this exact message (same key) is already stored."""
     try:
         item.save(condition=MessageModel.sort.does_not_exist())
-        return True
     except PutError as exc:
         if _conditional_failed(exc):
             return False
         raise _transient(exc) from exc
+    searchindex.index_message(
+        item.conversation_id, subject=item.subject, text=item.new_text or item.text, at=item.created_at
+    )
+    return True
 
 
 def inbound_message_item(
