@@ -18,6 +18,7 @@ from chalice.app import (
 )
 
 from chalicelib import pages
+from chalicelib.api.console_page import console_page
 from chalicelib.config import deploy_names
 from chalicelib.errors import NotFound, PayloadTooLarge, ValidationError
 from chalicelib.observability import logger, metrics
@@ -27,6 +28,8 @@ NAMES = deploy_names()
 app = Chalice(app_name="replydesk")
 app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)), "all")
 app.register_middleware(ConvertToMiddleware(metrics.log_metrics), "all")
+
+app.register_blueprint(console_page)  # the staff console page and its assets under /console/
 
 INTAKE_PROCESSOR = BatchProcessor(event_type=EventType.SQS)
 EVENTS_PROCESSOR = BatchProcessor(event_type=EventType.SQS)

@@ -1,0 +1,193 @@
+"""The staff console in Chromium on the local stack: login, queue, conversation, reply, keys, presence, XSS."""
+
+from __future__ import annotations
+
+import json
+import re
+import smtplib
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+VIEWPORT = {"width": 1280, "height": 800}
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def demo_login(role_or_name: str) -> tuple[str, str, str]:
+    """(username, password, display name) of a demo staff user the local stack created."""
+    from local.stack import DEMO_STAFF
+
+    for user in DEMO_STAFF:
+        if user.username == role_or_name:
+            return user.username, user.password, user.name
+    raise AssertionError(f"no demo staff user {role_or_name!r} in local.stack.DEMO_STAFF")
+
+
+def http_get(url: str) -> tuple[int, dict[str, str], bytes]:
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(url, timeout=30) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def csp_directives(header: str) -> dict[str, str]:
+    out = {}
+    for part in header.split(";"):
+        name, _, value = part.strip().partition(" ")
+        if name:
+            out[name] = value.strip()
+    return out
+
+
+def mailbox(tag: str) -> str:
+    return f"{tag}-{uuid.uuid4().hex[:10]}@customer.test"
+
+
+def fresh_phone() -> str:
+    return "+1425556" + str(uuid.uuid4().int % 10_000).zfill(4)
+
+
+def smtp_mail(
+    stack: Any, sender: str, subject: str, text: str, *, html: str | None = None, name: str = "Ada Lovelace"
+) -> str:
+    """A customer mail over SMTP to the campaign's address; returns its Message-ID (without <>)."""
+    msg = EmailMessage()
+    msg["From"] = f"{name} <{sender}>"
+    msg["To"] = str(stack.campaign.inbound_addresses[0])
+    msg["Subject"] = subject
+    msg["Date"] = "Tue, 01 Dec 2026 09:00:00 +0000"
+    message_id = make_msgid(domain="customer.test")
+    msg["Message-ID"] = message_id
+    msg.set_content(text)
+    if html is not None:
+        msg.add_alternative(html, subtype="html")
+    raw = re.sub(rb"\r\n|\r|\n", b"\r\n", msg.as_bytes())
+    with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=60) as smtp:
+        smtp.sendmail(sender, [msg["To"]], raw)
+    return message_id.strip("<>")
+
+
+def web_form(stack: Any, email: str, phone: str, message: str, name: str = "Ada Lovelace") -> str:
+    body = json.dumps({"name": name, "email": email, "phone": phone, "message": message, "consent": True}).encode()
+    req = urllib.request.Request(
+        f"{stack.api_url}/contact", data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return str(json.loads(resp.read())["reference"])
+
+
+def email_conversation(address: str) -> Any:
+    from chalicelib import store
+    from chalicelib.models import IdentityModel
+
+    customer_id = IdentityModel.get(f"email#{address}").customer_id
+    convs = [c for c in store.customer_conversations(customer_id) if c.channel == "email"]
+    assert convs, f"no email conversation for the customer {customer_id}"
+    return max(convs, key=lambda c: c.created_at)
+
+
+def sms_conversation(phone: str) -> Any:
+    from chalicelib import store
+    from chalicelib.inbound import Channel
+    from chalicelib.models import IdentityModel
+
+    customer_id = IdentityModel.get(f"phone#{phone}").customer_id
+    conv = store.latest_conversation(customer_id, channel=Channel.SMS)
+    assert conv is not None, "no SMS conversation for that phone"
+    return conv
+
+
+@pytest.fixture
+def context_factory(browser: Any) -> Iterator[Callable[[], Any]]:
+    """New, isolated browser contexts (two agents = two contexts) at the console's 1280x800."""
+    made: list[Any] = []
+
+    def make() -> Any:
+        ctx = browser.new_context(viewport=VIEWPORT)
+        made.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in made:
+        ctx.close()
+
+
+@pytest.fixture
+def console(stack: Any, context_factory: Callable[[], Any]) -> Callable[..., Any]:
+    """Open the console in a new context and sign in; returns the page, with its dialogs recorded."""
+
+    def open_as(username: str = "agent", hash_: str = "") -> Any:
+        user, password, _ = demo_login(username)
+        page = context_factory().new_page()
+        page.set_default_timeout(20_000)
+        page.dialogs = []  # type: ignore[attr-defined]
+        page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))  # type: ignore[attr-defined]
+        page.goto(f"{stack.api_url}/console/{hash_}")
+        page.fill("#login-username", user)
+        page.fill("#login-password", password)
+        page.click("#login-submit")
+        page.wait_for_selector("#app:not([hidden])")
+        return page
+
+    return open_as
+
+
+def screenshot(page: Any, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}.png"
+    page.screenshot(path=str(path))
+    print(f"screenshot: {path}")
+    return path
+
+
+def open_queue(page: Any, queue: str) -> None:
+    page.evaluate("q => { location.hash = '#/queue/' + q }", queue)
+    page.wait_for_selector("#list-view:not([hidden])")
+
+
+def row(page: Any, conversation_id: str) -> Any:
+    return page.locator(f'#list-body tr[data-id="{conversation_id}"]')
+
+
+# ------------------------------------------------------------------ serving
+
+
+def test_console_files_are_served_with_a_strict_csp_and_nothing_else(stack: Any) -> None:
+    # GIVEN the stack's HTTP API
+    base = f"{stack.api_url}/console"
+    # WHEN the page and its assets are fetched
+    for path in ("/", "/console.js", "/api.js", "/dom.js", "/sms.js", "/console.css"):
+        status, headers, body = http_get(base + path)
+        # THEN each has the policy: own origin only, no inline script, no plugins, no framing of the console
+        assert status == 200, (path, status)
+        csp = csp_directives(headers["Content-Security-Policy"])
+        assert csp["default-src"] == "'self'" and csp["script-src"] == "'self'"
+        assert csp["object-src"] == "'none'" and csp["base-uri"] == "'none'" and csp["frame-ancestors"] == "'none'"
+        assert "unsafe-inline" not in headers["Content-Security-Policy"]
+        assert headers["X-Content-Type-Options"] == "nosniff" and headers["Referrer-Policy"] == "no-referrer"
+        assert body
+    # AND the page has no inline script or handler attribute the policy would have to allow
+    _, _, html = http_get(base + "/")
+    assert not re.search(rb"<script(?![^>]*\bsrc=)", html) and not re.search(rb"\son[a-z]+=", html)
+    # AND /console without the slash redirects (the page's relative links need it)
+    status, headers, _ = http_get(base)
+    assert status == 301 and headers["Location"].endswith("console/")
+    # AND nothing outside the console folder can be named
+    for bad in ("/..%2Fpages.py", "/index.py", "/.hidden.js", "/app.py"):
+        assert http_get(base + bad)[0] == 404, bad
