@@ -191,3 +191,32 @@ def test_console_files_are_served_with_a_strict_csp_and_nothing_else(stack: Any)
     # AND nothing outside the console folder can be named
     for bad in ("/..%2Fpages.py", "/index.py", "/.hidden.js", "/app.py"):
         assert http_get(base + bad)[0] == 404, bad
+
+
+SMS_TEXTS = [
+    "",
+    "Your order ships today.",
+    "x" * 160,
+    "x" * 161,
+    "€" * 80,  # extension characters: two septets each
+    "€" * 81,
+    "a" * 152 + "€" + "b" * 10,  # an escape pair never split across parts
+    "Hej! Din beställning är på väg 🚚",  # emoji: UCS-2, a surrogate pair
+    "ä" * 70 + "ł",  # one non-GSM letter turns the whole text into UCS-2
+    "ł" * 71,
+    "🚚" * 34,
+    "Grüße aus Köln {ref} [x] ~ | ^ \\ " * 6,
+]
+
+
+@pytest.mark.parametrize("text", SMS_TEXTS, ids=range(len(SMS_TEXTS)))
+def test_the_composers_sms_counter_counts_like_the_server(stack: Any, page: Any, text: str) -> None:
+    from chalicelib.sms import count_segments
+
+    # GIVEN the console page's segment counter module in Chromium
+    page.goto(f"{stack.api_url}/console/")
+    # WHEN it counts a text
+    got = page.evaluate("async t => (await import('./sms.js')).countSegments(t)", text)
+    # THEN encoding, units and segments are what chalicelib/sms.py says
+    want = count_segments(text)
+    assert (got["encoding"], got["units"], got["segments"]) == (want.encoding.value, want.units, want.segments)
