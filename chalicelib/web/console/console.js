@@ -122,6 +122,8 @@ async function enter() {
     showLogin(`Could not load your profile: ${e.message}`);
     return;
   }
+  // The campaign facts the page shows (brand, topics, languages, SMS budget) come with /api/me.
+  if (state.me.campaign) state.config = { ...state.config, ...state.me.campaign };
   api.scheduleRefresh();
   show($("#login"), false);
   show($("#app"), true);
