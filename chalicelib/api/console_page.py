@@ -11,8 +11,9 @@ from chalice.app import Blueprint, NotFoundError, Response
 CONSOLE_DIR = Path(__file__).resolve().parents[1] / "web" / "console"
 
 # The page never runs inline script or style and talks only to its own origin. Customer email HTML
-# is shown in an <iframe sandbox srcdoc=...>: srcdoc documents inherit this policy (so a remote
-# image or script in a mail cannot load), and frame-src 'self' allows no other frame at all.
+# is shown in an <iframe sandbox srcdoc=...>: a srcdoc frame is not a fetch, so frame-src 'none' still
+# lets it render while no frame can ever load a URL; srcdoc documents inherit this policy, so a remote
+# image or script in a mail cannot load either.
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
@@ -21,7 +22,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "img-src 'self' data:",
         "font-src 'self'",
         "connect-src 'self'",
-        "frame-src 'self'",
+        "frame-src 'none'",
         "object-src 'none'",
         "base-uri 'none'",
         "form-action 'self'",

@@ -178,7 +178,12 @@ def test_console_files_are_served_with_a_strict_csp_and_nothing_else(stack: Any)
         assert status == 200, (path, status)
         csp = csp_directives(headers["Content-Security-Policy"])
         assert csp["default-src"] == "'self'" and csp["script-src"] == "'self'"
-        assert csp["object-src"] == "'none'" and csp["base-uri"] == "'none'" and csp["frame-ancestors"] == "'none'"
+        assert (
+            csp["frame-src"] == "'none'"
+            and csp["object-src"] == "'none'"
+            and csp["base-uri"] == "'none'"
+            and csp["frame-ancestors"] == "'none'"
+        )
         assert "unsafe-inline" not in headers["Content-Security-Policy"]
         assert headers["X-Content-Type-Options"] == "nosniff" and headers["Referrer-Policy"] == "no-referrer"
         assert body
