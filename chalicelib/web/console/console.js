@@ -11,6 +11,7 @@ const LIST_POLL_MS = 5_000;
 const QUEUES_POLL_MS = 15_000;
 const PRESENCE_MS = 10_000;
 const PAGE_SIZE = 50;
+const OTHER_ASSIGNEE = "\u0000other";
 const CHANNEL_LABEL = { email: "mail", sms: "sms", web: "web" };
 const VIEWS = [
   { view: "mine", label: "Mine" },
@@ -132,6 +133,7 @@ async function enter() {
   $("#campaign").textContent = [state.config.brand, state.config.campaign].filter(Boolean).join(" · ");
   show($("#admin-nav"), hasRole("admin"));
   renderViews();
+  if (hasRole("admin")) loadStaff().catch(() => {});
   await loadQueues();
   if (!location.hash || location.hash === "#" || location.hash === "#/") location.hash = "#/view/mine";
   else route();
@@ -537,6 +539,8 @@ function fillAssignees(current) {
   const names = new Map([["", "— unassigned —"], [myName(), `${myName()} (me)`]]);
   for (const s of state.staff) names.set(s.username, s.name ? `${s.username} (${s.name})` : s.username);
   if (current && !names.has(current)) names.set(current, current);
+  // A supervisor may hand the conversation to anyone, also without the admin's staff list.
+  if (hasRole("supervisor")) names.set(OTHER_ASSIGNEE, "someone else…");
   fill(sel, [...names].map(([v, label]) => h("option", { value: v }, label)));
   sel.value = current || "";
   // An agent takes or releases; reassigning someone else's conversation is a supervisor's call.
@@ -608,7 +612,7 @@ function messageItem(m) {
       "div",
       { class: "msg-head" },
       channelPill(m.channel),
-      h("strong", {}, who),
+      h("strong", { class: dir === "in" ? "who-in" : "" }, who),
       h("span", { class: "muted small" }, fmtTime(m.at || m.created_at)),
       tags.map((t) => h("span", { class: "tag small" }, t))
     ),
@@ -660,7 +664,7 @@ function eventItem(e) {
   const extra = [e.by || e.actor || e.sent_by, e.from && e.to ? `${words(e.from)} → ${words(e.to)}` : null].filter(Boolean).join(" · ");
   return h(
     "li",
-    { class: `event ev-${kind.replace(/[^a-z0-9_-]/gi, "")}${/breach/.test(kind) ? " ev-bad" : ""}` },
+    { class: `event ev-${kind.replace(/[^a-z0-9_-]/gi, "")}${/breach|escalat/.test(kind) || /overdue|late/.test(String(detail)) ? " ev-bad" : ""}` },
     h("span", { class: "muted small" }, fmtTime(e.at || e.created_at)),
     " ",
     h("strong", {}, EVENT_LABEL[kind] || words(kind)),
@@ -690,6 +694,8 @@ async function loadCustomer(id) {
   const cust = await api.get(`customers/${encodeURIComponent(id)}`);
   state.customer = cust;
   fill($("#customer"), customerPanel(cust, state.conv && state.conv.conversation_id));
+  const name = (cust.customer || cust).name;
+  if (name) for (const el of $$("#timeline .who-in")) el.textContent = name;
   return cust;
 }
 
@@ -739,9 +745,14 @@ function customerPanel(cust, currentId) {
   ];
 }
 
+function identityParts(i) {
+  if (i && typeof i === "object") return [i.kind || "", i.value || i.identity || ""];
+  const s = String(i);
+  return s.includes("#") ? s.split(/#(.*)/s).slice(0, 2) : ["", s];
+}
+
 function identityLabel(i) {
-  const s = typeof i === "string" ? i : i.identity || JSON.stringify(i);
-  const [kind, value] = s.includes("#") ? s.split(/#(.*)/s) : ["", s];
+  const [kind, value] = identityParts(i);
   return [h("span", { class: "muted small" }, kind === "phone" ? "☎ " : kind === "email" ? "✉ " : ""), value];
 }
 
@@ -762,7 +773,23 @@ async function openCustomerPage(id) {
 
 function wireActions() {
   $("#act-status").addEventListener("change", (e) => change({ status: e.target.value }));
-  $("#act-assignee").addEventListener("change", (e) => change({ assignee: e.target.value || null }));
+  $("#act-assignee").addEventListener("change", (e) => {
+    if (e.target.value !== OTHER_ASSIGNEE) return change({ assignee: e.target.value || null });
+    const other = $("#act-assignee-other");
+    show(other, true);
+    other.value = "";
+    other.focus();
+  });
+  $("#act-assignee-other").addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && e.target.value.trim()) {
+      e.preventDefault();
+      show(e.target, false);
+      change({ assignee: e.target.value.trim() });
+    } else if (e.key === "Escape") {
+      show(e.target, false);
+      renderConversation();
+    }
+  });
   $("#act-queue").addEventListener("change", (e) => change({ queue: e.target.value }));
   $("#act-urgency").addEventListener("change", (e) => change({ urgency: e.target.value }));
   $("#act-topic").addEventListener("change", (e) => change({ topic: e.target.value }));
@@ -1313,7 +1340,7 @@ async function search(q) {
         { href: `#/customer/${encodeURIComponent(c.customer_id)}`, class: "result", onclick: close },
         h("strong", {}, c.name || c.customer_id),
         " ",
-        h("span", { class: "muted small" }, (c.identities || []).map((i) => String(i).replace(/^\w+#/, "")).join(", "))
+        h("span", { class: "muted small" }, (c.identities || []).map((i) => identityParts(i)[1]).join(", "))
       )
     ),
     !convs.length && !custs.length ? h("div", { class: "muted small" }, "Nothing found.") : null
