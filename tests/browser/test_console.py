@@ -10,11 +10,12 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import formataddr, make_msgid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
@@ -69,7 +70,7 @@ def smtp_mail(
 ) -> str:
     """A customer mail over SMTP to the campaign's address; returns its Message-ID (without <>)."""
     msg = EmailMessage()
-    msg["From"] = f"{name} <{sender}>"
+    msg["From"] = formataddr((name, sender))
     msg["To"] = str(stack.campaign.inbound_addresses[0])
     msg["Subject"] = subject
     msg["Date"] = "Tue, 01 Dec 2026 09:00:00 +0000"
@@ -178,12 +179,7 @@ def test_console_files_are_served_with_a_strict_csp_and_nothing_else(stack: Any)
         assert status == 200, (path, status)
         csp = csp_directives(headers["Content-Security-Policy"])
         assert csp["default-src"] == "'self'" and csp["script-src"] == "'self'"
-        assert (
-            csp["frame-src"] == "'none'"
-            and csp["object-src"] == "'none'"
-            and csp["base-uri"] == "'none'"
-            and csp["frame-ancestors"] == "'none'"
-        )
+        assert csp["object-src"] == "'none'" and csp["base-uri"] == "'none'" and csp["frame-ancestors"] == "'none'"
         assert "unsafe-inline" not in headers["Content-Security-Policy"]
         assert headers["X-Content-Type-Options"] == "nosniff" and headers["Referrer-Policy"] == "no-referrer"
         assert body
@@ -196,6 +192,44 @@ def test_console_files_are_served_with_a_strict_csp_and_nothing_else(stack: Any)
     # AND nothing outside the console folder can be named
     for bad in ("/..%2Fpages.py", "/index.py", "/.hidden.js", "/app.py"):
         assert http_get(base + bad)[0] == 404, bad
+
+
+def test_login_page_says_when_the_password_is_wrong_then_signs_in_and_out(
+    stack: Any, context_factory: Callable[[], Any], tmp_path: Path
+) -> None:
+    # GIVEN the console's login page and a demo agent
+    user, password, name = demo_login("agent")
+    page = context_factory().new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "Content Security" in m.text else None)
+    page.goto(f"{stack.api_url}/console/")
+    page.wait_for_selector("#login:not([hidden])")
+    # WHEN the agent types a wrong password
+    page.fill("#login-username", user)
+    page.fill("#login-password", password + "-wrong")
+    page.click("#login-submit")
+    # THEN a clear error shows and the console stays closed
+    expect(page.locator("#login-error")).to_have_text(re.compile(r"wrong|incorrect|password", re.IGNORECASE))
+    assert page.is_hidden("#app")
+    screenshot(page, tmp_path, "login-error")
+    # WHEN the right password is given
+    page.fill("#login-password", password)
+    page.click("#login-submit")
+    # THEN the console opens with the agent's name, and the tokens are kept for the editor page too
+    page.wait_for_selector("#app:not([hidden])")
+    assert name in page.inner_text("#me")
+    stored = json.loads(page.evaluate("localStorage.getItem('replydesk.tokens')"))
+    assert stored["id_token"].count(".") == 2 and stored["refresh_token"]
+    # AND a reload stays signed in
+    page.reload()
+    page.wait_for_selector("#app:not([hidden])")
+    # WHEN the agent signs out
+    page.click("#signout")
+    # THEN the login shows again and the tokens are gone
+    page.wait_for_selector("#login:not([hidden])")
+    assert page.evaluate("localStorage.getItem('replydesk.tokens')") is None
+    # AND the policy was never violated
+    assert errors == []
 
 
 SMS_TEXTS = [
