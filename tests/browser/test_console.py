@@ -232,6 +232,50 @@ def test_login_page_says_when_the_password_is_wrong_then_signs_in_and_out(
     assert errors == []
 
 
+def test_an_invited_user_sets_a_new_password_at_first_sign_in(
+    stack: Any, context_factory: Callable[[], Any], tmp_path: Path
+) -> None:
+    # GIVEN a colleague invited with a temporary password (what the admin's invite does)
+    idp = stack.client("cognito-idp")
+    pool = stack.env["COGNITO_USER_POOL_ID"]
+    username = f"new-{uuid.uuid4().hex[:8]}"
+    idp.admin_create_user(
+        UserPoolId=pool,
+        Username=username,
+        TemporaryPassword="Temp-pass-123!",
+        UserAttributes=[
+            {"Name": "email", "Value": f"{username}@staff.replydesk.test"},
+            {"Name": "name", "Value": "Noa New"},
+        ],
+        MessageAction="SUPPRESS",
+    )
+    idp.admin_add_user_to_group(UserPoolId=pool, Username=username, GroupName="agent")
+    page = context_factory().new_page()
+    page.goto(f"{stack.api_url}/console/")
+    # WHEN they sign in with the temporary password
+    page.fill("#login-username", username)
+    page.fill("#login-password", "Temp-pass-123!")
+    page.click("#login-submit")
+    # THEN the page asks for a new password, and refuses two different ones
+    page.wait_for_selector("#login-newpass:not([hidden])")
+    page.fill("#login-new-password", "Brand-new-pass-456!")
+    page.fill("#login-new-password2", "Brand-new-pass-457!")
+    page.click("#login-submit")
+    expect(page.locator("#login-error")).to_contain_text("differ")
+    # WHEN they repeat it correctly
+    page.fill("#login-new-password2", "Brand-new-pass-456!")
+    page.click("#login-submit")
+    # THEN they are in, and the new password is the one that works from now on
+    page.wait_for_selector("#app:not([hidden])")
+    screenshot(page, tmp_path, "first-sign-in")
+    tokens = idp.initiate_auth(
+        ClientId=stack.env["COGNITO_CLIENT_ID"],
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": username, "PASSWORD": "Brand-new-pass-456!"},
+    )
+    assert "AuthenticationResult" in tokens
+
+
 SMS_TEXTS = [
     "",
     "Your order ships today.",
