@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from tests.conftest import wait_for
+
 pytestmark = pytest.mark.browser
 
 VIEWPORT = {"width": 1280, "height": 800}
@@ -223,6 +225,22 @@ def test_login_page_says_when_the_password_is_wrong_then_signs_in_and_out(
     # AND a reload stays signed in
     page.reload()
     page.wait_for_selector("#app:not([hidden])")
+    # WHEN the ID token is about to expire
+    page.evaluate(
+        "() => { const t = JSON.parse(localStorage.getItem('replydesk.tokens'));"
+        " t.expires_at = Date.now() + 1000; localStorage.setItem('replydesk.tokens', JSON.stringify(t)); }"
+    )
+    # THEN the next call refreshes it first, and the page keeps working with the new token
+    with page.expect_response(lambda r: r.url.endswith("/api/auth/refresh")) as refreshed:
+        page.evaluate("() => { location.hash = '#/view/unassigned' }")
+    assert refreshed.value.status == 200
+    expect(page.locator("#list-title")).to_have_text("Unassigned")
+
+    def renewed() -> dict[str, Any] | None:
+        t: dict[str, Any] = json.loads(page.evaluate("localStorage.getItem('replydesk.tokens')"))
+        return t if t["expires_at"] > stored["expires_at"] - 5_000 else None
+
+    assert wait_for(renewed, timeout=10)["refresh_token"] == stored["refresh_token"]
     # WHEN the agent signs out
     page.click("#signout")
     # THEN the login shows again and the tokens are gone
