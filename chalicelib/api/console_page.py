@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import functools
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 from chalice.app import Blueprint, NotFoundError, Response
+
+from chalicelib.config import Campaign, get_campaign
 
 CONSOLE_DIR = Path(__file__).resolve().parents[1] / "web" / "console"
 
@@ -48,9 +52,35 @@ _ASSET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*\.(html|js|css|svg)$")
 console_page = Blueprint(__name__)
 
 
+# index.html holds this empty data block; the page reads the campaign's facts from it.
+_CAMPAIGN_SLOT = '<script type="application/json" id="campaign-data">{}</script>'
+
+
+def campaign_facts(campaign: Campaign) -> dict[str, Any]:
+    """What the console shows about its campaign: nothing secret (the contact page shows the same)."""
+    return {
+        "name": campaign.name,
+        "brand": campaign.brand,
+        "languages": list(campaign.languages),
+        "default_language": campaign.default_language,
+        "topics": [{"id": t.id, "label": t.label} for t in campaign.topics],
+        "queues": [{"id": q.id, "label": q.label} for q in campaign.queues.values()],
+        "sms": {"segment_budget": campaign.sms.segment_budget},
+    }
+
+
+def json_for_html(data: Any) -> str:
+    """JSON that cannot end its <script> block or open a comment: <, > and & as \\u escapes."""
+    return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 @functools.cache
 def _read(name: str) -> str:
-    return (CONSOLE_DIR / name).read_text(encoding="utf-8")
+    text = (CONSOLE_DIR / name).read_text(encoding="utf-8")
+    if name == "index.html":
+        # A data block is never executed, so the page needs no inline script for it (CSP script-src 'self').
+        text = text.replace(_CAMPAIGN_SLOT, _CAMPAIGN_SLOT.replace("{}", json_for_html(campaign_facts(get_campaign()))))
+    return text
 
 
 def asset(name: str) -> Response:

@@ -187,7 +187,12 @@ def test_console_files_are_served_with_a_strict_csp_and_nothing_else(stack: Any)
         assert body
     # AND the page has no inline script or handler attribute the policy would have to allow
     _, _, html = http_get(base + "/")
-    assert not re.search(rb"<script(?![^>]*\bsrc=)", html) and not re.search(rb"\son[a-z]+=", html)
+    assert not re.search(rb"<script(?![^>]*(\bsrc=|type=\"application/json\"))", html)
+    assert not re.search(rb"\son[a-z]+=", html)
+    # AND the campaign's facts travel in a JSON data block, which is never executed
+    facts = json.loads(re.search(rb'<script type="application/json" id="campaign-data">(.*?)</script>', html, re.S)[1])
+    assert [t["id"] for t in facts["topics"]] == [t.id for t in stack.campaign.topics]
+    assert facts["sms"]["segment_budget"] == stack.campaign.sms.segment_budget
     # AND /console without the slash redirects (the page's relative links need it)
     status, headers, _ = http_get(base)
     assert status == 301 and headers["Location"].endswith("console/")

@@ -47,6 +47,12 @@ async function start() {
   } catch {
     state.config = {};
   }
+  // The campaign's topics, languages, queues and SMS budget, written into the page by the server.
+  try {
+    state.config = { ...state.config, ...JSON.parse($("#campaign-data").textContent || "{}") };
+  } catch {
+    /* the page still works without them */
+  }
   if (api.loadTokens()) {
     await enter();
   } else {
@@ -130,7 +136,7 @@ async function enter() {
   show($("#app"), true);
   const me = state.me;
   fill($("#me"), h("strong", {}, me.name || me.username), " ", h("span", { class: "muted small" }, roles().join(", ")));
-  $("#campaign").textContent = [state.config.brand, state.config.campaign].filter(Boolean).join(" · ");
+  $("#campaign").textContent = [state.config.brand, state.config.name].filter(Boolean).join(" · ");
   show($("#admin-nav"), hasRole("admin"));
   renderViews();
   if (hasRole("admin")) loadStaff().catch(() => {});
