@@ -518,7 +518,7 @@ function renderConversation() {
   $("#conv-ref").textContent = c.reference || c.conversation_id;
   fill($("#conv-sla"), slaBadge(c.sla || currentDeadline(c)));
   renderViewers(c.viewers);
-  $("#act-status").value = ["open", "pending_customer", "resolved", "closed"].includes(c.status) ? c.status : "open";
+  $("#act-status").value = ["new", "open", "pending_customer", "resolved", "closed"].includes(c.status) ? c.status : "open";
   fillAssignees(c.assignee);
   if (c.queue) {
     if (![...$("#act-queue").options].some((o) => o.value === c.queue)) $("#act-queue").append(h("option", { value: c.queue }, c.queue));
@@ -827,7 +827,8 @@ async function change(fields) {
     return true;
   } catch (e) {
     if (e.status === 409) {
-      banner(`Someone else changed this conversation first (${e.message}). It has been reloaded: check it and try again.`, "warning");
+      banner("Someone else changed this conversation first. Nothing was saved: the latest state is shown now, check it and try again.", "warning");
+      $("#conv-banner").title = e.message;
       await loadConversation(c.conversation_id).catch(() => {});
     } else {
       banner(`Not saved: ${e.message}`);
