@@ -884,15 +884,23 @@ async function loadOffers(id) {
   fill(
     box,
     h("strong", {}, "Retention "),
-    offers.length
-      ? offers.map((o) =>
-          h(
-            "button",
-            { type: "button", class: "small offer", title: o.gives || o.description || "", onclick: () => useOffer(o) },
-            `Offer: ${o.label || o.id}`
-          )
-        )
+    offers.some((o) => o.eligible !== false)
+      ? null
       : h("span", { class: "muted small" }, "no offer for this customer "),
+    // Every offer of the playbook: the eligible ones to use, the others greyed with the reason why not.
+    offers.map((o) =>
+      h(
+        "button",
+        {
+          type: "button",
+          class: "small offer",
+          disabled: o.eligible === false,
+          title: o.eligible === false ? `Not for this customer: ${o.reason || "not eligible"}` : [o.gives, o.expires && `until ${o.expires}`].filter(Boolean).join(", "),
+          onclick: () => useOffer(o),
+        },
+        `Offer: ${o.label || o.id}`
+      )
+    ),
     h("span", { class: "muted small" }, " Outcome: "),
     ["kept", "exchanged", "refunded", "no_answer"].map(outcome)
   );
@@ -905,7 +913,8 @@ async function useOffer(offer) {
   setMode("reply");
   openPicker();
   if (tid) {
-    const t = state.picker.items.find((x) => x.id === tid) || { id: tid, title: offer.label, required_inputs: offer.required_inputs || [] };
+    const summary = offer.template && typeof offer.template === "object" ? offer.template : {};
+    const t = state.picker.items.find((x) => x.id === tid) || { title: offer.label, required_inputs: [], ...summary, id: tid };
     chooseTemplate(t);
   }
 }
