@@ -299,6 +299,23 @@ def test_an_invited_user_sets_a_new_password_at_first_sign_in(
     assert "AuthenticationResult" in tokens
 
 
+def test_only_an_admin_gets_the_staff_panel(console: Callable[..., Any], tmp_path: Path) -> None:
+    # GIVEN an agent: no Staff panel in the navigation, and #/staff does not open it
+    agent = console("agent", "#/staff")
+    assert agent.is_hidden("#admin-nav") and agent.is_hidden("#staff-view")
+    # WHEN an admin signs in and opens Staff
+    admin = console("admin")
+    admin.click("#admin-nav a[data-nav=staff]")
+    # THEN every demo colleague is listed with their role
+    expect(admin.locator("#staff-body tr")).not_to_have_count(0)
+    rows = admin.locator("#staff-body tr")
+    names = rows.locator("td:first-child").all_inner_texts()
+    assert {"agent", "agent2", "supervisor", "admin"} <= set(names)
+    agent2 = rows.filter(has_text="agent2")
+    assert agent2.locator("select").input_value() == "agent"
+    screenshot(admin, tmp_path, "staff")
+
+
 SMS_TEXTS = [
     "",
     "Your order ships today.",
