@@ -11,6 +11,7 @@ from chalice.app import Chalice, ConvertToMiddleware, Response, SQSEvent
 from chalicelib import pages
 from chalicelib.api.auth import auth_api
 from chalicelib.api.console import console_api
+from chalicelib.api.console_page import console_page
 from chalicelib.api.errors import http_errors
 from chalicelib.api.rating import rating_api
 from chalicelib.api.templates import templates_api
@@ -29,6 +30,7 @@ app.register_blueprint(auth_api, url_prefix="/api/auth")
 app.register_blueprint(console_api, url_prefix="/api")
 app.register_blueprint(templates_api, url_prefix="/api")
 app.register_blueprint(rating_api)
+app.register_blueprint(console_page)  # the staff console page and its assets under /console/
 
 INTAKE_PROCESSOR = BatchProcessor(event_type=EventType.SQS)
 EVENTS_PROCESSOR = BatchProcessor(event_type=EventType.SQS)
