@@ -10,9 +10,11 @@ from chalice.app import (
     BadRequestError,
     Chalice,
     ChaliceViewError,
+    CloudWatchEvent,
     ConvertToMiddleware,
     IAMAuthorizer,
     NotFoundError,
+    Rate,
     Response,
     SQSEvent,
 )
@@ -125,3 +127,12 @@ def process_events(event: SQSEvent) -> PartialItemFailureResponse:
         processor=EVENTS_PROCESSOR,
         context=event.context,  # type: ignore[arg-type]
     )
+
+
+# The backlog gauge (open conversations, oldest waiting, overdue) per queue; locally the harness's
+# scheduler (local/scheduler.py) runs it on this rate as the pump runs the queue handlers.
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="emit_backlog")
+def emit_backlog(event: CloudWatchEvent) -> dict[str, int]:
+    from chalicelib.ops.backlog import scheduled_backlog
+
+    return scheduled_backlog()

@@ -267,6 +267,14 @@ class SmsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class Alarms:
+    """Thresholds of the campaign's alarms (infra/template.yaml takes them as parameters)."""
+
+    ack_latency_p95: timedelta = timedelta(seconds=30)
+    sla_miss_rate: float = 0.2  # share of SLA outcomes missed over an hour
+
+
+@dataclass(frozen=True, slots=True)
 class Campaign:
     """One stack's configuration; frozen, validated when loaded."""
 
@@ -291,6 +299,7 @@ class Campaign:
     retention_days: int
     reference_prefix: str = "RD"
     faq: Mapping[str, str] = field(default_factory=dict)
+    alarms: Alarms = field(default_factory=Alarms)
 
     @property
     def default_language(self) -> str:
@@ -600,7 +609,20 @@ def parse_campaign(data: Any, source: str = "campaign") -> Campaign:
         retention_days=retention,
         reference_prefix=prefix,
         faq={str(k): str(v) for k, v in faq.items()},
+        alarms=_parse_alarms(data, chk),
     )
+
+
+def _parse_alarms(data: Mapping[str, Any], chk: _Checker) -> Alarms:
+    spec = chk.get(data, "alarms", "", dict, required=False, default={})
+    ack = chk.duration(spec.get("ack_latency_p95", "30s"), "alarms.ack_latency_p95")
+    rate = spec.get("sla_miss_rate", 0.2)
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 1:
+        chk.fail("alarms.sla_miss_rate", f"must be a share between 0 and 1, got {rate!r}")
+        rate = 0.2
+    if chk.problems:
+        raise ConfigError("campaign", chk.problems)
+    return Alarms(ack_latency_p95=ack, sla_miss_rate=float(rate))
 
 
 def chk_duration_default(data: Mapping[str, Any], key: str, default: str) -> timedelta:

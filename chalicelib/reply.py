@@ -13,6 +13,7 @@ from chalicelib.inbound import Channel
 from chalicelib.metrics import Metric, count
 from chalicelib.models import ConversationModel, Status
 from chalicelib.observability import logger
+from chalicelib.ops import indices
 
 if TYPE_CHECKING:
     from chalicelib.runtime import Runtime
@@ -147,6 +148,7 @@ def staff_reply(
     ]
     if conv.first_response_at is None:
         actions.append(ConversationModel.first_response_at.set(store.iso(now)))
+        indices.observe_first_response(conv, now, rt.campaign)
     store.add_timeline(
         conversation_id,
         workflow.TimelineEntry(

@@ -22,6 +22,7 @@ from cli.template import merge_template
 from local.bootstrap import Bootstrap, Created, Resolver
 from local.emf import EmfForwarder
 from local.pump import EventPump, mappings_for
+from local.scheduler import Scheduler, schedules_for
 from local.smtp import SesInbound, start_smtp
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +46,7 @@ class LocalStack:
     api_port: int = 0
     smtp_port: int = 0
     phone_port: int = 0
+    dashboard_port: int = 0
     pump_threads: bool = True
     forward_metrics: bool = True
     env: dict[str, str] = field(default_factory=dict)
@@ -135,12 +137,16 @@ class LocalStack:
         self.pump = EventPump(mappings_for(self.app_module, self.sqs, self.region), self.sqs, self.region)
         if self.pump_threads:
             self.pump.start()
+        self.scheduler = Scheduler(schedules_for(self.app_module, self.region), self.region)
+        if self.pump_threads:
+            self.scheduler.start()
         self.emf = EmfForwarder(self.client("cloudwatch")) if self.forward_metrics else None
         if self.emf is not None:
             self.emf.install()
         self._start_api()
         self._start_smtp()
         self._start_phone()
+        self._start_dashboard()
         return self.app_module
 
     def _start_api(self) -> None:
@@ -179,12 +185,27 @@ class LocalStack:
         self.phone_port = self.phone.port
         self.phone_url = self.phone.url
 
+    def _start_dashboard(self) -> None:
+        from local.dashboard import LocalDashboard
+
+        self.dashboard = LocalDashboard(
+            self.client("cloudwatch"), self.dashboard_name, port=self.dashboard_port
+        ).start()
+        self.dashboard_port = self.dashboard.port
+        self.dashboard_url = self.dashboard.url
+
+    @property
+    def dashboard_name(self) -> str:
+        return f"replydesk-{self.campaign_name}-{self.stage}"
+
     def stop(self) -> None:
         for stop in (
             lambda: self.pump.stop(),
+            lambda: self.scheduler.stop(),
             lambda: self.api_server.shutdown(),
             lambda: self.smtp.stop(),
             lambda: self.phone.stop(),
+            lambda: self.dashboard.stop(),
             self._stop_emf,
             lambda: self.moto.stop(),
         ):
@@ -233,7 +254,6 @@ class LocalStack:
                 f"  outbox           {self.endpoint}/moto-api/data.json  (sent mail: ses, SMS: sns)",
                 f"                   `replydesk local outbox --endpoint {self.endpoint}`",
                 f"  moto endpoint    {self.endpoint}  (AWS_ENDPOINT_URL)",
-                f"  dashboard        aws --endpoint-url {self.endpoint} cloudwatch get-dashboard "
-                f"--dashboard-name replydesk-{self.campaign_name}-{self.stage}  (metrics forwarded from EMF)",
+                f"  dashboard        {self.dashboard_url}/  (CloudWatch dashboard {self.dashboard_name}, from EMF)",
             ]
         )
