@@ -103,13 +103,13 @@ def render_summary(data: dict[str, Any]) -> str:
             _fmt_seconds(data["resolution_seconds"]["p90"]),
             data["resolution_seconds"]["count"],
         ),
-        "queues            sla met %  met  missed  waiting  oldest waiting",
+        "queues            sla met %  met  missed  waiting  overdue  oldest waiting",
     ]
     for name, q in data["queues"].items():
         met = "-" if q["sla_met_percent"] is None else f"{q['sla_met_percent']:.1f}"
         lines.append(
             f"  {name:<16}{met:>9}  {q['first_response_met']:>3}  {q['first_response_missed']:>6}  "
-            f"{q['waiting']:>7}  {_fmt_seconds(q['oldest_waiting_seconds']):>14}"
+            f"{q['waiting']:>7}  {q['overdue']:>7}  {_fmt_seconds(q['oldest_waiting_seconds']):>14}"
         )
     for title, key in (
         ("breaches", "breaches"),
@@ -144,7 +144,7 @@ def _summary(ns: argparse.Namespace) -> int:
 # Parts of the group: name -> (help, handler). Another part registers itself by adding an entry
 # here (or its own subparser in register()).
 PARTS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
-    "summary": ("response times, SLA met % per queue, breaches, backlog, contacts, suppressed acks", _summary),
+    "summary": ("response times, SLA met %% per queue, breaches, backlog, contacts, suppressed acks", _summary),
 }
 
 

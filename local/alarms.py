@@ -8,10 +8,14 @@ would. Percentile (ExtendedStatistic) alarms are left alone: moto has no percent
 
 from __future__ import annotations
 
+import logging
 import operator
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+log = logging.getLogger("replydesk.local.alarms")
 
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
     "GreaterThanThreshold": operator.gt,
@@ -60,3 +64,29 @@ def evaluate_all(cloudwatch: Any, now: datetime | None = None) -> dict[str, str]
             )
         out[alarm["AlarmName"]] = state
     return out
+
+
+class AlarmEvaluator:
+    """Evaluates every alarm each minute while `make run` is up (CloudWatch does this on AWS)."""
+
+    def __init__(self, cloudwatch: Any, every_seconds: float = 60.0) -> None:
+        self.cloudwatch = cloudwatch
+        self.every_seconds = every_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="alarms", daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every_seconds):
+            try:
+                evaluate_all(self.cloudwatch)
+            except Exception:
+                log.exception("evaluating alarms failed")
+
+    def start(self) -> AlarmEvaluator:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)

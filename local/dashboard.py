@@ -84,17 +84,20 @@ def _svg(series: list[Series], start: datetime, end: datetime) -> str:
             )
             for t, v in zip(s.timestamps, s.values, strict=True)
         ]
-        if len(pts) == 1:  # one data point: a dot, not an invisible line
-            x, y = pts[0]
-            parts.append(f'<circle class="series" cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>')
-        else:
+        if len(pts) > 1:
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
-            parts.append(f'<polyline class="series" points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
-    parts.append(f'<text x="{w - pad}" y="12" text-anchor="end" class="scale">max {top:g}</text></svg>')
+            parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.5"/>')
+        # Demo traffic comes in bursts: a stem and a dot per point keep single points visible.
+        for x, y in pts:
+            parts.append(
+                f'<line x1="{x:.1f}" y1="{h - pad}" x2="{x:.1f}" y2="{y:.1f}" stroke="{colour}" stroke-opacity="0.4"/>'
+                f'<circle class="series" cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>'
+            )
+    parts.append(f'<text x="{pad}" y="10" class="scale">max {top:g}</text></svg>')
     return "".join(parts)
 
 
-def render_page(cloudwatch: Any, dashboard_name: str, *, minutes: int = 60, now: datetime | None = None) -> str:
+def render_page(cloudwatch: Any, dashboard_name: str, *, minutes: int = 30, now: datetime | None = None) -> str:
     body = json.loads(cloudwatch.get_dashboard(DashboardName=dashboard_name)["DashboardBody"])
     end = (now or datetime.now(UTC)) + timedelta(minutes=1)
     start = end - timedelta(minutes=minutes)
@@ -162,7 +165,7 @@ li.empty, li.aws-only {{ color: #999; }}
 section.no-data {{ border-color: #e0a800; }}
 </style></head>
 <body><header><h1>{name}</h1><span>local stack, {start} - {end}, from CloudWatch (moto)</span>
-<a href="?">refresh</a></header>
+<a href="?minutes=10">10 min</a> <a href="?minutes=30">30 min</a> <a href="?minutes=180">3 h</a></header>
 <main class="grid">
 {cells}
 </main></body></html>
@@ -183,7 +186,8 @@ class LocalDashboard:
                 if url.path != "/":
                     self.send_error(HTTPStatus.NOT_FOUND)
                     return
-                minutes = int((parse_qs(url.query).get("minutes") or ["60"])[0])
+                raw = (parse_qs(url.query).get("minutes") or ["30"])[0]
+                minutes = int(raw) if raw.isdigit() else 30
                 try:
                     page = render_page(outer.cloudwatch, outer.dashboard_name, minutes=max(5, min(minutes, 1440)))
                 except Exception:

@@ -19,6 +19,7 @@ from moto.server import ThreadedMotoServer
 
 from chalicelib.config import load_campaign
 from cli.template import merge_template
+from local.alarms import AlarmEvaluator
 from local.bootstrap import Bootstrap, Created, Resolver
 from local.emf import EmfForwarder
 from local.pump import EventPump, mappings_for
@@ -138,8 +139,10 @@ class LocalStack:
         if self.pump_threads:
             self.pump.start()
         self.scheduler = Scheduler(schedules_for(self.app_module, self.region), self.region)
+        self.alarms = AlarmEvaluator(self.client("cloudwatch"))
         if self.pump_threads:
             self.scheduler.start()
+            self.alarms.start()
         self.emf = EmfForwarder(self.client("cloudwatch")) if self.forward_metrics else None
         if self.emf is not None:
             self.emf.install()
@@ -202,6 +205,7 @@ class LocalStack:
         for stop in (
             lambda: self.pump.stop(),
             lambda: self.scheduler.stop(),
+            lambda: self.alarms.stop(),
             lambda: self.api_server.shutdown(),
             lambda: self.smtp.stop(),
             lambda: self.phone.stop(),

@@ -68,6 +68,7 @@ class QueueStats:
     resolution_met: int = 0
     resolution_missed: int = 0
     waiting: int = 0
+    overdue: int = 0
     oldest_waiting_seconds: float | None = None
 
     @property
@@ -112,6 +113,7 @@ class Summary:
                     "resolution_met": s.resolution_met,
                     "resolution_missed": s.resolution_missed,
                     "waiting": s.waiting,
+                    "overdue": s.overdue,
                     "oldest_waiting_seconds": s.oldest_waiting_seconds,
                 }
                 for q, s in sorted(self.queues.items())
@@ -135,6 +137,8 @@ def summarise(
 ) -> Summary:
     """The indices of conversations created in [since, until); backlog is as of `now`, whatever their age."""
     out = Summary(since=since, until=until)
+    for queue_id in campaign.queues:
+        out.queues[queue_id] = QueueStats()  # every queue is listed, also the quiet ones
     hours = campaign.business_hours
     for item in conversations:
         created = _ts(_s(item, "created_at"))
@@ -147,6 +151,10 @@ def summarise(
             q.waiting += 1
             waited = (now - (_ts(_s(item, "last_inbound_at")) or created)).total_seconds()
             q.oldest_waiting_seconds = max(q.oldest_waiting_seconds or 0.0, waited)
+            first_at = _s(item, "first_response_at")
+            due = _ts(_s(item, "resolution_due" if first_at else "first_response_due"))
+            if due is not None and due < now:
+                q.overdue += 1
         if not (since <= created < until):
             continue
         out.conversations += 1
@@ -160,9 +168,10 @@ def summarise(
             out.first_response_calendar.append(e.calendar_seconds)
             out.first_response_business.append(e.business_seconds)
         q = out.queues[queue]
+        # Counted when answered, as the SlaMissed metric is; unanswered overdue ones show in the backlog.
         if first is not None and met(first, first_due):
             q.first_response_met += 1
-        elif first is not None or (first_due is not None and first_due < now):
+        elif first is not None:
             q.first_response_missed += 1
         resolved = _ts(_s(item, "resolved_at"))
         resolution_due = _ts(_s(item, "resolution_due"))

@@ -19,7 +19,7 @@ def test_dashboard_page_draws_every_widget_after_a_flow(stack: Any, page: Any, t
     # WHEN the operator opens the dashboard URL that `make run` prints
     assert stack.dashboard_url in stack.describe()
     page.set_viewport_size({"width": 1600, "height": 1200})
-    page.goto(f"{stack.dashboard_url}/")
+    page.goto(f"{stack.dashboard_url}/?minutes=10")
     # THEN the page shows the campaign's dashboard: one explanatory text per row, then its widgets
     assert stack.dashboard_name in page.title()
     assert page.locator("section.text").count() == 6
