@@ -46,6 +46,9 @@ class Metric(StrEnum):
     FOLLOW_UP_SENT = "FollowUpSent"
     REPLY_SENT = "ReplySent"
     AUTO_RESOLVED = "AutoResolved"
+    OUTCOME_UNKNOWN = "OutcomeUnknown"
+    EFFECT_FAILED = "EffectFailed"
+    MESSAGES_PARKED = "MessagesParked"
     RETENTION_OUTCOME = "RetentionOutcome"
     CSAT = "Csat"
 
@@ -73,6 +76,9 @@ DIMENSIONS: Mapping[Metric, tuple[tuple[str, ...], ...]] = {
     Metric.FOLLOW_UP_SENT: (("channel",),),
     Metric.REPLY_SENT: (("channel",),),
     Metric.RETENTION_OUTCOME: (("offer", "outcome"), ("outcome",)),
+    Metric.OUTCOME_UNKNOWN: (("kind",),),
+    Metric.EFFECT_FAILED: (("kind", "reason"),),
+    Metric.MESSAGES_PARKED: (("reason",),),
 }
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.config import Campaign
+from chalicelib.guard import SuppressReason
 from chalicelib.metrics import Metric, dimension_sets
 from chalicelib.observability import NAMESPACE
 
@@ -22,31 +23,17 @@ GRID = 24
 # Minimum, Maximum and SampleCount only.
 BASIC_STATS = frozenset({"Sum", "Average", "Minimum", "Maximum", "SampleCount"})
 
-# Guard reasons plus the pipeline's own (keywords, over-long templates), as the AckSuppressed widget lists them.
+# Guard reasons plus the pipeline's own (SMS keywords, an over-long template), as the AckSuppressed widget lists them.
 ACK_REASONS = (
-    "auto_reply",
-    "bounce",
-    "complaint",
-    "mdn",
-    "challenge_response",
-    "delay_warning",
-    "mailing_list",
-    "own_mail",
-    "forged_sender",
-    "spam",
-    "virus",
-    "null_sender",
-    "no_sender",
-    "invalid_sender",
-    "suppressed",
-    "rate_limited",
-    "opted_out",
+    *(r.value for r in SuppressReason),
     "keyword_stop",
     "keyword_start",
     "keyword_help",
     "template_too_long",
 )
 CHANNELS = ("email", "sms", "web")
+# The outbox's effect kinds (chalicelib/outbox.py), whose sends can end "outcome unknown".
+EFFECT_KINDS = ("ack", "reply", "follow_up", "keyword", "escalation", "sla_clock")
 # The contact form's fields a rejection names (chalicelib/intake/web.py), "website" being the honeypot.
 WEB_FIELDS = ("body", "content-type", "name", "email", "phone", "message", "topic", "consent", "website")
 RETENTION_OUTCOMES = ("kept", "exchanged", "refunded", "no_answer")
@@ -254,6 +241,7 @@ def rows(campaign: Campaign, stage: str, refs: Mapping[str, str]) -> tuple[Row, 
                             for f in WEB_FIELDS
                         ),
                         m(Metric.MESSAGES_REJECTED, "Sum", "invalid input", channel="unknown", reason="invalid_input"),
+                        *tuple(m(Metric.OUTCOME_UNKNOWN, "Sum", f"outcome unknown: {k}", kind=k) for k in EFFECT_KINDS),
                     ),
                 ),
                 Widget(

@@ -12,20 +12,23 @@ from email.message import EmailMessage
 from typing import Any
 
 from local.emf import EmfForwarder
+from tests import staffauth
 
 
-def _post(stack: Any, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+def _post(
+    stack: Any, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
     req = urllib.request.Request(
         f"{stack.api_url}{path}",
         data=json.dumps(body).encode(),
         method="POST",
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **(headers or {})},
     )
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as exc:
-        return exc.code, {}
+        return exc.code, {"error": exc.read().decode(errors="replace")[:300]}
 
 
 def _mail(stack: Any, sender: str, text: str, **headers: str) -> None:
@@ -70,9 +73,15 @@ def run_flow(stack: Any) -> dict[str, Any]:
         )
         stack.sqs.send_message(QueueUrl=stack.env["INTAKE_QUEUE_URL"], MessageBody="not json")
         stack.pump.drain()
-        # a staff reply through the existing API: the first response
-        status, reply = _post(stack, f"/conversations/{ref}/reply", {"text": "It ships today.", "sent_by": "Sam"})
-        assert status == 200 and reply["sent"], reply
+        # a staff reply through the staff API, signed in as the demo agent: the first response
+        agent = staffauth.bearer(staffauth.id_token(stack, "agent"))
+        status, reply = _post(
+            stack,
+            f"/api/conversations/{ref}/reply",
+            {"text": "It ships today.", "idempotency_key": f"ops-{tag}"},
+            agent,
+        )
+        assert status == 200 and reply["sent"], (status, reply)
         # what the SLA and follow-up machines report on the events queue (their own Wait states take minutes)
         for event in (
             {
