@@ -98,7 +98,7 @@ def alarm_resources(campaign: Campaign, stage: str) -> dict[str, dict[str, Any]]
         "The API answered 5xx (contact form or staff API).",
         "AWS/ApiGateway",
         "5XXError",
-        [{"Name": "ApiName", "Value": "replydesk"}],  # Chalice names the REST API after the app
+        [{"Name": "ApiName", "Value": {"Fn::Sub": "replydesk-${Campaign}-${Stage}"}}],  # RestAPI's Name
     )
     out["AckLatencyAlarm"] = _alarm(
         "ack-latency-p95",

@@ -289,8 +289,8 @@ TEMPLATE_REFS = {
     "EventsDeadLetterQueue": "${EventsDeadLetterQueue.QueueName}",
     "SlaStateMachine": "${SlaStateMachine}",
     "FollowUpStateMachine": "${FollowUpStateMachine}",
-    # Chalice names the REST API after the app.
-    "RestAPI": "replydesk",
+    # The REST API's Name in infra/template.yaml.
+    "RestAPI": "replydesk-${Campaign}-${Stage}",
 }
 
 
