@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from chalice.app import Chalice, ConvertToMiddleware, Response, SQSEvent
+from chalice.app import Chalice, CloudWatchEvent, ConvertToMiddleware, Rate, Response, SQSEvent
 
 from chalicelib import pages
 from chalicelib.api.auth import auth_api
@@ -84,3 +84,12 @@ def process_events(event: SQSEvent) -> PartialItemFailureResponse:
         processor=EVENTS_PROCESSOR,
         context=event.context,  # type: ignore[arg-type]
     )
+
+
+# The backlog gauge (open conversations, oldest waiting, overdue) per queue; locally the harness's
+# scheduler (local/scheduler.py) runs it on this rate as the pump runs the queue handlers.
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="emit_backlog")
+def emit_backlog(event: CloudWatchEvent) -> dict[str, int]:
+    from chalicelib.ops.backlog import scheduled_backlog
+
+    return scheduled_backlog()

@@ -17,7 +17,10 @@ GROUPS = {
     "lang": ("cli.lang_cmd", "evaluate language detection"),
     "workflow": ("cli.workflow_cmd", "SLA and follow-up timelines"),
     "templates": ("cli.templates_cmd", "the campaign's template library: list, show, render, push, history"),
-    "stats": ("cli.stats_cmd", "campaign figures from CloudWatch (retention offers, ...)"),
+    "stats": (
+        "cli.stats_cmd",
+        "a campaign's indices for a period (stats summary) and retention kept-rates (stats retention)",
+    ),
 }
 
 

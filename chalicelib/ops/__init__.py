@@ -1,0 +1,1 @@
+"""Operations: the campaign's indices, its dashboard definition and the backlog gauge."""
