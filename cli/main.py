@@ -16,6 +16,9 @@ GROUPS = {
     "topics": ("cli.topics_cmd", "train and evaluate topic classifiers"),
     "lang": ("cli.lang_cmd", "evaluate language detection"),
     "workflow": ("cli.workflow_cmd", "SLA and follow-up timelines"),
+    "dlq": ("cli.dlq_cmd", "list, show, replay and purge the intake and events DLQs"),
+    "customer": ("cli.customer_cmd", "GDPR: export or erase one customer's personal data"),
+    "analytics": ("cli.analytics_cmd", "export contact metadata for analysis; query it with DuckDB"),
 }
 
 
