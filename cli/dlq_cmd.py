@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 
 from chalicelib.errors import InvalidInput
-from chalicelib.ops.dlq import DlqClient, DlqEntry, DlqName, by_ids, everything
+from chalicelib.ops.dlq import DlqClient, DlqName, Held, by_ids, everything
 from cli.ops_target import add_target_arguments, target_from
 
 
@@ -104,7 +104,7 @@ def show_cmd(ns: argparse.Namespace) -> int:
     return 1
 
 
-def _selector(ns: argparse.Namespace) -> Callable[[DlqEntry], bool]:
+def _selector(ns: argparse.Namespace) -> Callable[[Held], bool]:
     return everything if ns.all else by_ids(ns.ids)
 
 

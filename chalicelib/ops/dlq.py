@@ -258,7 +258,7 @@ class DlqClient:
     def act(
         self,
         queue: DlqName,
-        selected: Callable[[DlqEntry], bool],
+        selected: Callable[[Held], bool],
         action: Callable[[Held], None],
         *,
         limit: int = 1000,
@@ -266,17 +266,11 @@ class DlqClient:
         """Run `action` on every selected entry, delete it from the DLQ, and release the rest."""
         held = self.hold(queue, limit=limit)
         done: list[DlqEntry] = []
-        keep: list[Held] = []
         try:
             for h in held:
-                if not selected(h.entry):
-                    keep.append(h)
+                if not selected(h):
                     continue
-                try:
-                    action(h)
-                except Exception:
-                    keep.append(h)
-                    raise
+                action(h)
                 # Deleted only after the action: a crash in between leaves it here, and replaying it
                 # again is harmless because the intake is idempotent on the source id.
                 self.sqs.delete_message(QueueUrl=self.url(queue.dlq), ReceiptHandle=h.entry.receipt_handle)
@@ -285,7 +279,7 @@ class DlqClient:
             self.release(queue, [h for h in held if h.entry not in done])
         return done
 
-    def replay(self, queue: DlqName, selected: Callable[[DlqEntry], bool], *, limit: int = 1000) -> list[DlqEntry]:
+    def replay(self, queue: DlqName, selected: Callable[[Held], bool], *, limit: int = 1000) -> list[DlqEntry]:
         """Send each selected entry back to its source queue, then remove it from the DLQ."""
         source = self.url(queue.value)
 
@@ -294,21 +288,27 @@ class DlqClient:
 
         return self.act(queue, selected, send, limit=limit)
 
-    def purge(self, queue: DlqName, selected: Callable[[DlqEntry], bool], *, limit: int = 1000) -> list[DlqEntry]:
+    def purge(self, queue: DlqName, selected: Callable[[Held], bool], *, limit: int = 1000) -> list[DlqEntry]:
         """Delete the selected entries for good (their raw objects stay in the raw bucket)."""
         return self.act(queue, selected, lambda _h: None, limit=limit)
 
-    def held_bodies(self, queue: DlqName, *, limit: int = 1000) -> list[Held]:
-        """Entries with their bodies, for erasure matching only; released before returning."""
-        held = self.hold(queue, limit=limit)
-        self.release(queue, held)
-        return held
 
-
-def by_ids(ids: Iterable[str]) -> Callable[[DlqEntry], bool]:
+def by_ids(ids: Iterable[str]) -> Callable[[Held], bool]:
     wanted = set(ids)
-    return lambda e: e.message_id in wanted
+    return lambda h: h.entry.message_id in wanted
 
 
-def everything(_entry: DlqEntry) -> bool:
+def everything(_held: Held) -> bool:
     return True
+
+
+def naming(needles: Iterable[str]) -> Callable[[Held], bool]:
+    """Entries whose body or ids mention any needle (an address, a phone, a source id, a raw key)."""
+    wanted = [n.lower() for n in needles if n]
+
+    def match(h: Held) -> bool:
+        text = h.body.lower()
+        ids = (h.entry.source_id.lower(), h.entry.raw_key.lower(), h.entry.conversation_id.lower())
+        return any(n in text or n in ids for n in wanted)
+
+    return match

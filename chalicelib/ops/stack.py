@@ -66,3 +66,6 @@ def bind_models_to(names: StackNames, *, endpoint: str | None, region: str) -> N
         meta.host = endpoint
         meta.region = region
         model._connection = None  # PynamoDB caches its connection per model
+    from chalicelib.gdpr.audit import bind_audit
+
+    bind_audit(names.table("audit"), endpoint=endpoint, region=region)
