@@ -277,3 +277,28 @@ def test_an_interrupted_erasure_continues_where_it_stopped(stack: Any, drain: An
     assert tombstone.steps["conversations"] == 1
     assert CustomerModel.count(subject.customer_id) == 0
     assert len(list(AuditModel.query(f"erasure#{subject.customer_id}"))) == 1
+
+
+def test_conversations_and_messages_expire_after_the_campaigns_retention_days(stack: Any, drain: Any) -> None:
+    from chalicelib.models import ConversationModel, MessageModel
+
+    # GIVEN the stack's conversations and messages tables
+    ddb = stack.client("dynamodb")
+    for table in ("conversations", "messages"):
+        ttl = ddb.describe_time_to_live(TableName=f"replydesk-{stack.campaign_name}-{stack.stage}-{table}")
+        # THEN DynamoDB expires their items by the expires_at attribute
+        assert ttl["TimeToLiveDescription"] == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
+    # WHEN a customer writes
+    accepted = submit_form(stack, name="Tess Ttl", email=f"ttl-{uuid.uuid4().hex[:10]}@customer.test", message="Hi")
+    drain()
+    # THEN the conversation and each of its messages (inbound and the ack) carry a TTL retention_days after
+    # they were written
+    retention = stack.campaign.retention_days * 86400
+    conv = ConversationModel.get(accepted["reference"], consistent_read=True)
+    messages = list(MessageModel.query(accepted["reference"], consistent_read=True))
+    assert {m.direction for m in messages} == {"in", "out"}
+    for created, expires in [(conv.created_at, conv.expires_at), *((m.created_at, m.expires_at) for m in messages)]:
+        assert expires is not None
+        written = datetime.fromisoformat(created).timestamp()
+        # created_at is the customer's submission time; the item is written moments later
+        assert retention - 1 <= expires - written <= retention + 120  # TTL is whole seconds
