@@ -100,6 +100,16 @@ def _exists(stack: Any, res_type: str, props: dict[str, Any], created: Any) -> b
         return [c["Name"] for c in got["StorageDescriptor"]["Columns"]] == want
     if res_type == "AWS::Athena::WorkGroup":
         return stack.client("athena").get_work_group(WorkGroup=ref)["WorkGroup"]["Name"] == ref
+    if res_type == "AWS::Cognito::UserPool":
+        return stack.client("cognito-idp").describe_user_pool(UserPoolId=ref)["UserPool"]["Id"] == ref
+    if res_type == "AWS::Cognito::UserPoolClient":
+        client = stack.client("cognito-idp").describe_user_pool_client(
+            UserPoolId=stack.env["COGNITO_USER_POOL_ID"], ClientId=ref
+        )["UserPoolClient"]
+        return set(props["ExplicitAuthFlows"]) <= set(client.get("ExplicitAuthFlows", []))
+    if res_type == "AWS::Cognito::UserPoolGroup":
+        groups = stack.client("cognito-idp").list_groups(UserPoolId=stack.env["COGNITO_USER_POOL_ID"])["Groups"]
+        return any(g["GroupName"] == ref for g in groups)
     raise AssertionError(f"no existence check for {res_type}")
 
 
