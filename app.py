@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from chalice.app import Chalice, ConvertToMiddleware, Response, SQSEvent
+from chalice.app import Chalice, CloudWatchEvent, ConvertToMiddleware, Cron, Response, SQSEvent
 
 from chalicelib import pages
 from chalicelib.api.auth import auth_api
@@ -78,3 +78,11 @@ def process_events(event: SQSEvent) -> PartialItemFailureResponse:
         processor=EVENTS_PROCESSOR,
         context=event.context,  # type: ignore[arg-type]
     )
+
+
+# Daily at 00:30 UTC: yesterday's conversation and message metadata to the analytics bucket.
+@app.schedule(Cron(30, 0, "*", "*", "?", "*"), name="export_analytics")
+def export_analytics(event: CloudWatchEvent) -> dict[str, Any]:
+    from chalicelib.analytics.export import export_yesterday
+
+    return export_yesterday()

@@ -167,6 +167,48 @@ def erase_idempotency(job: Job) -> int:
     return removed
 
 
+def erase_outbox(job: Job) -> int:
+    """Outbox records of the customer's effects (acks, replies, follow-ups): they name the conversation.
+
+    A Scan filtered on the conversation ids (the table has no conversation index); erasure is rare.
+    """
+    ddb, table = job.clients.dynamodb, job.clients.names.table("outbox")
+    conv_ids = sorted(c.conversation_id for c in job.held.conversations)
+    removed = 0
+    for i in range(0, len(conv_ids), 100):  # IN takes at most 100 values
+        chunk = conv_ids[i : i + 100]
+        values = {f":c{n}": {"S": cid} for n, cid in enumerate(chunk)}
+        for page in ddb.get_paginator("scan").paginate(
+            TableName=table,
+            FilterExpression=f"conversation_id IN ({', '.join(values)})",
+            ExpressionAttributeValues=values,
+            ProjectionExpression="effect_id",
+        ):
+            for item in page.get("Items", []):
+                ddb.delete_item(TableName=table, Key={"effect_id": item["effect_id"]})
+                removed += 1
+    return removed
+
+
+def erase_analytics(job: Job) -> int:
+    """Rows of the customer's conversations in the analytics export: each partition file is rewritten without them."""
+    from chalicelib.analytics.export import PREFIX
+
+    s3, bucket = job.clients.s3, job.clients.names.analytics_bucket
+    conv_ids = {c.conversation_id for c in job.held.conversations}
+    if not conv_ids:
+        return 0
+    removed = 0
+    for key in _list(s3, bucket, f"{PREFIX}/"):
+        lines = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()
+        kept = [line for line in lines if line and json.loads(line).get("conversation_id") not in conv_ids]
+        if len(kept) != len([line for line in lines if line]):
+            removed += len([line for line in lines if line]) - len(kept)
+            body = ("\n".join(kept) + "\n") if kept else ""
+            s3.put_object(Bucket=bucket, Key=key, Body=body.encode(), ContentType="application/x-ndjson")
+    return removed
+
+
 def erase_messages(job: Job) -> int:
     n = 0
     with MessageModel.batch_write() as batch:
@@ -226,6 +268,8 @@ STEPS: tuple[Step, ...] = (
     Step("raw_objects", "raw email, SMS and web objects in the raw bucket", erase_raw_objects),
     Step("attachments", "attachments in the raw bucket", erase_attachments),
     Step("idempotency", "Powertools idempotency records of their messages", erase_idempotency),
+    Step("outbox", "outbox records of their acks, replies and follow-ups", erase_outbox),
+    Step("analytics", "their rows in the analytics export files", erase_analytics),
     Step("messages", "inbound, outbound (rendered replies and acks) and note items", erase_messages),
     Step("conversations", "conversation items (SLA clocks stopped)", erase_conversations),
     Step("suppressions", "suppressions, kept under the hashed identity", rekey_suppressions),

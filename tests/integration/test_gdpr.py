@@ -93,13 +93,26 @@ def table_items(stack: Any) -> dict[str, list[str]]:
 
 
 def bucket_objects(stack: Any) -> dict[str, bytes]:
+    """Every object of the raw and analytics buckets."""
     s3 = stack.client("s3")
-    bucket = stack.env["RAW_BUCKET"]
     out = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for obj in page.get("Contents", []):
-            out[obj["Key"]] = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+    for bucket in (stack.env["RAW_BUCKET"], stack.env["RAW_BUCKET"].replace("-raw-", "-analytics-")):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for obj in page.get("Contents", []):
+                out[f"{bucket}/{obj['Key']}"] = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
     return out
+
+
+def analytics_conversation_ids(stack: Any) -> set[str]:
+    s3 = stack.client("s3")
+    bucket = stack.env["RAW_BUCKET"].replace("-raw-", "-analytics-")
+    ids = set()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="analytics/conversations/"):
+        for obj in page.get("Contents", []):
+            for line in s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode().splitlines():
+                if line:
+                    ids.add(json.loads(line)["conversation_id"])
+    return ids
 
 
 def dlq_bodies(stack: Any) -> list[str]:
@@ -140,6 +153,18 @@ def test_export_then_erase_a_customer_with_email_sms_and_web_history(
     # AND then sent STOP from that phone
     send_sms(stack, phone, "STOP")
     drain()
+    # AND staff answered their email (the rendered reply goes through the outbox)
+    from chalicelib import reply, runtime, store
+    from chalicelib.models import IdentityModel
+
+    customer_id = IdentityModel.get(f"email#{email}").customer_id
+    email_conv = next(c for c in store.customer_conversations(customer_id) if c.channel == "email")
+    answer = f"REPLYBODY{tag} a new blender is on its way"
+    sent = reply.staff_reply(
+        email_conv.conversation_id, answer, sent_by="sam", idempotency_key=f"r-{tag}", rt=runtime.get_runtime()
+    )
+    assert sent["sent"], sent
+    drain()
     sms_before = len(replies_for(stack.moto_data(), phone))
     assert sms_before == 2  # the ack, then the one opt-out confirmation
     # AND one of their SMS sits in the intake DLQ (redriven after repeated failures, original body)
@@ -172,7 +197,7 @@ def test_export_then_erase_a_customer_with_email_sms_and_web_history(
     texts = " ".join(m.get("text", "") for c in doc["conversations"] for m in c["messages"])
     for channel in ("email", "web", "sms"):
         assert bodies[channel] in texts
-    assert "STOP" in texts
+    assert "STOP" in texts and answer in texts
     assert [a["filename"] for a in doc["attachments"]] == ["receipt.pdf"]
     assert [(s["address"], s["reason"]) for s in doc["suppressions"]] == [(f"phone#{phone}", "opt_out")]
     assert len(doc["raw_objects"]) >= 4  # email, web, two SMS
@@ -184,6 +209,12 @@ def test_export_then_erase_a_customer_with_email_sms_and_web_history(
         assert all(f"objects/{k}" in names for k in doc["raw_objects"])
         assert json.loads(zf.read("export.json"))["customer"]["customer_id"] == doc["customer"]["customer_id"]
 
+    # AND the day's analytics export holds their conversations' rows
+    rc, _, err = cli(stack, capsys, "analytics", "export")
+    assert rc == 0, err
+    conv_ids = {c["conversation_id"] for c in doc["conversations"]}
+    assert conv_ids <= analytics_conversation_ids(stack)
+
     # WHEN the operator erases the customer
     rc, printed, err = cli(stack, capsys, "customer", "erase", "--email", email, "--by", "dpo@operator.test", "--yes")
     assert rc == 0, err
@@ -193,9 +224,9 @@ def test_export_then_erase_a_customer_with_email_sms_and_web_history(
     steps = tombstone["steps"]
     assert steps["customer"] == 1 and steps["identities"] == 2 and steps["conversations"] == 3
     assert steps["messages"] >= 6 and steps["attachments"] == 1 and steps["dlq"] == 1 and steps["suppressions"] == 1
-    assert steps["raw_objects"] >= 4
+    assert steps["raw_objects"] >= 4 and steps["outbox"] >= 1
     # AND no item, object or DLQ entry anywhere still holds the address, the phone, the name or a body
-    needles = [email, phone, name, *bodies.values(), f"ATTACHMENT{tag}"]
+    needles = [email, phone, name, *bodies.values(), answer, f"ATTACHMENT{tag}"]
     items = table_items(stack)
     assert f"replydesk-{stack.campaign_name}-{stack.stage}-audit" in items
     for table, rows in items.items():
@@ -205,6 +236,8 @@ def test_export_then_erase_a_customer_with_email_sms_and_web_history(
         assert not [n for n in needles if n.encode() in body], key
     for body in dlq_bodies(stack):
         assert not [n for n in needles if n in body]
+    # AND the analytics files no longer hold their conversations
+    assert steps["analytics"] >= 3 and not conv_ids & analytics_conversation_ids(stack)
     # AND the tombstone is in the audit table with the hashed identities only
     from chalicelib.gdpr.audit import AuditModel
     from chalicelib.gdpr.hashing import hashed_identity
