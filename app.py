@@ -12,6 +12,7 @@ from chalicelib import pages
 from chalicelib.api.auth import auth_api
 from chalicelib.api.console import console_api
 from chalicelib.api.errors import http_errors
+from chalicelib.api.gdpr import gdpr_api
 from chalicelib.config import deploy_names
 from chalicelib.observability import logger, metrics
 
@@ -25,6 +26,7 @@ app.register_middleware(ConvertToMiddleware(metrics.log_metrics), "all")
 # locally and on AWS; sign-in routes are public.
 app.register_blueprint(auth_api, url_prefix="/api/auth")
 app.register_blueprint(console_api, url_prefix="/api")
+app.register_blueprint(gdpr_api, url_prefix="/api")
 
 INTAKE_PROCESSOR = BatchProcessor(event_type=EventType.SQS)
 EVENTS_PROCESSOR = BatchProcessor(event_type=EventType.SQS)

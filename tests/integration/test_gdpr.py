@@ -335,3 +335,41 @@ def test_conversations_and_messages_expire_after_the_campaigns_retention_days(st
         written = datetime.fromisoformat(created).timestamp()
         # created_at is the customer's submission time; the item is written moments later
         assert retention - 1 <= expires - written <= retention + 120  # TTL is whole seconds
+
+
+def test_export_and_erase_through_the_console_api_need_the_admin_role(stack: Any, drain: Any) -> None:
+    from chalice.test import Client
+
+    from chalicelib.models import IdentityModel
+    from tests import staffauth
+
+    # GIVEN a customer who used the web form
+    email = f"api-{uuid.uuid4().hex[:10]}@customer.test"
+    submit_form(stack, name="Api Person", email=email, message="Erase me through the API please.")
+    drain()
+    customer_id = IdentityModel.get(f"email#{email}").customer_id
+    agent = staffauth.bearer(staffauth.id_token(stack, "agent"))
+    admin = staffauth.bearer(staffauth.id_token(stack, "admin"))
+    with Client(stack.app_module.app) as client:
+        # WHEN an agent asks for the export or the erasure
+        # THEN both are refused with 403
+        assert client.http.get(f"/api/customers/{customer_id}/export", headers=agent).status_code == 403
+        body = json.dumps({"confirm": customer_id})
+        assert client.http.post(f"/api/customers/{customer_id}/erase", headers=agent, body=body).status_code == 403
+        # WHEN an admin asks for the export
+        resp = client.http.get(f"/api/customers/{customer_id}/export", headers=admin)
+        # THEN it is the customer's document
+        assert resp.status_code == 200, resp.body
+        assert resp.json_body["customer"]["customer_id"] == customer_id
+        assert [i["identity"] for i in resp.json_body["identities"]] == [f"email#{email}"]
+        # AND an erasure without the confirmation is a 400 that erases nothing
+        no = client.http.post(f"/api/customers/{customer_id}/erase", headers=admin, body="{}")
+        assert no.status_code == 400 and IdentityModel.count(f"email#{email}") == 1
+        # WHEN the admin confirms
+        done = client.http.post(f"/api/customers/{customer_id}/erase", headers=admin, body=body)
+        # THEN the customer is erased, and the tombstone names the admin from the token
+        assert done.status_code == 200, done.body
+        assert done.json_body["status"] == "complete" and done.json_body["actor"] == "admin"
+        assert IdentityModel.count(f"email#{email}") == 0
+        # AND the export now finds nothing
+        assert client.http.get(f"/api/customers/{customer_id}/export", headers=admin).status_code == 404
