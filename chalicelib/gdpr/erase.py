@@ -136,8 +136,12 @@ def erase_raw_objects(job: Job) -> int:
 def erase_attachments(job: Job) -> int:
     s3, bucket = job.clients.s3, job.clients.names.raw_bucket
     keys = set(job.held.attachment_keys)
-    for source_id in job.held.source_ids:
-        keys.update(_list(s3, bucket, f"attachments/{source_id}/"))
+    # The intake writes a message's attachments under its source id: listing that prefix also finds
+    # any the item does not name (an earlier, interrupted delivery of the same mail).
+    for ms in job.held.messages.values():
+        for m in ms:
+            if m.direction == "in" and m.attachments:
+                keys.update(_list(s3, bucket, f"attachments/{m.source_id}/"))
     return _delete_objects(s3, bucket, keys)
 
 
@@ -347,11 +351,13 @@ def erase_customer(
             started_at=item.started_at,
         ).save()
     done: dict[str, int] = dict(item.steps or {})
+    # Read once per run: each step only uses holdings that later steps delete (objects before the
+    # messages naming them, messages before their conversations), so the picture stays true; a
+    # resumed run reads again what is left.
+    job = Job(subject=subject, held=held, clients=clients)
     for step in steps:
         if step.name in done:
             continue
-        # Re-read before each step: an earlier one may have removed what the next would find again.
-        job = Job(subject=subject, held=holdings(subject), clients=clients)
         done[step.name] = step.run(job)
         item.steps = dict(done)
         item.save()  # the checkpoint
