@@ -21,6 +21,9 @@ GROUPS = {
         "cli.stats_cmd",
         "a campaign's indices for a period (stats summary) and retention kept-rates (stats retention)",
     ),
+    "dlq": ("cli.dlq_cmd", "list, show, replay and purge the intake and events DLQs"),
+    "customer": ("cli.customer_cmd", "GDPR: export or erase one customer's personal data"),
+    "analytics": ("cli.analytics_cmd", "export contact metadata for analysis; query it with DuckDB"),
 }
 
 
