@@ -8,7 +8,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.sms import SmsEncoding, count_segments, detect_keyword, fit_to_budget, split_segments
+from chalicelib.sms import (
+    SmsEncoding,
+    count_segments,
+    detect_keyword,
+    fit_to_budget,
+    split_segments,
+)
 
 
 def _text(ns: argparse.Namespace) -> str:
@@ -34,12 +40,15 @@ def _add_segments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.set_defaults(func=segments)
 
 
+def _unit(encoding: SmsEncoding) -> str:
+    return "septets" if encoding is SmsEncoding.GSM7 else "UTF-16 code units"
+
+
 def segments(ns: argparse.Namespace) -> int:
     text = _text(ns)
     count = count_segments(text)
     print(f"encoding: {count.encoding.value}")
-    unit = "septets" if count.encoding is SmsEncoding.GSM7 else "UTF-16 code units"
-    print(f"units:    {count.units} ({unit})")
+    print(f"units:    {count.units} ({_unit(count.encoding)})")
     print(f"segments: {count.segments}")
     if ns.split:
         for i, part in enumerate(split_segments(text), 1):
@@ -52,8 +61,20 @@ def segments(ns: argparse.Namespace) -> int:
         except SegmentBudgetExceeded as exc:
             print(f"over budget: {exc}", file=sys.stderr)
             return 1
-        note = " after replacing typographic punctuation" if fitted != text.strip() else ""
-        print(f"budget:   fits in {ns.budget}{note}")
+        # What is sent can differ from TEXT (surrounding whitespace dropped, typographic punctuation
+        # replaced): show its count too, so the budget line never contradicts the lines above.
+        if fitted != text:
+            sent = count_segments(fitted)
+            changes = ["surrounding whitespace dropped"] if text.strip() != text else []
+            if fitted != text.strip():
+                changes.append("typographic punctuation replaced")
+            print(
+                f"as sent:  {sent.encoding.value}, {sent.units} {_unit(sent.encoding)}, "
+                f"{sent.segments} segment{'s' if sent.segments != 1 else ''} ({', '.join(changes)})"
+            )
+        else:
+            sent = count
+        print(f"budget:   {sent.segments} of {ns.budget} segment{'s' if ns.budget != 1 else ''}: fits")
     return 0
 
 
