@@ -6,7 +6,6 @@ import json
 import logging
 import threading
 import time
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -14,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
+from local.endpoints import StackUnavailable, moto_data
 from local.outbox import sent_sms
 
 log = logging.getLogger("replydesk.local.phone")
@@ -102,9 +102,8 @@ def replies_for(moto_data: dict[str, Any], phone: str) -> list[dict[str, Any]]:
 
 
 def fetch_moto_data(endpoint: str) -> dict[str, Any]:
-    with urllib.request.urlopen(endpoint.rstrip("/") + "/moto-api/data.json", timeout=30) as resp:
-        data: dict[str, Any] = json.loads(resp.read())
-    return data
+    """moto's data.json; raises StackUnavailable when the emulator does not answer or errs."""
+    return moto_data(endpoint)
 
 
 # ------------------------------------------------------------------ the page
@@ -207,8 +206,8 @@ def _handler_for(sim: PhoneSimulator) -> type[BaseHTTPRequestHandler]:
                     return
                 try:
                     messages = sim.thread(phone)
-                except OSError as exc:
-                    self._json(502, {"error": f"the emulator did not answer ({type(exc).__name__})"})
+                except StackUnavailable as exc:
+                    self._json(502, {"error": f"the emulator did not answer ({exc.problem})"})
                     return
                 self._json(200, {"phone": phone, "campaign_number": sim.line.campaign_number, "messages": messages})
             else:

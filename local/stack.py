@@ -93,6 +93,7 @@ class LocalStack:
         self.env = {**base, **{k: str(resolver.resolve(v)) for k, v in variables.items()}}
         os.environ.update(self.env)
         self._ses_setup()
+        self._escalation_inbox()
         self.sync_templates()
 
     def _ses_setup(self) -> None:
@@ -104,6 +105,21 @@ class LocalStack:
             ses.set_identity_notification_topic(
                 Identity=self.campaign.sender_email, NotificationType=kind, SnsTopic=self.env["SES_FEEDBACK_TOPIC_ARN"]
             )
+
+    def _escalation_inbox(self) -> None:
+        """Subscribe a queue to the escalation topic, as supervisors' email/SMS would be on AWS.
+
+        Nothing consumes it: `replydesk local outbox` shows what arrived (local/outbox.py).
+        """
+        from local.outbox import ESCALATION_INBOX_SUFFIX
+
+        sqs = self.client("sqs")
+        url = sqs.create_queue(QueueName=f"replydesk-{self.campaign_name}-{self.stage}-{ESCALATION_INBOX_SUFFIX}")[
+            "QueueUrl"
+        ]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.client("sns").subscribe(TopicArn=self.env["ESCALATION_TOPIC_ARN"], Protocol="sqs", Endpoint=arn)
+        self.escalation_inbox_url = url
 
     def sync_templates(self) -> int:
         """Upload templates/<campaign>/ into the template bucket (what deploy does too)."""
@@ -232,6 +248,7 @@ class LocalStack:
                 f"  phone simulator  {self.phone_url}/  (SMS to {self.campaign.sms.number})",
                 f"  outbox           {self.endpoint}/moto-api/data.json  (sent mail: ses, SMS: sns)",
                 f"                   `replydesk local outbox --endpoint {self.endpoint}`",
+                "  escalations      a local inbox on the escalation topic, shown by the outbox",
                 f"  moto endpoint    {self.endpoint}  (AWS_ENDPOINT_URL)",
                 f"  dashboard        aws --endpoint-url {self.endpoint} cloudwatch get-dashboard "
                 f"--dashboard-name replydesk-{self.campaign_name}-{self.stage}  (metrics forwarded from EMF)",
