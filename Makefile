@@ -6,13 +6,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CAMPAIGN ?= demo
 STAGE ?= dev
+# e.g. RUN_ARGS=--json for the handlers' raw logs under make run
+RUN_ARGS ?=
 CHROMIUM ?= /usr/bin/chromium
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install run test test-fast lint typecheck bench package chromium clean
+.PHONY: help install run shell test test-fast lint typecheck bench package chromium clean
 
 help:
 	@echo "make run      - start the whole system locally on the embedded AWS emulator"
+	@echo "make shell    - a shell with .venv active, so \`replydesk ...\` works as the README shows"
 	@echo "make test     - install what is needed and run every test (unit, functional, integration, browser)"
 	@echo "make bench    - print the benchmark figures"
 	@echo "make lint     - ruff + mypy"
@@ -33,7 +36,12 @@ chromium:
 	@test -x $(CHROMIUM)
 
 run: install
-	$(BIN)/replydesk local --campaign $(CAMPAIGN) --stage $(STAGE)
+	@$(BIN)/replydesk local --campaign $(CAMPAIGN) --stage $(STAGE) $(RUN_ARGS)
+
+# An interactive shell with the venv activated on top of your own ~/.bashrc.
+shell: install
+	@echo "replydesk: .venv is active in this shell (replydesk, pytest, ruff); 'exit' leaves it."
+	@bash --rcfile <(echo 'test -f ~/.bashrc && . ~/.bashrc; . $(BIN)/activate') -i
 
 test: install chromium
 	$(BIN)/ruff check .

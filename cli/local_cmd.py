@@ -15,11 +15,14 @@ from local.endpoints import ENV_API, ENV_ENDPOINT, StackUnavailable, moto_data, 
 DEFAULT_PORTS = {"moto_port": 5000, "api_port": 8000, "smtp_port": 2525, "phone_port": 8025}
 
 
-def banner(stack: Any, *, raw: bool = False) -> str:
-    """What `replydesk local` prints once the stack is up (the README shows it for the default ports)."""
+def banner(stack: Any, *, raw: bool = False, ports_hint: bool = True) -> str:
+    """What `replydesk local` prints once the stack is up (the README shows it for the default ports).
+
+    On other ports it adds how the operator commands find the stack (`ports_hint=False` leaves that out).
+    """
     lines = [stack.describe()]
     ports = {name: getattr(stack, name) for name in DEFAULT_PORTS}
-    if ports != DEFAULT_PORTS:
+    if ports_hint and ports != DEFAULT_PORTS:
         lines.append(
             f"  other ports: the operator commands find this stack with\n"
             f"                   export {ENV_ENDPOINT}={stack.endpoint} {ENV_API}={stack.api_url}"
@@ -87,9 +90,9 @@ def _outbox(ns: argparse.Namespace) -> int:
         print(f"replydesk local outbox: {exc.hint()}", file=sys.stderr)
         if "HTTP 500" in exc.problem:
             print(
-                "The emulator could not export its state. moto's /moto-api/data.json fails once a multipart "
-                "upload was made to its S3; restart the stack and upload with a single PUT "
-                "(`aws s3api put-object`, or `aws configure set default.s3.multipart_threshold 64MB`).",
+                "The emulator could not export its state: moto's /moto-api/data.json fails after a multipart "
+                "upload to its S3. Upload with a single PUT (`aws s3api put-object`, or "
+                "`aws configure set default.s3.multipart_threshold 64MB`); restart the stack if it persists.",
                 file=sys.stderr,
             )
         return 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -54,9 +55,18 @@ def get_json(url: str, *, timeout: float = 30) -> Any:
         raise StackUnavailable(url, "the answer is not JSON") from exc
 
 
-def moto_data(endpoint: str) -> dict[str, Any]:
+def moto_data(endpoint: str, *, attempts: int = 3) -> dict[str, Any]:
     """moto's /moto-api/data.json (everything the emulator holds, sent mail and SMS included)."""
-    data = get_json(endpoint.rstrip("/") + "/moto-api/data.json")
+    url = endpoint.rstrip("/") + "/moto-api/data.json"
+    for attempt in range(1, attempts + 1):
+        try:
+            data = get_json(url)
+            break
+        except StackUnavailable as exc:
+            # moto fails to export a finished multipart upload's parts until they are garbage-collected.
+            if not exc.problem.startswith("HTTP 500") or attempt == attempts:
+                raise
+            time.sleep(0.5)
     if not isinstance(data, dict):
         raise StackUnavailable(endpoint, "moto-api/data.json is not an object")
     return data

@@ -247,7 +247,7 @@ class LocalStack:
                 f"  SMTP (inbound)   127.0.0.1:{self.smtp_port}  -> {', '.join(self.campaign.inbound_addresses)}",
                 f"  phone simulator  {self.phone_url}/  (SMS to {self.campaign.sms.number})",
                 f"  outbox           {self.endpoint}/moto-api/data.json  (sent mail: ses, SMS: sns)",
-                f"                   `replydesk local outbox --endpoint {self.endpoint}`",
+                "                   `replydesk local outbox` (one line per message; --full, --json)",
                 "  escalations      a local inbox on the escalation topic, shown by the outbox",
                 f"  moto endpoint    {self.endpoint}  (AWS_ENDPOINT_URL)",
                 f"  dashboard        aws --endpoint-url {self.endpoint} cloudwatch get-dashboard "
