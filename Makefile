@@ -11,7 +11,7 @@ RUN_ARGS ?=
 CHROMIUM ?= /usr/bin/chromium
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install run shell test test-fast lint typecheck bench package chromium clean
+.PHONY: help install run shell jq test test-fast lint typecheck bench package chromium clean
 
 help:
 	@echo "make run      - start the whole system locally on the embedded AWS emulator"
@@ -35,6 +35,11 @@ chromium:
 	@test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	@test -x $(CHROMIUM)
 
+# jq for the README's checked examples (tests/integration/test_readme.py); quick when present.
+jq:
+	@command -v jq >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq >/dev/null; }
+	@command -v jq >/dev/null
+
 run: install
 	@$(BIN)/replydesk local --campaign $(CAMPAIGN) --stage $(STAGE) $(RUN_ARGS)
 
@@ -43,7 +48,7 @@ shell: install
 	@echo "replydesk: .venv is active in this shell (replydesk, pytest, ruff); 'exit' leaves it."
 	@bash --rcfile <(echo 'test -f ~/.bashrc && . ~/.bashrc; . $(BIN)/activate') -i
 
-test: install chromium
+test: install chromium jq
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

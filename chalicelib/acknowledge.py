@@ -36,6 +36,8 @@ class OutboundEmail:
     template: str
     language: str
     text: str
+    template_id: str = ""
+    template_version: int = 0
 
 
 def new_message_id(campaign: Campaign) -> str:
@@ -89,13 +91,18 @@ def compose_email(
     in_reply_to: str | None = None,
     references: tuple[str, ...] = (),
     auto_submitted: bool = True,
+    message_id: str | None = None,
 ) -> OutboundEmail:
-    """Render text + HTML parts and build the MIME message (RFC 3834 headers for automatic mail)."""
+    """Render text + HTML parts and build the MIME message (RFC 3834 headers for automatic mail).
+
+    `message_id` (without brackets) is given by the outbox: derived from the effect id, so a repeated
+    send carries the same Message-ID and the customer's mail client sees one message.
+    """
     text = templates.render(purpose, "email", "txt", language, context)
     html = templates.render(purpose, "email", "html", text.language, context)
     if subject is None:
         subject = templates.render(f"{purpose}-subject", "email", "txt", text.language, context).text.strip()
-    message_id = new_message_id(campaign)
+    message_id = message_id or new_message_id(campaign)
     msg = EmailMessage()
     msg["From"] = Address(display_name=campaign.sender_name, addr_spec=campaign.sender_email)
     msg["To"] = Address(display_name=to_name, addr_spec=to) if to_name else to
@@ -122,6 +129,8 @@ def compose_email(
         template=text.template,
         language=text.language,
         text=text.text,
+        template_id=text.template_id,
+        template_version=text.version,
     )
 
 

@@ -31,12 +31,18 @@ ENV_CONVERSATIONS_TABLE = "CONVERSATIONS_TABLE"
 ENV_MESSAGES_TABLE = "MESSAGES_TABLE"
 ENV_SUPPRESSIONS_TABLE = "SUPPRESSIONS_TABLE"
 ENV_IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE"
+ENV_OUTBOX_TABLE = "OUTBOX_TABLE"
+ENV_RATE_LIMITS_TABLE = "RATE_LIMITS_TABLE"
 ENV_INBOUND_EMAIL_TOPIC_ARN = "INBOUND_EMAIL_TOPIC_ARN"
 ENV_INBOUND_SMS_TOPIC_ARN = "INBOUND_SMS_TOPIC_ARN"
 ENV_SES_FEEDBACK_TOPIC_ARN = "SES_FEEDBACK_TOPIC_ARN"
 ENV_ESCALATION_TOPIC_ARN = "ESCALATION_TOPIC_ARN"
 ENV_SLA_STATE_MACHINE_ARN = "SLA_STATE_MACHINE_ARN"
 ENV_FOLLOWUP_STATE_MACHINE_ARN = "FOLLOWUP_STATE_MACHINE_ARN"
+ENV_COGNITO_USER_POOL_ID = "COGNITO_USER_POOL_ID"
+ENV_COGNITO_CLIENT_ID = "COGNITO_CLIENT_ID"
+ENV_COGNITO_ISSUER = "COGNITO_ISSUER"
+ENV_COGNITO_JWKS_URL = "COGNITO_JWKS_URL"
 
 _REQUIRED = {
     "raw_bucket": ENV_RAW_BUCKET,
@@ -50,12 +56,18 @@ _REQUIRED = {
     "messages_table": ENV_MESSAGES_TABLE,
     "suppressions_table": ENV_SUPPRESSIONS_TABLE,
     "idempotency_table": ENV_IDEMPOTENCY_TABLE,
+    "outbox_table": ENV_OUTBOX_TABLE,
+    "rate_limits_table": ENV_RATE_LIMITS_TABLE,
     "inbound_email_topic_arn": ENV_INBOUND_EMAIL_TOPIC_ARN,
     "inbound_sms_topic_arn": ENV_INBOUND_SMS_TOPIC_ARN,
     "ses_feedback_topic_arn": ENV_SES_FEEDBACK_TOPIC_ARN,
     "escalation_topic_arn": ENV_ESCALATION_TOPIC_ARN,
     "sla_state_machine_arn": ENV_SLA_STATE_MACHINE_ARN,
     "followup_state_machine_arn": ENV_FOLLOWUP_STATE_MACHINE_ARN,
+    "cognito_user_pool_id": ENV_COGNITO_USER_POOL_ID,
+    "cognito_client_id": ENV_COGNITO_CLIENT_ID,
+    "cognito_issuer": ENV_COGNITO_ISSUER,
+    "cognito_jwks_url": ENV_COGNITO_JWKS_URL,
 }
 
 CAMPAIGN_DIR = Path(__file__).parent / "campaigns"
@@ -120,12 +132,19 @@ class Settings:
     messages_table: str
     suppressions_table: str
     idempotency_table: str
+    outbox_table: str
+    rate_limits_table: str
     inbound_email_topic_arn: str
     inbound_sms_topic_arn: str
     ses_feedback_topic_arn: str
     escalation_topic_arn: str
     sla_state_machine_arn: str
     followup_state_machine_arn: str
+    # The staff pool: tokens are verified in our code against these (chalicelib/auth).
+    cognito_user_pool_id: str
+    cognito_client_id: str
+    cognito_issuer: str
+    cognito_jwks_url: str
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: str) -> Settings:
@@ -156,6 +175,15 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: str) ->
     for attr, var in _REQUIRED.items():
         if attr.endswith("_arn") and values[attr] and not values[attr].startswith("arn:"):
             problems.append(f"{var} must be an ARN, got {values[attr]!r}")
+    pool = values["cognito_user_pool_id"]
+    if pool and not re.match(r"^[\w-]+_[0-9A-Za-z]+$", pool):
+        problems.append(f"{ENV_COGNITO_USER_POOL_ID} must be a user pool id like 'eu-west-1_AbC123', got {pool!r}")
+    for attr in ("cognito_issuer", "cognito_jwks_url"):
+        if values[attr] and not re.match(r"^https?://", values[attr]):
+            problems.append(f"{_REQUIRED[attr]} must be an http(s) URL, got {values[attr]!r}")
+    if pool and values["cognito_issuer"] and not values["cognito_issuer"].rstrip("/").endswith("/" + pool):
+        # Cognito's `iss` is <provider URL>/<pool id>; anything else would reject every token.
+        problems.append(f"{ENV_COGNITO_ISSUER} must end with the user pool id {pool!r}")
     if problems:
         raise ConfigError("environment", problems)
     return Settings(campaign=names.campaign, stage=names.stage, region=region, endpoint_url=endpoint, **values)
@@ -239,6 +267,36 @@ class RateLimit:
     per: timedelta
 
 
+# Local parts of addresses that never read their mail; Zammad's send_no_auto_response_reg_exp
+# ((mailer-daemon|postmaster|abuse|root|noreply|noreply.+?|no-reply|no-reply.+?)@) is the reference,
+# with the spellings of "do not reply" and bounce handlers added. Each is a full-match regex.
+DEFAULT_AUTOMATED_SENDERS = (
+    r"no[-_.]?reply([-_.+].*|\d*)",
+    r"do[-_.]?not[-_.]?reply([-_.+].*)?",
+    r"dont[-_.]?reply([-_.+].*)?",
+    r"mailer[-_.]?daemon([-_.+=].*)?",
+    r"postmaster([-_.+=].*)?",
+    r"abuse",
+    r"root",
+    r"bounces?([-_.+=].*)?",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GuardSettings:
+    """Campaign knobs of the no-ack checks."""
+
+    automated_senders: tuple[str, ...] = DEFAULT_AUTOMATED_SENDERS
+
+
+@dataclass(frozen=True, slots=True)
+class WebFormLimits:
+    """Submissions the contact form takes per client IP and per email address in a window."""
+
+    per_ip: RateLimit = RateLimit(max_acks=20, per=timedelta(hours=1))
+    per_address: RateLimit = RateLimit(max_acks=5, per=timedelta(hours=1))
+
+
 @dataclass(frozen=True, slots=True)
 class SenderPolicy:
     """SES receipt verdicts that make a sender count as forged (no ack)."""
@@ -291,6 +349,8 @@ class Campaign:
     retention_days: int
     reference_prefix: str = "RD"
     faq: Mapping[str, str] = field(default_factory=dict)
+    guard: GuardSettings = GuardSettings()
+    web_form: WebFormLimits = WebFormLimits()
 
     @property
     def default_language(self) -> str:
@@ -576,6 +636,9 @@ def parse_campaign(data: Any, source: str = "campaign") -> Campaign:
         if key not in topic_ids:
             chk.fail(f"faq.{key}", "names an unknown topic")
 
+    guard = _guard_settings(data, chk)
+    web_form = _web_form_limits(data, chk)
+
     if chk.problems:
         raise ConfigError(source, chk.problems)
     return Campaign(
@@ -600,7 +663,37 @@ def parse_campaign(data: Any, source: str = "campaign") -> Campaign:
         retention_days=retention,
         reference_prefix=prefix,
         faq={str(k): str(v) for k, v in faq.items()},
+        guard=guard,
+        web_form=web_form,
     )
+
+
+def _guard_settings(data: Mapping[str, Any], chk: _Checker) -> GuardSettings:
+    section = chk.get(data, "guard", "", dict, required=False, default={})
+    if "automated_senders" not in section:
+        return GuardSettings()
+    patterns = chk.strings(section, "automated_senders", "guard")
+    for i, pattern in enumerate(patterns):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            chk.fail(f"guard.automated_senders[{i}]", f"is not a regular expression ({exc})")
+    return GuardSettings(automated_senders=tuple(patterns))
+
+
+def _web_form_limits(data: Mapping[str, Any], chk: _Checker) -> WebFormLimits:
+    section = chk.get(data, "web_form", "", dict, required=False, default={})
+    defaults = WebFormLimits()
+    limits = {}
+    for key in ("per_ip", "per_address"):
+        default: RateLimit = getattr(defaults, key)
+        rl = chk.get(section, key, "web_form", dict, required=False, default={})
+        maximum = chk.get(rl, "max", f"web_form.{key}", int, required=False, default=default.max_acks)
+        if maximum < 1:
+            chk.fail(f"web_form.{key}.max", "must be at least 1")
+        per = chk.duration(rl["per"], f"web_form.{key}.per") if "per" in rl else default.per
+        limits[key] = RateLimit(max_acks=maximum, per=per)
+    return WebFormLimits(**limits)
 
 
 def chk_duration_default(data: Mapping[str, Any], key: str, default: str) -> timedelta:

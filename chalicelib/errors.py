@@ -62,6 +62,10 @@ class DeliveryError(ReplydeskError):
     """Raised when SES or SNS refused an outbound message."""
 
 
+class SendNotAttempted(DeliveryError):
+    """Raised when a check before a send failed (e.g. SNS's opt-out lookup): nothing went out."""
+
+
 class SegmentBudgetExceeded(ReplydeskError):
     """Raised when a rendered SMS needs more segments than the campaign allows: shorten the template."""
 

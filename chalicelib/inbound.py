@@ -16,6 +16,15 @@ class Channel(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class TemplateRef:
+    """Which library template an outbound message was rendered from: id, immutable version, language used."""
+
+    id: str
+    version: int
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
 class Attachment:
     filename: str
     content_type: str

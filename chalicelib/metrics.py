@@ -23,6 +23,9 @@ class Metric(StrEnum):
     FOLLOW_UP_SENT = "FollowUpSent"
     REPLY_SENT = "ReplySent"
     AUTO_RESOLVED = "AutoResolved"
+    OUTCOME_UNKNOWN = "OutcomeUnknown"
+    EFFECT_FAILED = "EffectFailed"
+    MESSAGES_PARKED = "MessagesParked"
 
 
 def count(name: Metric, value: float = 1, **dimensions: str) -> None:

@@ -140,6 +140,8 @@ class ConversationModel(Model):
     follow_up_sent_for = UnicodeAttribute(null=True)
     callback_requested_at = UnicodeAttribute(null=True)
     timeline = ListAttribute(of=MapAttribute, default=list)  # type: ignore[arg-type]
+    # Bumped (atomically, with ADD) by every change staff see; console writes are conditional on it.
+    version = NumberAttribute(default=0)
 
     by_customer = CustomerIndex()
     by_queue = QueueIndex()
@@ -191,6 +193,14 @@ class MessageModel(Model):
     attachments = ListAttribute(of=AttachmentMap, default=list)
     classification = MapAttribute[str, Any](null=True)
     template = UnicodeAttribute(null=True)
+    # The library template an outbound message was rendered from (id, immutable version, language used).
+    template_id = UnicodeAttribute(null=True)
+    template_version = NumberAttribute(null=True)
+    template_language = UnicodeAttribute(null=True)
+    # A body too big for the item (DynamoDB's 400 KB limit) is kept in the raw bucket under this key.
+    text_key = UnicodeAttribute(null=True)
+    # Outbound only: what the outbox knows of the send (sent, unknown).
+    delivery = UnicodeAttribute(null=True)
     sent_by = UnicodeAttribute(null=True)
     ack = BooleanAttribute(default=False)
     suppressed_reason = UnicodeAttribute(null=True)
@@ -214,12 +224,59 @@ class SuppressionModel(Model):
     confirmed = BooleanAttribute(default=False)
 
 
+class EffectStatus(StrEnum):
+    # Stored in DynamoDB: never rename.
+    PENDING = "pending"
+    SENT = "sent"
+    UNKNOWN = "unknown"  # the request left and its answer was lost: not repeated where a double is worse
+    FAILED = "failed"  # refused for good (invalid address, broken template): parked with its reason
+
+
+class OutboxModel(Model):
+    """One outbound effect under a deterministic id: pending, then sent / unknown / failed."""
+
+    class Meta(_Meta):
+        pass
+
+    effect_id = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute()  # ack | reply | follow_up | keyword | escalation | sla_clock
+    status = UnicodeAttribute(default=EffectStatus.PENDING.value)
+    conversation_id = UnicodeAttribute(null=True)
+    channel = UnicodeAttribute(null=True)  # email | sms | stepfunctions
+    target_kind = UnicodeAttribute(null=True)  # email | phone | execution (never the address itself)
+    template_id = UnicodeAttribute(null=True)
+    template_version = NumberAttribute(null=True)
+    template_language = UnicodeAttribute(null=True)
+    attempts = NumberAttribute(default=0)
+    # Set while a send is under way; found set on a retry, it means the earlier try died mid-send.
+    in_flight_since = UnicodeAttribute(null=True)
+    provider_id = UnicodeAttribute(null=True)  # SES/SNS message id or execution ARN
+    message_id = UnicodeAttribute(null=True)  # the stored outbound message, if any
+    result = MapAttribute[str, Any](null=True)  # what the caller returns on a duplicate request
+    reason = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class RateLimitModel(Model):
+    """One counter per (subject, window): `web-ip#<ip>#<window start>`; DynamoDB's TTL removes old ones."""
+
+    class Meta(_Meta):
+        pass
+
+    key = UnicodeAttribute(hash_key=True)
+    hits = NumberAttribute(default=0)
+    expires_at = NumberAttribute()  # epoch seconds, the table's TTL attribute
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     CustomerModel,
     IdentityModel,
     ConversationModel,
     MessageModel,
     SuppressionModel,
+    OutboxModel,
+    RateLimitModel,
 )
 
 
@@ -231,6 +288,8 @@ def bind_models(settings: Settings) -> None:
         ConversationModel: settings.conversations_table,
         MessageModel: settings.messages_table,
         SuppressionModel: settings.suppressions_table,
+        OutboxModel: settings.outbox_table,
+        RateLimitModel: settings.rate_limits_table,
     }
     for model, table in tables.items():
         meta = model.Meta

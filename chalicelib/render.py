@@ -50,6 +50,9 @@ class Rendered:
     template: str
     language: str
     text: str
+    # The library's id and version; file-based templates are `<purpose>.<channel>` version 0.
+    template_id: str = ""
+    version: int = 0
 
 
 class TemplateStore:
@@ -79,5 +82,11 @@ class TemplateStore:
                 template = self.env.get_template(name)
             except TemplateNotFound:
                 continue
-            return Rendered(template=name, language=lang, text=template.render(**context).strip() + "\n")
+            return Rendered(
+                template=name,
+                language=lang,
+                text=template.render(**context).strip() + "\n",
+                template_id=f"{purpose}.{channel}",
+                version=0,
+            )
         raise NotFound(f"no template {' or '.join(tried)} in the library")

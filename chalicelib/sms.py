@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.errors import DeliveryError, SegmentBudgetExceeded, ValidationError
+from chalicelib.errors import DeliveryError, SegmentBudgetExceeded, SendNotAttempted, ValidationError
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
@@ -313,8 +313,8 @@ def send_sms(
         return skipped(SmsSkipReason.SUPPRESSED)
     try:
         opted_out = sns.check_if_phone_number_is_opted_out(phoneNumber=phone)["isOptedOut"]
-    except ClientError as exc:
-        raise DeliveryError("SNS could not check the SMS opt-out list") from exc
+    except (ClientError, BotoCoreError) as exc:  # a lost answer here still means nothing was sent
+        raise SendNotAttempted("SNS could not check the SMS opt-out list") from exc
     if opted_out:
         return skipped(SmsSkipReason.OPTED_OUT)
     try:

@@ -11,7 +11,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib.errors import InvalidInput, TransientError
-from chalicelib.inbound import Channel, InboundMessage
+from chalicelib.inbound import Channel, InboundMessage, TemplateRef
 from chalicelib.models import (
     ConversationModel,
     CustomerModel,
@@ -286,8 +286,13 @@ def set_clock(
     execution: str | None,
     status: str,
     timeline_entry: dict[str, str] | None = None,
-) -> None:
-    """Store a (re)started or paused SLA clock: its version, deadlines and execution."""
+    expected_version: int | None = None,
+) -> bool:
+    """Store a (re)started or paused SLA clock: its version, deadlines and execution.
+
+    With `expected_version` the write only applies while the stored version is that one (a retry of
+    the same change finds it applied and returns False); every write bumps the staff-visible version.
+    """
     actions: list[Any] = [
         ConversationModel.workflow_version.set(version),
         ConversationModel.first_response_due.set(first_response_due)
@@ -303,13 +308,51 @@ def set_clock(
     )
     if timeline_entry:
         actions.append(ConversationModel.timeline.set(ConversationModel.timeline.append([timeline_entry])))
-    ConversationModel(conversation_id=conv_id).update(actions=actions)
+    actions.append(ConversationModel.version.add(1))
+    condition = None
+    if expected_version is not None:
+        condition = (
+            ConversationModel.workflow_version.does_not_exist()
+            if expected_version == 0
+            else ConversationModel.workflow_version == expected_version
+        )
+        if expected_version == 0:
+            condition = condition | (ConversationModel.workflow_version == 0)
+    try:
+        ConversationModel(conversation_id=conv_id).update(actions=actions, condition=condition)
+    except UpdateError as exc:
+        if condition is not None and _conditional_failed(exc):
+            return False
+        raise _transient(exc) from exc
+    return True
 
 
 def add_timeline(conv_id: str, entry: dict[str, str], *extra: Any) -> None:
     ConversationModel(conversation_id=conv_id).update(
-        actions=[ConversationModel.timeline.set(ConversationModel.timeline.append([entry])), *extra]
+        actions=[
+            ConversationModel.timeline.set(ConversationModel.timeline.append([entry])),
+            ConversationModel.version.add(1),
+            *extra,
+        ]
     )
+
+
+def add_timeline_once(conv_id: str, entry: dict[str, str], *extra: Any, condition: Any) -> bool:
+    """Append `entry` (and `extra` actions) only if `condition` holds; False when a retry finds it done."""
+    try:
+        ConversationModel(conversation_id=conv_id).update(
+            actions=[
+                ConversationModel.timeline.set(ConversationModel.timeline.append([entry])),
+                ConversationModel.version.add(1),
+                *extra,
+            ],
+            condition=condition,
+        )
+        return True
+    except UpdateError as exc:
+        if _conditional_failed(exc):
+            return False
+        raise _transient(exc) from exc
 
 
 def last_inbound(conversation_id: str) -> MessageModel | None:
@@ -408,15 +451,18 @@ def outbound_message_item(
     conversation_id: str,
     channel: Channel,
     source_id: str,
-    now: datetime,
+    now: datetime | str,
     text: str,
     subject: str = "",
     rfc_message_id: str | None = None,
     template: str | None = None,
+    template_ref: TemplateRef | None = None,
     sent_by: str = "system",
     ack: bool = False,
+    delivery: str | None = None,
 ) -> MessageModel:
-    created = iso(now)
+    """An outbound message; `now` may be the outbox record's time, so a retry writes the same key."""
+    created = now if isinstance(now, str) else iso(now)
     message_id = "msg_" + stable_id("out", channel.value, source_id)
     return MessageModel(
         conversation_id=conversation_id,
@@ -429,10 +475,19 @@ def outbound_message_item(
         subject=subject,
         text=text,
         template=template,
+        template_id=template_ref.id if template_ref else None,
+        template_version=template_ref.version if template_ref else None,
+        template_language=template_ref.language if template_ref else None,
         sent_by=sent_by,
         ack=ack,
+        delivery=delivery,
         created_at=created,
     )
+
+
+def outbound_message_id(channel: Channel, source_id: str) -> str:
+    """The id outbound_message_item gives the message for this source id (known before it is stored)."""
+    return "msg_" + stable_id("out", channel.value, source_id)
 
 
 def conversation_messages(conversation_id: str) -> list[MessageModel]:

@@ -41,10 +41,20 @@ class StackUnavailable(Exception):
         )
 
 
-def get_json(url: str, *, timeout: float = 30) -> Any:
-    """GET a JSON document from the local stack; every failure becomes StackUnavailable, never a traceback."""
+def get_json(url: str, *, timeout: float = 30, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+    """GET (or POST `body` as JSON) a JSON document from the local stack.
+
+    Every failure becomes StackUnavailable, never a traceback.
+    """
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method="GET" if data is None else "POST",
+        headers={**({"Content-Type": "application/json"} if data is not None else {}), **(headers or {})},
+    )
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
             return json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         raise StackUnavailable(url, f"HTTP {exc.code} {exc.reason}") from exc

@@ -36,6 +36,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class DemoStaff:
+    username: str
+    password: str
+    role: str
+    name: str
+
+    @property
+    def email(self) -> str:
+        return f"{self.username}@staff.replydesk.test"
+
+
+# Known logins for the local stack only (printed by `make run`); never created on AWS.
+DEMO_STAFF = (
+    DemoStaff("agent", "Demo-agent-pass1", "agent", "Alex Agent"),
+    DemoStaff("agent2", "Demo-agent2-pass1", "agent", "Blair Agent"),
+    DemoStaff("supervisor", "Demo-supervisor-pass1", "supervisor", "Sam Supervisor"),
+    DemoStaff("admin", "Demo-admin-pass1", "admin", "Ada Admin"),
+)
+
+
 @dataclass
 class LocalStack:
     campaign_name: str = "demo"
@@ -91,9 +112,13 @@ class LocalStack:
         resolver.params.update(params)
         variables = self.template["Globals"]["Function"]["Environment"]["Variables"]
         self.env = {**base, **{k: str(resolver.resolve(v)) for k, v in variables.items()}}
+        # moto serves a pool's keys under its own path, not Cognito's host; `iss` in moto's tokens is
+        # still the AWS URL, so only this one setting differs from AWS.
+        self.env["COGNITO_JWKS_URL"] = f"{self.endpoint}/{self.env['COGNITO_USER_POOL_ID']}/.well-known/jwks.json"
         os.environ.update(self.env)
         self._ses_setup()
         self._escalation_inbox()
+        self.create_demo_staff()
         self.sync_templates()
 
     def _ses_setup(self) -> None:
@@ -120,6 +145,24 @@ class LocalStack:
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.client("sns").subscribe(TopicArn=self.env["ESCALATION_TOPIC_ARN"], Protocol="sqs", Endpoint=arn)
         self.escalation_inbox_url = url
+
+    def create_demo_staff(self) -> None:
+        """One confirmed staff user per role with a known password, for `make run` and the tests."""
+        idp = self.client("cognito-idp")
+        pool = self.env["COGNITO_USER_POOL_ID"]
+        for user in DEMO_STAFF:
+            idp.admin_create_user(
+                UserPoolId=pool,
+                Username=user.username,
+                UserAttributes=[
+                    {"Name": "email", "Value": user.email},
+                    {"Name": "email_verified", "Value": "true"},
+                    {"Name": "name", "Value": user.name},
+                ],
+                MessageAction="SUPPRESS",
+            )
+            idp.admin_set_user_password(UserPoolId=pool, Username=user.username, Password=user.password, Permanent=True)
+            idp.admin_add_user_to_group(UserPoolId=pool, Username=user.username, GroupName=user.role)
 
     def sync_templates(self) -> int:
         """Upload templates/<campaign>/ into the template bucket (what deploy does too)."""
@@ -250,6 +293,7 @@ class LocalStack:
                 "                   `replydesk local outbox` (one line per message; --full, --json)",
                 "  escalations      a local inbox on the escalation topic, shown by the outbox",
                 f"  moto endpoint    {self.endpoint}  (AWS_ENDPOINT_URL)",
+                *(f"  staff login      {u.username} / {u.password}  ({u.role})" for u in DEMO_STAFF),
                 f"  dashboard        aws --endpoint-url {self.endpoint} cloudwatch get-dashboard "
                 f"--dashboard-name replydesk-{self.campaign_name}-{self.stage}  (metrics forwarded from EMF)",
             ]

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 REFERENCE = re.compile(r"\bRD-[A-Z0-9]{6}\b")
 FENCE = re.compile(r"^```(\S*)")
+MARKER = "@@readme-command-"
 COMMAND_TIMEOUT_S = 60
 
 
@@ -51,16 +52,36 @@ def readme_blocks(kind: str) -> list[tuple[int, list[str]]]:
     return blocks
 
 
-def checked_commands() -> list[Command]:
-    """Every `$ ` line of the README's `console` blocks, in order, with the output lines shown under it."""
-    commands: list[Command] = []
+def checked_blocks() -> list[list[Command]]:
+    """The `$ ` lines of each README `console` block, in order, with the output lines shown under each."""
+    blocks: list[list[Command]] = []
     for start, lines in readme_blocks("console"):
+        commands: list[Command] = []
         for offset, line in enumerate(lines):
             if line.startswith("$ "):
                 commands.append(Command(start + offset, line[2:]))
-            elif commands and commands[-1].line >= start:
+            elif commands:
                 commands[-1].expected.append(line)
-    return commands
+        blocks.append(commands)
+    return blocks
+
+
+def checked_commands() -> list[Command]:
+    return [c for block in checked_blocks() for c in block]
+
+
+def block_script(commands: list[Command]) -> str:
+    """One bash script for a block: each command in turn, a marker line before each, stop at the first failure."""
+    parts = []
+    for n, command in enumerate(commands):
+        parts.append(f"printf '\\n{MARKER}{n}\\n'\n{command.text}\nrc=$?\nif [ $rc -ne 0 ]; then exit $rc; fi")
+    return "\n".join(parts) + "\n"
+
+
+def split_output(stdout: str) -> list[str]:
+    """The output of each command of a block script, by its marker."""
+    chunks = re.split(rf"(?m)^{MARKER}\d+$", stdout)
+    return [c.strip("\n") for c in chunks[1:]]
 
 
 def test_the_readme_has_checked_examples_and_the_parser_finds_them() -> None:
@@ -122,14 +143,13 @@ def test_readme_console_examples_run_against_the_local_stack(stack: Any, pumping
         f"127.0.0.1:{DEFAULT_PORTS['moto_port']}": f"127.0.0.1:{stack.moto_port}",
     }
     references: dict[str, str] = {}
-    commands = checked_commands()
-    for command in commands:
-        text = command.text
+    for commands in checked_blocks():
+        script = block_script(commands)
         for default, actual in {**addresses, **references}.items():
-            text = text.replace(default, actual)
-        # WHEN each runs in order
+            script = script.replace(default, actual)
+        # WHEN each block runs, its commands in order in one shell
         proc = subprocess.run(
-            ["bash", "-o", "pipefail", "-c", text],
+            ["bash", "-o", "pipefail", "-c", script],
             env=env,
             cwd=ROOT,
             capture_output=True,
@@ -137,15 +157,20 @@ def test_readme_console_examples_run_against_the_local_stack(stack: Any, pumping
             timeout=COMMAND_TIMEOUT_S,
             check=False,
         )
-        # THEN it succeeds
-        assert proc.returncode == 0, (
-            f"README line {command.line} failed (exit {proc.returncode}): {command.text}\n"
-            f"ran: {text}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-        )
+        outputs = split_output(proc.stdout)
+        # THEN every command of it succeeds
+        if proc.returncode != 0:
+            failed = commands[len(outputs) - 1]
+            pytest.fail(
+                f"README line {failed.line} failed (exit {proc.returncode}): {failed.text}\n"
+                f"stdout:\n{outputs[-1] if outputs else proc.stdout}\nstderr:\n{proc.stderr}"
+            )
+        assert len(outputs) == len(commands), proc.stdout
         # A reference in the README's example output stands for the one this run printed.
-        shown = list(dict.fromkeys(REFERENCE.findall("\n".join(command.expected))))
-        printed = list(dict.fromkeys(REFERENCE.findall(proc.stdout)))
-        for readme_ref, actual_ref in zip(shown, printed, strict=False):
-            references.setdefault(readme_ref, actual_ref)
-        if shown and not printed:
-            pytest.fail(f"README line {command.line} shows {shown} but the run printed none:\n{proc.stdout}")
+        for command, output in zip(commands, outputs, strict=True):
+            shown = list(dict.fromkeys(REFERENCE.findall("\n".join(command.expected))))
+            printed = list(dict.fromkeys(REFERENCE.findall(output)))
+            if shown and not printed:
+                pytest.fail(f"README line {command.line} shows {shown} but the run printed none:\n{output}")
+            for readme_ref, actual_ref in zip(shown, printed, strict=False):
+                references.setdefault(readme_ref, actual_ref)

@@ -91,6 +91,16 @@ def _exists(stack: Any, res_type: str, props: dict[str, Any], created: Any) -> b
         return bool(stack.client("cloudwatch").describe_alarms(AlarmNames=[ref])["MetricAlarms"])
     if res_type == "AWS::CloudWatch::Dashboard":
         return bool(stack.client("cloudwatch").get_dashboard(DashboardName=ref)["DashboardBody"])
+    if res_type == "AWS::Cognito::UserPool":
+        return stack.client("cognito-idp").describe_user_pool(UserPoolId=ref)["UserPool"]["Id"] == ref
+    if res_type == "AWS::Cognito::UserPoolClient":
+        client = stack.client("cognito-idp").describe_user_pool_client(
+            UserPoolId=stack.env["COGNITO_USER_POOL_ID"], ClientId=ref
+        )["UserPoolClient"]
+        return set(props["ExplicitAuthFlows"]) <= set(client.get("ExplicitAuthFlows", []))
+    if res_type == "AWS::Cognito::UserPoolGroup":
+        groups = stack.client("cognito-idp").list_groups(UserPoolId=stack.env["COGNITO_USER_POOL_ID"])["Groups"]
+        return any(g["GroupName"] == ref for g in groups)
     raise AssertionError(f"no existence check for {res_type}")
 
 

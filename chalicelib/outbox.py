@@ -1,0 +1,357 @@
+"""The outbox: every outbound effect is recorded under a deterministic id, carried out once, then marked."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+from jinja2 import TemplateError
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+
+from chalicelib.errors import (
+    RETRYABLE_AWS_CODES,
+    DeliveryError,
+    InvalidInput,
+    NotFound,
+    ReplydeskError,
+    SegmentBudgetExceeded,
+    SendNotAttempted,
+    TransientError,
+)
+from chalicelib.inbound import TemplateRef
+from chalicelib.metrics import Metric, count
+from chalicelib.models import EffectStatus, OutboxModel
+from chalicelib.observability import logger
+
+
+class Policy(StrEnum):
+    """What a retry does with an effect whose outcome is unknown."""
+
+    # An ack, follow-up or keyword answer: better lost than doubled, so an unknown outcome stays unknown.
+    AT_MOST_ONCE = "at_most_once"
+    # A staff reply or a clock start: repeated under the same id, so a duplicate is detectable
+    # (the same Message-ID for mail; the same execution name for Step Functions).
+    SAME_KEY = "same_key"
+
+
+class Kind(StrEnum):
+    # Stored in DynamoDB: never rename.
+    ACK = "ack"
+    REPLY = "reply"
+    FOLLOW_UP = "follow_up"
+    KEYWORD = "keyword"
+    ESCALATION = "escalation"
+    SLA_CLOCK = "sla_clock"
+
+
+class OutcomeUnknown(ReplydeskError):
+    """Raised when a send left and its answer was lost (timeout, dropped connection); a retry may repeat it."""
+
+    retryable = True
+
+
+class EffectRefused(ReplydeskError):
+    """Raised when an effect can never succeed (invalid address, broken or missing template): parked with its reason."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """One outbound effect: its deterministic id and what the record says about it (never the address)."""
+
+    effect_id: str
+    kind: Kind
+    policy: Policy
+    channel: str
+    target_kind: str
+    conversation_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """What a successful send reports back to the outbox."""
+
+    provider_id: str
+    message_id: str | None = None
+    template: TemplateRef | None = None
+    result: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class EffectResult:
+    status: EffectStatus
+    duplicate: bool
+    provider_id: str | None = None
+    message_id: str | None = None
+    result: Mapping[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+    created_at: str = ""  # the record's first write: a stable time for the message it stores
+
+    @property
+    def sent(self) -> bool:
+        return self.status is EffectStatus.SENT
+
+
+_UNKNOWN_OUTCOME = (ReadTimeoutError, ConnectionClosedError)
+_NOT_SENT = (EndpointConnectionError, ConnectTimeoutError)
+
+
+def classify_failure(exc: BaseException) -> str:
+    """`not_sent` (retry), `unknown` (the request left, the answer was lost) or `refused` (never retry).
+
+    A ClientError is an answer from the service: the request arrived and was refused, so nothing was
+    done (the SDK itself retries 5xx and throttling on that basis). A read timeout or a dropped
+    connection after the request was written is the one case where the send may have happened.
+    """
+    chain: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and cur not in chain:
+        chain.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    before_send = any(isinstance(e, SendNotAttempted) for e in chain)
+    for e in chain:
+        if isinstance(e, (OutcomeUnknown, *_UNKNOWN_OUTCOME)) and not before_send:
+            return "unknown"
+    for e in chain:
+        if isinstance(e, (*_NOT_SENT, *_UNKNOWN_OUTCOME, TransientError)):
+            return "not_sent"
+        if isinstance(e, ClientError):
+            code = str(e.response.get("Error", {}).get("Code", ""))
+            status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+            if code in RETRYABLE_AWS_CODES or status >= 500 or code in ("InternalFailure", "ServiceUnavailable"):
+                return "not_sent"
+            return "refused"
+    for e in chain:
+        if isinstance(e, EffectRefused | DeliveryError | InvalidInput | NotFound | SegmentBudgetExceeded):
+            return "refused"
+        if isinstance(e, TemplateError | ValueError):
+            return "refused"  # a template that cannot render, a header the mail library refuses
+    return "not_sent"  # an unknown error before or inside the send: a bug or an outage, retried
+
+
+def refusal_reason(exc: BaseException) -> str:
+    """A short reason without personal data: the error's class (and AWS code), never its message text."""
+    if isinstance(exc, EffectRefused):
+        return exc.reason
+    if isinstance(exc, ReplydeskError) and exc.aws_code:
+        return f"{type(exc).__name__}:{exc.aws_code}"
+    if isinstance(exc, ClientError):
+        return f"ClientError:{exc.response.get('Error', {}).get('Code', '')}"
+    if isinstance(exc, NotFound):
+        return "template_missing"
+    if isinstance(exc, TemplateError):
+        return f"template_error:{type(exc).__name__}"
+    if isinstance(exc, SegmentBudgetExceeded):
+        return "template_too_long"
+    return type(exc).__name__
+
+
+def _iso(dt: datetime) -> str:
+    return dt.isoformat(timespec="milliseconds")
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    """A stored MapAttribute as a plain dict (PynamoDB leaves as_dict untyped)."""
+    if value is None:
+        return {}
+    return {str(k): v for k, v in (value.attribute_values if hasattr(value, "attribute_values") else value).items()}
+
+
+def _as_result(rec: OutboxModel, *, duplicate: bool) -> EffectResult:
+    return EffectResult(
+        status=EffectStatus(rec.status),
+        duplicate=duplicate,
+        provider_id=rec.provider_id,
+        message_id=rec.message_id,
+        result=_plain(rec.result),
+        reason=rec.reason,
+        created_at=rec.created_at,
+    )
+
+
+def _transient(exc: Exception, what: str) -> TransientError:
+    err = TransientError(f"outbox {what} failed: {type(exc).__name__}")
+    err.__cause__ = exc
+    return err
+
+
+def get(effect_id: str) -> OutboxModel | None:
+    try:
+        return OutboxModel.get(effect_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def _claim(effect: Effect, now: datetime) -> OutboxModel:
+    """The pending record, written once; a redelivery reads the one its first delivery wrote."""
+    rec = OutboxModel(
+        effect_id=effect.effect_id,
+        kind=effect.kind.value,
+        status=EffectStatus.PENDING.value,
+        conversation_id=effect.conversation_id,
+        channel=effect.channel,
+        target_kind=effect.target_kind,
+        attempts=0,
+        created_at=_iso(now),
+        updated_at=_iso(now),
+    )
+    try:
+        rec.save(condition=OutboxModel.effect_id.does_not_exist())
+        return rec
+    except PutError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise _transient(exc, "claim") from exc
+    existing = get(effect.effect_id)
+    if existing is None:
+        raise TransientError("outbox record vanished after its claim")
+    return existing
+
+
+def _begin(rec: OutboxModel, now: datetime, *, retry_unknown: bool) -> None:
+    """Mark the send as under way; a concurrent try of the same effect makes this fail (and retry later)."""
+    allowed = OutboxModel.status == EffectStatus.PENDING.value
+    if retry_unknown:
+        allowed = allowed | (OutboxModel.status == EffectStatus.UNKNOWN.value)
+    try:
+        rec.update(
+            actions=[
+                OutboxModel.in_flight_since.set(_iso(now)),
+                OutboxModel.attempts.add(1),
+                OutboxModel.updated_at.set(_iso(now)),
+            ],
+            condition=allowed & OutboxModel.in_flight_since.does_not_exist() if not retry_unknown else allowed,
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            raise TransientError("another delivery is carrying out this effect") from exc
+        raise _transient(exc, "begin") from exc
+
+
+def _finish(
+    rec: OutboxModel,
+    status: EffectStatus,
+    now: datetime,
+    *,
+    sent: Sent | None = None,
+    reason: str | None = None,
+) -> None:
+    actions: list[Any] = [
+        OutboxModel.status.set(status.value),
+        OutboxModel.in_flight_since.remove(),
+        OutboxModel.updated_at.set(_iso(now)),
+    ]
+    if reason:
+        actions.append(OutboxModel.reason.set(reason[:256]))
+    if sent is not None:
+        actions.append(OutboxModel.provider_id.set(sent.provider_id or ""))
+        if sent.message_id:
+            actions.append(OutboxModel.message_id.set(sent.message_id))
+        if sent.result:
+            actions.append(OutboxModel.result.set(dict(sent.result)))
+        if sent.template is not None:
+            actions += [
+                OutboxModel.template_id.set(sent.template.id),
+                OutboxModel.template_version.set(sent.template.version),
+                OutboxModel.template_language.set(sent.template.language),
+            ]
+    try:
+        rec.update(actions=actions)
+    except UpdateError as exc:
+        raise _transient(exc, "mark") from exc
+
+
+def _release(rec: OutboxModel, now: datetime) -> None:
+    """Nothing went out: the next try may send (best effort; a stuck flag only turns a retry into unknown)."""
+    try:
+        rec.update(actions=[OutboxModel.in_flight_since.remove(), OutboxModel.updated_at.set(_iso(now))])
+    except UpdateError:
+        logger.warning("outbox release failed", extra={"effect_id": rec.effect_id})
+
+
+def perform(
+    effect: Effect,
+    send: Callable[[], Sent],
+    *,
+    now: Callable[[], datetime],
+    on_not_sent: Callable[[], None] = lambda: None,
+) -> EffectResult:
+    """Carry out `effect` once: claim it, send, mark it; a repeat returns the first result as a duplicate.
+
+    `send` raises on failure. Not sent (throttled, 5xx, no connection): the record goes back to pending,
+    `on_not_sent` runs (e.g. give a rate-limit slot back) and TransientError makes the record retry.
+    Unknown outcome: AT_MOST_ONCE effects stay `unknown` (counted as OutcomeUnknown, never repeated);
+    SAME_KEY effects raise OutcomeUnknown and are repeated with the same id. Refused: `failed` with its
+    reason, returned (not raised), so the caller parks it once.
+    """
+    rec = _claim(effect, now())
+    status = EffectStatus(rec.status)
+    if status is EffectStatus.SENT or status is EffectStatus.FAILED:
+        return _as_result(rec, duplicate=True)
+    if status is EffectStatus.UNKNOWN and effect.policy is Policy.AT_MOST_ONCE:
+        return _as_result(rec, duplicate=True)
+    if rec.in_flight_since and effect.policy is Policy.AT_MOST_ONCE:
+        # An earlier try died between its send and its mark: it may have gone out. Do not repeat it.
+        _finish(rec, EffectStatus.UNKNOWN, now(), reason="interrupted")
+        count(Metric.OUTCOME_UNKNOWN, kind=effect.kind.value)
+        logger.warning("effect outcome unknown", extra={"effect_kind": effect.kind.value, "why": "interrupted"})
+        return EffectResult(
+            status=EffectStatus.UNKNOWN, duplicate=False, reason="interrupted", created_at=rec.created_at
+        )
+    _begin(rec, now(), retry_unknown=effect.policy is Policy.SAME_KEY)
+    try:
+        sent = send()
+    except Exception as exc:
+        kind = classify_failure(exc)
+        if kind == "unknown":
+            _finish(rec, EffectStatus.UNKNOWN, now(), reason="response_lost")
+            count(Metric.OUTCOME_UNKNOWN, kind=effect.kind.value)
+            logger.warning("effect outcome unknown", extra={"effect_kind": effect.kind.value, "why": "response_lost"})
+            if effect.policy is Policy.SAME_KEY:
+                raise OutcomeUnknown(f"{effect.kind.value} outcome unknown; retry with the same key") from exc
+            return EffectResult(
+                status=EffectStatus.UNKNOWN, duplicate=False, reason="response_lost", created_at=rec.created_at
+            )
+        on_not_sent()
+        if kind == "refused":
+            reason = refusal_reason(exc)
+            _finish(rec, EffectStatus.FAILED, now(), reason=reason)
+            count(Metric.EFFECT_FAILED, kind=effect.kind.value, reason=reason.split(":", 1)[0])
+            logger.warning("effect refused", extra={"effect_kind": effect.kind.value, "reason": reason})
+            return EffectResult(status=EffectStatus.FAILED, duplicate=False, reason=reason, created_at=rec.created_at)
+        _release(rec, now())
+        if isinstance(exc, TransientError):
+            raise
+        raise TransientError(f"{effect.kind.value} not sent: {type(exc).__name__}") from exc
+    _finish(rec, EffectStatus.SENT, now(), sent=sent)
+    return EffectResult(
+        status=EffectStatus.SENT,
+        duplicate=False,
+        provider_id=sent.provider_id,
+        message_id=sent.message_id,
+        result=dict(sent.result),
+        created_at=rec.created_at,
+    )
+
+
+def refuse(effect: Effect, reason: str, *, now: datetime) -> EffectResult:
+    """Record an effect that failed before any send (its template cannot render): failed, once."""
+    rec = _claim(effect, now)
+    if rec.status != EffectStatus.PENDING.value:
+        return _as_result(rec, duplicate=True)
+    _finish(rec, EffectStatus.FAILED, now, reason=reason)
+    count(Metric.EFFECT_FAILED, kind=effect.kind.value, reason=reason.split(":", 1)[0])
+    logger.warning("effect refused", extra={"effect_kind": effect.kind.value, "reason": reason})
+    return EffectResult(status=EffectStatus.FAILED, duplicate=False, reason=reason, created_at=rec.created_at)
