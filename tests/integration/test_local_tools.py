@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -40,22 +39,20 @@ def at_stack(stack: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 def test_a_breach_reaches_the_local_escalation_inbox_and_the_outbox_shows_it(
     at_stack: Any, drain: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # GIVEN an open conversation in the stack's table whose SLA clock gives 2 s for the first response
-    conv = f"RD-T{uuid.uuid4().hex[:5].upper()}"
-    at_stack.client("dynamodb").put_item(
+    # GIVEN a conversation opened by an SMS, whose SLA clock is then restarted (version 2, as a
+    # reprioritisation does) with 2 s for the first response
+    from local.phone import send_sms
+    from tests.integration.test_sms_channel import fresh_phone, sms_conversation
+
+    phone = fresh_phone("+1312556")
+    send_sms(at_stack, phone, "Hello, I have a question about my order.")
+    drain()
+    conv = sms_conversation(phone).conversation_id
+    at_stack.client("dynamodb").update_item(
         TableName=at_stack.env["CONVERSATIONS_TABLE"],
-        Item={
-            "conversation_id": {"S": conv},
-            "reference": {"S": conv},
-            "status": {"S": "open"},
-            "queue": {"S": "general"},
-            "urgency": {"S": "normal"},
-            "workflow_version": {"N": "1"},
-            "inbound_count": {"N": "1"},
-            "breaches": {"L": []},
-            "timeline": {"L": []},
-            "created_at": {"S": datetime.now(UTC).isoformat()},
-        },
+        Key={"conversation_id": {"S": conv}},
+        UpdateExpression="SET workflow_version = :v",
+        ExpressionAttributeValues={":v": {"N": "2"}},
     )
     queue = two_second_queue()
     # WHEN the stack's SLA machine runs it and nobody answers
@@ -63,7 +60,7 @@ def test_a_breach_reaches_the_local_escalation_inbox_and_the_outbox_shows_it(
         sfn=at_stack.client("stepfunctions"),
         state_machine_arn=at_stack.env["SLA_STATE_MACHINE_ARN"],
         conversation_id=conv,
-        version=1,
+        version=2,
         deadlines=compute_deadlines(datetime.now(UTC), "normal", queue, ALWAYS),
         urgency="normal",
         queue=queue,
