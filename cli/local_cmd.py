@@ -43,8 +43,34 @@ def _conversation_facts(conversation_id: str) -> Mapping[str, Any]:
     return {"queue": conv.queue, "urgency": conv.urgency, "topic": conv.topic, "status": conv.status}
 
 
+def ports_in_use(ports: Mapping[str, int]) -> list[str]:
+    """Which of the wanted ports (0: any free one) cannot be bound on 127.0.0.1, as `name port`."""
+    import socket
+
+    busy = []
+    for name, port in ports.items():
+        if not port:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                busy.append(f"{name.removesuffix('_port')} {port}")
+    return busy
+
+
 def _run(ns: argparse.Namespace) -> int:
     from local.console import ConsoleView, hide_known_noise
+
+    # moto's server thread only logs a port clash and the start then hangs: check first.
+    busy = ports_in_use({name: getattr(ns, name) for name in DEFAULT_PORTS})
+    if busy:
+        print(
+            f"replydesk local: port in use ({', '.join(busy)}). Is a local stack (`make run`) already running? "
+            "Stop it, or choose other ports with --moto-port, --api-port, --smtp-port, --phone-port (0: any free).",
+            file=sys.stderr,
+        )
+        return 1
 
     # Installed before the stack imports the handlers: Powertools' Logger keeps the stream it is created with.
     if not ns.json:

@@ -172,9 +172,10 @@ def number_status(sns: Any, phone: str, suppressed: Callable[[str], str | None] 
         }
     reason = suppressed(phone) if suppressed is not None else None
     if reason:
+        why = "with STOP" if reason == "opt_out" else f"({reason.replace('_', ' ')})"
         return {
             "state": "suppressed",
-            "note": f"Opted out ({reason.replace('_', ' ')}): nothing is sent to this phone until it sends START.",
+            "note": f"Opted out {why}: messages are stored, nothing is sent to this phone until it sends START.",
         }
     return {"state": "ok", "note": ""}
 

@@ -115,3 +115,18 @@ def test_the_page_shows_encoding_and_segments_while_typing(stack: Any, page: Any
     # THEN the count switches to UTF-16 units and two segments
     page.wait_for_function("document.getElementById('count').textContent.includes('UCS-2')")
     assert page.inner_text("#count") == "72 characters · UCS-2 · 72 UTF-16 units · 2 segments"
+
+
+def test_after_stop_the_page_says_the_phone_is_opted_out(stack: Any, page: Any, drain: Any) -> None:
+    # GIVEN a phone on the page that sends STOP
+    phone = fresh_phone("+1206557")
+    page.goto(f"{stack.phone_url}/")
+    page.fill("#phone", phone)
+    page.fill("#text", "STOP")
+    page.click("#send")
+    # WHEN the stack has processed it (one confirmation comes back)
+    wait_for_reply(page, drain, 1)
+    # THEN the page says nothing more will be sent until START
+    page.wait_for_function("document.getElementById('status').textContent.includes('STOP')")
+    assert "Opted out with STOP" in page.inner_text("#status")
+    assert "START" in page.inner_text("#status")

@@ -128,3 +128,20 @@ def test_tools_say_no_stack_answers_instead_of_a_traceback(
     assert codes == [1, 1, 1, 1]
     assert err.count("no local stack answers at http://127.0.0.1:9") == 4
     assert "Traceback" not in err
+
+
+def test_a_second_local_stack_on_taken_ports_says_so_instead_of_hanging(capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN a port already taken (as by a `make run` still running)
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # WHEN `replydesk local` is asked to use it for moto
+        rc = main(["local", "--moto-port", str(port), "--api-port", "0", "--smtp-port", "0", "--phone-port", "0"])
+    # THEN it exits 1 at once and names the port and what to do
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert f"port in use (moto {port})" in err
+    assert "--moto-port" in err
