@@ -6,20 +6,17 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from chalice.app import (
-    BadRequestError,
-    Chalice,
-    ChaliceViewError,
-    ConvertToMiddleware,
-    IAMAuthorizer,
-    NotFoundError,
-    Response,
-    SQSEvent,
-)
+from chalice.app import Chalice, CloudWatchEvent, ConvertToMiddleware, Cron, Rate, Response, SQSEvent
 
 from chalicelib import pages
+from chalicelib.api.auth import auth_api
+from chalicelib.api.console import console_api
+from chalicelib.api.console_page import console_page
+from chalicelib.api.errors import http_errors
+from chalicelib.api.gdpr import gdpr_api
+from chalicelib.api.rating import rating_api
+from chalicelib.api.templates import templates_api
 from chalicelib.config import deploy_names
-from chalicelib.errors import NotFound, PayloadTooLarge, ValidationError
 from chalicelib.observability import logger, metrics
 
 NAMES = deploy_names()
@@ -28,23 +25,17 @@ app = Chalice(app_name="replydesk")
 app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)), "all")
 app.register_middleware(ConvertToMiddleware(metrics.log_metrics), "all")
 
+# Staff API: every route verifies the Cognito ID token in our code (chalicelib/api/staff.py), the same
+# locally and on AWS; sign-in routes are public.
+app.register_blueprint(auth_api, url_prefix="/api/auth")
+app.register_blueprint(console_api, url_prefix="/api")
+app.register_blueprint(templates_api, url_prefix="/api")
+app.register_blueprint(rating_api)
+app.register_blueprint(console_page)  # the staff console page and its assets under /console/
+app.register_blueprint(gdpr_api, url_prefix="/api")
+
 INTAKE_PROCESSOR = BatchProcessor(event_type=EventType.SQS)
 EVENTS_PROCESSOR = BatchProcessor(event_type=EventType.SQS)
-
-
-class PayloadTooLargeError(ChaliceViewError):
-    STATUS_CODE = 413
-
-
-def _view_error(exc: Exception) -> ChaliceViewError:
-    """The one translation from domain errors to HTTP errors."""
-    if isinstance(exc, PayloadTooLarge):
-        return PayloadTooLargeError(str(exc))
-    if isinstance(exc, ValidationError):
-        return BadRequestError(str(exc))
-    if isinstance(exc, NotFound):
-        return NotFoundError(str(exc))
-    return ChaliceViewError("internal error")
 
 
 @app.route("/", methods=["GET"])
@@ -61,40 +52,10 @@ def submit_contact() -> Response:
     request = app.current_request
     assert request is not None  # Chalice sets it for every HTTP invocation
     body = request.raw_body if isinstance(request.raw_body, bytes) else (request.raw_body or "").encode()
-    try:
-        accepted = pages.submit(body, request.headers.get("content-type", ""))
-    except (ValidationError, NotFound) as exc:
-        raise _view_error(exc) from exc
+    with http_errors():
+        source_ip = str((request.context.get("identity") or {}).get("sourceIp") or "")
+        accepted = pages.submit(body, request.headers.get("content-type", ""), source_ip)
     return pages.accepted_response(accepted, request.headers.get("accept", ""))
-
-
-# Staff and operator API. IAM (SigV4) until the staff console with Cognito lands; Chalice's local
-# server does not check authorizers, which is why `make run` binds to 127.0.0.1 only.
-STAFF_AUTH = IAMAuthorizer()
-
-
-@app.route("/conversations/{conversation_id}", methods=["GET"], authorizer=STAFF_AUTH)
-def get_conversation(conversation_id: str) -> dict[str, Any]:
-    try:
-        return pages.conversation_view(conversation_id)
-    except NotFound as exc:
-        raise _view_error(exc) from exc
-
-
-@app.route(
-    "/conversations/{conversation_id}/reply",
-    methods=["POST"],
-    authorizer=STAFF_AUTH,
-    content_types=["application/json"],
-)
-def reply_to_conversation(conversation_id: str) -> dict[str, Any]:
-    request = app.current_request
-    assert request is not None
-    body = request.json_body if isinstance(request.json_body, dict) else {}
-    try:
-        return pages.staff_reply(conversation_id, body)
-    except (ValidationError, NotFound) as exc:
-        raise _view_error(exc) from exc
 
 
 @app.route("/health", methods=["GET"])
@@ -125,3 +86,20 @@ def process_events(event: SQSEvent) -> PartialItemFailureResponse:
         processor=EVENTS_PROCESSOR,
         context=event.context,  # type: ignore[arg-type]
     )
+
+
+# The backlog gauge (open conversations, oldest waiting, overdue) per queue; locally the harness's
+# scheduler (local/scheduler.py) runs it on this rate as the pump runs the queue handlers.
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="emit_backlog")
+def emit_backlog(event: CloudWatchEvent) -> dict[str, int]:
+    from chalicelib.ops.backlog import scheduled_backlog
+
+    return scheduled_backlog()
+
+
+# Daily at 00:30 UTC: yesterday's conversation and message metadata to the analytics bucket.
+@app.schedule(Cron(30, 0, "*", "*", "?", "*"), name="export_analytics")
+def export_analytics(event: CloudWatchEvent) -> dict[str, Any]:
+    from chalicelib.analytics.export import export_yesterday
+
+    return export_yesterday()

@@ -12,6 +12,7 @@ from chalicelib.config import get_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_ses import SESClient
@@ -64,8 +65,13 @@ def cloudwatch() -> CloudWatchClient:
     return _client("cloudwatch")  # type: ignore[no-any-return]
 
 
+@functools.cache
+def cognito_idp() -> CognitoIdentityProviderClient:
+    return _client("cognito-idp")  # type: ignore[no-any-return]
+
+
 def clear_caches() -> None:
     """Forget every client and the settings (tests, and the local stack after a reset)."""
-    for factory in (s3, sqs, sns, ses, dynamodb, stepfunctions, cloudwatch):
+    for factory in (s3, sqs, sns, ses, dynamodb, stepfunctions, cloudwatch, cognito_idp):
         factory.cache_clear()
     get_settings.cache_clear()

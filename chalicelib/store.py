@@ -10,7 +10,9 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
+from chalicelib import searchindex
 from chalicelib.errors import InvalidInput, TransientError
+from chalicelib.gdpr import hashing as gdpr_hashing
 from chalicelib.inbound import Channel, InboundMessage, TemplateRef
 from chalicelib.models import (
     ConversationModel,
@@ -96,12 +98,14 @@ def upsert_customer(
     now: datetime,
     extra_identities: Iterable[str] = (),
     unverified_contacts: Iterable[str] = (),
+    marketing_opt_in: bool = False,
 ) -> CustomerRef:
     """Find the customer holding `identity`, or create one; the identity's conditional put makes it unique.
 
     `extra_identities` are proven identities linked to the same customer unless another customer
     already holds them. `unverified_contacts` (e.g. the phone typed on the web form) are only kept
-    as contact details on the customer: they never become identities, so they never merge anyone.
+    as contact details on the customer, and as an *unverified* identity (so staff find the customer
+    by that number) that the number's first real message takes over: it never merges anyone.
     """
     customer_id = "cus_" + stable_id("identity", identity)
     created = False
@@ -113,7 +117,20 @@ def upsert_customer(
     except PutError as exc:
         if not _conditional_failed(exc):
             raise _transient(exc) from exc
-        customer_id = IdentityModel.get(identity, consistent_read=True).customer_id
+        held = IdentityModel.get(identity, consistent_read=True)
+        if held.verified is False:
+            # Only typed into a form by someone: the channel's own message is the proof, and wins.
+            try:
+                held.update(
+                    actions=[IdentityModel.customer_id.set(customer_id), IdentityModel.verified.remove()],
+                    condition=IdentityModel.verified == False,  # noqa: E712 - a DynamoDB condition, not a test
+                )
+            except UpdateError as upd:
+                if not _conditional_failed(upd):
+                    raise _transient(upd) from upd
+                customer_id = IdentityModel.get(identity, consistent_read=True).customer_id
+        else:
+            customer_id = held.customer_id
     try:
         customer = CustomerModel.get(customer_id, consistent_read=True)
         created = False
@@ -138,6 +155,9 @@ def upsert_customer(
         actions.append(CustomerModel.channels.add({channel.value}))
     if name and not customer.name:
         actions.append(CustomerModel.name.set(name))
+    if marketing_opt_in and customer.marketing_opt_out:
+        # Customers start opted out of marketing; only the form's explicit box opts them in.
+        actions.append(CustomerModel.marketing_opt_out.set(False))
     for extra in extra_identities:
         if extra in (customer.identities or set()):
             continue
@@ -154,9 +174,19 @@ def upsert_customer(
     fresh = [c for c in unverified_contacts if c not in (customer.unverified_contacts or set())]
     if fresh:
         actions.append(CustomerModel.unverified_contacts.add(set(fresh)))
+    for contact in fresh:
+        try:
+            IdentityModel(identity=contact, customer_id=customer_id, created_at=now, verified=False).save(
+                condition=IdentityModel.identity.does_not_exist()
+            )
+        except PutError as exc:
+            if not _conditional_failed(exc):
+                raise _transient(exc) from exc  # held by someone already: left alone
     if actions:
         actions.append(CustomerModel.updated_at.set(now))
         customer.update(actions=actions)
+    if name and (created or not customer.name):
+        searchindex.index_customer(customer_id, name)
     return _customer_ref(customer, created)
 
 
@@ -470,11 +500,14 @@ def put_message(item: MessageModel) -> bool:
     """Store once: False if this exact message (same key) is already stored."""
     try:
         item.save(condition=MessageModel.sort.does_not_exist())
-        return True
     except PutError as exc:
         if _conditional_failed(exc):
             return False
         raise _transient(exc) from exc
+    searchindex.index_message(
+        item.conversation_id, subject=item.subject, text=item.new_text or item.text, at=item.created_at
+    )
+    return True
 
 
 def inbound_message_item(
@@ -566,10 +599,7 @@ def customer_conversations(customer_id: str, limit: int = 50) -> list[Conversati
 
 
 def suppression_reason(identity: str) -> str | None:
-    try:
-        return SuppressionModel.get(identity, consistent_read=True).reason
-    except DoesNotExist:
-        return None
+    return gdpr_hashing.suppression_reason(identity)  # an erased customer's opt-out is kept under its hashed key
 
 
 def add_suppression(identity: str, *, reason: str, source: str, now: datetime, origin: str | None = None) -> bool:
@@ -598,9 +628,10 @@ def remove_suppression(identity: str, *, only_reason: str | None = None) -> bool
     try:
         cond = SuppressionModel.reason == only_reason if only_reason else None
         SuppressionModel(address=identity).delete(condition=cond)
-        return True
+        removed = True
     except Exception:  # noqa: BLE001 - a missing item or a reason mismatch both mean "nothing removed"
-        return False
+        removed = False
+    return gdpr_hashing.remove_erased_suppression(identity, only_reason=only_reason) or removed
 
 
 def _slot_time(entry: str) -> str:

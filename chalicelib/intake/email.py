@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import email
 import email.policy
@@ -27,6 +28,7 @@ from chalicelib.intake.quotes import split_reply
 GUARD_HEADERS = frozenset(
     {
         "auto-submitted",
+        "x-auto-submitted",
         "precedence",
         "list-id",
         "list-unsubscribe",
@@ -75,6 +77,15 @@ DSN_ACTION_HEADER = "x-replydesk-dsn-action"
 _MAX_HEADER = 2000
 _MAX_REFERENCES = 100
 _MAX_POLICY_PARSE = 8000
+# Attachment caps (count, decoded bytes in total). SES takes mail up to 40 MB on the wire, which is
+# about 30 MB of base64-decoded content; a mail past either cap is parked with the reason.
+MAX_ATTACHMENTS = 100
+MAX_ATTACHMENT_BYTES = 30 * 1024 * 1024
+# The new part of a reply is what staff read and the classifier sees; the whole text stays in
+# the raw object. Capped in UTF-8 bytes (DynamoDB counts bytes), and the quote splitter only
+# looks at the start of a long text.
+MAX_NEW_TEXT_BYTES = 64 * 1024
+_MAX_SPLIT_CHARS = 200_000
 # Nested message/rfc822 parts beyond this depth are not walked (flanker's enclosed-endless.eml).
 _MAX_DEPTH = 30
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -182,7 +193,12 @@ def _join_mbox(lines: list[bytes]) -> bytes:
 
 
 def decode_bytes(data: bytes, charset: str | None) -> str:
-    """Decode with the declared charset, then UTF-8, then cp1252 with replacement: never raises."""
+    """Decode with the declared charset, then UTF-8, then cp1252 with replacement: never raises.
+
+    Only real text charsets are tried: Python also has codecs named `undefined` (always raises),
+    `punycode`/`idna` (hostnames) and `*unicode_escape` (which yield lone surrogates), none of which a
+    mail may declare. Text that decodes to a lone surrogate counts as not decoded: no store takes it.
+    """
     candidates: list[str] = []
     if charset:
         cs = charset.strip().strip('"').lower()
@@ -191,10 +207,34 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
     candidates.extend(_FALLBACK_CHARSETS)
     for cs in candidates:
         try:
-            return data.decode(cs)
-        except (LookupError, UnicodeDecodeError):
+            if _text_codec(cs) is None:
+                continue
+            text = data.decode(cs)
+        except (LookupError, UnicodeError, ValueError, TypeError):
             continue
+        if not _SURROGATE.search(text):
+            return text
     return data.decode("cp1252", errors="replace")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_NOT_MAIL_CHARSETS = frozenset(
+    {"undefined", "punycode", "idna", "raw_unicode_escape", "unicode_escape", "unicode_internal"}
+)
+
+
+@functools.lru_cache(maxsize=256)
+def _text_codec(name: str) -> str | None:
+    """The codec's canonical name if `name` is a text charset a mail may declare, else None."""
+    if len(name) > 40:
+        return None
+    try:
+        info = codecs.lookup(name)
+    except (LookupError, ValueError, TypeError):
+        return None
+    if not getattr(info, "_is_text_encoding", True) or info.name.replace("-", "_") in _NOT_MAIL_CHARSETS:
+        return None  # bytes-to-bytes codecs (base64, zlib, rot13) and the ones above
+    return info.name
 
 
 def _raw_header_text(value: str) -> str:
@@ -279,6 +319,126 @@ def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
         if addr:
             pairs.append((display.strip(), addr))
     return pairs
+
+
+def _mailbox_tokens(value: str) -> list[tuple[str, str]]:
+    """A From value as (kind, text) tokens: `angle`, `quoted`, `comment`, `comma`, `text`.
+
+    RFC 5322 §3.4: only an angle-addr or a bare addr-spec names the mailbox. Quoted strings,
+    comments and encoded words are display text and are never decoded before this split, so an
+    RFC 2047 word that decodes to a line break and another address stays display text.
+    """
+    tokens: list[tuple[str, str]] = []
+    i, n = 0, len(value)
+    buf: list[str] = []
+
+    def flush() -> None:
+        if buf:
+            tokens.append(("text", "".join(buf)))
+            buf.clear()
+
+    while i < n:
+        ch = value[i]
+        if ch == '"':
+            flush()
+            j, out = i + 1, []
+            while j < n and value[j] != '"':
+                if value[j] == "\\" and j + 1 < n:
+                    j += 1
+                out.append(value[j])
+                j += 1
+            tokens.append(("quoted", "".join(out)))
+            i = j + 1
+        elif ch == "(":
+            flush()
+            depth, j = 1, i + 1
+            while j < n and depth:
+                if value[j] == "\\":
+                    j += 1
+                elif value[j] == "(":
+                    depth += 1
+                elif value[j] == ")":
+                    depth -= 1
+                j += 1
+            tokens.append(("comment", value[i + 1 : j - 1]))
+            i = j
+        elif ch == "<":
+            flush()
+            j = value.find(">", i + 1)
+            j = n if j < 0 else j
+            tokens.append(("angle", value[i + 1 : j]))
+            i = j + 1
+        elif ch == ",":
+            flush()
+            tokens.append(("comma", ","))
+            i += 1
+        else:
+            buf.append(ch)
+            i += 1
+    flush()
+    return tokens
+
+
+# A bare local part (`From: mailer-daemon`) is kept as the old parser did: the guard still sees a
+# daemon, and has_sender calls it invalid; nothing with a second address inside gets through.
+_ADDR_SPEC = re.compile(r"^[^\s@<>()\[\]\\,;:\"]+(?:@[^\s@<>()\[\]\\,;:\"]+)?$")
+_COMMENT = re.compile(r"\((?:[^()\\]|\\.)*\)")
+_DISPLAY_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+
+
+def _addr_spec(text: str) -> str:
+    """A bare addr-spec, lower-case, or "" when the text is not one (no second address hides in it)."""
+    addr = _WS.sub("", _COMMENT.sub("", text))  # RFC 5322 obs syntax: comments and FWS inside
+    if addr.startswith("@") and ":" in addr:
+        addr = addr.rsplit(":", 1)[1]  # obsolete source route <@relay:user@host>
+    return addr.lower() if _ADDR_SPEC.match(addr) else ""
+
+
+def display_name(raw: str) -> str:
+    """Decoded display text on one line; "" when it looks like an address (it must not pass for one)."""
+    name = _DISPLAY_CONTROL.sub(" ", _raw_header_text(raw))
+    name = _WS.sub(" ", name).strip().strip("\"'").strip()
+    if "@" in name or "<" in name or ">" in name:
+        return ""
+    return name[:200]
+
+
+def parse_from(value: str) -> tuple[str, str]:
+    """(display name, sender address) from a raw From value: the first mailbox's angle-addr, full stop.
+
+    A display name never supplies the address, whatever it decodes to. Without an angle-addr the
+    first word of the first mailbox must be a bare addr-spec (comments are dropped), else the
+    sender is "" and the message is stored without an ack.
+    """
+    value = "".join(value.splitlines())
+    first: list[tuple[str, str]] = []
+    for kind, text in _mailbox_tokens(value):
+        if kind == "comma":
+            if any(k == "angle" or (k == "text" and t.strip()) for k, t in first):
+                break  # the first mailbox of a From with several authors
+            continue
+        first.append((kind, text))
+    angles = [text for kind, text in first if kind == "angle"]
+    if angles:
+        before: list[str] = []
+        for kind, text in first:
+            if kind == "angle":
+                break
+            if kind in ("text", "quoted"):
+                before.append(text)
+        return display_name(" ".join(before)), _addr_spec(angles[0])
+    words = " ".join(text for kind, text in first if kind == "text").split()
+    comments = " ".join(text for kind, text in first if kind == "comment")
+    if not words or ("@" not in words[0] and len(words) > 1):
+        return display_name(comments), ""  # "Mallory victim@x": a phrase, not a mailbox
+    return display_name(comments), _addr_spec(words[0])
+
+
+def _sender(msg: Message) -> tuple[str, str]:
+    raw = _raw_values(msg, "from")
+    if not raw:
+        return "", ""
+    return parse_from(raw[0][:_MAX_POLICY_PARSE])
 
 
 # --------------------------------------------------------------------------------------------
@@ -466,17 +626,19 @@ def _disposition(part: Message) -> str:
 
 
 def _filename(part: Message) -> str | None:
-    try:
-        name = part.get_filename()
-    except Exception:  # noqa: BLE001 - broken RFC 2231 parameters
-        name = None
-    if name is None:
+    name: Any = None
+    for header, param in (("content-disposition", "filename"), ("content-type", "name")):
         try:
-            name = part.get_param("name")  # type: ignore[assignment]
-        except Exception:  # noqa: BLE001
+            name = part.get_param(param, header=header)
+        except Exception:  # noqa: BLE001 - broken RFC 2231 parameters
             name = None
-        if isinstance(name, tuple):
-            name = email.utils.collapse_rfc2231_value(name)
+        if name:
+            break
+    if isinstance(name, tuple):
+        # RFC 2231 (charset, language, %-decoded text): the stdlib's collapse_rfc2231_value raises on
+        # codecs such as idna or undefined, so the bytes go through the same decoder as bodies.
+        charset, _language, value = name
+        name = decode_bytes(str(value).encode("raw-unicode-escape"), charset or "us-ascii")
     if not name:
         return None
     text = _raw_header_text(str(name))
@@ -538,11 +700,10 @@ def parse_email(
     too); `envelope_sender` is SES's `mail.source` (the SMTP MAIL FROM), which beats Return-Path.
     """
     _check_is_email(raw)
-    msg = _parse_structure(raw)
-    if not msg.keys():
-        # RFC 5322 obsolete syntax allows spaces before the colon ("From  : ..."), which the parser
-        # does not take as a header; close the gap in the header section only and parse again.
-        msg = _parse_structure(_fix_obsolete_header_colons(raw))
+    # RFC 5322 obsolete syntax allows blanks before the colon ("Auto-Submitted : auto-replied"),
+    # which the parser does not take as a header (the header section would end there); close the
+    # gap in the header section only. The raw object keeps the original bytes.
+    msg = _parse_structure(_fix_obsolete_header_colons(raw))
     if not msg.keys():
         raise InvalidInput("no header section")
     parsed = _build(
@@ -569,6 +730,16 @@ def parse_email(
     )
 
 
+def cap_bytes(text: str | None, limit: int) -> str | None:
+    """The longest prefix of `text` that is at most `limit` bytes in UTF-8 (never a broken character)."""
+    if text is None:
+        return None
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= limit:
+        return text
+    return data[:limit].decode("utf-8", "ignore")
+
+
 def repair_surrogates(text: str) -> str:
     """Raw 8-bit header bytes come out of the parser as lone surrogates, which no store accepts.
 
@@ -593,10 +764,16 @@ def _parse_structure(raw: bytes) -> Message:
         raise InvalidInput(f"MIME parser failed: {type(exc).__name__}") from exc
 
 
+_OBSOLETE_COLON = re.compile(rb"(?m)^([\x21-\x39\x3b-\x7e]+)[ \t]+:")
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+
+
 def _fix_obsolete_header_colons(raw: bytes) -> bytes:
-    head, sep, body = raw.partition(b"\r\n\r\n") if b"\r\n\r\n" in raw else raw.partition(b"\n\n")
-    fixed = re.sub(rb"(?m)^([\x21-\x39\x3b-\x7e]+)[ \t]+:", rb"\1:", head)
-    return fixed + sep + body
+    end = _HEAD_END.search(raw)
+    cut = end.start() if end else len(raw)
+    head = raw[:cut]
+    fixed = _OBSOLETE_COLON.sub(rb"\1:", head)
+    return raw if fixed == head else fixed + raw[cut:]
 
 
 def _check_is_email(raw: bytes) -> None:
@@ -644,17 +821,25 @@ def _build(
 
     attachments: list[tuple[Attachment, bytes]] = []
     body_parts = {id(plain), id(html_part)}
+    total = 0
     for index, (part, _attached) in enumerate(walk.leaves):
         if id(part) in body_parts:
             continue
         att = _attachment(part, index)
-        if att is not None:
-            attachments.append(att)
+        if att is None:
+            continue
+        attachments.append(att)
+        total += att[0].size
+        # Checked while decoding, so a mail of 4,000 tiny parts stops at the 101st and nothing is
+        # written: the caller stores attachments only after the parse succeeds.
+        if len(attachments) > MAX_ATTACHMENTS:
+            raise InvalidInput(f"more than {MAX_ATTACHMENTS} attachments")
+        if total > MAX_ATTACHMENT_BYTES:
+            raise InvalidInput(f"attachments larger than {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB in total")
 
-    from_pairs = _addresses(msg, "from")
-    sender_name, sender = from_pairs[0] if from_pairs else ("", "")
+    sender_name, sender = _sender(msg)
     if not sender:
-        problems.append("no From address")
+        problems.append("no From address" if not _raw_values(msg, "from") else "From has no usable address")
     recipients: dict[str, None] = {}
     for name in ("to", "cc"):
         for _, addr in _addresses(msg, name):
@@ -674,7 +859,7 @@ def _build(
         sender=sender,
         sender_name=sender_name,
         text=text,
-        new_text=split_reply(text).new_text if text else None,
+        new_text=cap_bytes(split_reply(text[:_MAX_SPLIT_CHARS]).new_text, MAX_NEW_TEXT_BYTES) if text else None,
         html=html,
         recipients=tuple(recipients),
         subject=subject,
@@ -740,12 +925,26 @@ def _dsn_actions(walk: _Walk) -> list[str]:
     return list(actions)[:10]
 
 
+# Headers whose every occurrence counts (a second `Auto-Submitted: no` must not hide the first).
+_REPEATABLE_HEADERS = frozenset({"auto-submitted", "x-auto-submitted", "precedence", "x-auto-response-suppress"})
+_HEADER_NAME_SEPARATORS = re.compile(r"[\s_]+")
+
+
+def guard_header_name(key: str) -> str:
+    """The form header names are compared in: lower case, `_` and blanks as `-` (`Auto_Submitted`)."""
+    return _HEADER_NAME_SEPARATORS.sub("-", key.strip().lower())
+
+
 def _guard_headers(msg: Message) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in msg.raw_items():
-        name = key.lower().strip()
-        if name in out or name.startswith("x-replydesk-"):
-            continue  # first occurrence wins; our synthetic headers are never taken from the sender
+        name = guard_header_name(key)
+        if name.startswith("x-replydesk-"):
+            continue  # our synthetic headers are never taken from the sender
+        if name in out:
+            if name in _REPEATABLE_HEADERS:
+                out[name] = (out[name] + ", " + _raw_header_text(str(value)))[:_MAX_HEADER]
+            continue  # otherwise the first occurrence wins
         if name in GUARD_HEADERS or name.startswith(GUARD_HEADER_PREFIXES):
             out[name] = _raw_header_text(str(value))[:_MAX_HEADER]
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
 
 # How many SNS wrappers to peel off: SNS→SQS raw envelope, Lambda SNS record ({"Sns": {...}}).
 _MAX_ENVELOPES = 3
+# An inbound SMS is at most 1,600 characters (6,400 bytes of UTF-8 at 4 bytes each).
+MAX_TEXT_BYTES = 8 * 1024
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _decode(payload: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
@@ -33,6 +37,8 @@ def _decode(payload: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
         data = json.loads(payload)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"SMS payload is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from exc
+    except RecursionError as exc:
+        raise InvalidInput("SMS payload JSON is nested too deeply") from exc
     if not isinstance(data, Mapping):
         raise InvalidInput(f"SMS payload is JSON but not an object (a {type(data).__name__})")
     return data
@@ -54,6 +60,14 @@ def _unwrap(data: Mapping[str, Any]) -> Mapping[str, Any]:
         inner = data["Message"]
         data = inner if isinstance(inner, Mapping) else _decode(inner if isinstance(inner, str) else "")
     return data
+
+
+_SAFE_ID = re.compile(r"^[\x21-\x7e]{1,256}$")
+
+
+def is_safe_id(value: str) -> bool:
+    """Whether a provider's message id can go into an S3 key and a DynamoDB key as it is."""
+    return bool(_SAFE_ID.match(value.strip()))
 
 
 def _e164(value: Any, region: str) -> str | None:
@@ -90,6 +104,8 @@ def parse_sms(
         source_id = str(source_id)
     if not isinstance(source_id, str) or not source_id.strip():
         raise InvalidInput("SMS payload has no inboundMessageId")
+    if not is_safe_id(source_id):
+        raise InvalidInput("SMS inboundMessageId is not a printable id of at most 256 characters")
 
     problems: list[str] = []
     origination = data.get("originationNumber")
@@ -102,15 +118,26 @@ def parse_sms(
         text = ""
     elif isinstance(body, str):
         text = body
+        if _SURROGATE.search(text):
+            # JSON may carry "\ud800" escapes that decode to lone surrogates; no store or SMS takes them.
+            text = _SURROGATE.sub("\ufffd", text)
+            problems.append("messageBody has invalid characters (lone surrogates)")
     elif isinstance(body, int | float) and not isinstance(body, bool):
         text = str(body)  # a bare number such as a PIN, if a producer sent it unquoted
     else:
         text = ""
         problems.append("messageBody is not text")
 
+    if len(text.encode("utf-8")) > MAX_TEXT_BYTES:
+        # AWS delivers at most 1,600 characters; anything longer did not come from a phone.
+        text = text.encode("utf-8")[:MAX_TEXT_BYTES].decode("utf-8", "ignore")
+        problems.append(f"messageBody longer than {MAX_TEXT_BYTES} bytes, cut")
+
     destination = data.get("destinationNumber")
     # Our own number only tells which campaign number was used; a bad one must not block the reply.
-    recipient = _e164(destination, default_region) or (destination.strip() if isinstance(destination, str) else "")
+    recipient = _e164(destination, default_region) or (
+        _SURROGATE.sub("", destination.strip())[:64] if isinstance(destination, str) else ""
+    )
     previous = data.get("previousPublishedMessageId")
 
     return InboundMessage(

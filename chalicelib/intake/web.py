@@ -9,6 +9,8 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.errors import HeaderParseError
+from email.headerregistry import Address
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
@@ -22,10 +24,15 @@ if TYPE_CHECKING:
 
 # API Gateway accepts 10 MB; a contact form never needs more than this, and a cap keeps abuse cheap.
 MAX_BODY_BYTES = 64 * 1024
-MAX_MESSAGE_CHARS = 5000
-MAX_NAME_CHARS = 200
-MAX_EMAIL_CHARS = 254  # RFC 5321 path limit
-MAX_PHONE_CHARS = 32
+# Caps are in UTF-8 bytes (what DynamoDB and SES count), not characters: 5,000 characters of CJK
+# are 15,000 bytes, so the page's 5,000-character hint always fits the message cap.
+MAX_MESSAGE_BYTES = 15_000
+MAX_MESSAGE_CHARS = MAX_MESSAGE_BYTES // 3  # the page's maxlength: 3 bytes per UTF-16 unit at most
+MAX_NAME_BYTES = 200
+MAX_EMAIL_BYTES = 254  # RFC 5321 path limit
+MAX_PHONE_BYTES = 32
+# json.loads recurses per nesting level; a form is flat, so anything deeper is refused unparsed.
+MAX_JSON_DEPTH = 20
 HONEYPOT_FIELD = "website"
 # Crockford-like alphabet without 0/O, 1/I/L: references are read aloud and typed by customers.
 REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -34,6 +41,11 @@ _EMAIL_RE = re.compile(
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
 )
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# A name goes into our ack's To header: no line breaks or other controls (C0, DEL, C1, U+2028/9),
+# no angle brackets, quotes or @ that would make it read as another address, no URL (relay text).
+_NAME_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029<>\"@]")
+_URL_RE = re.compile(r"(?i)\b(?:https?://|www\.)|\b[a-z0-9-]+\.(?:com|net|org|info|biz|io|ru|xyz|top)\b")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def new_reference(prefix: str) -> str:
@@ -54,6 +66,8 @@ class Submission:
     message: str
     consent: bool
     language: str | None
+    # The optional second box: the customer accepts offers (the follow-up's complementary offer).
+    marketing: bool = False
 
     def to_json(self) -> bytes:
         return json.dumps({"type": "web_submission", "version": 1, **_asdict(self)}, ensure_ascii=False).encode()
@@ -76,15 +90,23 @@ def decode_form(body: bytes, content_type: str) -> dict[str, Any]:
     ctype = content_type.split(";")[0].strip().lower()
     if ctype == "application/json":
         try:
-            data = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValidationError("the body is not UTF-8", field="body") from exc
+        if _json_depth(text) > MAX_JSON_DEPTH:
+            raise ValidationError(f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels", field="body")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
             raise ValidationError(f"the body is not valid JSON: {exc}", field="body") from exc
+        except RecursionError as exc:  # the depth scan above should make this unreachable
+            raise ValidationError("the JSON body nests too deeply", field="body") from exc
         if not isinstance(data, dict):
             raise ValidationError("the JSON body must be an object", field="body")
         return data
     if ctype == "application/x-www-form-urlencoded":
         try:
-            pairs = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+            pairs = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False, errors="strict")
         except UnicodeDecodeError as exc:
             raise ValidationError("the form body is not UTF-8", field="body") from exc
         return {k: v[0] if len(v) == 1 else v for k, v in pairs.items()}
@@ -93,7 +115,30 @@ def decode_form(body: bytes, content_type: str) -> dict[str, Any]:
     )
 
 
+def _json_depth(text: str) -> int:
+    """The deepest bracket nesting outside strings, found without recursion."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
 def _text(data: Mapping[str, Any], field: str, *, required: bool, limit: int) -> str:
+    """A text field, stripped; `limit` is in UTF-8 bytes."""
     value = data.get(field)
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
@@ -101,10 +146,41 @@ def _text(data: Mapping[str, Any], field: str, *, required: bool, limit: int) ->
         return ""
     if not isinstance(value, str):
         raise ValidationError(f"'{field}' must be text", field=field)
+    if _SURROGATE.search(value):
+        # "\ud800" in JSON is valid syntax but no text: UTF-8 (DynamoDB, SES) cannot hold it.
+        raise ValidationError(f"'{field}' contains invalid characters (unpaired surrogates)", field=field)
     value = _CONTROL_RE.sub("", value).strip()
-    if len(value) > limit:
-        raise ValidationError(f"'{field}' is longer than {limit} characters", field=field)
+    if len(value.encode("utf-8")) > limit:
+        raise ValidationError(f"'{field}' is longer than {limit} bytes (UTF-8)", field=field)
     return value
+
+
+def _name(data: Mapping[str, Any]) -> str:
+    """The customer's name, checked like an address: it lands in a mail header and on the customer."""
+    raw = data.get("name")
+    if isinstance(raw, str) and _NAME_FORBIDDEN.search(raw):
+        raise ValidationError(
+            "'name' must not contain line breaks, control characters, quotes, angle brackets or @", field="name"
+        )
+    name = _text(data, "name", required=True, limit=MAX_NAME_BYTES)
+    if _URL_RE.search(name):
+        raise ValidationError("'name' must not contain a web address", field="name")
+    return name
+
+
+def _email(data: Mapping[str, Any]) -> str:
+    email = _text(data, "email", required=True, limit=MAX_EMAIL_BYTES).lower()
+    if not _EMAIL_RE.match(email):
+        raise ValidationError("'email' is not a valid email address", field="email")
+    # The regex is looser than RFC 5322 in places (dots at the ends or doubled in the local part);
+    # the address must also be one the mail library can put in a To header, or no ack could go out.
+    try:
+        address = Address(addr_spec=email)
+    except (ValueError, IndexError, TypeError, HeaderParseError) as exc:
+        raise ValidationError("'email' is not a valid email address", field="email") from exc
+    if address.addr_spec != email or len(address.username) > 64:
+        raise ValidationError("'email' is not a valid email address", field="email")
+    return email
 
 
 def validate(data: Mapping[str, Any], campaign: Campaign, *, now: datetime | None = None) -> Submission:
@@ -112,22 +188,23 @@ def validate(data: Mapping[str, Any], campaign: Campaign, *, now: datetime | Non
     if str(data.get(HONEYPOT_FIELD) or "").strip():
         # Bots fill every field; people never see this one. Say so plainly rather than pretend success.
         raise ValidationError("the submission was rejected as automated", field=HONEYPOT_FIELD)
-    name = _text(data, "name", required=True, limit=MAX_NAME_CHARS)
-    email = _text(data, "email", required=True, limit=MAX_EMAIL_CHARS).lower()
-    if not _EMAIL_RE.match(email):
-        raise ValidationError("'email' is not a valid email address", field="email")
-    phone = _text(data, "phone", required=False, limit=MAX_PHONE_CHARS) or None
+    name = _name(data)
+    email = _email(data)
+    phone = _text(data, "phone", required=False, limit=MAX_PHONE_BYTES) or None
     if phone is not None:
         phone = normalise_phone(phone, campaign_region(campaign))
     topic = _text(data, "topic", required=False, limit=64) or None
     if topic is not None and topic not in campaign.topic_ids() and topic != "other":
         raise ValidationError(f"'topic' must be one of {', '.join(campaign.topic_ids())} or other", field="topic")
-    message = _text(data, "message", required=True, limit=MAX_MESSAGE_CHARS)
+    message = _text(data, "message", required=True, limit=MAX_MESSAGE_BYTES)
     consent = data.get("consent")
     if isinstance(consent, str):
         consent = consent.strip().lower() in ("1", "true", "yes", "on")
     if consent is not True:
         raise ValidationError("'consent' must be given so we may store and answer your message", field="consent")
+    marketing = data.get("marketing")
+    if isinstance(marketing, str):
+        marketing = marketing.strip().lower() in ("1", "true", "yes", "on")
     language = _text(data, "language", required=False, limit=8).lower() or None
     if language is not None and language not in campaign.languages:
         language = None
@@ -143,6 +220,7 @@ def validate(data: Mapping[str, Any], campaign: Campaign, *, now: datetime | Non
         message=message,
         consent=True,
         language=language,
+        marketing=marketing is True,
     )
 
 
@@ -202,6 +280,7 @@ def parse_submission(raw: bytes, *, raw_key: str) -> InboundMessage:
             topic_hint=data.get("topic"),
             language_hint=data.get("language"),
             consent=bool(data.get("consent")),
+            marketing_opt_in=data.get("marketing") is True,
             reference=data["reference"],
         )
     except (ValueError, KeyError, TypeError) as exc:

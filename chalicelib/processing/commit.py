@@ -10,7 +10,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib import store
+from chalicelib import searchindex, store
 from chalicelib.errors import TransientError
 from chalicelib.inbound import Attachment, Channel, InboundMessage
 from chalicelib.metrics import Metric, count
@@ -121,6 +121,12 @@ def commit(msg: InboundMessage, d: Decided, rt: Runtime) -> Committed:
     stored = _transact(item, conv.conversation_id, actions)
     if stored:
         count(Metric.MESSAGES_RECEIVED, channel=msg.channel.value)
+        # The staff search index, as store.put_message keeps it for messages written on their own.
+        searchindex.index_message(
+            item.conversation_id, subject=item.subject, text=item.new_text or item.text, at=item.created_at
+        )
+        if created and d.opens_work:
+            count(Metric.CONVERSATIONS_CLASSIFIED, topic=c.topic, language=c.language)
     else:
         count(Metric.DUPLICATES_IGNORED, channel=msg.channel.value)
     if d.customer.language is None and c.language_source == "detected":

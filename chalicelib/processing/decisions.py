@@ -26,6 +26,7 @@ AUTOMATED = frozenset(
         "spam",
         "virus",
         "null_sender",
+        "automated_sender",
         KEYWORD_OPT_OUT,
         KEYWORD_OPT_IN,
         KEYWORD_HELP,

@@ -69,6 +69,7 @@ def identify(msg: InboundMessage, rt: Runtime) -> store.CustomerRef:
         channel=msg.channel,
         now=rt.clock(),
         unverified_contacts=unverified,
+        marketing_opt_in=msg.marketing_opt_in,
     )
 
 

@@ -429,12 +429,13 @@ def test_sms_payload_that_is_json_but_not_an_object_is_invalid_input(stack: Any,
     # (published to the topic it crashes the batch, is redelivered and reaches the DLQ without a reason)
     from chalicelib import pipeline
     from chalicelib.errors import InvalidInput
+    from chalicelib.intake import loader
 
     rt = pipeline.get_runtime()
     # WHEN it is loaded (called directly: a crash on the queue would be redelivered into other tests)
     # THEN it is rejected as invalid input, which parks it in the DLQ with the reason
     with pytest.raises(InvalidInput):
-        pipeline.load_sms(payload, f"not-object-{random.random()}", rt)
+        loader.load_sms(payload, f"not-object-{random.random()}", rt)
 
 
 def test_malformed_json_reason_names_json_and_raw_is_the_original_text(stack: Any, drain: Any) -> None:

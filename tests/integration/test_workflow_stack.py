@@ -14,6 +14,7 @@ import pytest
 
 from chalicelib.workflow import execution_name
 from local.outbox import sent_emails
+from tests import staffauth
 
 pytestmark = pytest.mark.integration
 
@@ -28,11 +29,12 @@ def submit(stack: Any, email: str, message: str = "Where is my order? It has not
 
 
 def api(stack: Any, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The staff API as the console calls it: under /api, with the demo agent's ID token."""
     req = urllib.request.Request(
-        f"{stack.api_url}{path}",
+        f"{stack.api_url}/api{path}",
         method=method,
         data=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json"},
+        headers=staffauth.bearer(staffauth.id_token(stack, "agent")),
     )
     with urllib.request.urlopen(req, timeout=30) as resp:
         data: dict[str, Any] = json.loads(resp.read())
@@ -64,7 +66,7 @@ def test_conversation_gets_an_sla_clock_that_a_staff_reply_pauses_and_the_custom
         stack,
         "POST",
         f"/conversations/{ref}/reply",
-        {"text": "Your parcel left our warehouse today.", "sent_by": "Sam"},
+        {"text": "Your parcel left our warehouse today.", "idempotency_key": f"sla-{ref}"},
     )
     assert result["sent"] is True
     # THEN the customer gets a threaded, human (not auto-submitted) email with the answer
@@ -75,6 +77,8 @@ def test_conversation_gets_an_sla_clock_that_a_staff_reply_pauses_and_the_custom
     # AND the first response is met, the conversation waits on the customer, the clock is paused
     view = api(stack, "GET", f"/conversations/{ref}")
     assert view["first_response_at"] and view["status"] == "pending_customer"
+    # AND the reply is signed by the staff member the token names, not by anything in the body
+    assert [m["sent_by"] for m in view["messages"] if m["direction"] == "out" and not m["ack"]] == ["Alex Agent"]
     assert "clock_paused" in [e["kind"] for e in view["timeline"]]
     from tests.conftest import wait_for
 
@@ -115,7 +119,12 @@ def test_follow_up_event_sends_the_follow_up_once(stack: Any, drain: Any, unique
     email = unique_email("fu")
     ref = submit(stack, email)
     drain()
-    api(stack, "POST", f"/conversations/{ref}/reply", {"text": "Here is your tracking link.", "sent_by": "Sam"})
+    api(
+        stack,
+        "POST",
+        f"/conversations/{ref}/reply",
+        {"text": "Here is your tracking link.", "idempotency_key": f"fu-{ref}"},
+    )
     from chalicelib import store
 
     conv = store.get_conversation(ref)

@@ -70,7 +70,7 @@ def test_settings_name_every_missing_variable() -> None:
     with pytest.raises(ConfigError) as err:
         load_settings(env)
     # THEN every missing variable is named, not a KeyError later
-    for var in ("RAW_BUCKET", "INTAKE_QUEUE_URL", "CONVERSATIONS_TABLE", "SLA_STATE_MACHINE_ARN"):
+    for var in ("RAW_BUCKET", "INTAKE_QUEUE_URL", "CONVERSATIONS_TABLE", "SLA_STATE_MACHINE_ARN", "COGNITO_ISSUER"):
         assert f"{var} is not set" in str(err.value)
 
 
@@ -85,10 +85,15 @@ def test_settings_reject_malformed_values_and_accept_an_override() -> None:
             "MESSAGES_TABLE",
             "SUPPRESSIONS_TABLE",
             "IDEMPOTENCY_TABLE",
+            "TEMPLATES_TABLE",
+            "PRESENCE_TABLE",
+            "SEARCH_TABLE",
             "OUTBOX_TABLE",
+            "RATE_LIMITS_TABLE",
         ),
         "x",
     )
+    env["CSAT_SECRET"] = "s" * 32
     env |= dict.fromkeys(("INTAKE_QUEUE_URL", "INTAKE_DLQ_URL", "EVENTS_QUEUE_URL"), "https://sqs/q")
     env |= dict.fromkeys(
         (
@@ -102,7 +107,20 @@ def test_settings_reject_malformed_values_and_accept_an_override() -> None:
         "arn:aws:x",
     )
     env |= {"REPLYDESK_CAMPAIGN": "demo", "REPLYDESK_STAGE": "dev", "AWS_REGION": "eu-west-1"}
+    env |= {
+        "COGNITO_USER_POOL_ID": "eu-west-1_AbC123",
+        "COGNITO_CLIENT_ID": "client",
+        "COGNITO_ISSUER": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123",
+        "COGNITO_JWKS_URL": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123/.well-known/jwks.json",
+    }
     assert load_settings(env).endpoint_url is None
     with pytest.raises(ConfigError, match="AWS_ENDPOINT_URL must be an http"):
         load_settings(env, aws_endpoint_url="localhost:5000")
     assert load_settings(env, raw_bucket="other").raw_bucket == "other"
+    with pytest.raises(ConfigError, match="CSAT_SECRET must be at least 32"):
+        load_settings(env, csat_secret="short")
+    # AND the staff pool's issuer must belong to the pool, or every token would be refused
+    with pytest.raises(ConfigError, match="COGNITO_ISSUER must end with the user pool id"):
+        load_settings(env, cognito_issuer="https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Other")
+    with pytest.raises(ConfigError, match="COGNITO_JWKS_URL must be an http"):
+        load_settings(env, cognito_jwks_url="jwks.json")

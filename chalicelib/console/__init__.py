@@ -1,0 +1,1 @@
+"""Console read models and actions over the campaign's tables (queues, conversations, customers)."""

@@ -1,0 +1,149 @@
+"""Staff administration through Cognito's admin APIs: list, invite, set role, enable or disable."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.auth import Role, Staff
+from chalicelib.errors import Conflict, Forbidden, NotFound, TransientError, ValidationError
+from chalicelib.observability import logger
+
+if TYPE_CHECKING:
+    from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
+    from mypy_boto3_cognito_idp.type_defs import UserTypeTypeDef
+
+# A campaign's team is small; one page of Cognito's maximum keeps the list a single call.
+PAGE = 60
+
+
+def _attrs(user: UserTypeTypeDef) -> Mapping[str, str]:
+    return {a["Name"]: a.get("Value", "") for a in user.get("Attributes", [])}
+
+
+def list_staff(*, idp: CognitoIdentityProviderClient, pool_id: str) -> list[dict[str, Any]]:
+    """Every staff member with their role; one ListUsersInGroup per role (Cognito has no 'groups of all users')."""
+    roles: dict[str, set[str]] = {}
+    for role in Role:
+        token: str | None = None
+        while True:
+            page = idp.list_users_in_group(
+                UserPoolId=pool_id, GroupName=role.value, Limit=PAGE, **({"NextToken": token} if token else {})
+            )
+            for user in page.get("Users", []):
+                roles.setdefault(user["Username"], set()).add(role.value)
+            token = page.get("NextToken")
+            if not token:
+                break
+    out = []
+    token = None
+    while True:
+        listing = idp.list_users(UserPoolId=pool_id, Limit=PAGE, **({"PaginationToken": token} if token else {}))
+        for user in listing.get("Users", []):
+            attrs = _attrs(user)
+            groups = roles.get(user["Username"], set())
+            best = max((Role(g) for g in groups), key=lambda r: r.rank, default=None)
+            out.append(
+                {
+                    "username": user["Username"],
+                    "email": attrs.get("email", ""),
+                    "name": attrs.get("name", ""),
+                    "role": best.value if best else None,
+                    "enabled": bool(user.get("Enabled", True)),
+                    "status": user.get("UserStatus", ""),
+                }
+            )
+        token = listing.get("PaginationToken")
+        if not token:
+            break
+    return sorted(out, key=lambda u: u["username"])
+
+
+_EMAIL_RE = re.compile(r"^[^@\s]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+_USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
+
+
+def _role(value: Any) -> Role:
+    try:
+        return Role(str(value))
+    except ValueError as exc:
+        raise ValidationError(f"'role' must be one of {', '.join(r.value for r in Role)}", field="role") from exc
+
+
+@contextmanager
+def _cognito() -> Iterator[None]:
+    try:
+        yield
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code == "UsernameExistsException":
+            raise Conflict("a staff member with that username already exists") from exc
+        if code == "UserNotFoundException":
+            raise NotFound("no such staff member") from exc
+        if code in ("InvalidParameterException", "InvalidPasswordException"):
+            raise ValidationError(str(exc.response["Error"].get("Message", "invalid value"))) from exc
+        raise TransientError("the user pool is unavailable") from exc
+
+
+def _set_role(idp: CognitoIdentityProviderClient, pool_id: str, username: str, role: Role) -> None:
+    """Exactly one staff group: the others are left first, so a demotion takes effect."""
+    for other in Role:
+        if other is not role:
+            idp.admin_remove_user_from_group(UserPoolId=pool_id, Username=username, GroupName=other.value)
+    idp.admin_add_user_to_group(UserPoolId=pool_id, Username=username, GroupName=role.value)
+
+
+def invite(body: Mapping[str, Any], *, idp: CognitoIdentityProviderClient, pool_id: str, by: Staff) -> dict[str, Any]:
+    """Invite by email: Cognito mails a temporary password; the first sign-in asks for a new one."""
+    email = str(body.get("email") or "").strip().lower()
+    if not _EMAIL_RE.match(email):
+        raise ValidationError("'email' must be an email address", field="email")
+    name = str(body.get("name") or "").strip()[:100]
+    role = _role(body.get("role") or Role.AGENT.value)
+    username = str(body.get("username") or re.sub(r"[^a-z0-9._-]", "", email.split("@", 1)[0])).lower()
+    if not _USERNAME_RE.match(username):
+        raise ValidationError("'username' must be 2-63 lower-case letters, digits, dots or dashes", field="username")
+    attrs: list[Any] = [{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}]
+    if name:
+        attrs.append({"Name": "name", "Value": name})
+    with _cognito():
+        idp.admin_create_user(
+            UserPoolId=pool_id, Username=username, UserAttributes=attrs, DesiredDeliveryMediums=["EMAIL"]
+        )
+        _set_role(idp, pool_id, username, role)
+    logger.info("staff invited", extra={"staff": username, "role": role.value, "by": by.username})
+    return {"username": username, "email": email, "name": name, "role": role.value, "enabled": True}
+
+
+def update(
+    username: str,
+    body: Mapping[str, Any],
+    *,
+    idp: CognitoIdentityProviderClient,
+    pool_id: str,
+    by: Staff,
+) -> dict[str, Any]:
+    """Set a staff member's role and/or enable or disable them (disabling also ends their sessions)."""
+    if "role" not in body and "enabled" not in body:
+        raise ValidationError("nothing to change: give role and/or enabled")
+    if username == by.username:
+        # The last admin demoting or disabling themselves would lock the campaign's console.
+        raise Forbidden("change your own role or access through another admin")
+    with _cognito():
+        idp.admin_get_user(UserPoolId=pool_id, Username=username)
+        if "role" in body:
+            _set_role(idp, pool_id, username, _role(body["role"]))
+        if "enabled" in body:
+            if not isinstance(body["enabled"], bool):
+                raise ValidationError("'enabled' must be true or false", field="enabled")
+            if body["enabled"]:
+                idp.admin_enable_user(UserPoolId=pool_id, Username=username)
+            else:
+                idp.admin_disable_user(UserPoolId=pool_id, Username=username)
+                idp.admin_user_global_sign_out(UserPoolId=pool_id, Username=username)
+    logger.info("staff changed", extra={"staff": username, "fields": sorted(body), "by": by.username})
+    return next(u for u in list_staff(idp=idp, pool_id=pool_id) if u["username"] == username)
