@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.errors import MessageError
 from enum import StrEnum
 from typing import Any
 
@@ -138,8 +139,8 @@ def classify_failure(exc: BaseException) -> str:
     for e in chain:
         if isinstance(e, EffectRefused | DeliveryError | InvalidInput | NotFound | SegmentBudgetExceeded):
             return "refused"
-        if isinstance(e, TemplateError | ValueError):
-            return "refused"  # a template that cannot render, a header the mail library refuses
+        if isinstance(e, TemplateError | ValueError | MessageError):
+            return "refused"  # a template that cannot render, an address or header the mail library refuses
     return "not_sent"  # an unknown error before or inside the send: a bug or an outage, retried
 
 
@@ -155,6 +156,8 @@ def refusal_reason(exc: BaseException) -> str:
         return "template_missing"
     if isinstance(exc, TemplateError):
         return f"template_error:{type(exc).__name__}"
+    if isinstance(exc, ValueError | MessageError):
+        return f"unsendable:{type(exc).__name__}"
     if isinstance(exc, SegmentBudgetExceeded):
         return "template_too_long"
     return type(exc).__name__

@@ -29,6 +29,8 @@ from local.phone import send_sms
 pytestmark = pytest.mark.integration
 
 FAULTS = list(Fault)
+# Mixed contacts per run here; bench/bench_faults.py prints the bigger runs.
+MIXED = 30
 # Reads change nothing: a failed read is an ordinary retry. Each sweep fails every call that leaves
 # DynamoDB (S3, SES, SNS, Step Functions) and the first of each kind of DynamoDB write, to keep the
 # file within a few minutes on a shared machine; bench/bench_faults.py runs every call of every path.
@@ -435,11 +437,11 @@ def assert_invariants(stack: Any, contacts: list[Contact]) -> None:
 
 
 def test_every_message_delivered_twice_in_shuffled_order(stack: Any, faults: FaultInjector) -> None:
-    # GIVEN 60 mixed contacts (email, SMS, web form) waiting on the intake queue
+    # GIVEN 30 mixed contacts (email, SMS, web form) waiting on the intake queue
     faults.reset()
-    contacts = mixed_contacts(stack, 60)
+    contacts = mixed_contacts(stack, MIXED)
     bodies = take_queue(stack)
-    assert len(bodies) == 60
+    assert len(bodies) == MIXED
     # WHEN every record is delivered twice, all shuffled into one stream
     twice = bodies * 2
     random.Random(11).shuffle(twice)
@@ -454,9 +456,9 @@ def test_every_message_delivered_twice_in_shuffled_order(stack: Any, faults: Fau
 
 
 def test_random_faults_lose_nothing_and_double_nothing(stack: Any, faults: FaultInjector) -> None:
-    # GIVEN 60 mixed contacts on the queue, and faults on a random ~10 % of processing attempts
+    # GIVEN 30 mixed contacts on the queue, and faults on a random ~10 % of processing attempts
     faults.reset()
-    contacts = mixed_contacts(stack, 60)
+    contacts = mixed_contacts(stack, MIXED)
     calls_per_attempt = 33
     faults.fail_randomly(1 - 0.9 ** (1 / calls_per_attempt), seed=7)
     # WHEN they are processed, failed records redelivered
