@@ -28,8 +28,10 @@ from chalicelib.errors import (
     SegmentBudgetExceeded,
     SendNotAttempted,
     TransientError,
+    ValidationError,
 )
 from chalicelib.inbound import TemplateRef
+from chalicelib.library.rendering import TemplateError as LibraryTemplateError
 from chalicelib.metrics import Metric, count
 from chalicelib.models import EffectStatus, OutboxModel
 from chalicelib.observability import logger
@@ -139,7 +141,7 @@ def classify_failure(exc: BaseException) -> str:
     for e in chain:
         if isinstance(e, EffectRefused | DeliveryError | InvalidInput | NotFound | SegmentBudgetExceeded):
             return "refused"
-        if isinstance(e, TemplateError | ValueError | MessageError):
+        if isinstance(e, TemplateError | LibraryTemplateError | ValidationError | ValueError | MessageError):
             return "refused"  # a template that cannot render, an address or header the mail library refuses
     return "not_sent"  # an unknown error before or inside the send: a bug or an outage, retried
 
@@ -154,8 +156,10 @@ def refusal_reason(exc: BaseException) -> str:
         return f"ClientError:{exc.response.get('Error', {}).get('Code', '')}"
     if isinstance(exc, NotFound):
         return "template_missing"
-    if isinstance(exc, TemplateError):
+    if isinstance(exc, TemplateError | LibraryTemplateError):
         return f"template_error:{type(exc).__name__}"
+    if isinstance(exc, ValidationError):
+        return f"invalid:{type(exc).__name__}"
     if isinstance(exc, ValueError | MessageError):
         return f"unsendable:{type(exc).__name__}"
     if isinstance(exc, SegmentBudgetExceeded):

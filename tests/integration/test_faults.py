@@ -77,7 +77,10 @@ def fresh_templates() -> None:
     """Empty the template cache, so every contact makes the same calls (templates load from S3 each time)."""
     from chalicelib import pipeline
 
-    pipeline.get_runtime().templates.env.cache.clear()  # type: ignore[union-attr]
+    source = pipeline.get_runtime().templates.source
+    for cache in (getattr(source, "_versions", None), getattr(source, "_latest", None)):
+        if isinstance(cache, dict):
+            cache.clear()
 
 
 def mail(stack: Any, sender: str, subject: str = "Order missing") -> tuple[bytes, str]:
@@ -565,3 +568,42 @@ def test_failure_logs_carry_no_personal_data(
     assert "processing failed" in logged or "reading the record failed" in logged or "outbox" in logged
     for secret in (email, web_email, phone, phone.lstrip("+"), word):
         assert secret not in logged, secret
+
+
+def test_web_form_ack_carries_no_text_the_submitter_chose(stack: Any, faults: FaultInjector) -> None:
+    # GIVEN a stranger's submission naming someone else's address, with advertising as the name
+    faults.reset()
+    victim = mailbox("relay-victim")
+    body = json.dumps(
+        {"name": "WIN A PRIZE TODAY", "email": victim, "message": "Where is my order?", "consent": True}
+    ).encode()
+    req = urllib.request.Request(
+        f"{stack.api_url}/contact", data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert resp.status == 202
+    # WHEN it is processed
+    stack.pump.drain()
+    # THEN the ack to that address greets nobody by the typed name and repeats none of it
+    (ack,) = acks_to(stack.moto_data(), Contact("web", victim))
+    assert "PRIZE" not in ack["text"] and "PRIZE" not in ack["html"] and "PRIZE" not in ack["subject"]
+    assert "Hello there" in ack["text"]
+
+
+def test_suppressed_sender_opens_no_staff_work_and_no_clock(stack: Any, faults: FaultInjector) -> None:
+    # GIVEN an address on the suppression list (it bounced before)
+    from chalicelib import store
+
+    faults.reset()
+    sender = mailbox("suppressed")
+    store.add_suppression(f"email#{sender}", reason="bounce", source="ses", now=datetime.now(UTC))
+    # WHEN it writes a new mail
+    deliver_email(stack, sender)
+    stack.pump.drain()
+    # THEN the mail is stored with the reason, in a closed conversation without an SLA clock or ack
+    (conv,) = conversations_of(Contact("email", sender))
+    (msg,) = [m for m in store.conversation_messages(conv.conversation_id) if m.direction == "in"]
+    assert msg.suppressed_reason == "suppressed"
+    assert conv.status == "closed"
+    assert sla_execution(stack, conv.conversation_id) is None
+    assert acks_to(stack.moto_data(), Contact("email", sender)) == []
