@@ -87,17 +87,32 @@ def merge_customers(staff: Staff) -> dict[str, Any]:
 
 @staff_route(console_api, "/conversations/{conversation_id}/reply", methods=["POST"], content_types=_JSON)
 def reply_to_conversation(staff: Staff, conversation_id: str) -> dict[str, Any]:
+    from chalicelib.library import service as library
+
     body = json_body(console_api)
-    return staff_reply(
+    rt = get_runtime()
+    if body.get("offer_id"):
+        library.check_offer(conversation_id, str(body["offer_id"]), rt=rt)  # before anything is sent
+    result = staff_reply(
         conversation_id,
         str(body.get("text") or ""),
         # Who answered comes from the token, never from the body.
         sent_by=staff.display_name,
         idempotency_key=str(body.get("idempotency_key") or ""),
-        rt=get_runtime(),
+        rt=rt,
         wait_for_customer=bool(body.get("wait_for_customer", True)),
-        template=actions.template_ref(body.get("template")),
+        # The library template the answer came from (400 naming a missing required input), stored on the message.
+        template=library.reply_template(conversation_id, body, rt=rt),
     )
+    if body.get("offer_id") and result.get("sent") and not result.get("duplicate"):
+        library.record_offer_sent(
+            conversation_id,
+            str(body["offer_id"]),
+            message_id=str(result.get("message_id") or ""),
+            rt=rt,
+            agent={"username": staff.username, "name": staff.display_name},
+        )
+    return result
 
 
 @staff_route(console_api, "/conversations/{conversation_id}", methods=["PATCH"], content_types=_JSON)
