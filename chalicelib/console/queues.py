@@ -253,26 +253,39 @@ def conversation_page(
     return {"items": items, "next_cursor": None if page.done else cursors.encode(page.next_state)}
 
 
-def _count(ddb: DynamoDBClient, stream: Stream, table: str) -> int:
-    total, start = 0, None
+def _tally(ddb: DynamoDBClient, stream: Stream, table: str, now_iso: str) -> tuple[int, int, int]:
+    """(open, breached, unassigned) of one stream from one paged Query reading only the two attributes
+    the figures need: a third of the calls three COUNT Queries would make, the same read units."""
+    total = breached = unassigned = 0
+    start: Mapping[str, Any] | None = None
     while True:
         kwargs = stream.request(table, 1000, start)
         kwargs.pop("Limit")
-        resp = ddb.query(Select="COUNT", **kwargs)
-        total += int(resp.get("Count", 0))
+        kwargs["ProjectionExpression"] = "#r, #a"
+        kwargs["ExpressionAttributeNames"]["#a"] = "assignee"
+        resp = ddb.query(**kwargs)
+        for item in resp.get("Items", []):
+            total += 1
+            if _due(item) <= now_iso:
+                breached += 1
+            if "assignee" not in item:
+                unassigned += 1
         start = resp.get("LastEvaluatedKey")
         if not start:
-            return total
+            return total, breached, unassigned
 
 
 def queue_counts(*, ddb: DynamoDBClient, table: str, campaign: Campaign, now: datetime) -> list[dict[str, Any]]:
-    """Per queue: open work, breached and unassigned. COUNT Queries: one call per status and figure per
-    queue (more only past 1 MB of keys), read units proportional to the queue's open work."""
+    """Per queue: open work, breached and unassigned; one Query per status per queue (more only past
+    1 MB), read units proportional to the queue's open work."""
     out = []
+    now_iso = iso(now)
     for qid, q in campaign.queues.items():
-        figures = {}
-        for view, name in ((View.QUEUE, "open"), (View.BREACHED, "breached"), (View.UNASSIGNED, "unassigned")):
-            streams = streams_for(view, campaign=campaign, queue=qid, username="", now=now)
-            figures[name] = sum(_count(ddb, s, table) for s in streams)
+        figures = {"open": 0, "breached": 0, "unassigned": 0}
+        for stream in streams_for(View.QUEUE, campaign=campaign, queue=qid, username="", now=now):
+            n, late, free = _tally(ddb, stream, table, now_iso)
+            figures["open"] += n
+            figures["breached"] += late
+            figures["unassigned"] += free
         out.append({"queue": qid, "label": q.label, **figures})
     return out
