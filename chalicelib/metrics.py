@@ -23,6 +23,8 @@ class Metric(StrEnum):
     FOLLOW_UP_SENT = "FollowUpSent"
     REPLY_SENT = "ReplySent"
     AUTO_RESOLVED = "AutoResolved"
+    RETENTION_OUTCOME = "RetentionOutcome"
+    CSAT = "Csat"
     OUTCOME_UNKNOWN = "OutcomeUnknown"
     EFFECT_FAILED = "EffectFailed"
     MESSAGES_PARKED = "MessagesParked"

@@ -16,6 +16,8 @@ GROUPS = {
     "topics": ("cli.topics_cmd", "train and evaluate topic classifiers"),
     "lang": ("cli.lang_cmd", "evaluate language detection"),
     "workflow": ("cli.workflow_cmd", "a conversation's SLA timeline: deadlines, breaches, pauses, follow-ups"),
+    "templates": ("cli.templates_cmd", "the campaign's template library: list, show, render, push, history"),
+    "stats": ("cli.stats_cmd", "campaign figures from CloudWatch (retention offers, ...)"),
 }
 
 

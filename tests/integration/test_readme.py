@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,7 +112,15 @@ def test_readme_banner_is_what_replydesk_local_prints(stack: Any) -> None:
 
 @pytest.fixture
 def pumping(stack: Any) -> Iterator[None]:
-    """The session stack runs no pump threads; while the README's commands run, deliver as `make run` does."""
+    """The session stack runs no pump threads; while the README's commands run, deliver as `make run` does.
+
+    One message is processed first: the handlers' cold start (classifier, templates) can take longer
+    than `sms send`'s default wait on a loaded machine, and it is not what the README shows.
+    """
+    from local.phone import send_sms
+
+    send_sms(stack, f"+1971555{uuid.uuid4().int % 10_000:04d}", "Hello, warming up.")
+    stack.pump.drain()
     stop = threading.Event()
 
     def loop() -> None:

@@ -190,7 +190,16 @@ def test_workflow_timeline_reads_as_one_line_per_entry() -> None:
         "timeline": [
             {"at": "2026-12-01T20:17:07+00:00", "kind": "created", "detail": ""},
             {"at": "2026-12-01T20:17:37+00:00", "kind": "first_response_due", "detail": "overdue"},
+            {
+                "at": "2026-12-01T20:17:07.5+00:00",
+                "kind": "message",
+                "direction": "in",
+                "channel": "sms",
+                "text": "My order never came.  I will contact my lawyer if this is not sorted out today, please.",
+            },
+            {"at": "2026-12-01T20:17:08+00:00", "kind": "ack", "direction": "out", "channel": "sms", "text": "x"},
             {"at": "2026-12-01T20:17:37Z", "kind": "sla_breached", "detail": "first_response level 1"},
+            {"at": "2026-12-01T20:18:00Z", "kind": "note", "direction": "note", "sent_by": "Sam", "text": "Call back"},
         ],
         "messages": [{"direction": "in"}, {"direction": "out"}],
     }
@@ -200,6 +209,9 @@ def test_workflow_timeline_reads_as_one_line_per_entry() -> None:
         "  why: legal threat: lawyer",
         "  2026-12-01 20:17:07  conversation opened",
         "  2026-12-01 20:17:37  first response due  (overdue)",
+        "  2026-12-01 20:17:07  customer wrote (sms): My order never came. I will contact my lawyer if this is…",
+        "  2026-12-01 20:17:08  acknowledgement sent (sms)",
         "  2026-12-01 20:17:37  SLA breached  (first_response level 1)",
+        "  2026-12-01 20:18:00  note by Sam: Call back",
         "  messages: 1 from the customer, 1 sent",
     ]
