@@ -114,13 +114,6 @@ def _outbox(ns: argparse.Namespace) -> int:
         data = moto_data(endpoint)
     except StackUnavailable as exc:
         print(f"replydesk local outbox: {exc.hint()}", file=sys.stderr)
-        if "HTTP 500" in exc.problem:
-            print(
-                "The emulator could not export its state: moto's /moto-api/data.json fails after a multipart "
-                "upload to its S3. Upload with a single PUT (`aws s3api put-object`, or "
-                "`aws configure set default.s3.multipart_threshold 64MB`); restart the stack if it persists.",
-                file=sys.stderr,
-            )
         return 1
     items = outbox(data)
     if ns.channel:
