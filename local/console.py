@@ -93,6 +93,9 @@ def render(line: str, lookup: Lookup | None = None) -> str | None:
         return None
     access = _ACCESS_LOG.match(stripped)
     if access:
+        # Reads that worked are the console's and the contact page's polling: only changes and errors show.
+        if access["method"] in ("GET", "HEAD", "OPTIONS") and int(access["status"]) < 400:
+            return None
         # The local API's request log: the path holds at most a conversation id, never customer data.
         ref = _REFERENCE.search(access["path"])
         who = ref.group(0) if ref else "-"

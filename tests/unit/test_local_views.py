@@ -66,6 +66,12 @@ def test_console_shows_one_line_per_event_and_hides_metrics_and_emulator_noise()
     assert render(NOISE) is None
     assert render("Serving on http://127.0.0.1:8000") is None
     assert render("Traceback (most recent call last):") == "Traceback (most recent call last):"
+    # AND of the API's request log, changes and errors show, reads that worked (polling) do not
+    post = '127.0.0.1 - - [01/Dec/2026 20:17:46] "POST /api/conversations/RD-AX8FUE/reply HTTP/1.1" 200 -'
+    assert render(post) == "20:17:46  RD-AX8FUE   HTTP POST /api/conversations/RD-AX8FUE/reply -> 200"
+    assert render('127.0.0.1 - - [01/Dec/2026 20:17:47] "GET /api/queues HTTP/1.1" 304 -') is None
+    missing = '127.0.0.1 - - [01/Dec/2026 20:17:48] "GET /api/conversations/RD-ZZZZZZ HTTP/1.1" 404 -'
+    assert render(missing) == "20:17:48  RD-ZZZZZZ   HTTP GET /api/conversations/RD-ZZZZZZ -> 404"
 
 
 def test_console_names_the_level_of_unexpected_errors_and_survives_a_failing_lookup() -> None:
