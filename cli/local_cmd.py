@@ -87,6 +87,7 @@ def _run(ns: argparse.Namespace) -> int:
         api_port=ns.api_port,
         smtp_port=ns.smtp_port,
         phone_port=ns.phone_port,
+        dashboard_port=ns.dashboard_port,
     ).start()
     print(banner(stack, raw=ns.json), flush=True)
     stop = threading.Event()
@@ -137,6 +138,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-port", type=int, default=DEFAULT_PORTS["api_port"])
     parser.add_argument("--smtp-port", type=int, default=DEFAULT_PORTS["smtp_port"])
     parser.add_argument("--phone-port", type=int, default=DEFAULT_PORTS["phone_port"], help="the phone simulator page")
+    parser.add_argument("--dashboard-port", type=int, default=8030, help="the campaign dashboard page")
     parser.add_argument(
         "--json", action="store_true", help="print the handlers' raw output (Powertools JSON logs and EMF lines)"
     )

@@ -17,7 +17,13 @@ GROUPS = {
     "lang": ("cli.lang_cmd", "evaluate language detection"),
     "workflow": ("cli.workflow_cmd", "a conversation's SLA timeline: deadlines, breaches, pauses, follow-ups"),
     "templates": ("cli.templates_cmd", "the campaign's template library: list, show, render, push, history"),
-    "stats": ("cli.stats_cmd", "campaign figures from CloudWatch (retention offers, ...)"),
+    "stats": (
+        "cli.stats_cmd",
+        "a campaign's indices for a period (stats summary) and retention kept-rates (stats retention)",
+    ),
+    "dlq": ("cli.dlq_cmd", "list, show, replay and purge the intake and events DLQs"),
+    "customer": ("cli.customer_cmd", "GDPR: export or erase one customer's personal data"),
+    "analytics": ("cli.analytics_cmd", "export contact metadata for analysis; query it with DuckDB"),
 }
 
 
