@@ -74,23 +74,34 @@ def _run(ns: argparse.Namespace) -> int:
         return 1
 
     # Installed before the stack imports the handlers: Powertools' Logger keeps the stream it is created with.
+    # Held until the banner is out, so the banner comes first as the README shows.
+    view = None
     if not ns.json:
-        sys.stdout = ConsoleView(sys.stdout, lookup=_conversation_facts)
+        view = ConsoleView(sys.stdout, lookup=_conversation_facts, hold=True)
+        sys.stdout = view
         sys.stderr = ConsoleView(sys.stderr)
         hide_known_noise()
 
     from local.stack import LocalStack
 
-    stack = LocalStack(
-        campaign_name=ns.campaign,
-        stage=ns.stage,
-        moto_port=ns.moto_port,
-        api_port=ns.api_port,
-        smtp_port=ns.smtp_port,
-        phone_port=ns.phone_port,
-        dashboard_port=ns.dashboard_port,
-    ).start()
-    print(banner(stack, raw=ns.json), flush=True)
+    try:
+        stack = LocalStack(
+            campaign_name=ns.campaign,
+            stage=ns.stage,
+            moto_port=ns.moto_port,
+            api_port=ns.api_port,
+            smtp_port=ns.smtp_port,
+            phone_port=ns.phone_port,
+            dashboard_port=ns.dashboard_port,
+        ).start()
+    except BaseException:
+        if view is not None:
+            view.release()  # what was logged while starting explains the failure
+        raise
+    if view is not None:
+        view.release(banner(stack))
+    else:
+        print(banner(stack, raw=True), flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

@@ -221,3 +221,18 @@ def test_workflow_timeline_reads_as_one_line_per_entry() -> None:
         "  2026-12-01 20:18:00  note by Sam: Call back",
         "  messages: 1 from the customer, 1 sent",
     ]
+
+
+def test_console_view_holds_lines_until_the_banner_is_out() -> None:
+    # GIVEN the console stream held while the stack starts, and an event logged meanwhile
+    out = io.StringIO()
+    view = ConsoleView(out, hold=True)
+    view.write(json.dumps(BREACHED) + "\n")
+    assert out.getvalue() == ""
+    # WHEN the banner is released THEN it comes first, then the held line, then later lines as they come
+    view.release("BANNER")
+    view.write(json.dumps({**BREACHED, "correlation_id": "RD-LATER1"}) + "\n")
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "BANNER"
+    assert lines[1].split()[1] == "RD-VQRFDR"
+    assert lines[2].split()[1] == "RD-LATER1"
