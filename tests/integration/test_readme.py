@@ -145,8 +145,10 @@ def test_readme_console_examples_run_against_the_local_stack(stack: Any, pumping
         ENV_ENDPOINT: stack.endpoint,
         ENV_API: stack.api_url,
     }
-    # curl examples name make run's addresses: point them at this stack's ports.
-    addresses = {
+    # curl examples name make run's addresses: point them at this stack's ports. `sms send` stops 2 s
+    # after the first reply, so a longer wait costs nothing and absorbs a loaded machine.
+    rewrites = {
+        "replydesk sms send ": "replydesk sms send --wait 30 ",
         "localhost:8000": f"127.0.0.1:{stack.api_port}",
         f"127.0.0.1:{DEFAULT_PORTS['api_port']}": f"127.0.0.1:{stack.api_port}",
         f"127.0.0.1:{DEFAULT_PORTS['moto_port']}": f"127.0.0.1:{stack.moto_port}",
@@ -154,7 +156,7 @@ def test_readme_console_examples_run_against_the_local_stack(stack: Any, pumping
     references: dict[str, str] = {}
     for commands in checked_blocks():
         script = block_script(commands)
-        for default, actual in {**addresses, **references}.items():
+        for default, actual in {**rewrites, **references}.items():
             script = script.replace(default, actual)
         # WHEN each block runs, its commands in order in one shell
         proc = subprocess.run(
