@@ -424,7 +424,11 @@ def put_message(item: MessageModel) -> bool:
             return False
         raise _transient(exc) from exc
     searchindex.index_message(
-        item.conversation_id, subject=item.subject, text=item.new_text or item.text, at=item.created_at
+        item.conversation_id,
+        subject=item.subject,
+        text=item.new_text or item.text,
+        at=item.created_at,
+        note=item.direction == Direction.NOTE.value,
     )
     return True
 

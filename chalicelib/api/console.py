@@ -151,6 +151,12 @@ def search_everything(staff: Staff) -> dict[str, Any]:
     return search.search(_query("q") or "", campaign=get_runtime().campaign)
 
 
+@staff_route(console_api, "/mentions")
+def my_mentions(staff: Staff) -> dict[str, Any]:
+    get_runtime()  # binds the models to this stage's tables
+    return search.mentioned(staff.username)
+
+
 @staff_route(console_api, "/staff", role=Role.ADMIN)
 def list_staff(staff: Staff) -> list[dict[str, Any]]:
     return staffadmin.list_staff(idp=aws.cognito_idp(), pool_id=get_settings().cognito_user_pool_id)
