@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.errors import InvalidInput
 from chalicelib.metrics import Metric, count
 from chalicelib.observability import logger
+from chalicelib.ops import indices
 
 if TYPE_CHECKING:
     from chalicelib.runtime import Runtime
@@ -19,7 +20,8 @@ def handle_workflow_event(data: dict[str, Any], rt: Runtime) -> dict[str, Any]:
         raise InvalidInput("workflow event without conversation_id")
     logger.set_correlation_id(conversation_id)
     if action == "sla_breached":
-        count(Metric.SLA_BREACHED, queue=str(data.get("queue") or "unknown"), kind=str(data.get("kind") or ""))
+        queue, kind, level = (str(data.get(k) or "") for k in ("queue", "kind", "level"))
+        count(Metric.SLA_BREACHED, queue=queue, kind=kind, level=level)
         logger.warning(
             "sla breached", extra={"kind": data.get("kind"), "level": data.get("level"), "queue": data.get("queue")}
         )
@@ -31,6 +33,7 @@ def handle_workflow_event(data: dict[str, Any], rt: Runtime) -> dict[str, Any]:
         return {"action": action, "sent": sent}
     if action == "auto_resolved":
         count(Metric.AUTO_RESOLVED)
+        indices.observe_auto_resolution(conversation_id, data.get("at"), rt.campaign)
         logger.info("auto resolved")
         return {"action": action}
     raise InvalidInput(f"unknown workflow action {action!r}")

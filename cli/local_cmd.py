@@ -19,6 +19,7 @@ def _run(ns: argparse.Namespace) -> int:
         api_port=ns.api_port,
         smtp_port=ns.smtp_port,
         phone_port=ns.phone_port,
+        dashboard_port=ns.dashboard_port,
     ).start()
     print(stack.describe(), flush=True)
     print("Press Ctrl+C to stop.", flush=True)
@@ -54,6 +55,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-port", type=int, default=8000)
     parser.add_argument("--smtp-port", type=int, default=2525)
     parser.add_argument("--phone-port", type=int, default=8025, help="the phone simulator page")
+    parser.add_argument("--dashboard-port", type=int, default=8030, help="the campaign dashboard page")
     parser.set_defaults(func=_run)
     sub = parser.add_subparsers(dest="action")
     ob = sub.add_parser("outbox", help="print the mail and SMS the local stack has sent")

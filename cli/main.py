@@ -16,6 +16,11 @@ GROUPS = {
     "topics": ("cli.topics_cmd", "train and evaluate topic classifiers"),
     "lang": ("cli.lang_cmd", "evaluate language detection"),
     "workflow": ("cli.workflow_cmd", "SLA and follow-up timelines"),
+    "templates": ("cli.templates_cmd", "the campaign's template library: list, show, render, push, history"),
+    "stats": (
+        "cli.stats_cmd",
+        "a campaign's indices for a period (stats summary) and retention kept-rates (stats retention)",
+    ),
     "dlq": ("cli.dlq_cmd", "list, show, replay and purge the intake and events DLQs"),
     "customer": ("cli.customer_cmd", "GDPR: export or erase one customer's personal data"),
     "analytics": ("cli.analytics_cmd", "export contact metadata for analysis; query it with DuckDB"),

@@ -277,12 +277,15 @@ class Bootstrap:
                 "MetricName",
                 "Dimensions",
                 "Statistic",
+                "ExtendedStatistic",
                 "Period",
+                "DatapointsToAlarm",
                 "EvaluationPeriods",
                 "Threshold",
                 "ComparisonOperator",
                 "TreatMissingData",
                 "AlarmActions",
+                "OKActions",
             )
             if k in p
         }

@@ -1,1 +1,1 @@
-"""Operator tooling that runs against a campaign stack: DLQ inspection and replay, resource names."""
+"""Operations: the campaign's indices, dashboard and backlog gauge; DLQ tooling and stack resource names."""

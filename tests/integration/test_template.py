@@ -144,3 +144,9 @@ def test_every_function_of_the_template_is_run_by_the_harness(stack: Any, packag
                 # the pump polls exactly the queue the deployed mapping would
                 assert queue_name in mapped, f"{logical_id}: no local mapping for {queue_name}"
                 assert mapped[queue_name].handler is getattr(stack.app_module, handler)
+            if event["Type"] == "Schedule":
+                # the harness's scheduler runs the scheduled function on the rate the template deploys
+                rate = event["Properties"]["Schedule"]
+                runs = [s for s in stack.scheduler.schedules if s.handler is getattr(stack.app_module, handler)]
+                assert runs, f"{logical_id}: no local schedule for {rate}"
+                assert rate == "rate(1 minute)" and runs[0].every_seconds == 60
