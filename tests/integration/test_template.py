@@ -149,4 +149,6 @@ def test_every_function_of_the_template_is_run_by_the_harness(stack: Any, packag
                 rate = event["Properties"]["Schedule"]
                 runs = [s for s in stack.scheduler.schedules if s.handler is getattr(stack.app_module, handler)]
                 assert runs, f"{logical_id}: no local schedule for {rate}"
-                assert rate == "rate(1 minute)" and runs[0].every_seconds == 60
+                amount, unit = rate.removeprefix("rate(").removesuffix(")").split()
+                seconds = {"minute": 60, "hour": 3600, "day": 86400}[unit.rstrip("s")]
+                assert runs[0].every_seconds == int(amount) * seconds, (logical_id, rate)
