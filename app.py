@@ -98,8 +98,8 @@ def emit_backlog(event: CloudWatchEvent) -> dict[str, int]:
 
 
 # Once a day: yesterday's (UTC) conversation and message metadata to the analytics bucket. A rate, not a
-# cron: any time of day yesterday is complete, a rerun rewrites the same partition, and the local
-# scheduler runs rates.
+# cron: at any time of day yesterday is complete, a rerun rewrites the same partition, and the local
+# scheduler runs it like the backlog gauge (the template test checks every schedule runs locally).
 @app.schedule(Rate(1, unit=Rate.DAYS), name="export_analytics")
 def export_analytics(event: CloudWatchEvent) -> dict[str, Any]:
     from chalicelib.analytics.export import export_yesterday
