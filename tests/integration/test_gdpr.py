@@ -266,6 +266,10 @@ def test_export_then_erase_a_customer_with_email_sms_and_web_history(
     drain()
     # THEN it still gets no message at all
     assert len(replies_for(stack.moto_data(), phone)) == sms_before
+    # AND a STOP from it now is not confirmed a second time (it was, once, before the erasure)
+    send_sms(stack, phone, "STOP")
+    drain()
+    assert len(replies_for(stack.moto_data(), phone)) == sms_before
 
 
 def test_an_interrupted_erasure_continues_where_it_stopped(stack: Any, drain: Any) -> None:
