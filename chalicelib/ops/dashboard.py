@@ -245,19 +245,37 @@ def rows(campaign: Campaign, stage: str, refs: Mapping[str, str]) -> tuple[Row, 
                     ),
                 ),
                 Widget(
-                    "Lambda errors and throttles",
-                    tuple(
-                        aws("AWS/Lambda", metric, "Sum", f"{fn} {metric.lower()}", FunctionName=refs[fn])
-                        for fn in functions
-                        for metric in ("Errors", "Throttles")
+                    "Lambda errors, throttles, duration",
+                    (
+                        *tuple(
+                            aws("AWS/Lambda", metric, "Sum", f"{fn} {metric.lower()}", FunctionName=refs[fn])
+                            for fn in functions
+                            for metric in ("Errors", "Throttles")
+                        ),
+                        aws(
+                            "AWS/Lambda",
+                            "Duration",
+                            "p95",
+                            "ProcessIntake duration p95",
+                            FunctionName=refs["ProcessIntake"],
+                        ),
                     ),
                     width=6,
                 ),
                 Widget(
-                    "Dead-letter queues",
-                    tuple(
-                        aws("AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", name, QueueName=refs[name])
-                        for name in ("IntakeDeadLetterQueue", "EventsDeadLetterQueue")
+                    "Queues: DLQ depth, intake backlog",
+                    (
+                        *tuple(
+                            aws("AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", name, QueueName=refs[name])
+                            for name in ("IntakeDeadLetterQueue", "EventsDeadLetterQueue", "IntakeQueue")
+                        ),
+                        aws(
+                            "AWS/SQS",
+                            "ApproximateAgeOfOldestMessage",
+                            "Maximum",
+                            "intake oldest (s)",
+                            QueueName=refs["IntakeQueue"],
+                        ),
                     ),
                     width=5,
                     period=60,
@@ -285,6 +303,7 @@ TEMPLATE_REFS = {
     "ProcessEvents": "${ProcessEvents}",
     "APIHandler": "${APIHandler}",
     "EmitBacklog": "${EmitBacklog}",
+    "IntakeQueue": "${IntakeQueue.QueueName}",
     "IntakeDeadLetterQueue": "${IntakeDeadLetterQueue.QueueName}",
     "EventsDeadLetterQueue": "${EventsDeadLetterQueue.QueueName}",
     "SlaStateMachine": "${SlaStateMachine}",
