@@ -11,7 +11,10 @@ from chalice.app import Chalice, CloudWatchEvent, ConvertToMiddleware, Rate, Res
 from chalicelib import pages
 from chalicelib.api.auth import auth_api
 from chalicelib.api.console import console_api
+from chalicelib.api.console_page import console_page
 from chalicelib.api.errors import http_errors
+from chalicelib.api.rating import rating_api
+from chalicelib.api.templates import templates_api
 from chalicelib.config import deploy_names
 from chalicelib.observability import logger, metrics
 
@@ -25,6 +28,9 @@ app.register_middleware(ConvertToMiddleware(metrics.log_metrics), "all")
 # locally and on AWS; sign-in routes are public.
 app.register_blueprint(auth_api, url_prefix="/api/auth")
 app.register_blueprint(console_api, url_prefix="/api")
+app.register_blueprint(templates_api, url_prefix="/api")
+app.register_blueprint(rating_api)
+app.register_blueprint(console_page)  # the staff console page and its assets under /console/
 
 INTAKE_PROCESSOR = BatchProcessor(event_type=EventType.SQS)
 EVENTS_PROCESSOR = BatchProcessor(event_type=EventType.SQS)

@@ -46,11 +46,11 @@ class Metric(StrEnum):
     FOLLOW_UP_SENT = "FollowUpSent"
     REPLY_SENT = "ReplySent"
     AUTO_RESOLVED = "AutoResolved"
+    RETENTION_OUTCOME = "RetentionOutcome"
+    CSAT = "Csat"
     OUTCOME_UNKNOWN = "OutcomeUnknown"
     EFFECT_FAILED = "EffectFailed"
     MESSAGES_PARKED = "MessagesParked"
-    RETENTION_OUTCOME = "RetentionOutcome"
-    CSAT = "Csat"
 
 
 # Extra dimension sets per metric, each added to BASE; a metric not listed has BASE alone.

@@ -59,6 +59,8 @@ class CustomerModel(Model):
     identities = UnicodeSetAttribute(default=set)
     tags = UnicodeSetAttribute(default=set)
     marketing_opt_out = BooleanAttribute(default=True)
+    # Set on a customer merged into another by staff (identities and conversations moved there).
+    merged_into = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute(default=utcnow)
     updated_at = UTCDateTimeAttribute(default=utcnow)
 
@@ -91,6 +93,17 @@ class QueueIndex(GlobalSecondaryIndex["ConversationModel"]):
         projection = AllProjection()
 
     queue = UnicodeAttribute(hash_key=True)
+    status_due = UnicodeAttribute(range_key=True)
+
+
+class AssigneeIndex(GlobalSecondaryIndex["ConversationModel"]):
+    """Sparse: only assigned conversations carry `assignee` (the staff username)."""
+
+    class Meta:
+        index_name = "by_assignee"
+        projection = AllProjection()
+
+    assignee = UnicodeAttribute(hash_key=True)
     status_due = UnicodeAttribute(range_key=True)
 
 
@@ -142,9 +155,14 @@ class ConversationModel(Model):
     timeline = ListAttribute(of=MapAttribute, default=list)  # type: ignore[arg-type]
     # Bumped (atomically, with ADD) by every change staff see; console writes are conditional on it.
     version = NumberAttribute(default=0)
+    # Retention playbook and satisfaction rating (chalicelib/library/offers.py, csat.py).
+    offers_sent = ListAttribute(of=MapAttribute, default=list)  # type: ignore[arg-type]
+    retention = MapAttribute[str, Any](null=True)
+    csat = MapAttribute[str, Any](null=True)
 
     by_customer = CustomerIndex()
     by_queue = QueueIndex()
+    by_assignee = AssigneeIndex()
 
 
 class SourceIndex(GlobalSecondaryIndex["MessageModel"]):
@@ -269,6 +287,54 @@ class RateLimitModel(Model):
     expires_at = NumberAttribute()  # epoch seconds, the table's TTL attribute
 
 
+class TemplateKindIndex(GlobalSecondaryIndex["TemplateModel"]):
+    """Sparse: only the latest pointers carry `kind`, so listing the library is a Query, not a Scan."""
+
+    class Meta:
+        index_name = "by_kind"
+        projection = AllProjection()
+
+    kind = UnicodeAttribute(hash_key=True)
+    template_id = UnicodeAttribute(range_key=True)
+
+
+class TemplateModel(Model):
+    """One immutable template version (version >= 1), or the template's latest pointer (version 0)."""
+
+    class Meta(_Meta):
+        pass
+
+    template_id = UnicodeAttribute(hash_key=True)
+    version = NumberAttribute(range_key=True)
+    kind = UnicodeAttribute(null=True)  # "template" on the pointer only (the by_kind GSI)
+    latest = NumberAttribute(null=True)  # on the pointer
+    purpose = UnicodeAttribute()
+    channel = UnicodeAttribute()
+    title = UnicodeAttribute(default="")
+    topics = ListAttribute(of=UnicodeAttribute, default=list)
+    required_inputs = ListAttribute(of=UnicodeAttribute, default=list)
+    languages = ListAttribute(of=UnicodeAttribute, default=list)
+    bodies = MapAttribute[str, Any](default=dict)  # language -> part (subject, text, html) -> source
+    digest = UnicodeAttribute(default="")
+    author = UnicodeAttribute(default="")
+    created_at = UnicodeAttribute(default="")
+    diff = UnicodeAttribute(default="")
+    retired = BooleanAttribute(default=False)
+
+    by_kind = TemplateKindIndex()
+
+
+class SearchTokenModel(Model):
+    """The console's inverted index: `w#<word>` -> conversation id, `n#<name word>` -> customer id."""
+
+    class Meta(_Meta):
+        pass
+
+    token = UnicodeAttribute(hash_key=True)
+    ref = UnicodeAttribute(range_key=True)
+    at = UnicodeAttribute(null=True)
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     CustomerModel,
     IdentityModel,
@@ -277,6 +343,8 @@ ALL_MODELS: tuple[type[Model], ...] = (
     SuppressionModel,
     OutboxModel,
     RateLimitModel,
+    TemplateModel,
+    SearchTokenModel,
 )
 
 
@@ -290,6 +358,8 @@ def bind_models(settings: Settings) -> None:
         SuppressionModel: settings.suppressions_table,
         OutboxModel: settings.outbox_table,
         RateLimitModel: settings.rate_limits_table,
+        TemplateModel: settings.templates_table,
+        SearchTokenModel: settings.search_table,
     }
     for model, table in tables.items():
         meta = model.Meta

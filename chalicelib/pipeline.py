@@ -142,7 +142,12 @@ def handle_inbound(msg: InboundMessage, rt: Runtime) -> Outcome:
         reason = guard.SuppressReason.INVALID_SENDER.value
     extra = [f"phone#{msg.phone}"] if msg.phone and msg.channel is not Channel.SMS else []
     customer = store.upsert_customer(
-        identity, name=msg.sender_name, channel=msg.channel, now=now, extra_identities=extra
+        identity,
+        name=msg.sender_name,
+        channel=msg.channel,
+        now=now,
+        extra_identities=extra,
+        marketing_opt_in=msg.marketing_opt_in,
     )
     logger.append_keys(customer_id=customer.customer_id)
 

@@ -16,7 +16,11 @@ GROUPS = {
     "topics": ("cli.topics_cmd", "train and evaluate topic classifiers"),
     "lang": ("cli.lang_cmd", "evaluate language detection"),
     "workflow": ("cli.workflow_cmd", "SLA and follow-up timelines"),
-    "stats": ("cli.stats_cmd", "a campaign's indices for a period, from its tables (stats summary, ...)"),
+    "templates": ("cli.templates_cmd", "the campaign's template library: list, show, render, push, history"),
+    "stats": (
+        "cli.stats_cmd",
+        "a campaign's indices for a period (stats summary) and retention kept-rates (stats retention)",
+    ),
 }
 
 

@@ -141,10 +141,54 @@ def _summary(ns: argparse.Namespace) -> int:
     return 0
 
 
+def retention_outcomes(ctx: StatsContext) -> dict[str, dict[str, float]]:
+    """offer -> outcome -> count over the period, from the outcomes recorded on the conversations.
+
+    Read from the tables like `summary` (one Query per queue on `by_queue`), so the figure does
+    not depend on CloudWatch's retention or on metric dimensions.
+    """
+    from chalicelib.ops.stats import queue_conversations
+
+    out: dict[str, dict[str, float]] = {}
+    table = ctx.table("conversations")
+    for queue in ctx.campaign.queues:
+        for item in queue_conversations(ctx.ddb, table, queue):
+            recorded = (item.get("retention") or {}).get("M")
+            if not recorded:
+                continue
+            at = parse_when(recorded.get("at", {}).get("S", "1970-01-01T00:00:00+00:00"))
+            if not ctx.since <= at <= ctx.until:
+                continue
+            offer = recorded.get("offer_id", {}).get("S") or "none"
+            outcome = recorded.get("outcome", {}).get("S") or "no_answer"
+            by_outcome = out.setdefault(offer, {})
+            by_outcome[outcome] = by_outcome.get(outcome, 0) + 1
+    return out
+
+
+def _retention(ns: argparse.Namespace) -> int:
+    from chalicelib.library.offers import Outcome, kept_rate
+
+    ctx = connect(ns)
+    outcomes = retention_outcomes(ctx)
+    if ns.json:
+        print(json.dumps({"outcomes": outcomes, "kept_rate": {k: v[0] for k, v in kept_rate(outcomes).items()}}))
+        return 0
+    labels = {o.id: o.label for o in ctx.campaign.offers} | {"none": "(no offer)"}
+    print(f"{'offer':<16} {'label':<32} " + " ".join(f"{o.value:>9}" for o in Outcome) + "  kept-rate")
+    for offer, (rate, total) in sorted(kept_rate(outcomes).items()):
+        counts = " ".join(f"{outcomes[offer].get(o.value, 0):>9g}" for o in Outcome)
+        print(f"{offer:<16} {labels.get(offer, offer)[:32]:<32} {counts}  {rate:>8.0%} of {total:g}")
+    if not outcomes:
+        print("(no retention outcomes recorded in the period)")
+    return 0
+
+
 # Parts of the group: name -> (help, handler). Another part registers itself by adding an entry
 # here (or its own subparser in register()).
 PARTS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
     "summary": ("response times, SLA met %% per queue, breaches, backlog, contacts, suppressed acks", _summary),
+    "retention": ("kept-rate per retention offer, from the outcomes recorded on the conversations", _retention),
 }
 
 

@@ -6,6 +6,10 @@ import argparse
 import time
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chalicelib.config import Campaign
 
 REJECT_LABELS = ("unknown", "oos")
 
@@ -36,6 +40,9 @@ def train(ns: argparse.Namespace) -> int:
     if ns.campaign:
         campaign = load_campaign(ns.campaign)
         texts, labels = campaign_examples(campaign)
+        more_texts, more_labels = _staff_relabels(campaign)
+        texts += more_texts
+        labels += more_labels
     if ns.data:
         more_texts, more_labels = read_csv(ns.data)
         texts += more_texts
@@ -59,6 +66,29 @@ def train(ns: argparse.Namespace) -> int:
     print(f"temperature {model.temperature:.4f}, unknown below {model.threshold:.3f}")
     print(f"wrote {out} ({model.size_bytes / 1e6:.2f} MB)")
     return 0
+
+
+def _staff_relabels(campaign: Campaign) -> tuple[list[str], list[str]]:
+    """Topic changes staff made in the console, when the environment names the campaign's stack."""
+    from chalicelib import aws
+    from chalicelib.config import get_settings
+    from chalicelib.console.relabels import staff_relabels
+    from chalicelib.errors import ConfigError
+    from chalicelib.models import bind_models
+
+    try:
+        settings = get_settings()
+    except ConfigError:
+        print("no stack settings in the environment: staff relabels not included")
+        return [], []
+    bind_models(settings)
+    texts, labels = staff_relabels(
+        s3=aws.s3(),
+        bucket=settings.raw_bucket,
+        topics=set(campaign.topic_ids()),
+    )
+    print(f"staff relabels: {len(texts)} rows from the {settings.stage} stack")
+    return texts, labels
 
 
 def evaluate(ns: argparse.Namespace) -> int:

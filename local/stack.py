@@ -6,6 +6,7 @@ import importlib
 import json
 import logging
 import os
+import secrets
 import sys
 import threading
 import urllib.request
@@ -112,6 +113,9 @@ class LocalStack:
         resolver = Resolver({}, self.region)
         resolver.created.update(self.resources)
         params = {k: v.get("Default") for k, v in self.template["Parameters"].items()}
+        # Deploy passes these; locally the rating links are signed with a per-run secret and point at the API.
+        self.api_port = self.api_port or free_port()
+        params.update(CsatSecret=secrets.token_hex(32), PublicUrl=f"http://127.0.0.1:{self.api_port}")
         resolver.params.update(params)
         variables = self.template["Globals"]["Function"]["Environment"]["Variables"]
         self.env = {**base, **{k: str(resolver.resolve(v)) for k, v in variables.items()}}
@@ -121,7 +125,7 @@ class LocalStack:
         os.environ.update(self.env)
         self._ses_setup()
         self.create_demo_staff()
-        self.sync_templates()
+        self.push_templates()
 
     def _ses_setup(self) -> None:
         ses = self.client("ses")
@@ -132,6 +136,16 @@ class LocalStack:
             ses.set_identity_notification_topic(
                 Identity=self.campaign.sender_email, NotificationType=kind, SnsTopic=self.env["SES_FEEDBACK_TOPIC_ARN"]
             )
+
+    def push_templates(self) -> int:
+        """Push templates/<campaign>/ into the campaign's template library (as `replydesk templates push` does)."""
+        from chalicelib.config import load_settings
+        from chalicelib.library.seed import push_seed
+        from chalicelib.models import bind_models
+
+        bind_models(load_settings(self.env))
+        pushed = push_seed(self.campaign, ROOT / "templates" / self.campaign_name, author="local stack")
+        return sum(p.changed for p in pushed)
 
     def create_demo_staff(self) -> None:
         """One confirmed staff user per role with a known password, for `make run` and the tests."""
@@ -150,19 +164,6 @@ class LocalStack:
             )
             idp.admin_set_user_password(UserPoolId=pool, Username=user.username, Password=user.password, Permanent=True)
             idp.admin_add_user_to_group(UserPoolId=pool, Username=user.username, GroupName=user.role)
-
-    def sync_templates(self) -> int:
-        """Upload templates/<campaign>/ into the template bucket (what deploy does too)."""
-        s3 = self.client("s3")
-        base = ROOT / "templates" / self.campaign_name
-        n = 0
-        for path in sorted(base.rglob("*")):
-            if path.is_file():
-                s3.put_object(
-                    Bucket=self.env["TEMPLATE_BUCKET"], Key=str(path.relative_to(base)), Body=path.read_bytes()
-                )
-                n += 1
-        return n
 
     def load_app(self) -> ModuleType:
         """Import app.py fresh against this stack's environment and start the pump, API and SMTP."""
