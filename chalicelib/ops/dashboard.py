@@ -211,7 +211,7 @@ def rows(campaign: Campaign, stage: str, refs: Mapping[str, str]) -> tuple[Row, 
         Row(
             "Staff work and outcomes",
             "Stage 4-5: staff replies and follow-ups sent per channel, conversations the follow-up resolved, "
-            "retention offers by outcome and customer satisfaction (CSAT, average score).",
+            "retention offers by outcome and CSAT (the average 0-100 score of one-click ratings).",
             (
                 Widget(
                     "Replies and follow-ups",
@@ -224,7 +224,10 @@ def rows(campaign: Campaign, stage: str, refs: Mapping[str, str]) -> tuple[Row, 
                     tuple(m(Metric.RETENTION_OUTCOME, "Sum", o, outcome=o) for o in RETENTION_OUTCOMES),
                     stacked=True,
                 ),
-                Widget("CSAT", (m(Metric.CSAT, "Average", "average score"), m(Metric.CSAT, "SampleCount", "answers"))),
+                Widget(
+                    "CSAT",
+                    (m(Metric.CSAT, "Average", "average score (0-100)"), m(Metric.CSAT, "SampleCount", "answers")),
+                ),
             ),
         ),
         Row(
