@@ -408,6 +408,8 @@ class Campaign:
     retention_days: int
     reference_prefix: str = "RD"
     faq: Mapping[str, str] = field(default_factory=dict)
+    # The analytics export carries message bodies only when the campaign opts in (DESIGN §7).
+    analytics_include_bodies: bool = False
     guard: GuardSettings = GuardSettings()
     web_form: WebFormLimits = WebFormLimits()
     offers: tuple[Offer, ...] = ()
@@ -703,6 +705,8 @@ def parse_campaign(data: Any, source: str = "campaign") -> Campaign:
     prefix = chk.get(data, "reference_prefix", "", str, required=False, default="RD")
     if not re.match(r"^[A-Z]{2,4}$", prefix):
         chk.fail("reference_prefix", f"must be 2-4 capital letters, got {prefix!r}")
+    analytics = chk.get(data, "analytics", "", dict, required=False, default={})
+    include_bodies = chk.get(analytics, "include_bodies", "analytics", bool, required=False, default=False)
     faq = chk.get(data, "faq", "", dict, required=False, default={})
     for key in faq:
         if key not in topic_ids:
@@ -736,6 +740,7 @@ def parse_campaign(data: Any, source: str = "campaign") -> Campaign:
         retention_days=retention,
         reference_prefix=prefix,
         faq={str(k): str(v) for k, v in faq.items()},
+        analytics_include_bodies=bool(include_bodies),
         guard=guard,
         web_form=web_form,
         offers=offers,

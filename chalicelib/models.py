@@ -41,6 +41,22 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def retention_expiry() -> int | None:
+    """DynamoDB TTL (epoch seconds) for a new conversation or message: the campaign's `retention_days`.
+
+    Set when the item is first written, as the raw bucket's lifecycle counts from an object's write.
+    Without a campaign (tools that only read) the item gets no TTL rather than a made-up one.
+    """
+    from chalicelib.config import get_campaign
+    from chalicelib.errors import ConfigError
+
+    try:
+        days = get_campaign().retention_days
+    except ConfigError:
+        return None
+    return int(utcnow().timestamp()) + days * 86400
+
+
 class _Meta:
     # Real values are bound by bind_models() at cold start; the placeholder fails loudly if not.
     table_name = "unbound"
@@ -153,6 +169,7 @@ class ConversationModel(Model):
     follow_up_sent_for = UnicodeAttribute(null=True)
     callback_requested_at = UnicodeAttribute(null=True)
     timeline = ListAttribute(of=MapAttribute, default=list)  # type: ignore[arg-type]
+    expires_at = NumberAttribute(null=True, default_for_new=retention_expiry)  # TTL attribute (template)
     # Bumped (atomically, with ADD) by every change staff see; console writes are conditional on it.
     version = NumberAttribute(default=0)
     # Retention playbook and satisfaction rating (chalicelib/library/offers.py, csat.py).
@@ -224,6 +241,7 @@ class MessageModel(Model):
     suppressed_reason = UnicodeAttribute(null=True)
     problems = ListAttribute(of=UnicodeAttribute, default=list)
     created_at = UnicodeAttribute()
+    expires_at = NumberAttribute(null=True, default_for_new=retention_expiry)  # TTL attribute (template)
 
     by_source = SourceIndex()
     by_rfc_message_id = RfcMessageIdIndex()

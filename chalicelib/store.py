@@ -12,6 +12,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib import searchindex
 from chalicelib.errors import InvalidInput, TransientError
+from chalicelib.gdpr import hashing as gdpr_hashing
 from chalicelib.inbound import Channel, InboundMessage, TemplateRef
 from chalicelib.models import (
     ConversationModel,
@@ -517,10 +518,7 @@ def customer_conversations(customer_id: str, limit: int = 50) -> list[Conversati
 
 
 def suppression_reason(identity: str) -> str | None:
-    try:
-        return SuppressionModel.get(identity, consistent_read=True).reason
-    except DoesNotExist:
-        return None
+    return gdpr_hashing.suppression_reason(identity)  # an erased customer's opt-out is kept under its hashed key
 
 
 def add_suppression(identity: str, *, reason: str, source: str, now: datetime) -> bool:
@@ -540,9 +538,10 @@ def remove_suppression(identity: str, *, only_reason: str | None = None) -> bool
     try:
         cond = SuppressionModel.reason == only_reason if only_reason else None
         SuppressionModel(address=identity).delete(condition=cond)
-        return True
+        removed = True
     except Exception:  # noqa: BLE001 - a missing item or a reason mismatch both mean "nothing removed"
-        return False
+        removed = False
+    return gdpr_hashing.remove_erased_suppression(identity, only_reason=only_reason) or removed
 
 
 def ack_slot_free(identity: str, *, now: datetime, max_acks: int, window: timedelta) -> bool:

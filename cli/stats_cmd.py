@@ -49,27 +49,24 @@ class StatsContext:
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--campaign", default="demo", help="campaign name (its file in chalicelib/campaigns)")
-    p.add_argument("--stage", default="dev")
+    """The stack options every operator command takes (cli/ops_target.py), then the period."""
+    from cli.ops_target import add_target_arguments
+
+    add_target_arguments(p)
     p.add_argument("--since", default="7d", help="ISO time or look-back like 7d, 12h (default 7d)")
     p.add_argument("--until", default=None, help="ISO time (default now)")
-    p.add_argument("--endpoint", default=None, help="AWS endpoint, e.g. the local stack's moto server")
-    p.add_argument("--region", default=None)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
 
 def connect(ns: argparse.Namespace) -> StatsContext:
-    import boto3
-
     from chalicelib.config import load_campaign
+    from cli.ops_target import target_from
 
     now = datetime.now(UTC)
-    session: Any = boto3.session.Session()
-    ddb = session.client("dynamodb", region_name=ns.region, endpoint_url=ns.endpoint)
     return StatsContext(
         campaign=load_campaign(ns.campaign),
         stage=ns.stage,
-        ddb=ddb,
+        ddb=target_from(ns).client("dynamodb"),
         since=parse_when(ns.since, now=now),
         until=parse_when(ns.until, now=now) if ns.until else now,
         now=now,

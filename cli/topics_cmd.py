@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -17,9 +18,15 @@ REJECT_LABELS = ("unknown", "oos")
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     tr = sub.add_parser("train", help="train from --campaign NAME and/or --data FILE.csv (text,label)")
-    tr.add_argument("--campaign", help="campaign: train on its topics, write chalicelib/classify/models/NAME")
+    tr.add_argument("--campaign", help="campaign: train on its topics (and --data rows, if given)")
     tr.add_argument("--data", type=Path, help="CSV with text and label columns (added to campaign rows)")
-    tr.add_argument("--out", type=Path, help="output directory (default for --campaign: the packaged one)")
+    where = tr.add_mutually_exclusive_group()
+    where.add_argument("--out", type=Path, help="output directory for the model")
+    where.add_argument(
+        "--in-place",
+        action="store_true",
+        help="with --campaign: replace the campaign's packaged model (chalicelib/classify/models/NAME)",
+    )
     tr.add_argument("-C", type=float, default=1.0, help="LinearSVC regularisation (default 1.0, by CV on Banking77)")
     tr.set_defaults(func=train)
     ev = sub.add_parser("evaluate", help="accuracy, macro-F1 and unknown rejection on a labelled CSV")
@@ -48,11 +55,16 @@ def train(ns: argparse.Namespace) -> int:
         texts += more_texts
         labels += more_labels
     if not texts:
-        print("replydesk topics train: give --campaign NAME and/or --data FILE.csv")
+        print("replydesk topics train: give --campaign NAME and/or --data FILE.csv", file=sys.stderr)
         return 2
-    out = ns.out or (topic.model_dir_for(ns.campaign) if ns.campaign else None)
+    # The packaged model is part of the repository: replacing it is only ever asked for explicitly.
+    if ns.in_place and not ns.campaign:
+        print("replydesk topics train: --in-place needs --campaign NAME", file=sys.stderr)
+        return 2
+    out = topic.model_dir_for(ns.campaign) if ns.in_place else ns.out
     if out is None:
-        print("replydesk topics train: --out DIR is required with --data alone")
+        hint = f" (or --in-place to replace {topic.model_dir_for(ns.campaign)})" if ns.campaign else ""
+        print(f"replydesk topics train: give --out DIR{hint}", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
     source = " + ".join(

@@ -124,6 +124,7 @@ class LocalStack:
         self.env["COGNITO_JWKS_URL"] = f"{self.endpoint}/{self.env['COGNITO_USER_POOL_ID']}/.well-known/jwks.json"
         os.environ.update(self.env)
         self._ses_setup()
+        self._escalation_inbox()
         self.create_demo_staff()
         self.push_templates()
 
@@ -146,6 +147,21 @@ class LocalStack:
         bind_models(load_settings(self.env))
         pushed = push_seed(self.campaign, ROOT / "templates" / self.campaign_name, author="local stack")
         return sum(p.changed for p in pushed)
+
+    def _escalation_inbox(self) -> None:
+        """Subscribe a queue to the escalation topic, as supervisors' email/SMS would be on AWS.
+
+        Nothing consumes it: `replydesk local outbox` shows what arrived (local/outbox.py).
+        """
+        from local.outbox import ESCALATION_INBOX_SUFFIX
+
+        sqs = self.client("sqs")
+        url = sqs.create_queue(QueueName=f"replydesk-{self.campaign_name}-{self.stage}-{ESCALATION_INBOX_SUFFIX}")[
+            "QueueUrl"
+        ]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.client("sns").subscribe(TopicArn=self.env["ESCALATION_TOPIC_ARN"], Protocol="sqs", Endpoint=arn)
+        self.escalation_inbox_url = url
 
     def create_demo_staff(self) -> None:
         """One confirmed staff user per role with a known password, for `make run` and the tests."""
@@ -300,7 +316,8 @@ class LocalStack:
                 f"  SMTP (inbound)   127.0.0.1:{self.smtp_port}  -> {', '.join(self.campaign.inbound_addresses)}",
                 f"  phone simulator  {self.phone_url}/  (SMS to {self.campaign.sms.number})",
                 f"  outbox           {self.endpoint}/moto-api/data.json  (sent mail: ses, SMS: sns)",
-                f"                   `replydesk local outbox --endpoint {self.endpoint}`",
+                "                   `replydesk local outbox` (one line per message; --full, --json)",
+                "  escalations      a local inbox on the escalation topic, shown by the outbox",
                 f"  moto endpoint    {self.endpoint}  (AWS_ENDPOINT_URL)",
                 *(f"  staff login      {u.username} / {u.password}  ({u.role})" for u in DEMO_STAFF),
                 f"  dashboard        {self.dashboard_url}/  (CloudWatch dashboard {self.dashboard_name}, from EMF)",

@@ -1,1 +1,1 @@
-"""Operations: the campaign's indices, its dashboard definition and the backlog gauge."""
+"""Operations: the campaign's indices, dashboard and backlog gauge; DLQ inspection and replay; resource names."""

@@ -91,6 +91,15 @@ def _exists(stack: Any, res_type: str, props: dict[str, Any], created: Any) -> b
         return bool(stack.client("cloudwatch").describe_alarms(AlarmNames=[ref])["MetricAlarms"])
     if res_type == "AWS::CloudWatch::Dashboard":
         return bool(stack.client("cloudwatch").get_dashboard(DashboardName=ref)["DashboardBody"])
+    if res_type == "AWS::Glue::Database":
+        return stack.client("glue").get_database(Name=ref)["Database"]["Name"] == ref
+    if res_type == "AWS::Glue::Table":
+        database, table = ref.split("|")
+        got = stack.client("glue").get_table(DatabaseName=database, Name=table)["Table"]
+        want = [c["Name"] for c in props["TableInput"]["StorageDescriptor"]["Columns"]]
+        return [c["Name"] for c in got["StorageDescriptor"]["Columns"]] == want
+    if res_type == "AWS::Athena::WorkGroup":
+        return stack.client("athena").get_work_group(WorkGroup=ref)["WorkGroup"]["Name"] == ref
     if res_type == "AWS::Cognito::UserPool":
         return stack.client("cognito-idp").describe_user_pool(UserPoolId=ref)["UserPool"]["Id"] == ref
     if res_type == "AWS::Cognito::UserPoolClient":
