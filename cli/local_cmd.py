@@ -12,7 +12,7 @@ from typing import Any
 
 from local.endpoints import ENV_API, ENV_ENDPOINT, StackUnavailable, moto_data, moto_endpoint
 
-DEFAULT_PORTS = {"moto_port": 5000, "api_port": 8000, "smtp_port": 2525, "phone_port": 8025}
+DEFAULT_PORTS = {"moto_port": 5000, "api_port": 8000, "smtp_port": 2525, "phone_port": 8025, "dashboard_port": 8030}
 
 
 def banner(stack: Any, *, raw: bool = False, ports_hint: bool = True) -> str:
@@ -67,7 +67,8 @@ def _run(ns: argparse.Namespace) -> int:
     if busy:
         print(
             f"replydesk local: port in use ({', '.join(busy)}). Is a local stack (`make run`) already running? "
-            "Stop it, or choose other ports with --moto-port, --api-port, --smtp-port, --phone-port (0: any free).",
+            "Stop it, or choose other ports with --moto-port, --api-port, --smtp-port, --phone-port, --dashboard-port "
+            "(0: any free).",
             file=sys.stderr,
         )
         return 1
@@ -145,7 +146,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-port", type=int, default=DEFAULT_PORTS["api_port"])
     parser.add_argument("--smtp-port", type=int, default=DEFAULT_PORTS["smtp_port"])
     parser.add_argument("--phone-port", type=int, default=DEFAULT_PORTS["phone_port"], help="the phone simulator page")
-    parser.add_argument("--dashboard-port", type=int, default=8030, help="the campaign dashboard page")
+    parser.add_argument(
+        "--dashboard-port", type=int, default=DEFAULT_PORTS["dashboard_port"], help="the campaign dashboard page"
+    )
     parser.add_argument(
         "--json", action="store_true", help="print the handlers' raw output (Powertools JSON logs and EMF lines)"
     )
