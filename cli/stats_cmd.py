@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -189,9 +190,26 @@ PARTS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
 }
 
 
+def _reported(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A stack that cannot be reached or read is one clear line and exit 1, not a traceback."""
+
+    def run(ns: argparse.Namespace) -> int:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return handler(ns)
+        except (BotoCoreError, ClientError) as exc:
+            where = "the deployed stage" if getattr(ns, "aws", False) else ns.endpoint
+            problem = str(exc) if isinstance(exc, ClientError) else type(exc).__name__
+            print(f"replydesk stats: cannot read the stack at {where} ({problem})", file=sys.stderr)
+            return 1
+
+    return run
+
+
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="part", metavar="PART")
     for name, (help_text, handler) in PARTS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         add_common(p)
-        p.set_defaults(func=handler)
+        p.set_defaults(func=_reported(handler))
