@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -241,7 +241,7 @@ def conversation_page(
     cursor: str | None,
     limit: int,
     now: datetime,
-    presence: Any = None,
+    presence: Callable[[list[str]], Mapping[str, list[dict[str, Any]]]] | None = None,
 ) -> dict[str, Any]:
     """`{items, next_cursor}` for a view: rows sorted by what is due first."""
     streams = streams_for(view, campaign=campaign, queue=queue, username=username, now=now)
