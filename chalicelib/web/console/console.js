@@ -30,6 +30,7 @@ const state = {
   composer: { mode: "reply", key: null, template: null, offer: null, sending: false },
   picker: { items: [], active: 0, chosen: null, open: false },
   presenceState: "viewing",
+  openHtml: new Set(),
   staff: [],
   timers: {},
 };
@@ -626,17 +627,22 @@ function messageItem(m) {
     h("div", { class: "msg-body" }, m.new_text || m.text || "")
   );
   if (m.html) {
+    // Which originals are open survives a re-render of the timeline (after a reply, a reload, a 409).
+    const key = m.message_id || `${m.at || m.created_at}|${m.subject || ""}`;
     const holder = h("div", { class: "msg-html" });
-    const button = h("button", { type: "button", class: "ghost small show-html" }, "Show original email (HTML)");
+    const button = h("button", { type: "button", class: "ghost small show-html" });
+    const paint = () => {
+      const open = state.openHtml.has(key);
+      button.textContent = open ? "Hide original email" : "Show original email (HTML)";
+      if (open && !holder.firstChild) holder.append(emailFrame(m.html));
+      if (!open) clear(holder);
+    };
     button.addEventListener("click", () => {
-      if (holder.firstChild) {
-        clear(holder);
-        button.textContent = "Show original email (HTML)";
-        return;
-      }
-      holder.append(emailFrame(m.html));
-      button.textContent = "Hide original email";
+      if (state.openHtml.has(key)) state.openHtml.delete(key);
+      else state.openHtml.add(key);
+      paint();
     });
+    paint();
     li.append(button, holder);
   }
   return li;
