@@ -39,10 +39,15 @@ ENV_SES_FEEDBACK_TOPIC_ARN = "SES_FEEDBACK_TOPIC_ARN"
 ENV_ESCALATION_TOPIC_ARN = "ESCALATION_TOPIC_ARN"
 ENV_SLA_STATE_MACHINE_ARN = "SLA_STATE_MACHINE_ARN"
 ENV_FOLLOWUP_STATE_MACHINE_ARN = "FOLLOWUP_STATE_MACHINE_ARN"
+ENV_PRESENCE_TABLE = "PRESENCE_TABLE"
+ENV_SEARCH_TABLE = "SEARCH_TABLE"
 ENV_COGNITO_USER_POOL_ID = "COGNITO_USER_POOL_ID"
 ENV_COGNITO_CLIENT_ID = "COGNITO_CLIENT_ID"
 ENV_COGNITO_ISSUER = "COGNITO_ISSUER"
 ENV_COGNITO_JWKS_URL = "COGNITO_JWKS_URL"
+ENV_TEMPLATES_TABLE = "TEMPLATES_TABLE"
+ENV_CSAT_SECRET = "CSAT_SECRET"  # noqa: S105 - the variable's name, not a secret
+ENV_PUBLIC_URL = "PUBLIC_URL"
 
 _REQUIRED = {
     "raw_bucket": ENV_RAW_BUCKET,
@@ -64,10 +69,14 @@ _REQUIRED = {
     "escalation_topic_arn": ENV_ESCALATION_TOPIC_ARN,
     "sla_state_machine_arn": ENV_SLA_STATE_MACHINE_ARN,
     "followup_state_machine_arn": ENV_FOLLOWUP_STATE_MACHINE_ARN,
+    "presence_table": ENV_PRESENCE_TABLE,
+    "search_table": ENV_SEARCH_TABLE,
     "cognito_user_pool_id": ENV_COGNITO_USER_POOL_ID,
     "cognito_client_id": ENV_COGNITO_CLIENT_ID,
     "cognito_issuer": ENV_COGNITO_ISSUER,
     "cognito_jwks_url": ENV_COGNITO_JWKS_URL,
+    "templates_table": ENV_TEMPLATES_TABLE,
+    "csat_secret": ENV_CSAT_SECRET,
 }
 
 CAMPAIGN_DIR = Path(__file__).parent / "campaigns"
@@ -140,11 +149,16 @@ class Settings:
     escalation_topic_arn: str
     sla_state_machine_arn: str
     followup_state_machine_arn: str
+    presence_table: str
+    search_table: str
     # The staff pool: tokens are verified in our code against these (chalicelib/auth).
     cognito_user_pool_id: str
     cognito_client_id: str
     cognito_issuer: str
     cognito_jwks_url: str
+    templates_table: str
+    csat_secret: str = field(repr=False)  # signs the one-click rating links
+    public_url: str | None = None  # where customers reach the stack's public routes (rating links)
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: str) -> Settings:
@@ -184,9 +198,21 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: str) ->
     if pool and values["cognito_issuer"] and not values["cognito_issuer"].rstrip("/").endswith("/" + pool):
         # Cognito's `iss` is <provider URL>/<pool id>; anything else would reject every token.
         problems.append(f"{ENV_COGNITO_ISSUER} must end with the user pool id {pool!r}")
+    if values["csat_secret"] and len(values["csat_secret"]) < 32:
+        problems.append(f"{ENV_CSAT_SECRET} must be at least 32 characters")
+    public_url = env.get(ENV_PUBLIC_URL, "").strip().rstrip("/") or None
+    if public_url is not None and not re.match(r"^https?://", public_url):
+        problems.append(f"{ENV_PUBLIC_URL} must be an http(s) URL, got {public_url!r}")
     if problems:
         raise ConfigError("environment", problems)
-    return Settings(campaign=names.campaign, stage=names.stage, region=region, endpoint_url=endpoint, **values)
+    return Settings(
+        campaign=names.campaign,
+        stage=names.stage,
+        region=region,
+        endpoint_url=endpoint,
+        public_url=public_url,
+        **values,
+    )
 
 
 @functools.cache
@@ -313,6 +339,31 @@ class FollowUp:
     delay: timedelta
     resolve_after: timedelta
     offer: str | None = None
+    # Offered in the follow-up only when the campaign really has one (https URL).
+    live_chat_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A retention offer of the campaign's playbook: what staff may give a customer who wants to return something."""
+
+    id: str
+    label: str
+    gives: str
+    template: str  # the library template staff send it with
+    topics: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    min_order_value: float | None = None
+    expires: date | None = None
+    per_customer_limit: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Csat:
+    """The one-click satisfaction rating in the follow-up: a signed link per conversation, valid once."""
+
+    enabled: bool = True
+    link_valid_for: timedelta = timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,6 +373,14 @@ class SmsSettings:
     segment_budget: int = 2
     opt_out_keywords: tuple[str, ...] = ()
     opt_in_keywords: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Alarms:
+    """Thresholds of the campaign's alarms (infra/template.yaml takes them as parameters)."""
+
+    ack_latency_p95: timedelta = timedelta(seconds=30)
+    sla_miss_rate: float = 0.2  # share of SLA outcomes missed over an hour
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,8 +408,13 @@ class Campaign:
     retention_days: int
     reference_prefix: str = "RD"
     faq: Mapping[str, str] = field(default_factory=dict)
+    # The analytics export carries message bodies only when the campaign opts in (DESIGN §7).
+    analytics_include_bodies: bool = False
     guard: GuardSettings = GuardSettings()
     web_form: WebFormLimits = WebFormLimits()
+    offers: tuple[Offer, ...] = ()
+    csat: Csat = field(default_factory=Csat)
+    alarms: Alarms = field(default_factory=Alarms)
 
     @property
     def default_language(self) -> str:
@@ -620,10 +684,20 @@ def parse_campaign(data: Any, source: str = "campaign") -> Campaign:
         policy_args[f"reject_{key}"] = tuple(verdicts)
 
     fu = chk.get(data, "follow_up", "", dict, required=False, default={})
+    live_chat = chk.get(fu, "live_chat_url", "follow_up", str, required=False)
+    if live_chat is not None and not re.match(r"^https://[^\s]+$", live_chat):
+        chk.fail("follow_up.live_chat_url", f"must be an https URL, got {live_chat!r}")
     follow_up = FollowUp(
         delay=chk.duration(fu.get("delay", "2d"), "follow_up.delay"),
         resolve_after=chk.duration(fu.get("resolve_after", "5d"), "follow_up.resolve_after"),
         offer=chk.get(fu, "offer", "follow_up", str, required=False),
+        live_chat_url=live_chat,
+    )
+    offers = _parse_offers(chk.get(data, "offers", "", list, required=False, default=[]), topic_ids, chk)
+    cs = chk.get(data, "csat", "", dict, required=False, default={})
+    csat = Csat(
+        enabled=bool(chk.get(cs, "enabled", "csat", bool, required=False, default=True)),
+        link_valid_for=chk.duration(cs.get("link_valid_for", "30d"), "csat.link_valid_for"),
     )
     retention = chk.get(data, "retention_days", "", int, required=False, default=365)
     if retention < 1:
@@ -631,6 +705,8 @@ def parse_campaign(data: Any, source: str = "campaign") -> Campaign:
     prefix = chk.get(data, "reference_prefix", "", str, required=False, default="RD")
     if not re.match(r"^[A-Z]{2,4}$", prefix):
         chk.fail("reference_prefix", f"must be 2-4 capital letters, got {prefix!r}")
+    analytics = chk.get(data, "analytics", "", dict, required=False, default={})
+    include_bodies = chk.get(analytics, "include_bodies", "analytics", bool, required=False, default=False)
     faq = chk.get(data, "faq", "", dict, required=False, default={})
     for key in faq:
         if key not in topic_ids:
@@ -638,6 +714,7 @@ def parse_campaign(data: Any, source: str = "campaign") -> Campaign:
 
     guard = _guard_settings(data, chk)
     web_form = _web_form_limits(data, chk)
+    alarms = _parse_alarms(data, chk)
 
     if chk.problems:
         raise ConfigError(source, chk.problems)
@@ -663,8 +740,12 @@ def parse_campaign(data: Any, source: str = "campaign") -> Campaign:
         retention_days=retention,
         reference_prefix=prefix,
         faq={str(k): str(v) for k, v in faq.items()},
+        analytics_include_bodies=bool(include_bodies),
         guard=guard,
         web_form=web_form,
+        offers=offers,
+        csat=csat,
+        alarms=alarms,
     )
 
 
@@ -694,6 +775,67 @@ def _web_form_limits(data: Mapping[str, Any], chk: _Checker) -> WebFormLimits:
         per = chk.duration(rl["per"], f"web_form.{key}.per") if "per" in rl else default.per
         limits[key] = RateLimit(max_acks=maximum, per=per)
     return WebFormLimits(**limits)
+
+
+_OFFER_ID_RE = re.compile(r"^[a-z][a-z0-9_-]{1,40}$")
+
+
+def _parse_offers(raw: list[Any], topic_ids: list[str], chk: _Checker) -> tuple[Offer, ...]:
+    offers: list[Offer] = []
+    for i, o in enumerate(raw):
+        p = f"offers[{i}]"
+        oid = chk.get(o, "id", p, str, default="")
+        if oid and not _OFFER_ID_RE.match(oid):
+            chk.fail(f"{p}.id", f"must be a lower-case name like 'keep_15', got {oid!r}")
+        if oid in {x.id for x in offers}:
+            chk.fail(f"{p}.id", f"offer id {oid!r} appears twice")
+        template = chk.get(o, "template", p, str, default="")
+        if template and not re.match(r"^[a-z0-9][a-z0-9_-]*\.(email|sms)$", template):
+            chk.fail(f"{p}.template", f"must name a library template like 'retention-discount.email', got {template!r}")
+        when = chk.get(o, "when", p, dict, required=False, default={})
+        topics = chk.strings(when, "topics", f"{p}.when")
+        for t in topics:
+            if t not in topic_ids:
+                chk.fail(f"{p}.when.topics", f"names unknown topic {t!r}")
+        min_value = chk.get(when, "min_order_value", f"{p}.when", (int, float), required=False)
+        if min_value is not None and min_value < 0:
+            chk.fail(f"{p}.when.min_order_value", "must not be negative")
+        expires_raw = chk.get(o, "expires", p, (date, str), required=False)
+        expires = None
+        if isinstance(expires_raw, date):
+            expires = expires_raw
+        elif isinstance(expires_raw, str):
+            try:
+                expires = date.fromisoformat(expires_raw)
+            except ValueError:
+                chk.fail(f"{p}.expires", f"must be a date like 2027-03-31, got {expires_raw!r}")
+        limit = chk.get(o, "per_customer_limit", p, int, required=False, default=1)
+        if limit < 1:
+            chk.fail(f"{p}.per_customer_limit", "must be at least 1")
+        offers.append(
+            Offer(
+                id=oid,
+                label=chk.get(o, "label", p, str, default=oid),
+                gives=chk.get(o, "gives", p, str, default=""),
+                template=template,
+                topics=topics,
+                tags=chk.strings(when, "tags", f"{p}.when"),
+                min_order_value=float(min_value) if min_value is not None else None,
+                expires=expires,
+                per_customer_limit=limit,
+            )
+        )
+    return tuple(offers)
+
+
+def _parse_alarms(data: Mapping[str, Any], chk: _Checker) -> Alarms:
+    spec = chk.get(data, "alarms", "", dict, required=False, default={})
+    ack = chk.duration(spec.get("ack_latency_p95", "30s"), "alarms.ack_latency_p95")
+    rate = spec.get("sla_miss_rate", 0.2)
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 1:
+        chk.fail("alarms.sla_miss_rate", f"must be a share between 0 and 1, got {rate!r}")
+        rate = 0.2
+    return Alarms(ack_latency_p95=ack, sla_miss_rate=float(rate))
 
 
 def chk_duration_default(data: Mapping[str, Any], key: str, default: str) -> timedelta:

@@ -65,6 +65,8 @@ class InboundMessage:
     verdicts: Mapping[str, str] = field(default_factory=dict)
     attachments: tuple[Attachment, ...] = ()
     consent: bool = False
+    # Marketing accepted explicitly (the contact form's optional box); nothing else opts a customer in.
+    marketing_opt_in: bool = False
     keyword: str | None = None
     # A reference handed out at intake (web form), used for the conversation it opens.
     reference: str | None = None

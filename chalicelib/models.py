@@ -41,6 +41,22 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def retention_expiry() -> int | None:
+    """DynamoDB TTL (epoch seconds) for a new conversation or message: the campaign's `retention_days`.
+
+    Set when the item is first written, as the raw bucket's lifecycle counts from an object's write.
+    Without a campaign (tools that only read) the item gets no TTL rather than a made-up one.
+    """
+    from chalicelib.config import get_campaign
+    from chalicelib.errors import ConfigError
+
+    try:
+        days = get_campaign().retention_days
+    except ConfigError:
+        return None
+    return int(utcnow().timestamp()) + days * 86400
+
+
 class _Meta:
     # Real values are bound by bind_models() at cold start; the placeholder fails loudly if not.
     table_name = "unbound"
@@ -59,6 +75,8 @@ class CustomerModel(Model):
     identities = UnicodeSetAttribute(default=set)
     tags = UnicodeSetAttribute(default=set)
     marketing_opt_out = BooleanAttribute(default=True)
+    # Set on a customer merged into another by staff (identities and conversations moved there).
+    merged_into = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute(default=utcnow)
     updated_at = UTCDateTimeAttribute(default=utcnow)
 
@@ -91,6 +109,17 @@ class QueueIndex(GlobalSecondaryIndex["ConversationModel"]):
         projection = AllProjection()
 
     queue = UnicodeAttribute(hash_key=True)
+    status_due = UnicodeAttribute(range_key=True)
+
+
+class AssigneeIndex(GlobalSecondaryIndex["ConversationModel"]):
+    """Sparse: only assigned conversations carry `assignee` (the staff username)."""
+
+    class Meta:
+        index_name = "by_assignee"
+        projection = AllProjection()
+
+    assignee = UnicodeAttribute(hash_key=True)
     status_due = UnicodeAttribute(range_key=True)
 
 
@@ -140,11 +169,17 @@ class ConversationModel(Model):
     follow_up_sent_for = UnicodeAttribute(null=True)
     callback_requested_at = UnicodeAttribute(null=True)
     timeline = ListAttribute(of=MapAttribute, default=list)  # type: ignore[arg-type]
+    expires_at = NumberAttribute(null=True, default_for_new=retention_expiry)  # TTL attribute (template)
     # Bumped (atomically, with ADD) by every change staff see; console writes are conditional on it.
     version = NumberAttribute(default=0)
+    # Retention playbook and satisfaction rating (chalicelib/library/offers.py, csat.py).
+    offers_sent = ListAttribute(of=MapAttribute, default=list)  # type: ignore[arg-type]
+    retention = MapAttribute[str, Any](null=True)
+    csat = MapAttribute[str, Any](null=True)
 
     by_customer = CustomerIndex()
     by_queue = QueueIndex()
+    by_assignee = AssigneeIndex()
 
 
 class SourceIndex(GlobalSecondaryIndex["MessageModel"]):
@@ -206,6 +241,7 @@ class MessageModel(Model):
     suppressed_reason = UnicodeAttribute(null=True)
     problems = ListAttribute(of=UnicodeAttribute, default=list)
     created_at = UnicodeAttribute()
+    expires_at = NumberAttribute(null=True, default_for_new=retention_expiry)  # TTL attribute (template)
 
     by_source = SourceIndex()
     by_rfc_message_id = RfcMessageIdIndex()
@@ -269,6 +305,54 @@ class RateLimitModel(Model):
     expires_at = NumberAttribute()  # epoch seconds, the table's TTL attribute
 
 
+class TemplateKindIndex(GlobalSecondaryIndex["TemplateModel"]):
+    """Sparse: only the latest pointers carry `kind`, so listing the library is a Query, not a Scan."""
+
+    class Meta:
+        index_name = "by_kind"
+        projection = AllProjection()
+
+    kind = UnicodeAttribute(hash_key=True)
+    template_id = UnicodeAttribute(range_key=True)
+
+
+class TemplateModel(Model):
+    """One immutable template version (version >= 1), or the template's latest pointer (version 0)."""
+
+    class Meta(_Meta):
+        pass
+
+    template_id = UnicodeAttribute(hash_key=True)
+    version = NumberAttribute(range_key=True)
+    kind = UnicodeAttribute(null=True)  # "template" on the pointer only (the by_kind GSI)
+    latest = NumberAttribute(null=True)  # on the pointer
+    purpose = UnicodeAttribute()
+    channel = UnicodeAttribute()
+    title = UnicodeAttribute(default="")
+    topics = ListAttribute(of=UnicodeAttribute, default=list)
+    required_inputs = ListAttribute(of=UnicodeAttribute, default=list)
+    languages = ListAttribute(of=UnicodeAttribute, default=list)
+    bodies = MapAttribute[str, Any](default=dict)  # language -> part (subject, text, html) -> source
+    digest = UnicodeAttribute(default="")
+    author = UnicodeAttribute(default="")
+    created_at = UnicodeAttribute(default="")
+    diff = UnicodeAttribute(default="")
+    retired = BooleanAttribute(default=False)
+
+    by_kind = TemplateKindIndex()
+
+
+class SearchTokenModel(Model):
+    """The console's inverted index: `w#<word>` -> conversation id, `n#<name word>` -> customer id."""
+
+    class Meta(_Meta):
+        pass
+
+    token = UnicodeAttribute(hash_key=True)
+    ref = UnicodeAttribute(range_key=True)
+    at = UnicodeAttribute(null=True)
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     CustomerModel,
     IdentityModel,
@@ -277,6 +361,8 @@ ALL_MODELS: tuple[type[Model], ...] = (
     SuppressionModel,
     OutboxModel,
     RateLimitModel,
+    TemplateModel,
+    SearchTokenModel,
 )
 
 
@@ -290,6 +376,8 @@ def bind_models(settings: Settings) -> None:
         SuppressionModel: settings.suppressions_table,
         OutboxModel: settings.outbox_table,
         RateLimitModel: settings.rate_limits_table,
+        TemplateModel: settings.templates_table,
+        SearchTokenModel: settings.search_table,
     }
     for model, table in tables.items():
         meta = model.Meta

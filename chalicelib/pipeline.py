@@ -142,7 +142,12 @@ def handle_inbound(msg: InboundMessage, rt: Runtime) -> Outcome:
         reason = guard.SuppressReason.INVALID_SENDER.value
     extra = [f"phone#{msg.phone}"] if msg.phone and msg.channel is not Channel.SMS else []
     customer = store.upsert_customer(
-        identity, name=msg.sender_name, channel=msg.channel, now=now, extra_identities=extra
+        identity,
+        name=msg.sender_name,
+        channel=msg.channel,
+        now=now,
+        extra_identities=extra,
+        marketing_opt_in=msg.marketing_opt_in,
     )
     logger.append_keys(customer_id=customer.customer_id)
 
@@ -217,6 +222,7 @@ def handle_inbound(msg: InboundMessage, rt: Runtime) -> Outcome:
     elif conv.ack_sent_at is None:
         acked = acknowledge(msg, conv, customer.name or msg.sender_name, classification, rt)
     if created and (reason is None or reason not in AUTOMATED):
+        count(Metric.CONVERSATIONS_CLASSIFIED, topic=classification.topic, language=classification.language)
         _start_workflow(conv_id, rt)
     return Outcome(conversation_id=conv_id, message_stored=stored, ack=acked, reason=reason)
 

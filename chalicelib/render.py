@@ -1,92 +1,144 @@
-"""The campaign's template library: Jinja2 templates loaded from the template bucket, rendered sandboxed."""
+"""The render boundary the ack, reply and follow-up paths call: purposes rendered from the template library."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-from botocore.exceptions import ClientError
-from jinja2 import BaseLoader, StrictUndefined, TemplateNotFound, select_autoescape
-from jinja2.sandbox import SandboxedEnvironment
+from typing import Any, Protocol
 
 from chalicelib.errors import NotFound
+from chalicelib.library.model import Purpose, TemplateVersion, template_id
+from chalicelib.library.rendering import RenderedMessage, TemplateError, choose_language, render_source
 
-if TYPE_CHECKING:
-    from jinja2 import Environment
-    from mypy_boto3_s3 import S3Client
-
-# Staff edit the library while the system runs; a short TTL picks edits up without a HEAD per render.
-CACHE_SECONDS = 60.0
+_EXT_PART = {"txt": "text", "html": "html"}
 
 
-class S3Loader(BaseLoader):
-    """Loads `<lang>/<purpose>.<channel>.<ext>` from the campaign's template bucket."""
+class TemplateSource(Protocol):
+    """Where versions come from: the DynamoDB repository (runtime) or the seed in the repo (checks, unit tests)."""
 
-    def __init__(
-        self, s3: S3Client, bucket: str, prefix: str = "", clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.s3 = s3
-        self.bucket = bucket
-        self.prefix = prefix
-        self.clock = clock
+    def latest(self, template_id: str, *, include_retired: bool = False) -> TemplateVersion | None: ...
 
-    def get_source(self, environment: Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
-        key = f"{self.prefix}{template}"
-        try:
-            obj = self.s3.get_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                raise TemplateNotFound(template) from exc
-            raise
-        source = obj["Body"].read().decode("utf-8")
-        loaded = self.clock()
-        return source, key, lambda: self.clock() - loaded < CACHE_SECONDS
+    def get(self, template_id: str, version: int) -> TemplateVersion: ...
 
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
-    template: str
+    """One rendered part, with the template id, version and language (after fallback) it came from."""
+
+    template: str  # a readable name: `sv/acknowledge.email.txt`
     language: str
     text: str
-    # The library's id and version; file-based templates are `<purpose>.<channel>` version 0.
     template_id: str = ""
     version: int = 0
+    fallback: bool = False
 
 
 class TemplateStore:
-    """Renders a purpose for a channel in the best language the library has."""
+    """Renders a purpose for a channel in the best language the library has.
 
-    def __init__(self, loader: BaseLoader, default_language: str) -> None:
+    The store also fills what only the library knows in the rendered language: the topic's FAQ answer
+    (`faq-<topic>.snippet`), the complementary offer (`complementary_offer.snippet`, only when the caller
+    passed a truthy `offer`, i.e. the customer may get marketing) and `links` (rating, live chat).
+    """
+
+    def __init__(
+        self,
+        source: TemplateSource,
+        default_language: str,
+        *,
+        links: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.source = source
         self.default_language = default_language
-        self.env = SandboxedEnvironment(
-            loader=loader,
-            undefined=StrictUndefined,
-            autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=False,
-            auto_reload=True,
-        )
+        self.links = links
+
+    def version(self, template_id: str, version: int | None = None) -> TemplateVersion:
+        if version:
+            return self.source.get(template_id, int(version))
+        found = self.source.latest(template_id)
+        if found is None:
+            raise NotFound(f"no template {template_id} in the library")
+        return found
 
     def render(
         self, purpose: str, channel: str, ext: str, language: str | None, context: Mapping[str, Any]
     ) -> Rendered:
-        """Render `<lang>/<purpose>.<channel>.<ext>`, falling back to the default language."""
-        tried = []
-        for lang in dict.fromkeys(filter(None, (language, self.default_language))):
-            name = f"{lang}/{purpose}.{channel}.{ext}"
-            tried.append(name)
-            try:
-                template = self.env.get_template(name)
-            except TemplateNotFound:
-                continue
-            return Rendered(
-                template=name,
-                language=lang,
-                text=template.render(**context).strip() + "\n",
-                template_id=f"{purpose}.{channel}",
-                version=0,
-            )
-        raise NotFound(f"no template {' or '.join(tried)} in the library")
+        """Render one part of the system template `<purpose>.<channel>`; `<purpose>-subject` is its subject."""
+        base, part = (purpose.removesuffix("-subject"), "subject") if purpose.endswith("-subject") else (purpose, "")
+        part = part or _EXT_PART.get(ext, "")
+        if not part:
+            raise NotFound(f"no template part for extension {ext!r}")
+        tid = template_id(base, channel)
+        found = self.source.latest(tid)
+        if found is None:
+            raise NotFound(f"no template {tid} in the library")
+        lang, fallback = choose_language(found.languages, language, self.default_language)
+        source = found.bodies[lang].get(part)
+        if source is None:
+            raise NotFound(f"template {tid} has no {part} in {lang}")
+        full = self.enrich(context, lang, uses=source)
+        text = render_source(source, full, autoescape=part == "html", where=f"{tid} [{lang}] {part}")
+        name = f"{lang}/{base}{'-subject' if part == 'subject' else ''}.{channel}.{ext}"
+        return Rendered(
+            template=name, language=lang, text=text, template_id=tid, version=found.version, fallback=fallback
+        )
+
+    def enrich(self, context: Mapping[str, Any], language: str, *, uses: str | None = None) -> dict[str, Any]:
+        """The caller's context plus FAQ, offer and links in `language`.
+
+        `uses` is the source about to be rendered: a snippet is only looked up when the source names it,
+        so a template without an FAQ costs no read of one.
+        """
+        full = dict(context)
+        # The ack and reply paths pass fewer fields than the sample a template is validated on: fill the rest.
+        customer = context.get("customer")
+        if isinstance(customer, Mapping) and "first_name" not in customer:
+            name = str(customer.get("name") or "")
+            full["customer"] = {**customer, "first_name": name.split()[0] if name.strip() else ""}
+        if "agent" not in context:
+            reply = context.get("reply") if isinstance(context.get("reply"), Mapping) else {}
+            full["agent"] = {"name": str((reply or {}).get("sent_by") or ""), "username": ""}
+        full.setdefault("inputs", {})
+        conversation = context.get("conversation") or {}
+        topic = conversation.get("topic") if isinstance(conversation, Mapping) else None
+        if "faq" in context and topic and (uses is None or "faq" in uses):
+            full["faq"] = self._snippet(f"faq-{topic}", language, context) or context.get("faq") or ""
+        if context.get("offer") and (uses is None or "offer" in uses):
+            full["offer"] = self._snippet(Purpose.COMPLEMENTARY_OFFER.value, language, context) or context["offer"]
+        if "links" not in context:
+            full["links"] = {"rating": {}, "live_chat": "", **(self.links(context) if self.links is not None else {})}
+        return full
+
+    def _snippet(self, stem: str, language: str, context: Mapping[str, Any]) -> str:
+        found = self.source.latest(template_id(stem, "snippet"))
+        if found is None:
+            return ""
+        try:
+            lang, _ = choose_language(found.languages, language, self.default_language)
+        except TemplateError:
+            return ""
+        source = found.bodies[lang].get("text", "")
+        return render_source(source, context, autoescape=False, where=f"{found.template_id} [{lang}]").strip()
+
+    def render_template(
+        self,
+        template_id: str,
+        *,
+        language: str | None,
+        context: Mapping[str, Any],
+        inputs: Mapping[str, Any] | None = None,
+        version: int | None = None,
+    ) -> RenderedMessage:
+        """A whole template (subject, text, html) for the composer's preview and the CLI."""
+        from chalicelib.library.rendering import render_version
+
+        found = self.version(template_id, version)
+        lang, _ = choose_language(found.languages, language, self.default_language)
+        sources = "\n".join(found.bodies[lang].values())
+        return render_version(
+            found,
+            language=language,
+            default_language=self.default_language,
+            context=self.enrich(context, lang, uses=sources),
+            inputs=inputs,
+        )

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import aws
 from chalicelib.config import Campaign, Settings, get_campaign, get_settings
+from chalicelib.library.csat import link_context
+from chalicelib.library.repository import TemplateRepository, repository
 from chalicelib.models import bind_models
-from chalicelib.render import S3Loader, TemplateStore
+from chalicelib.render import TemplateStore
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -51,5 +53,22 @@ def get_runtime() -> Runtime:
         ses=aws.ses(),
         sns=aws.sns(),
         sfn=aws.stepfunctions(),
-        templates=TemplateStore(S3Loader(aws.s3(), settings.template_bucket), campaign.default_language),
+        templates=library_store(settings, campaign),
     )
+
+
+def library_store(settings: Settings, campaign: Campaign, repo: TemplateRepository | None = None) -> TemplateStore:
+    """The template store backed by the campaign's templates table, with the rating and live-chat links."""
+
+    def links(context: Mapping[str, Any]) -> dict[str, Any]:
+        return link_context(
+            context,
+            secret=settings.csat_secret,
+            base_url=settings.public_url,
+            now=_utcnow(),
+            valid_for=campaign.csat.link_valid_for,
+            enabled=campaign.csat.enabled,
+            live_chat_url=campaign.follow_up.live_chat_url,
+        )
+
+    return TemplateStore(repo or repository(), campaign.default_language, links=links)

@@ -10,13 +10,22 @@ import subprocess
 import sys
 from pathlib import Path
 
-from chalicelib.config import ENV_CAMPAIGN, ENV_STAGE, load_campaign
+from chalicelib.config import ENV_CAMPAIGN, ENV_STAGE, Campaign, load_campaign
 from cli.template import ROOT, merge_template
+
+
+def check_templates(campaign: Campaign) -> None:
+    """The seed library must hold every system template in every campaign language, and render on the sample."""
+    from chalicelib.library.context import sample_context
+    from chalicelib.library.seed import check_seed
+
+    check_seed(campaign, ROOT / "templates" / campaign.name, sample_context(campaign))
 
 
 def package(campaign_name: str, stage: str, out: Path) -> Path:
     """Write `<out>/sam.json` (and deployment.zip); returns the template's path."""
     campaign = load_campaign(campaign_name)  # a bad campaign fails here, before anything is built
+    check_templates(campaign)  # and so does a seed library lacking a template the campaign needs
     out.mkdir(parents=True, exist_ok=True)
     merge = out / "merge.json"
     merge.write_text(json.dumps(merge_template(campaign, stage), indent=2), encoding="utf-8")

@@ -66,6 +66,8 @@ class Submission:
     message: str
     consent: bool
     language: str | None
+    # The optional second box: the customer accepts offers (the follow-up's complementary offer).
+    marketing: bool = False
 
     def to_json(self) -> bytes:
         return json.dumps({"type": "web_submission", "version": 1, **_asdict(self)}, ensure_ascii=False).encode()
@@ -200,6 +202,9 @@ def validate(data: Mapping[str, Any], campaign: Campaign, *, now: datetime | Non
         consent = consent.strip().lower() in ("1", "true", "yes", "on")
     if consent is not True:
         raise ValidationError("'consent' must be given so we may store and answer your message", field="consent")
+    marketing = data.get("marketing")
+    if isinstance(marketing, str):
+        marketing = marketing.strip().lower() in ("1", "true", "yes", "on")
     language = _text(data, "language", required=False, limit=8).lower() or None
     if language is not None and language not in campaign.languages:
         language = None
@@ -215,6 +220,7 @@ def validate(data: Mapping[str, Any], campaign: Campaign, *, now: datetime | Non
         message=message,
         consent=True,
         language=language,
+        marketing=marketing is True,
     )
 
 
@@ -274,6 +280,7 @@ def parse_submission(raw: bytes, *, raw_key: str) -> InboundMessage:
             topic_hint=data.get("topic"),
             language_hint=data.get("language"),
             consent=bool(data.get("consent")),
+            marketing_opt_in=data.get("marketing") is True,
             reference=data["reference"],
         )
     except (ValueError, KeyError, TypeError) as exc:

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jinja2 import BaseLoader, FileSystemLoader
-from jinja2.exceptions import SecurityError, UndefinedError
 
 from chalicelib.acknowledge import compose_email, reply_subject, template_context
 from chalicelib.config import load_campaign
 from chalicelib.errors import NotFound, PayloadTooLarge, ValidationError
 from chalicelib.intake import web
+from chalicelib.library.rendering import TemplateError, render_source
+from chalicelib.library.seed import SeedSource
 from chalicelib.render import TemplateStore
 
 pytestmark = pytest.mark.unit
@@ -29,7 +29,7 @@ def campaign() -> Any:
 
 @pytest.fixture(scope="module")
 def store() -> TemplateStore:
-    return TemplateStore(FileSystemLoader(str(TEMPLATES)), "en")
+    return TemplateStore(SeedSource(load_campaign("demo"), TEMPLATES), "en")
 
 
 @pytest.mark.parametrize(
@@ -89,23 +89,13 @@ def test_missing_language_falls_back_and_missing_template_is_an_error(campaign: 
         store.render("nosuchpurpose", "email", "txt", "en", ctx)
 
 
-class _Strings(BaseLoader):
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def get_source(self, environment: Any, template: str) -> tuple[str, str, Any]:
-        return self.source, template, lambda: True
-
-
 def test_templates_are_sandboxed_and_strict() -> None:
-    # A missing field fails the render instead of sending a blank
-    with pytest.raises(UndefinedError):
-        TemplateStore(_Strings("{{ customer.nme }}"), "en").render("x", "email", "txt", "en", {"customer": {}})
+    # A missing field fails the render instead of sending a blank, naming the field
+    with pytest.raises(TemplateError, match="'nme'"):
+        render_source("{{ customer.nme }}", {"customer": {}}, autoescape=False, where="t")
     # and templates cannot reach Python internals
-    with pytest.raises(SecurityError):
-        TemplateStore(_Strings("{{ ''.__class__.__mro__[1].__subclasses__() }}"), "en").render(
-            "x", "email", "txt", "en", {}
-        )
+    with pytest.raises(TemplateError, match="refused by the sandbox"):
+        render_source("{{ ''.__class__.__mro__[1].__subclasses__() }}", {}, autoescape=False, where="t")
 
 
 def test_form_validation(campaign: Any) -> None:

@@ -85,11 +85,15 @@ def test_settings_reject_malformed_values_and_accept_an_override() -> None:
             "MESSAGES_TABLE",
             "SUPPRESSIONS_TABLE",
             "IDEMPOTENCY_TABLE",
+            "TEMPLATES_TABLE",
+            "PRESENCE_TABLE",
+            "SEARCH_TABLE",
             "OUTBOX_TABLE",
             "RATE_LIMITS_TABLE",
         ),
         "x",
     )
+    env["CSAT_SECRET"] = "s" * 32
     env |= dict.fromkeys(("INTAKE_QUEUE_URL", "INTAKE_DLQ_URL", "EVENTS_QUEUE_URL"), "https://sqs/q")
     env |= dict.fromkeys(
         (
@@ -113,6 +117,8 @@ def test_settings_reject_malformed_values_and_accept_an_override() -> None:
     with pytest.raises(ConfigError, match="AWS_ENDPOINT_URL must be an http"):
         load_settings(env, aws_endpoint_url="localhost:5000")
     assert load_settings(env, raw_bucket="other").raw_bucket == "other"
+    with pytest.raises(ConfigError, match="CSAT_SECRET must be at least 32"):
+        load_settings(env, csat_secret="short")
     # AND the staff pool's issuer must belong to the pool, or every token would be refused
     with pytest.raises(ConfigError, match="COGNITO_ISSUER must end with the user pool id"):
         load_settings(env, cognito_issuer="https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Other")

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jinja2 import FileSystemLoader
 
 from chalicelib.acknowledge import template_context
 from chalicelib.config import Campaign, load_campaign
 from chalicelib.errors import SegmentBudgetExceeded
+from chalicelib.library.seed import SeedSource
 from chalicelib.render import TemplateStore
 from chalicelib.sms import count_segments, fit_to_budget
 
@@ -54,9 +54,14 @@ def render(path: Path, scenario: str) -> tuple[Campaign, str]:
         language=language,
         topic=campaign.topics[0].id if campaign.topics else None,
         # what the runtime adds for staff replies and follow-ups
-        extra={"reply": {"text": "Your parcel left today.", "sent_by": "Sam"}, "offer": ""},
+        extra={
+            "reply": {"text": "Your parcel left today.", "sent_by": "Sam"},
+            "offer": "",
+            # what an agent fills in for a staff answer
+            "inputs": {"carrier": "PostNord", "tracking_number": "00370712345678901234"},
+        },
     )
-    store = TemplateStore(FileSystemLoader(TEMPLATES / campaign_name), default_language=language)
+    store = TemplateStore(SeedSource(campaign, TEMPLATES / campaign_name), default_language=language)
     rendered = store.render(filename.removesuffix(".sms.txt"), "sms", "txt", language, context)
     assert rendered.language == language, "rendered a fallback instead of the file itself"
     return campaign, rendered.text
