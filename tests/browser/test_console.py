@@ -385,6 +385,21 @@ def test_agent_answers_a_new_email_seeing_the_customers_earlier_sms(
     expect(page.locator("#timeline .msg-note")).to_contain_text("may call about the order")
     page.wait_for_timeout(500)
     assert not [m for m in sent_emails(stack.moto_data()) if "may call about the order" in m["text"]]
+    # WHEN the agent presses / and searches the customer's phone number
+    page.click("#timeline")
+    page.keyboard.press("/")
+    page.keyboard.type(phone)
+    # THEN the results hold the SMS conversation, and choosing it opens it
+    hit = page.locator(f'#search-results a[href="#/c/{sms_conv.conversation_id}"]')
+    hit.wait_for()
+    screenshot(page, tmp_path, "search")
+    hit.click()
+    expect(page.locator("#conv-ref")).to_have_text(sms_conv.reference)
+    expect(page.locator("#composer-channel")).to_have_text("on sms")
+    # AND the reply box counts SMS segments against the campaign's budget
+    page.click("#composer-text")
+    page.keyboard.type("x" * 161)
+    expect(page.locator("#sms-counter")).to_contain_text(f"2 segments of {stack.campaign.sms.segment_budget}")
 
 
 def test_resolve_and_next_by_keyboard(stack: Any, drain: Any, console: Callable[..., Any], tmp_path: Path) -> None:
