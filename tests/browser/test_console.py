@@ -475,6 +475,10 @@ def test_a_second_agent_sees_who_else_is_on_the_conversation(
     expect(blair.locator("#conv-banner")).to_contain_text("Someone else changed this conversation first")
     expect(blair.locator("#act-assignee")).to_have_value("agent")
     screenshot(blair, tmp_path, "conflict")
+    # AND back in the queue, the row says who is on it
+    open_queue(blair, conv.queue)
+    expect(row(blair, conv.conversation_id).locator(f'.avatar[title^="{first_name}"]')).to_be_visible()
+    screenshot(blair, tmp_path, "presence-in-list")
 
 
 def test_template_inserted_with_the_keyboard_filled_previewed_and_sent(
