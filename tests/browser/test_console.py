@@ -315,6 +315,23 @@ def test_only_an_admin_gets_the_staff_panel(console: Callable[..., Any], tmp_pat
     assert {"agent", "agent2", "supervisor", "admin"} <= set(names)
     agent2 = rows.filter(has_text="agent2")
     assert agent2.locator("select").input_value() == "agent"
+    # WHEN the admin invites a colleague as a supervisor
+    username = f"inv{uuid.uuid4().hex[:8]}"
+    admin.fill("#invite-email", f"{username}@staff.replydesk.test")
+    admin.fill("#invite-name", "Ivy Invited")
+    admin.select_option("#invite-role", "supervisor")
+    admin.click("#invite-form button[type=submit]")
+    # THEN they are listed with that role
+    invited = admin.locator("#staff-body tr", has_text=username)
+    expect(invited.locator("select")).to_have_value("supervisor")
+    # WHEN the admin makes them an agent and disables them
+    invited.locator("select").select_option("agent")
+    expect(invited.locator("select")).to_have_value("agent")
+    invited.locator("button", has_text="Disable").click()
+    # THEN the list (read back from Cognito) says so
+    expect(invited.locator("td").nth(4)).to_have_text("disabled")
+    expect(invited.locator("select")).to_have_value("agent")
+    assert admin.inner_text("#staff-error") == ""
     screenshot(admin, tmp_path, "staff")
 
 
