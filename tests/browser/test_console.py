@@ -332,6 +332,7 @@ def test_only_an_admin_gets_the_staff_panel(console: Callable[..., Any], tmp_pat
     expect(invited.locator("td").nth(4)).to_have_text("disabled")
     expect(invited.locator("select")).to_have_value("agent")
     assert admin.inner_text("#staff-error") == ""
+    expect(admin.locator("#staff-body tr", has_text="agent2").locator("td").nth(4)).to_have_text("active")
     screenshot(admin, tmp_path, "staff")
 
 
@@ -618,6 +619,37 @@ def test_hostile_email_runs_nothing_in_the_console(
     # AND the page came with the policy
     status, headers, _ = http_get(f"{stack.api_url}/console/")
     assert status == 200 and "script-src 'self'" in headers["Content-Security-Policy"]
+
+
+def test_a_supervisor_reassigns_an_agents_conversation(
+    stack: Any, drain: Any, console: Callable[..., Any], tmp_path: Path
+) -> None:
+    from chalicelib import store
+
+    # GIVEN a conversation an agent took
+    address = mailbox("reassign")
+    smtp_mail(stack, address, "Colour question", "Does the jacket come in green?")
+    drain()
+    conv = email_conversation(address)
+    alex = console("agent", f"#/c/{conv.conversation_id}")
+    alex.wait_for_selector("#conv-view:not([hidden]) .msg")
+    alex.click("#timeline")
+    alex.keyboard.press("a")
+    wait_for(lambda: store.get_conversation(conv.conversation_id).assignee == "agent", timeout=15)
+    # WHEN another agent opens it, the assignee cannot be changed by them
+    blair = console("agent2", f"#/c/{conv.conversation_id}")
+    expect(blair.locator("#act-assignee")).to_be_disabled()
+    # WHEN a supervisor opens it and hands it to agent2
+    sam = console("supervisor", f"#/c/{conv.conversation_id}")
+    expect(sam.locator("#act-assignee")).to_be_enabled()
+    expect(sam.locator("#act-assignee")).to_have_value("agent")
+    sam.select_option("#act-assignee", label="someone else…")
+    sam.fill("#act-assignee-other", "agent2")
+    sam.keyboard.press("Enter")
+    # THEN the conversation is agent2's
+    expect(sam.locator("#act-assignee")).to_have_value("agent2")
+    assert store.get_conversation(conv.conversation_id).assignee == "agent2"
+    screenshot(sam, tmp_path, "reassigned")
 
 
 SMS_TEXTS = [

@@ -11,6 +11,7 @@ const LIST_POLL_MS = 5_000;
 const QUEUES_POLL_MS = 15_000;
 const PRESENCE_MS = 10_000;
 const PAGE_SIZE = 50;
+const STAFF_STATUS = { CONFIRMED: "active", FORCE_CHANGE_PASSWORD: "invited", RESET_REQUIRED: "password reset" };
 const OTHER_ASSIGNEE = "\u0000other";
 const CHANNEL_LABEL = { email: "mail", sms: "sms", web: "web" };
 const VIEWS = [
@@ -1403,6 +1404,7 @@ async function loadStaff() {
     state.staff.map((s) => {
       const role = h("select", {}, ["agent", "supervisor", "admin"].map((r) => h("option", { value: r }, r)));
       role.value = s.role || (s.groups && s.groups.at(-1)) || "agent";
+      role.disabled = s.username === myName();
       role.addEventListener("change", () => updateStaff(s.username, { role: role.value }));
       const enabled = s.enabled !== false;
       return h(
@@ -1412,8 +1414,15 @@ async function loadStaff() {
         h("td", {}, s.name || ""),
         h("td", {}, s.email || ""),
         h("td", {}, role),
-        h("td", {}, enabled ? s.status || "active" : "disabled"),
-        h("td", {}, h("button", { type: "button", class: "small", onclick: () => updateStaff(s.username, { enabled: !enabled }) }, enabled ? "Disable" : "Enable"))
+        h("td", {}, enabled ? STAFF_STATUS[s.status] || words(String(s.status || "active").toLowerCase()) : "disabled"),
+        h(
+          "td",
+          {},
+          // Nobody disables their own account from here: the last admin could lock everyone out.
+          s.username === myName()
+            ? h("span", { class: "muted small" }, "you")
+            : h("button", { type: "button", class: "small", onclick: () => updateStaff(s.username, { enabled: !enabled }) }, enabled ? "Disable" : "Enable")
+        )
       );
     })
   );
