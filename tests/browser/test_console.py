@@ -652,6 +652,30 @@ def test_a_supervisor_reassigns_an_agents_conversation(
     screenshot(sam, tmp_path, "reassigned")
 
 
+def test_a_supervisor_merges_a_duplicate_customer(
+    stack: Any, drain: Any, console: Callable[..., Any], tmp_path: Path
+) -> None:
+    # GIVEN one person known twice: by email, and by an SMS from a phone nobody linked to it
+    address, phone = mailbox("merge"), fresh_phone()
+    smtp_mail(stack, address, "Tent poles", "One of the tent poles is missing.")
+    send_sms(stack, phone, "Hi, it is me again about the tent poles")
+    drain()
+    keep, duplicate = email_conversation(address), sms_conversation(phone)
+    assert keep.customer_id != duplicate.customer_id
+    # WHEN a supervisor opens the email customer, finds the duplicate by phone and confirms the merge
+    sam = console("supervisor", f"#/customer/{keep.customer_id}")
+    sam.fill("#merge-q", phone)
+    sam.keyboard.press("Enter")
+    merge = sam.locator(f'#merge-found button[data-merge="{duplicate.customer_id}"]')
+    merge.click()
+    expect(merge).to_contain_text("Click again")
+    merge.click()
+    # THEN the customer holds both identities and the SMS conversation
+    expect(sam.locator("#customer-view")).to_contain_text(duplicate.reference)
+    expect(sam.locator("#customer-view .identities")).to_contain_text(phone)
+    screenshot(sam, tmp_path, "merged")
+
+
 SMS_TEXTS = [
     "",
     "Your order ships today.",

@@ -754,7 +754,7 @@ function customerPanel(cust, currentId) {
         )
       )
     ),
-    h("p", {}, h("a", { href: `#/customer/${encodeURIComponent(c.customer_id || cust.customer_id)}`, class: "small" }, "Open the customer")),
+    currentId === null ? null : h("p", {}, h("a", { href: `#/customer/${encodeURIComponent(c.customer_id || cust.customer_id)}`, class: "small" }, "Open the customer")),
   ];
 }
 
@@ -776,10 +776,83 @@ async function openCustomerPage(id) {
   fill(view, h("p", { class: "muted" }, "Loading…"));
   try {
     const cust = await api.get(`customers/${encodeURIComponent(id)}`);
-    fill(view, h("button", { type: "button", class: "ghost", onclick: () => history.back() }, "‹ Back"), h("div", { class: "customer wide" }, customerPanel(cust, null)));
+    fill(
+      view,
+      h("button", { type: "button", class: "ghost", onclick: () => history.back() }, "‹ Back"),
+      h("div", { class: "customer wide" }, customerPanel(cust, null)),
+      hasRole("supervisor") ? mergePanel(cust.customer_id || id) : null
+    );
   } catch (e) {
     fill(view, h("p", { class: "error" }, `Could not open the customer: ${e.message}`));
   }
+}
+
+/** Supervisors join a duplicate into this customer: found by email, phone or name, then confirmed. */
+function mergePanel(keepId) {
+  const input = h("input", { id: "merge-q", placeholder: "email, phone or name of the duplicate", autocomplete: "off" });
+  const found = h("div", { id: "merge-found", class: "merge-found" });
+  const err = h("div", { id: "merge-error", class: "error small", role: "alert" });
+  const find = async () => {
+    err.textContent = "";
+    clear(found);
+    const q = input.value.trim();
+    if (q.length < 2) return;
+    try {
+      const r = await api.get(`search?${new URLSearchParams({ q })}`);
+      const ids = new Map();
+      for (const c of r.customers || []) ids.set(c.customer_id, c.name || c.customer_id);
+      for (const c of r.conversations || []) if (c.customer_id && !ids.has(c.customer_id)) ids.set(c.customer_id, c.customer_id);
+      ids.delete(keepId);
+      if (!ids.size) found.append(h("span", { class: "muted small" }, "No other customer found."));
+      for (const [cid, label] of ids) {
+        found.append(
+          h(
+            "div",
+            { class: "merge-row" },
+            h("a", { href: `#/customer/${encodeURIComponent(cid)}` }, label),
+            " ",
+            h("span", { class: "muted small" }, cid),
+            " ",
+            h("button", { type: "button", class: "small", dataset: { merge: cid }, onclick: (e) => confirmMerge(e.target, cid, label) }, "Merge into this customer")
+          )
+        );
+      }
+    } catch (e) {
+      err.textContent = `Search failed: ${e.message}`;
+    }
+  };
+  // A second click confirms: no dialog, and nothing is merged by one stray click.
+  const confirmMerge = async (button, mergeId, label) => {
+    if (button.dataset.armed !== "yes") {
+      button.dataset.armed = "yes";
+      button.textContent = `Click again: move ${label}'s identities and history here`;
+      button.classList.add("primary");
+      return;
+    }
+    button.disabled = true;
+    try {
+      await api.post("customers/merge", { keep: keepId, merge: mergeId });
+      openCustomerPage(keepId);
+    } catch (e) {
+      err.textContent = `Not merged: ${e.message}`;
+      button.disabled = false;
+    }
+  };
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") {
+      e.preventDefault();
+      find();
+    }
+  });
+  return h(
+    "section",
+    { class: "merge customer wide" },
+    h("h3", {}, "Merge a duplicate into this customer"),
+    h("p", { class: "muted small" }, "The duplicate's identities and conversations move here; the merge is audited."),
+    h("div", { class: "inline-form" }, input, h("button", { type: "button", onclick: find }, "Find")),
+    found,
+    err
+  );
 }
 
 // ------------------------------------------------------------------ actions
