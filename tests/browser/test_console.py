@@ -177,7 +177,7 @@ def test_console_files_are_served_with_a_strict_csp_and_nothing_else(stack: Any)
     # GIVEN the stack's HTTP API
     base = f"{stack.api_url}/console"
     # WHEN the page and its assets are fetched
-    for path in ("/", "/console.js", "/api.js", "/dom.js", "/sms.js", "/console.css"):
+    for path in ("/", "/console.js", "/api.js", "/dom.js", "/sms.js", "/sla.js", "/console.css"):
         status, headers, body = http_get(base + path)
         # THEN each has the policy: own origin only, no inline script, no plugins, no framing of the console
         assert status == 200, (path, status)
@@ -703,3 +703,48 @@ def test_the_composers_sms_counter_counts_like_the_server(stack: Any, page: Any,
     # THEN encoding, units and segments are what chalicelib/sms.py says
     want = count_segments(text)
     assert (got["encoding"], got["units"], got["segments"]) == (want.encoding.value, want.units, want.segments)
+
+
+SLA_CASES = [
+    # (status, minutes since created, first response due after created (min), first response at, resolution due)
+    ("new", 1, 10, None, None),  # 9 of 10 minutes left: ok
+    ("open", 8, 10, None, None),  # 2 of 10 left, under 25 %: warning
+    ("open", 12, 10, None, None),  # 2 minutes past due: breached
+    ("open", 20, 10, 5, 60),  # answered: the resolution clock, 40 of 60 left: ok
+    ("open", 58, 10, 5, 60),  # 2 of 60 left: warning
+    ("pending_customer", 30, 10, 5, 60),  # waiting on the customer: paused
+    ("resolved", 30, 10, 5, 60),  # done: no badge
+]
+
+
+@pytest.mark.parametrize("case", SLA_CASES, ids=[f"{c[0]}-{c[1]}m" for c in SLA_CASES])
+def test_the_sla_badge_in_the_browser_follows_the_servers_rule(
+    stack: Any, page: Any, case: tuple[str, int, int, int | None, int | None]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from chalicelib.console.sla import badge
+
+    status, age, first_due, first_at, resolution_due = case
+    # GIVEN a conversation's deadlines and the badge the server puts on its row
+    created = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    now = created + timedelta(minutes=age)
+
+    def at(minutes: int | None) -> str | None:
+        return None if minutes is None else (created + timedelta(minutes=minutes)).isoformat()
+
+    server = badge(
+        status=status,
+        created_at=created.isoformat(),
+        first_response_due=at(first_due),
+        first_response_at=at(first_at),
+        resolution_due=at(resolution_due),
+        now=now,
+    ).to_dict()
+    # WHEN the console page recomputes it in the browser at the same moment
+    page.goto(f"{stack.api_url}/console/")
+    got = page.evaluate(
+        "async ([sla, now]) => (await import('./sla.js')).slaState(sla, now)", [server, now.timestamp() * 1000]
+    )
+    # THEN both say the same: ok, warning (under 25 % left), breached, paused or none
+    assert got == server["state"], server

@@ -5,6 +5,7 @@
 
 import * as api from "./api.js";
 import { $, $$, clear, fill, fmtDuration, fmtTime, h, show, words } from "./dom.js";
+import { slaRemaining, slaState } from "./sla.js";
 import { countSegments } from "./sms.js";
 
 const LIST_POLL_MS = 5_000;
@@ -201,8 +202,8 @@ function wireApp() {
   wireActions();
   wireComposer();
   wireStaff();
-  window.addEventListener("beforeunload", () => {
-    if (state.conv) navigator.sendBeacon && leavePresence();
+  window.addEventListener("pagehide", () => {
+    if (state.conv) leavePresence();
   });
 }
 
@@ -414,26 +415,12 @@ function backToList() {
 
 // ------------------------------------------------------------------ badges
 
-function slaRemaining(sla) {
-  if (!sla) return null;
-  if (sla.due) {
-    const due = Date.parse(sla.due);
-    if (!Number.isNaN(due)) return (due - Date.now()) / 1000;
-  }
-  return typeof sla.remaining_seconds === "number" ? sla.remaining_seconds : null;
-}
-
-function slaState(sla) {
-  const left = slaRemaining(sla);
-  if (left === null) return sla.state || "ok";
-  if (left < 0) return "breached";
-  if (sla.total_seconds && left < 0.25 * sla.total_seconds) return "warning";
-  return sla.state === "breached" ? "breached" : "ok";
-}
-
 function slaBadge(sla) {
-  if (!sla || (!sla.due && typeof sla.remaining_seconds !== "number")) return h("span", { class: "muted" }, "—");
-  const el = h("span", { class: "sla", dataset: { due: sla.due || "", total: String(sla.total_seconds || ""), kind: sla.kind || "" } });
+  if (!sla || sla.state === "none" || (!sla.due && typeof sla.remaining_seconds !== "number")) return h("span", { class: "muted" }, "—");
+  const el = h("span", {
+    class: "sla",
+    dataset: { due: sla.due || "", total: String(sla.total_seconds || ""), kind: sla.kind || "", state: sla.state || "" },
+  });
   paintSla(el, sla);
   return el;
 }
@@ -442,15 +429,15 @@ function paintSla(el, sla) {
   const left = slaRemaining(sla);
   const st = slaState(sla);
   el.className = `sla sla-${st}`;
-  el.textContent = left === null ? st : fmtDuration(left);
+  el.textContent = st === "paused" ? "paused" : left === null ? st : fmtDuration(left);
   const kind = sla.kind === "first_response" ? "first response" : words(sla.kind || "deadline");
-  el.title = `${kind} due ${sla.due ? new Date(sla.due).toLocaleString() : ""}${st === "breached" ? " (breached)" : ""}`;
+  el.title = `${kind} due ${sla.due ? new Date(sla.due).toLocaleString() : ""}${st === "breached" ? " (breached)" : st === "paused" ? " (clock paused: waiting for the customer)" : ""}`;
 }
 
 function tickBadges() {
   for (const el of $$(".sla[data-due]")) {
     if (!el.dataset.due) continue;
-    paintSla(el, { due: el.dataset.due, total_seconds: Number(el.dataset.total) || 0, kind: el.dataset.kind });
+    paintSla(el, { due: el.dataset.due, total_seconds: Number(el.dataset.total) || 0, kind: el.dataset.kind, state: el.dataset.state });
   }
 }
 
@@ -1021,7 +1008,10 @@ function startPresence() {
 async function heartbeat(stateName) {
   const c = state.conv;
   if (!c) return;
-  const answer = await api.post(`conversations/${encodeURIComponent(c.conversation_id)}/presence`, { state: stateName || state.presenceState });
+  const { data: answer } = await api.call("POST", `conversations/${encodeURIComponent(c.conversation_id)}/presence`, {
+    body: { state: stateName || state.presenceState },
+    keepalive: stateName === "left",
+  });
   if (state.conv && state.conv.conversation_id === c.conversation_id && answer) renderViewers(answer.viewers);
 }
 
