@@ -511,8 +511,14 @@ def test_template_inserted_with_the_keyboard_filled_previewed_and_sent(
     conv = email_conversation(address)
     page = console("agent", f"#/c/{conv.conversation_id}")
     page.wait_for_selector("#conv-view:not([hidden]) .msg")
-    # WHEN the agent types :: in the reply box, picks the first template with the keyboard
+    # WHEN the agent types / at the start of the reply box, the picker opens (and Escape closes it)
     page.click("#composer-text")
+    page.keyboard.type("/")
+    page.wait_for_selector("#template-picker:not([hidden])")
+    page.keyboard.press("Escape")
+    expect(page.locator("#template-picker")).to_be_hidden()
+    assert page.input_value("#composer-text") == ""
+    # WHEN the agent types :: instead, and picks the first template with the keyboard
     page.keyboard.type("::")
     page.wait_for_selector("#template-picker:not([hidden]) #picker-list li[data-id]")
     template_id = page.get_attribute("#picker-list li.active", "data-id")
@@ -649,6 +655,17 @@ def test_a_supervisor_reassigns_an_agents_conversation(
     # THEN the conversation is agent2's
     expect(sam.locator("#act-assignee")).to_have_value("agent2")
     assert store.get_conversation(conv.conversation_id).assignee == "agent2"
+    # WHEN the supervisor relabels the topic, moves it to another queue and asks for a call-back
+    sam.select_option("#act-topic", "billing")
+    expect(sam.locator("#act-topic")).to_have_value("billing")
+    sam.select_option("#act-queue", "refunds")
+    expect(sam.locator("#act-queue")).to_have_value("refunds")
+    sam.click("#act-callback")
+    expect(sam.locator("#conv-banner")).to_contain_text("Call-back requested")
+    # THEN the conversation has them all, each change made from the version the page had seen
+    after = store.get_conversation(conv.conversation_id)
+    assert (after.topic, after.queue, after.assignee) == ("billing", "refunds", "agent2")
+    assert after.callback_requested_at
     screenshot(sam, tmp_path, "reassigned")
 
 

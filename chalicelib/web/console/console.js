@@ -33,6 +33,7 @@ const state = {
   picker: { items: [], active: 0, chosen: null, open: false },
   presenceState: "viewing",
   openHtml: new Set(),
+  changing: Promise.resolve(true),
   staff: [],
   timers: {},
 };
@@ -878,8 +879,21 @@ function banner(text, kind = "error") {
   show(b, !!text);
 }
 
-/** PATCH with the version the agent saw; a 409 reloads and says who was quicker. */
-async function change(fields) {
+/** PATCH with the version the agent saw; a 409 reloads and says who was quicker.
+ *
+ * One agent's own changes run one after another, each with the version the previous one produced, so two
+ * quick changes of the same agent never conflict with each other. */
+function change(fields) {
+  return serial(() => changeNow(fields));
+}
+
+function serial(fn) {
+  const run = state.changing.then(fn);
+  state.changing = run.catch(() => false);
+  return run;
+}
+
+async function changeNow(fields) {
   const c = state.conv;
   if (!c) return false;
   banner("");
@@ -905,7 +919,11 @@ async function change(fields) {
   }
 }
 
-async function requestCallback() {
+function requestCallback() {
+  return serial(requestCallbackNow);
+}
+
+async function requestCallbackNow() {
   const c = state.conv;
   if (!c) return;
   try {
