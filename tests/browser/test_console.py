@@ -493,6 +493,12 @@ def test_a_second_agent_sees_who_else_is_on_the_conversation(
     expect(blair.locator("#conv-banner")).to_contain_text("Someone else changed this conversation first")
     expect(blair.locator("#act-assignee")).to_have_value("agent")
     screenshot(blair, tmp_path, "conflict")
+    # WHEN the customer writes again while the first agent still has the conversation open
+    smtp_mail(stack, address, f"Re: Size question [{conv.reference}]", "I usually wear a medium, by the way.")
+    drain()
+    # THEN the new message appears on the open page by itself, and the half-written reply is kept
+    expect(alex.locator("#timeline")).to_contain_text("I usually wear a medium", timeout=30_000)
+    assert alex.input_value("#composer-text") == "Let me check"
     # AND back in the queue, the row says who is on it
     open_queue(blair, conv.queue)
     expect(row(blair, conv.conversation_id).locator(f'.avatar[title^="{first_name}"]')).to_be_visible()

@@ -502,6 +502,28 @@ async function loadConversation(id) {
   else show($("#retention"), false);
 }
 
+/** What a re-render would change: the version, the status and how many entries the timeline has. */
+function convSignature(c) {
+  return JSON.stringify([c.version, c.status, c.assignee, c.updated_at, (c.timeline || []).length, (c.messages || []).length]);
+}
+
+/** Live refresh of the open conversation (a customer's answer, a colleague's note): re-drawn only when it
+ * changed, and never while the agent is choosing in one of its boxes. */
+async function refreshConversation() {
+  const c = state.conv;
+  if (!c || state.route.name !== "conv") return;
+  const fresh = await api.get(`conversations/${encodeURIComponent(c.conversation_id)}`);
+  if (!state.conv || state.conv.conversation_id !== c.conversation_id) return;
+  if (convSignature(fresh) === convSignature(state.conv)) return;
+  if (document.activeElement && document.activeElement.closest && document.activeElement.closest(".side-conv")) return;
+  const ol = $("#timeline");
+  const atBottom = ol.scrollHeight - ol.scrollTop - ol.clientHeight < 40;
+  const top = ol.scrollTop;
+  state.conv = fresh;
+  renderConversation();
+  if (!atBottom) ol.scrollTop = top; // an agent reading further up keeps their place
+}
+
 function renderConversation() {
   const c = state.conv;
   $("#conv-title").textContent = c.subject || words(c.topic) || "(no subject)";
@@ -1020,7 +1042,10 @@ async function recordOutcome(outcome) {
 function startPresence() {
   clearInterval(state.timers.presence);
   heartbeat().catch(() => {});
-  state.timers.presence = setInterval(() => heartbeat().catch(() => {}), PRESENCE_MS);
+  state.timers.presence = setInterval(() => {
+    heartbeat().catch(() => {});
+    refreshConversation().catch(() => {});
+  }, PRESENCE_MS);
 }
 
 async function heartbeat(stateName) {
