@@ -6,13 +6,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CAMPAIGN ?= demo
 STAGE ?= dev
+# e.g. RUN_ARGS=--json for the handlers' raw logs under make run
+RUN_ARGS ?=
 CHROMIUM ?= /usr/bin/chromium
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install run test test-fast lint typecheck bench package chromium clean
+.PHONY: help install run shell jq test test-fast lint typecheck bench package chromium clean
 
 help:
 	@echo "make run      - start the whole system locally on the embedded AWS emulator"
+	@echo "make shell    - a shell with .venv active, so \`replydesk ...\` works as the README shows"
 	@echo "make test     - install what is needed and run every test (unit, functional, integration, browser)"
 	@echo "make bench    - print the benchmark figures"
 	@echo "make lint     - ruff + mypy"
@@ -32,10 +35,20 @@ chromium:
 	@test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	@test -x $(CHROMIUM)
 
-run: install
-	$(BIN)/replydesk local --campaign $(CAMPAIGN) --stage $(STAGE)
+# jq for the README's checked examples (tests/integration/test_readme.py); quick when present.
+jq:
+	@command -v jq >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq >/dev/null; }
+	@command -v jq >/dev/null
 
-test: install chromium
+run: install
+	@$(BIN)/replydesk local --campaign $(CAMPAIGN) --stage $(STAGE) $(RUN_ARGS)
+
+# An interactive shell with the venv activated on top of your own ~/.bashrc.
+shell: install
+	@echo "replydesk: .venv is active in this shell (replydesk, pytest, ruff); 'exit' leaves it."
+	@bash --rcfile <(echo 'test -f ~/.bashrc && . ~/.bashrc; . $(BIN)/activate') -i
+
+test: install chromium jq
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -6,12 +6,14 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from chalice.app import Chalice, ConvertToMiddleware, Response, SQSEvent
+from chalice.app import Chalice, CloudWatchEvent, ConvertToMiddleware, Cron, Rate, Response, SQSEvent
 
 from chalicelib import pages
 from chalicelib.api.auth import auth_api
 from chalicelib.api.console import console_api
+from chalicelib.api.console_page import console_page
 from chalicelib.api.errors import http_errors
+from chalicelib.api.gdpr import gdpr_api
 from chalicelib.api.rating import rating_api
 from chalicelib.api.templates import templates_api
 from chalicelib.config import deploy_names
@@ -29,6 +31,8 @@ app.register_blueprint(auth_api, url_prefix="/api/auth")
 app.register_blueprint(console_api, url_prefix="/api")
 app.register_blueprint(templates_api, url_prefix="/api")
 app.register_blueprint(rating_api)
+app.register_blueprint(console_page)  # the staff console page and its assets under /console/
+app.register_blueprint(gdpr_api, url_prefix="/api")
 
 INTAKE_PROCESSOR = BatchProcessor(event_type=EventType.SQS)
 EVENTS_PROCESSOR = BatchProcessor(event_type=EventType.SQS)
@@ -82,3 +86,20 @@ def process_events(event: SQSEvent) -> PartialItemFailureResponse:
         processor=EVENTS_PROCESSOR,
         context=event.context,  # type: ignore[arg-type]
     )
+
+
+# The backlog gauge (open conversations, oldest waiting, overdue) per queue; locally the harness's
+# scheduler (local/scheduler.py) runs it on this rate as the pump runs the queue handlers.
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="emit_backlog")
+def emit_backlog(event: CloudWatchEvent) -> dict[str, int]:
+    from chalicelib.ops.backlog import scheduled_backlog
+
+    return scheduled_backlog()
+
+
+# Daily at 00:30 UTC: yesterday's conversation and message metadata to the analytics bucket.
+@app.schedule(Cron(30, 0, "*", "*", "?", "*"), name="export_analytics")
+def export_analytics(event: CloudWatchEvent) -> dict[str, Any]:
+    from chalicelib.analytics.export import export_yesterday
+
+    return export_yesterday()

@@ -39,6 +39,8 @@ ENV_SES_FEEDBACK_TOPIC_ARN = "SES_FEEDBACK_TOPIC_ARN"
 ENV_ESCALATION_TOPIC_ARN = "ESCALATION_TOPIC_ARN"
 ENV_SLA_STATE_MACHINE_ARN = "SLA_STATE_MACHINE_ARN"
 ENV_FOLLOWUP_STATE_MACHINE_ARN = "FOLLOWUP_STATE_MACHINE_ARN"
+ENV_PRESENCE_TABLE = "PRESENCE_TABLE"
+ENV_SEARCH_TABLE = "SEARCH_TABLE"
 ENV_COGNITO_USER_POOL_ID = "COGNITO_USER_POOL_ID"
 ENV_COGNITO_CLIENT_ID = "COGNITO_CLIENT_ID"
 ENV_COGNITO_ISSUER = "COGNITO_ISSUER"
@@ -67,6 +69,8 @@ _REQUIRED = {
     "escalation_topic_arn": ENV_ESCALATION_TOPIC_ARN,
     "sla_state_machine_arn": ENV_SLA_STATE_MACHINE_ARN,
     "followup_state_machine_arn": ENV_FOLLOWUP_STATE_MACHINE_ARN,
+    "presence_table": ENV_PRESENCE_TABLE,
+    "search_table": ENV_SEARCH_TABLE,
     "cognito_user_pool_id": ENV_COGNITO_USER_POOL_ID,
     "cognito_client_id": ENV_COGNITO_CLIENT_ID,
     "cognito_issuer": ENV_COGNITO_ISSUER,
@@ -145,6 +149,8 @@ class Settings:
     escalation_topic_arn: str
     sla_state_machine_arn: str
     followup_state_machine_arn: str
+    presence_table: str
+    search_table: str
     # The staff pool: tokens are verified in our code against these (chalicelib/auth).
     cognito_user_pool_id: str
     cognito_client_id: str
@@ -370,6 +376,14 @@ class SmsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class Alarms:
+    """Thresholds of the campaign's alarms (infra/template.yaml takes them as parameters)."""
+
+    ack_latency_p95: timedelta = timedelta(seconds=30)
+    sla_miss_rate: float = 0.2  # share of SLA outcomes missed over an hour
+
+
+@dataclass(frozen=True, slots=True)
 class Campaign:
     """One stack's configuration; frozen, validated when loaded."""
 
@@ -394,10 +408,13 @@ class Campaign:
     retention_days: int
     reference_prefix: str = "RD"
     faq: Mapping[str, str] = field(default_factory=dict)
+    # The analytics export carries message bodies only when the campaign opts in (DESIGN §7).
+    analytics_include_bodies: bool = False
     guard: GuardSettings = GuardSettings()
     web_form: WebFormLimits = WebFormLimits()
     offers: tuple[Offer, ...] = ()
     csat: Csat = field(default_factory=Csat)
+    alarms: Alarms = field(default_factory=Alarms)
 
     @property
     def default_language(self) -> str:
@@ -688,6 +705,8 @@ def parse_campaign(data: Any, source: str = "campaign") -> Campaign:
     prefix = chk.get(data, "reference_prefix", "", str, required=False, default="RD")
     if not re.match(r"^[A-Z]{2,4}$", prefix):
         chk.fail("reference_prefix", f"must be 2-4 capital letters, got {prefix!r}")
+    analytics = chk.get(data, "analytics", "", dict, required=False, default={})
+    include_bodies = chk.get(analytics, "include_bodies", "analytics", bool, required=False, default=False)
     faq = chk.get(data, "faq", "", dict, required=False, default={})
     for key in faq:
         if key not in topic_ids:
@@ -695,6 +714,7 @@ def parse_campaign(data: Any, source: str = "campaign") -> Campaign:
 
     guard = _guard_settings(data, chk)
     web_form = _web_form_limits(data, chk)
+    alarms = _parse_alarms(data, chk)
 
     if chk.problems:
         raise ConfigError(source, chk.problems)
@@ -720,10 +740,12 @@ def parse_campaign(data: Any, source: str = "campaign") -> Campaign:
         retention_days=retention,
         reference_prefix=prefix,
         faq={str(k): str(v) for k, v in faq.items()},
+        analytics_include_bodies=bool(include_bodies),
         guard=guard,
         web_form=web_form,
         offers=offers,
         csat=csat,
+        alarms=alarms,
     )
 
 
@@ -804,6 +826,16 @@ def _parse_offers(raw: list[Any], topic_ids: list[str], chk: _Checker) -> tuple[
             )
         )
     return tuple(offers)
+
+
+def _parse_alarms(data: Mapping[str, Any], chk: _Checker) -> Alarms:
+    spec = chk.get(data, "alarms", "", dict, required=False, default={})
+    ack = chk.duration(spec.get("ack_latency_p95", "30s"), "alarms.ack_latency_p95")
+    rate = spec.get("sla_miss_rate", 0.2)
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 1:
+        chk.fail("alarms.sla_miss_rate", f"must be a share between 0 and 1, got {rate!r}")
+        rate = 0.2
+    return Alarms(ack_latency_p95=ack, sla_miss_rate=float(rate))
 
 
 def chk_duration_default(data: Mapping[str, Any], key: str, default: str) -> timedelta:

@@ -41,6 +41,22 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def retention_expiry() -> int | None:
+    """DynamoDB TTL (epoch seconds) for a new conversation or message: the campaign's `retention_days`.
+
+    Set when the item is first written, as the raw bucket's lifecycle counts from an object's write.
+    Without a campaign (tools that only read) the item gets no TTL rather than a made-up one.
+    """
+    from chalicelib.config import get_campaign
+    from chalicelib.errors import ConfigError
+
+    try:
+        days = get_campaign().retention_days
+    except ConfigError:
+        return None
+    return int(utcnow().timestamp()) + days * 86400
+
+
 class _Meta:
     # Real values are bound by bind_models() at cold start; the placeholder fails loudly if not.
     table_name = "unbound"
@@ -59,6 +75,8 @@ class CustomerModel(Model):
     identities = UnicodeSetAttribute(default=set)
     tags = UnicodeSetAttribute(default=set)
     marketing_opt_out = BooleanAttribute(default=True)
+    # Set on a customer merged into another by staff (identities and conversations moved there).
+    merged_into = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute(default=utcnow)
     updated_at = UTCDateTimeAttribute(default=utcnow)
 
@@ -91,6 +109,17 @@ class QueueIndex(GlobalSecondaryIndex["ConversationModel"]):
         projection = AllProjection()
 
     queue = UnicodeAttribute(hash_key=True)
+    status_due = UnicodeAttribute(range_key=True)
+
+
+class AssigneeIndex(GlobalSecondaryIndex["ConversationModel"]):
+    """Sparse: only assigned conversations carry `assignee` (the staff username)."""
+
+    class Meta:
+        index_name = "by_assignee"
+        projection = AllProjection()
+
+    assignee = UnicodeAttribute(hash_key=True)
     status_due = UnicodeAttribute(range_key=True)
 
 
@@ -140,6 +169,7 @@ class ConversationModel(Model):
     follow_up_sent_for = UnicodeAttribute(null=True)
     callback_requested_at = UnicodeAttribute(null=True)
     timeline = ListAttribute(of=MapAttribute, default=list)  # type: ignore[arg-type]
+    expires_at = NumberAttribute(null=True, default_for_new=retention_expiry)  # TTL attribute (template)
     # Bumped (atomically, with ADD) by every change staff see; console writes are conditional on it.
     version = NumberAttribute(default=0)
     # Retention playbook and satisfaction rating (chalicelib/library/offers.py, csat.py).
@@ -149,6 +179,7 @@ class ConversationModel(Model):
 
     by_customer = CustomerIndex()
     by_queue = QueueIndex()
+    by_assignee = AssigneeIndex()
 
 
 class SourceIndex(GlobalSecondaryIndex["MessageModel"]):
@@ -210,6 +241,7 @@ class MessageModel(Model):
     suppressed_reason = UnicodeAttribute(null=True)
     problems = ListAttribute(of=UnicodeAttribute, default=list)
     created_at = UnicodeAttribute()
+    expires_at = NumberAttribute(null=True, default_for_new=retention_expiry)  # TTL attribute (template)
 
     by_source = SourceIndex()
     by_rfc_message_id = RfcMessageIdIndex()
@@ -310,6 +342,17 @@ class TemplateModel(Model):
     by_kind = TemplateKindIndex()
 
 
+class SearchTokenModel(Model):
+    """The console's inverted index: `w#<word>` -> conversation id, `n#<name word>` -> customer id."""
+
+    class Meta(_Meta):
+        pass
+
+    token = UnicodeAttribute(hash_key=True)
+    ref = UnicodeAttribute(range_key=True)
+    at = UnicodeAttribute(null=True)
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     CustomerModel,
     IdentityModel,
@@ -319,6 +362,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     OutboxModel,
     RateLimitModel,
     TemplateModel,
+    SearchTokenModel,
 )
 
 
@@ -333,6 +377,7 @@ def bind_models(settings: Settings) -> None:
         OutboxModel: settings.outbox_table,
         RateLimitModel: settings.rate_limits_table,
         TemplateModel: settings.templates_table,
+        SearchTokenModel: settings.search_table,
     }
     for model, table in tables.items():
         meta = model.Meta

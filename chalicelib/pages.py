@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ def contact_page() -> str:
         .render(
             brand=campaign.brand,
             topics=[{"id": t.id, "label": t.label} for t in campaign.topics],
-            faq_json=json.dumps(dict(campaign.faq)),
+            faq=dict(campaign.faq),
             languages=campaign.languages,
             max_message=web.MAX_MESSAGE_CHARS,
             honeypot=web.HONEYPOT_FIELD,

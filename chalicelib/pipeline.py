@@ -222,6 +222,7 @@ def handle_inbound(msg: InboundMessage, rt: Runtime) -> Outcome:
     elif conv.ack_sent_at is None:
         acked = acknowledge(msg, conv, customer.name or msg.sender_name, classification, rt)
     if created and (reason is None or reason not in AUTOMATED):
+        count(Metric.CONVERSATIONS_CLASSIFIED, topic=classification.topic, language=classification.language)
         _start_workflow(conv_id, rt)
     return Outcome(conversation_id=conv_id, message_stored=stored, ack=acked, reason=reason)
 

@@ -15,6 +15,7 @@ from chalicelib.inbound import Channel, TemplateRef
 from chalicelib.metrics import Metric, count
 from chalicelib.models import ConversationModel, EffectStatus, Status
 from chalicelib.observability import logger
+from chalicelib.ops import indices
 from chalicelib.outbox import Effect, Kind, Policy
 
 if TYPE_CHECKING:
@@ -184,6 +185,8 @@ def _after_reply(
         *actions,
         condition=ConversationModel.follow_up_id.does_not_exist() | (ConversationModel.follow_up_id != message_id),
     )
+    if first and applied:
+        indices.observe_first_response(conv, now, rt.campaign)
     conv = store.get_conversation(conversation_id) or conv
     version = int(conv.workflow_version or 0)
     if wait_for_customer and version and conv.resolution_due and workflow.paused_since(conv) is None:

@@ -48,9 +48,51 @@ OPT_OUT_WORDS = (
 OPT_IN_WORDS = ("START", "UNSTOP", "YES")
 HELP_WORDS = ("HELP", "INFO", "AIDE", "HJÄLP", "HILFE", "AYUDA")
 
+# Opt-out (and help) words per language, in that language's script, for the campaign's languages
+# only: carriers match the English list, customers write in their own. ("STOPP" is Swedish and
+# German; a campaign without either does not treat it as STOP.)
+LANGUAGE_OPT_OUT_WORDS: dict[str, tuple[str, ...]] = {
+    "sv": ("STOPP", "AVSLUTA", "AVREGISTRERA", "SLUTA"),
+    "da": ("STOP", "AFMELD", "STOPP"),
+    "nb": ("STOPP", "AVSLUTT", "AVMELD"),
+    "no": ("STOPP", "AVSLUTT", "AVMELD"),
+    "fi": ("LOPETA", "PERU"),
+    "de": ("STOPP", "ABMELDEN", "HALT", "ENDE", "ABBESTELLEN"),
+    "nl": ("STOPPEN", "AFMELDEN", "UITSCHRIJVEN"),
+    "fr": ("ARRET", "ARRETER", "DESABONNER", "DESINSCRIRE", "STOP"),
+    "es": ("PARAR", "BAJA", "ALTO", "CANCELAR", "DETENER"),
+    "pt": ("PARAR", "SAIR", "CANCELAR"),
+    "it": ("FERMA", "BASTA", "CANCELLA", "DISISCRIVI"),
+    "pl": ("STOP", "WYPISZ", "REZYGNUJE"),
+    "ru": ("СТОП", "ОТПИСАТЬСЯ", "ОТПИСКА", "ХВАТИТ"),
+    "uk": ("СТОП", "ВІДПИСАТИСЯ"),
+    "el": ("ΣΤΟΠ", "ΔΙΑΓΡΑΦΗ"),
+    "ar": ("توقف", "إلغاء", "الغاء"),
+    "he": ("הסר", "עצור"),
+    "tr": ("DUR", "IPTAL"),
+    "zh": ("退订", "取消订阅", "停止"),
+    "ja": ("停止", "配信停止"),
+    "ko": ("중지", "수신거부"),
+}
+LANGUAGE_HELP_WORDS: dict[str, tuple[str, ...]] = {
+    "sv": ("HJÄLP",),
+    "de": ("HILFE",),
+    "fr": ("AIDE",),
+    "es": ("AYUDA",),
+    "ru": ("ПОМОЩЬ",),
+}
+
 # Quotes and punctuation people wrap a keyword in: "Stop." / 'STOP!' / «arrêt».
 _WRAPPING = "\"'`´‘’‚‛“”„‟«»‹›.,;:!?¡¿()[]{}<>*~-_ \t\r\n\u00a0\u200b"
 _INNER_SEPARATORS = re.compile(r"[\s\-_.]+")
+# Where a signature starts: the RFC 3676 "-- " line and the phones' "Sent from my ..." lines.
+_SIGNATURE_START = re.compile(
+    r"^\s*(?:--\s*|—\s*|sent from my\b.*|skickat från\b.*|von meinem\b.*|envoyé de\b.*|enviado desde\b.*)$",
+    re.IGNORECASE,
+)
+# A line that is only a name ("Anna", "- Ann Berg", "/J. Smith"): 1-3 capitalised words.
+_NAME_LINE = re.compile(r"^\s*[-/~]*\s*(?:[A-ZÀ-ÞĀ-ſ][\w'.]*\s*){1,3}$")
+_MAX_KEYWORD_TEXT = 200
 
 
 def keyword_key(text: str) -> str:
@@ -63,13 +105,46 @@ def keyword_key(text: str) -> str:
     return _INNER_SEPARATORS.sub("", bare.strip(_WRAPPING)).casefold().upper()
 
 
+def _without_symbols(text: str) -> str:
+    """Emoji, symbols and their modifiers (skin tones, ZWJ, variation selectors) become spaces."""
+    return "".join(
+        " " if unicodedata.category(c) in ("So", "Sk", "Sm", "Cf", "Cs", "Co", "Me") or c == "\ufe0f" else c
+        for c in text
+    )
+
+
+def _keyword_line(body: str) -> str:
+    """The one line that may be a keyword: the first non-empty one, if every later line is a signature."""
+    lines = [line for line in body.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    rest = lines[1:]
+    if rest and not _SIGNATURE_START.match(rest[0]) and not (len(rest) == 1 and _NAME_LINE.match(rest[0])):
+        return body  # more than a keyword and a signature: the whole text is compared (and fails)
+    return lines[0]
+
+
+def _candidates(line: str) -> list[str]:
+    """The keys a line may stand for: itself, and one unit of a repetition ("stop stop", "opt out opt out")."""
+    words = [w for w in re.split(r"[\s,;.!?]+", _without_symbols(line)) if keyword_key(w)]
+    out = [keyword_key(" ".join(words))]
+    for period in (1, 2):
+        if len(words) > period and len(words) % period == 0:
+            unit = [keyword_key(w) for w in words[:period]]
+            if all(keyword_key(w) == unit[i % period] for i, w in enumerate(words)):
+                out.append("".join(unit))
+    return out
+
+
 @functools.lru_cache(maxsize=8)
-def _table(extra_out: tuple[str, ...], extra_in: tuple[str, ...]) -> dict[str, Keyword]:
+def _table(
+    extra_out: tuple[str, ...], extra_in: tuple[str, ...], extra_help: tuple[str, ...] = ()
+) -> dict[str, Keyword]:
     table: dict[str, Keyword] = {}
     # Later assignments win, so the order makes opt-out beat opt-in beat help when a campaign word
     # collides with a default: failing to stop is the one mistake a carrier audit never forgives.
     for words, kw in (
-        (HELP_WORDS, Keyword.HELP),
+        ((*HELP_WORDS, *extra_help), Keyword.HELP),
         ((*OPT_IN_WORDS, *extra_in), Keyword.START),
         ((*OPT_OUT_WORDS, *extra_out), Keyword.STOP),
     ):
@@ -83,25 +158,37 @@ def _table(extra_out: tuple[str, ...], extra_in: tuple[str, ...]) -> dict[str, K
 _DEFAULT_TABLE = _table((), ())
 
 
-def detect_keyword(body: str, campaign: Campaign | None = None) -> Keyword | None:
-    """The keyword the WHOLE message is, or None ("stop sending me offers" is a message, not STOP).
+def _campaign_table(campaign: Campaign) -> dict[str, Keyword]:
+    langs = campaign.languages
+    out = tuple(w for lang in langs for w in LANGUAGE_OPT_OUT_WORDS.get(lang, ())) + campaign.sms.opt_out_keywords
+    helps = tuple(w for lang in langs for w in LANGUAGE_HELP_WORDS.get(lang, ()))
+    return _table(out, campaign.sms.opt_in_keywords, helps)
 
-    Case, accents, surrounding whitespace, quotes and trailing punctuation are ignored, and so are
-    spaces or hyphens inside ("opt out"). The campaign's `sms.opt_out_keywords` / `opt_in_keywords`
+
+def detect_keyword(body: str, campaign: Campaign | None = None) -> Keyword | None:
+    """The keyword the message is, or None ("stop sending me offers" is a message, not STOP).
+
+    Case, accents, surrounding whitespace, quotes, punctuation, emoji and symbols are ignored, and
+    so are spaces or hyphens inside ("opt out"), a keyword repeated ("stop stop STOP") and a
+    signature after it (a "-- " or "Sent from my ..." block, or one line that is only a name).
+    Any other word makes it an ordinary message. With a campaign, its languages' own words (in
+    their scripts, `LANGUAGE_OPT_OUT_WORDS`) and its `sms.opt_out_keywords` / `opt_in_keywords`
     add to the carrier defaults. A word listed both as opt-out and opt-in counts as opt-out.
 
     START/YES are only meaningful for a number that is opted out: the caller should treat them as
     an ordinary message otherwise (a "Yes" answering a staff question must not trigger a
     confirmation SMS).
     """
-    key = keyword_key(body)
-    if not key or len(key) > 40:  # no keyword is this long: skip building tables for real messages
+    if len(body) > 2000:
+        return None  # no keyword message is this long: skip the work for real messages
+    line = _keyword_line(body)
+    if not line.strip() or len(line) > _MAX_KEYWORD_TEXT:
         return None
-    if campaign is not None and (campaign.sms.opt_out_keywords or campaign.sms.opt_in_keywords):
-        table = _table(campaign.sms.opt_out_keywords, campaign.sms.opt_in_keywords)
-    else:
-        table = _DEFAULT_TABLE
-    return table.get(key)
+    table = _campaign_table(campaign) if campaign is not None else _DEFAULT_TABLE
+    for key in _candidates(line):
+        if key and len(key) <= 40 and key in table:
+            return table[key]
+    return None
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,7 +10,9 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
+from chalicelib import searchindex
 from chalicelib.errors import InvalidInput, TransientError
+from chalicelib.gdpr import hashing as gdpr_hashing
 from chalicelib.inbound import Channel, InboundMessage, TemplateRef
 from chalicelib.models import (
     ConversationModel,
@@ -147,6 +149,8 @@ def upsert_customer(
     if actions:
         actions.append(CustomerModel.updated_at.set(now))
         customer.update(actions=actions)
+    if name and (created or not customer.name):
+        searchindex.index_customer(customer_id, name)
     return _customer_ref(customer, created)
 
 
@@ -415,11 +419,14 @@ def put_message(item: MessageModel) -> bool:
     """Store once: False if this exact message (same key) is already stored."""
     try:
         item.save(condition=MessageModel.sort.does_not_exist())
-        return True
     except PutError as exc:
         if _conditional_failed(exc):
             return False
         raise _transient(exc) from exc
+    searchindex.index_message(
+        item.conversation_id, subject=item.subject, text=item.new_text or item.text, at=item.created_at
+    )
+    return True
 
 
 def inbound_message_item(
@@ -511,10 +518,7 @@ def customer_conversations(customer_id: str, limit: int = 50) -> list[Conversati
 
 
 def suppression_reason(identity: str) -> str | None:
-    try:
-        return SuppressionModel.get(identity, consistent_read=True).reason
-    except DoesNotExist:
-        return None
+    return gdpr_hashing.suppression_reason(identity)  # an erased customer's opt-out is kept under its hashed key
 
 
 def add_suppression(identity: str, *, reason: str, source: str, now: datetime) -> bool:
@@ -534,9 +538,10 @@ def remove_suppression(identity: str, *, only_reason: str | None = None) -> bool
     try:
         cond = SuppressionModel.reason == only_reason if only_reason else None
         SuppressionModel(address=identity).delete(condition=cond)
-        return True
+        removed = True
     except Exception:  # noqa: BLE001 - a missing item or a reason mismatch both mean "nothing removed"
-        return False
+        removed = False
+    return gdpr_hashing.remove_erased_suppression(identity, only_reason=only_reason) or removed
 
 
 def ack_slot_free(identity: str, *, now: datetime, max_acks: int, window: timedelta) -> bool:

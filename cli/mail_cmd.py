@@ -28,7 +28,8 @@ def register(parser: argparse.ArgumentParser) -> None:
         description="Parse each raw email (as stored in the raw bucket) and run the stateless no-ack checks. "
         "Suppressions and the per-sender rate limit need the tables and are not checked here. "
         "SES verdicts are read from the X-SES-* and amazonses.com Authentication-Results headers "
-        "when present.",
+        "when present. Exit status 1 when a file could not be read (the others are still checked); "
+        "a file that is not an email is reported on its line.",
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="raw email files (.eml, as bytes)")
     p.add_argument("--campaign", default="demo", help="campaign whose policy and addresses apply (default: demo)")
@@ -59,14 +60,14 @@ def check(ns: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"replydesk mail check: {exc}", file=sys.stderr)
         return 2
-    read = 0
+    unreadable = 0
     for name in ns.files:
         try:
             raw = Path(name).read_bytes()
         except OSError as exc:
             print(f"{name}: error: cannot read: {exc.strerror or exc}")
+            unreadable += 1
             continue
-        read += 1
         try:
             parsed = parse_email(raw, source_id=Path(name).name, raw_key=name, received_at=datetime.now(UTC))
         except InvalidInput as exc:
@@ -81,4 +82,7 @@ def check(ns: argparse.Namespace) -> int:
         if not ns.quiet:
             for line in _thread_keys(msg, campaign):
                 print(line)
-    return 0 if read else 1
+    if unreadable:
+        print(f"replydesk mail check: {unreadable} of {len(ns.files)} files could not be read", file=sys.stderr)
+        return 1
+    return 0

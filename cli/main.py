@@ -12,18 +12,27 @@ GROUPS = {
     "local": ("cli.local_cmd", "run the whole system locally on the embedded AWS emulator"),
     "package": ("cli.package_cmd", "package one campaign's CloudFormation template"),
     "mail": ("cli.mail_cmd", "diagnose raw emails: would they be acknowledged, and why not"),
-    "sms": ("cli.sms_cmd", "SMS tools: segment counts, send a test SMS to the local stack"),
+    "sms": ("cli.sms_cmd", "SMS tools: segments, keywords, send a test SMS to the local stack, read its replies"),
     "topics": ("cli.topics_cmd", "train and evaluate topic classifiers"),
     "lang": ("cli.lang_cmd", "evaluate language detection"),
-    "workflow": ("cli.workflow_cmd", "SLA and follow-up timelines"),
+    "workflow": ("cli.workflow_cmd", "a conversation's SLA timeline: deadlines, breaches, pauses, follow-ups"),
     "templates": ("cli.templates_cmd", "the campaign's template library: list, show, render, push, history"),
-    "stats": ("cli.stats_cmd", "campaign figures from CloudWatch (retention offers, ...)"),
+    "stats": (
+        "cli.stats_cmd",
+        "a campaign's indices for a period (stats summary) and retention kept-rates (stats retention)",
+    ),
+    "dlq": ("cli.dlq_cmd", "list, show, replay and purge the intake and events DLQs"),
+    "customer": ("cli.customer_cmd", "GDPR: export or erase one customer's personal data"),
+    "analytics": ("cli.analytics_cmd", "export contact metadata for analysis; query it with DuckDB"),
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="replydesk", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="replydesk",
+        description="replydesk's operator commands. `replydesk COMMAND --help` lists each one's options.",
+    )
     sub = parser.add_subparsers(dest="group", metavar="COMMAND")
     for name, (_module, help_text) in GROUPS.items():
         sub.add_parser(name, help=help_text, add_help=False)

@@ -8,7 +8,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.sms import SmsEncoding, count_segments, detect_keyword, fit_to_budget, split_segments
+from chalicelib.sms import (
+    SmsEncoding,
+    count_segments,
+    detect_keyword,
+    fit_to_budget,
+    split_segments,
+)
+from local.endpoints import ENV_ENDPOINT, StackUnavailable, moto_endpoint
 
 
 def _text(ns: argparse.Namespace) -> str:
@@ -34,12 +41,15 @@ def _add_segments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.set_defaults(func=segments)
 
 
+def _unit(encoding: SmsEncoding) -> str:
+    return "septets" if encoding is SmsEncoding.GSM7 else "UTF-16 code units"
+
+
 def segments(ns: argparse.Namespace) -> int:
     text = _text(ns)
     count = count_segments(text)
     print(f"encoding: {count.encoding.value}")
-    unit = "septets" if count.encoding is SmsEncoding.GSM7 else "UTF-16 code units"
-    print(f"units:    {count.units} ({unit})")
+    print(f"units:    {count.units} ({_unit(count.encoding)})")
     print(f"segments: {count.segments}")
     if ns.split:
         for i, part in enumerate(split_segments(text), 1):
@@ -52,8 +62,20 @@ def segments(ns: argparse.Namespace) -> int:
         except SegmentBudgetExceeded as exc:
             print(f"over budget: {exc}", file=sys.stderr)
             return 1
-        note = " after replacing typographic punctuation" if fitted != text.strip() else ""
-        print(f"budget:   fits in {ns.budget}{note}")
+        # What is sent can differ from TEXT (surrounding whitespace dropped, typographic punctuation
+        # replaced): show its count too, so the budget line never contradicts the lines above.
+        if fitted != text:
+            sent = count_segments(fitted)
+            changes = ["surrounding whitespace dropped"] if text.strip() != text else []
+            if fitted != text.strip():
+                changes.append("typographic punctuation replaced")
+            print(
+                f"as sent:  {sent.encoding.value}, {sent.units} {_unit(sent.encoding)}, "
+                f"{sent.segments} segment{'s' if sent.segments != 1 else ''} ({', '.join(changes)})"
+            )
+        else:
+            sent = count
+        print(f"budget:   {sent.segments} of {ns.budget} segment{'s' if ns.budget != 1 else ''}: fits")
     return 0
 
 
@@ -75,7 +97,7 @@ def keyword(ns: argparse.Namespace) -> int:
     return 0
 
 
-LOCAL_ENDPOINT = "http://127.0.0.1:5000"
+ENDPOINT_HELP = f"the local stack's moto endpoint (default: ${ENV_ENDPOINT} or http://127.0.0.1:5000)"
 
 
 def _add_send(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -93,7 +115,7 @@ def _add_send(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="PHONE",
         help="the sending phone, E.164 (e.g. +14255550123; numbers ending in 99 are opted out)",
     )
-    p.add_argument("--endpoint", default=LOCAL_ENDPOINT, help="the local stack's moto endpoint")
+    p.add_argument("--endpoint", default=None, help=ENDPOINT_HELP)
     p.add_argument("--campaign", default="demo")
     p.add_argument("--stage", default="dev")
     p.add_argument(
@@ -105,7 +127,7 @@ def _add_send(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _add_replies(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("replies", help="the SMS the local stack has sent to one phone")
     p.add_argument("--to", dest="phone", required=True, metavar="PHONE")
-    p.add_argument("--endpoint", default=LOCAL_ENDPOINT, help="the local stack's moto endpoint")
+    p.add_argument("--endpoint", default=None, help=ENDPOINT_HELP)
     p.set_defaults(func=replies)
 
 
@@ -137,42 +159,39 @@ def _print_reply(reply: dict[str, Any]) -> None:
 
 
 def send(ns: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
     from chalicelib.config import load_campaign
     from local.phone import PhoneLine, fetch_moto_data, replies_for, send_sms
 
     text = _text(ns)
-    sns = _sns(ns.endpoint)
+    endpoint = moto_endpoint(ns.endpoint)
+    sns = _sns(endpoint)
     try:
         topic = find_topic(sns, ns.campaign, ns.stage)
-    except Exception as exc:  # noqa: BLE001 - any failure here means the same thing to the user
-        print(
-            f"no local stack answers at {ns.endpoint} ({type(exc).__name__}): start it with `replydesk local`",
-            file=sys.stderr,
-        )
+        if topic is None:
+            print(
+                f"replydesk sms send: no inbound-sms topic for campaign {ns.campaign!r} stage {ns.stage!r} "
+                f"at {endpoint}: is that stack running with --campaign {ns.campaign} --stage {ns.stage}?",
+                file=sys.stderr,
+            )
+            return 1
+        line = PhoneLine(sns=sns, topic_arn=topic, campaign_number=load_campaign(ns.campaign).sms.number)
+        before = replies_for(fetch_moto_data(endpoint), ns.phone)
+        seen = {r["id"] for r in before}
+        previous = str(before[-1]["id"] or "") if before else ""
+        inbound_id = send_sms(line, ns.phone, text, previous_message_id=previous)
+        print(f"-> sent to {line.campaign_number} (inboundMessageId {inbound_id})", flush=True)
+        if ns.wait <= 0:
+            return 0
+        got = _wait_for_replies(endpoint, ns.phone, seen, ns.wait)
+    except StackUnavailable as exc:
+        print(f"replydesk sms send: {exc.hint()}", file=sys.stderr)
         return 1
-    if topic is None:
-        print(f"no inbound-sms topic for campaign {ns.campaign!r} stage {ns.stage!r} at {ns.endpoint}", file=sys.stderr)
+    except (BotoCoreError, ClientError) as exc:
+        problem = type(exc).__name__ if isinstance(exc, BotoCoreError) else str(exc)
+        print(f"replydesk sms send: {StackUnavailable(endpoint, problem).hint()}", file=sys.stderr)
         return 1
-    line = PhoneLine(sns=sns, topic_arn=topic, campaign_number=load_campaign(ns.campaign).sms.number)
-    before = replies_for(fetch_moto_data(ns.endpoint), ns.phone)
-    seen = {r["id"] for r in before}
-    previous = str(before[-1]["id"] or "") if before else ""
-    inbound_id = send_sms(line, ns.phone, text, previous_message_id=previous)
-    print(f"-> sent to {line.campaign_number} (inboundMessageId {inbound_id})", flush=True)
-    if ns.wait <= 0:
-        return 0
-    deadline = time.monotonic() + ns.wait
-    got = 0
-    quiet_until: float | None = None
-    while time.monotonic() < deadline and (quiet_until is None or time.monotonic() < quiet_until):
-        time.sleep(0.5)
-        for reply in replies_for(fetch_moto_data(ns.endpoint), ns.phone):
-            if reply["id"] not in seen:
-                seen.add(reply["id"])
-                _print_reply(reply)
-                got += 1
-                # A keyword answer or an ack comes alone; wait a little for any other, not the full time.
-                quiet_until = time.monotonic() + 2.0
     if not got:
         print(
             f"(no reply within {ns.wait:g} s: a second message in a conversation, an opted-out number "
@@ -182,15 +201,38 @@ def send(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _wait_for_replies(endpoint: str, phone: str, seen: set[Any], wait: float) -> int:
+    """Print each new SMS to `phone` until `wait` seconds pass, or 2 s after the last one; returns how many."""
+    from local.phone import fetch_moto_data, replies_for
+
+    deadline = time.monotonic() + wait
+    got = 0
+    quiet_until: float | None = None
+    while time.monotonic() < deadline and (quiet_until is None or time.monotonic() < quiet_until):
+        time.sleep(0.5)
+        for reply in replies_for(fetch_moto_data(endpoint), phone):
+            if reply["id"] not in seen:
+                seen.add(reply["id"])
+                _print_reply(reply)
+                got += 1
+                # A keyword answer or an ack comes alone; wait a little for any other, not the full time.
+                quiet_until = time.monotonic() + 2.0
+    return got
+
+
 def replies(ns: argparse.Namespace) -> int:
     from local.phone import fetch_moto_data, replies_for
 
+    endpoint = moto_endpoint(ns.endpoint)
     try:
-        data = fetch_moto_data(ns.endpoint)
-    except OSError as exc:
-        print(f"no local stack answers at {ns.endpoint} ({type(exc).__name__})", file=sys.stderr)
+        data = fetch_moto_data(endpoint)
+    except StackUnavailable as exc:
+        print(f"replydesk sms replies: {exc.hint()}", file=sys.stderr)
         return 1
-    for reply in replies_for(data, ns.phone):
+    found = replies_for(data, ns.phone)
+    if not found:
+        print(f"(no SMS sent to {ns.phone} yet)")
+    for reply in found:
         _print_reply(reply)
     return 0
 

@@ -1,93 +1,200 @@
-"""`replydesk stats`: campaign figures read back from CloudWatch, one subcommand per figure."""
+"""`replydesk stats`: a campaign's indices for a period, computed from its tables.
+
+A subcommand group: `stats summary` (response times, SLA, backlog, contacts, suppressed acks) lives
+here; other parts (e.g. `stats retention`) add a subparser in `register()` and use `add_common()`
+and `connect()` so every part takes the same options and reads the same stack.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
+import json
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-LOCAL_ENDPOINT = "http://127.0.0.1:5000"
-NAMESPACE = "replydesk"
+_RELATIVE = re.compile(r"^(\d+)([mhd])$")
 
 
-def _cloudwatch(endpoint: str | None) -> Any:
+def parse_when(value: str, *, now: datetime | None = None) -> datetime:
+    """An ISO date/time (UTC when no offset is given) or a look-back like '7d', '12h', '30m'."""
+    now = now or datetime.now(UTC)
+    m = _RELATIVE.match(value.strip())
+    if m:
+        unit = {"m": "minutes", "h": "hours", "d": "days"}[m.group(2)]
+        return now - timedelta(**{unit: int(m.group(1))})
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO time or a look-back like '7d': {value!r}") from exc
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class StatsContext:
+    """What every `stats` part reads: the campaign, its stack's table names and a DynamoDB client."""
+
+    campaign: Any
+    stage: str
+    ddb: Any
+    since: datetime
+    until: datetime
+    now: datetime
+
+    def table(self, kind: str) -> str:
+        # The template's naming (infra/template.yaml): replydesk-<campaign>-<stage>-<kind>.
+        return f"replydesk-{self.campaign.name}-{self.stage}-{kind}"
+
+
+def add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--campaign", default="demo", help="campaign name (its file in chalicelib/campaigns)")
+    p.add_argument("--stage", default="dev")
+    p.add_argument("--since", default="7d", help="ISO time or look-back like 7d, 12h (default 7d)")
+    p.add_argument("--until", default=None, help="ISO time (default now)")
+    p.add_argument("--endpoint", default=None, help="AWS endpoint, e.g. the local stack's moto server")
+    p.add_argument("--region", default=None)
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+
+def connect(ns: argparse.Namespace) -> StatsContext:
     import boto3
 
-    kwargs: dict[str, Any] = {"region_name": os.environ.get("AWS_REGION") or "us-east-1"}
-    if endpoint:
-        kwargs["endpoint_url"] = endpoint
-        if endpoint.startswith(("http://127.0.0.1", "http://localhost")):
-            # The local emulator takes any credentials; fake ones keep a real profile out of it.
-            kwargs |= {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    return boto3.session.Session().client("cloudwatch", **kwargs)
+    from chalicelib.config import load_campaign
+
+    now = datetime.now(UTC)
+    session: Any = boto3.session.Session()
+    ddb = session.client("dynamodb", region_name=ns.region, endpoint_url=ns.endpoint)
+    return StatsContext(
+        campaign=load_campaign(ns.campaign),
+        stage=ns.stage,
+        ddb=ddb,
+        since=parse_when(ns.since, now=now),
+        until=parse_when(ns.until, now=now) if ns.until else now,
+        now=now,
+    )
 
 
-def retention_outcomes(
-    cloudwatch: Any, offer_ids: list[str], *, days: int, now: datetime
-) -> dict[str, dict[str, float]]:
-    """offer -> outcome -> count, from the RetentionOutcome metric (dimensions service, offer, outcome)."""
-    from chalicelib.library.offers import Outcome
+def _fmt_seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value < 120:
+        return f"{value:.1f}s"
+    if value < 7200:
+        return f"{value / 60:.1f}m"
+    return f"{value / 3600:.1f}h"
+
+
+def render_summary(data: dict[str, Any]) -> str:
+    fr = data["first_response_seconds"]
+    lines = [
+        f"period            {data['since']} .. {data['until']}",
+        f"conversations     {data['conversations']}",
+        "first response    calendar p50 {} p90 {}  |  business hours p50 {} p90 {}  (n={:.0f})".format(
+            _fmt_seconds(fr["calendar"]["p50"]),
+            _fmt_seconds(fr["calendar"]["p90"]),
+            _fmt_seconds(fr["business_hours"]["p50"]),
+            _fmt_seconds(fr["business_hours"]["p90"]),
+            fr["calendar"]["count"],
+        ),
+        "resolution        p50 {} p90 {}  (n={:.0f})".format(
+            _fmt_seconds(data["resolution_seconds"]["p50"]),
+            _fmt_seconds(data["resolution_seconds"]["p90"]),
+            data["resolution_seconds"]["count"],
+        ),
+        "queues            sla met %  met  missed  waiting  overdue  oldest waiting",
+    ]
+    for name, q in data["queues"].items():
+        met = "-" if q["sla_met_percent"] is None else f"{q['sla_met_percent']:.1f}"
+        lines.append(
+            f"  {name:<16}{met:>9}  {q['first_response_met']:>3}  {q['first_response_missed']:>6}  "
+            f"{q['waiting']:>7}  {q['overdue']:>7}  {_fmt_seconds(q['oldest_waiting_seconds']):>14}"
+        )
+    for title, key in (
+        ("breaches", "breaches"),
+        ("by channel", "by_channel"),
+        ("by topic", "by_topic"),
+        ("by language", "by_language"),
+        ("acks suppressed", "acks_suppressed"),
+    ):
+        values = data[key]
+        lines.append(f"{title:<18}" + ("  ".join(f"{k}={v}" for k, v in values.items()) or "-"))
+    return "\n".join(lines)
+
+
+def _summary(ns: argparse.Namespace) -> int:
+    from chalicelib.ops.stats import collect
+
+    ctx = connect(ns)
+    summary = collect(
+        ctx.ddb,
+        ctx.campaign,
+        conversations_table=ctx.table("conversations"),
+        messages_table=ctx.table("messages"),
+        since=ctx.since,
+        until=ctx.until,
+        now=ctx.now,
+    )
+    data = summary.to_dict()
+    print(json.dumps(data, indent=2) if ns.json else render_summary(data))
+    return 0
+
+
+def retention_outcomes(ctx: StatsContext) -> dict[str, dict[str, float]]:
+    """offer -> outcome -> count over the period, from the outcomes recorded on the conversations.
+
+    Read from the tables like `summary` (one Query per queue on `by_queue`), so the figure does
+    not depend on CloudWatch's retention or on metric dimensions.
+    """
+    from chalicelib.ops.stats import queue_conversations
 
     out: dict[str, dict[str, float]] = {}
-    for offer in [*offer_ids, "none"]:
-        for outcome in Outcome:
-            resp = cloudwatch.get_metric_statistics(
-                Namespace=NAMESPACE,
-                MetricName="RetentionOutcome",
-                Dimensions=[
-                    {"Name": "service", "Value": "replydesk"},
-                    {"Name": "offer", "Value": offer},
-                    {"Name": "outcome", "Value": outcome.value},
-                ],
-                StartTime=now - timedelta(days=days),
-                EndTime=now,
-                Period=86400,
-                Statistics=["Sum"],
-            )
-            total = sum(float(p.get("Sum", 0)) for p in resp.get("Datapoints", []))
-            if total:
-                out.setdefault(offer, {})[outcome.value] = total
+    table = ctx.table("conversations")
+    for queue in ctx.campaign.queues:
+        for item in queue_conversations(ctx.ddb, table, queue):
+            recorded = (item.get("retention") or {}).get("M")
+            if not recorded:
+                continue
+            at = parse_when(recorded.get("at", {}).get("S", "1970-01-01T00:00:00+00:00"))
+            if not ctx.since <= at <= ctx.until:
+                continue
+            offer = recorded.get("offer_id", {}).get("S") or "none"
+            outcome = recorded.get("outcome", {}).get("S") or "no_answer"
+            by_outcome = out.setdefault(offer, {})
+            by_outcome[outcome] = by_outcome.get(outcome, 0) + 1
     return out
 
 
 def _retention(ns: argparse.Namespace) -> int:
-    from chalicelib.config import load_campaign
     from chalicelib.library.offers import Outcome, kept_rate
 
-    campaign = load_campaign(ns.campaign)
-    try:
-        outcomes = retention_outcomes(
-            _cloudwatch(ns.endpoint or None), [o.id for o in campaign.offers], days=ns.days, now=datetime.now(UTC)
-        )
-    except Exception as exc:  # noqa: BLE001 - any failure means the same thing to the user
-        print(f"cannot read CloudWatch at {ns.endpoint or 'AWS'} ({type(exc).__name__})", file=sys.stderr)
-        return 1
-    labels = {o.id: o.label for o in campaign.offers} | {"none": "(no offer)"}
+    ctx = connect(ns)
+    outcomes = retention_outcomes(ctx)
+    if ns.json:
+        print(json.dumps({"outcomes": outcomes, "kept_rate": {k: v[0] for k, v in kept_rate(outcomes).items()}}))
+        return 0
+    labels = {o.id: o.label for o in ctx.campaign.offers} | {"none": "(no offer)"}
     print(f"{'offer':<16} {'label':<32} " + " ".join(f"{o.value:>9}" for o in Outcome) + "  kept-rate")
     for offer, (rate, total) in sorted(kept_rate(outcomes).items()):
         counts = " ".join(f"{outcomes[offer].get(o.value, 0):>9g}" for o in Outcome)
         print(f"{offer:<16} {labels.get(offer, offer)[:32]:<32} {counts}  {rate:>8.0%} of {total:g}")
     if not outcomes:
-        print(f"(no retention outcomes recorded in the last {ns.days} days)")
+        print("(no retention outcomes recorded in the period)")
     return 0
 
 
-def _add_retention(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("retention", help="kept-rate per retention offer (metric RetentionOutcome)")
-    p.add_argument("--campaign", default="demo")
-    p.add_argument("--days", type=int, default=30)
-    p.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL", LOCAL_ENDPOINT))
-    p.set_defaults(func=_retention)
-
-
-# One function per subcommand; other figures add theirs to this tuple.
-SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (_add_retention,)
+# Parts of the group: name -> (help, handler). Another part registers itself by adding an entry
+# here (or its own subparser in register()).
+PARTS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
+    "summary": ("response times, SLA met %% per queue, breaches, backlog, contacts, suppressed acks", _summary),
+    "retention": ("kept-rate per retention offer, from the outcomes recorded on the conversations", _retention),
+}
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in SUBCOMMANDS:
-        add(sub)
+    sub = parser.add_subparsers(dest="part", metavar="PART")
+    for name, (help_text, handler) in PARTS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        add_common(p)
+        p.set_defaults(func=handler)

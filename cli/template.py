@@ -14,6 +14,7 @@ from chalicelib.config import Campaign
 ROOT = Path(__file__).resolve().parents[1]
 INFRA = ROOT / "infra"
 INCLUDE = "replydesk:include"
+GENERATE = "replydesk:generate"
 
 
 def _expand(node: Any) -> Any:
@@ -37,6 +38,8 @@ def parameters(campaign: Campaign, stage: str) -> dict[str, Any]:
         "InboundDomain": campaign.inbound_domain,
         "InboundRecipients": ",".join(campaign.inbound_addresses),
         "RetentionDays": campaign.retention_days,
+        "AckLatencyP95ThresholdMs": int(campaign.alarms.ack_latency_p95.total_seconds() * 1000),
+        "SlaMissRateThreshold": campaign.alarms.sla_miss_rate,
     }
 
 
@@ -46,7 +49,22 @@ def merge_template(campaign: Campaign, stage: str) -> dict[str, Any]:
     template: dict[str, Any] = _expand(copy.deepcopy(raw))
     for name, value in parameters(campaign, stage).items():
         template["Parameters"][name]["Default"] = value
+    _generate(template, campaign, stage)
     return template
+
+
+def _generate(template: dict[str, Any], campaign: Campaign, stage: str) -> None:
+    """Fill in what chalicelib.ops builds from the metric definitions: the dashboard body and the alarms."""
+    from chalicelib.ops import alarms, dashboard
+
+    for res in template["Resources"].values():
+        props = res.get("Properties", {})
+        if props.get("DashboardBody") == {GENERATE: "dashboard"}:
+            props["DashboardBody"] = {"Fn::Sub": dashboard.body_text(campaign, stage)}
+    for lid, res in alarms.alarm_resources(campaign, stage).items():
+        if lid in template["Resources"]:
+            raise ValueError(f"generated alarm {lid} clashes with a resource of infra/template.yaml")
+        template["Resources"][lid] = res
 
 
 def stack_resources(template: dict[str, Any]) -> dict[str, dict[str, Any]]:

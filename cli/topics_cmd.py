@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chalicelib.config import Campaign
 
 REJECT_LABELS = ("unknown", "oos")
 
@@ -13,9 +18,15 @@ REJECT_LABELS = ("unknown", "oos")
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     tr = sub.add_parser("train", help="train from --campaign NAME and/or --data FILE.csv (text,label)")
-    tr.add_argument("--campaign", help="campaign: train on its topics, write chalicelib/classify/models/NAME")
+    tr.add_argument("--campaign", help="campaign: train on its topics (and --data rows, if given)")
     tr.add_argument("--data", type=Path, help="CSV with text and label columns (added to campaign rows)")
-    tr.add_argument("--out", type=Path, help="output directory (default for --campaign: the packaged one)")
+    where = tr.add_mutually_exclusive_group()
+    where.add_argument("--out", type=Path, help="output directory for the model")
+    where.add_argument(
+        "--in-place",
+        action="store_true",
+        help="with --campaign: replace the campaign's packaged model (chalicelib/classify/models/NAME)",
+    )
     tr.add_argument("-C", type=float, default=1.0, help="LinearSVC regularisation (default 1.0, by CV on Banking77)")
     tr.set_defaults(func=train)
     ev = sub.add_parser("evaluate", help="accuracy, macro-F1 and unknown rejection on a labelled CSV")
@@ -36,16 +47,24 @@ def train(ns: argparse.Namespace) -> int:
     if ns.campaign:
         campaign = load_campaign(ns.campaign)
         texts, labels = campaign_examples(campaign)
+        more_texts, more_labels = _staff_relabels(campaign)
+        texts += more_texts
+        labels += more_labels
     if ns.data:
         more_texts, more_labels = read_csv(ns.data)
         texts += more_texts
         labels += more_labels
     if not texts:
-        print("replydesk topics train: give --campaign NAME and/or --data FILE.csv")
+        print("replydesk topics train: give --campaign NAME and/or --data FILE.csv", file=sys.stderr)
         return 2
-    out = ns.out or (topic.model_dir_for(ns.campaign) if ns.campaign else None)
+    # The packaged model is part of the repository: replacing it is only ever asked for explicitly.
+    if ns.in_place and not ns.campaign:
+        print("replydesk topics train: --in-place needs --campaign NAME", file=sys.stderr)
+        return 2
+    out = topic.model_dir_for(ns.campaign) if ns.in_place else ns.out
     if out is None:
-        print("replydesk topics train: --out DIR is required with --data alone")
+        hint = f" (or --in-place to replace {topic.model_dir_for(ns.campaign)})" if ns.campaign else ""
+        print(f"replydesk topics train: give --out DIR{hint}", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
     source = " + ".join(
@@ -59,6 +78,29 @@ def train(ns: argparse.Namespace) -> int:
     print(f"temperature {model.temperature:.4f}, unknown below {model.threshold:.3f}")
     print(f"wrote {out} ({model.size_bytes / 1e6:.2f} MB)")
     return 0
+
+
+def _staff_relabels(campaign: Campaign) -> tuple[list[str], list[str]]:
+    """Topic changes staff made in the console, when the environment names the campaign's stack."""
+    from chalicelib import aws
+    from chalicelib.config import get_settings
+    from chalicelib.console.relabels import staff_relabels
+    from chalicelib.errors import ConfigError
+    from chalicelib.models import bind_models
+
+    try:
+        settings = get_settings()
+    except ConfigError:
+        print("no stack settings in the environment: staff relabels not included")
+        return [], []
+    bind_models(settings)
+    texts, labels = staff_relabels(
+        s3=aws.s3(),
+        bucket=settings.raw_bucket,
+        topics=set(campaign.topic_ids()),
+    )
+    print(f"staff relabels: {len(texts)} rows from the {settings.stage} stack")
+    return texts, labels
 
 
 def evaluate(ns: argparse.Namespace) -> int:

@@ -144,6 +144,9 @@ class Bootstrap:
             "AWS::SES::ReceiptRule": self.receipt_rule,
             "AWS::CloudWatch::Alarm": self.alarm,
             "AWS::CloudWatch::Dashboard": self.dashboard,
+            "AWS::Glue::Database": self.glue_database,
+            "AWS::Glue::Table": self.glue_table,
+            "AWS::Athena::WorkGroup": self.athena_workgroup,
             "AWS::Cognito::UserPool": self.user_pool,
             "AWS::Cognito::UserPoolClient": self.user_pool_client,
             "AWS::Cognito::UserPoolGroup": self.user_pool_group,
@@ -274,12 +277,15 @@ class Bootstrap:
                 "MetricName",
                 "Dimensions",
                 "Statistic",
+                "ExtendedStatistic",
                 "Period",
+                "DatapointsToAlarm",
                 "EvaluationPeriods",
                 "Threshold",
                 "ComparisonOperator",
                 "TreatMissingData",
                 "AlarmActions",
+                "OKActions",
             )
             if k in p
         }
@@ -290,6 +296,23 @@ class Bootstrap:
     def dashboard(self, lid: str, p: dict[str, Any]) -> Created:
         self.client("cloudwatch").put_dashboard(DashboardName=p["DashboardName"], DashboardBody=p["DashboardBody"])
         return Created(lid, "AWS::CloudWatch::Dashboard", p["DashboardName"])
+
+    def glue_database(self, lid: str, p: dict[str, Any]) -> Created:
+        self.client("glue").create_database(DatabaseInput=p["DatabaseInput"])
+        return Created(lid, "AWS::Glue::Database", p["DatabaseInput"]["Name"])
+
+    def glue_table(self, lid: str, p: dict[str, Any]) -> Created:
+        # `${!dt}` is Fn::Sub's escape for a literal `${dt}` (Athena's partition projection placeholder).
+        table = json.loads(json.dumps(p["TableInput"]).replace("${!", "${"))
+        self.client("glue").create_table(DatabaseName=p["DatabaseName"], TableInput=table)
+        return Created(lid, "AWS::Glue::Table", f"{p['DatabaseName']}|{table['Name']}")
+
+    def athena_workgroup(self, lid: str, p: dict[str, Any]) -> Created:
+        config = p.get("WorkGroupConfiguration", {})
+        self.client("athena").create_work_group(
+            Name=p["Name"], Description=p.get("Description", ""), Configuration=config
+        )
+        return Created(lid, "AWS::Athena::WorkGroup", p["Name"])
 
     def user_pool(self, lid: str, p: dict[str, Any]) -> Created:
         # The template's property names are the API's for everything the staff pool uses.

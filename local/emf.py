@@ -7,6 +7,7 @@ import logging
 import queue
 import sys
 import threading
+import time
 from typing import Any, TextIO
 
 log = logging.getLogger("replydesk.local.emf")
@@ -21,20 +22,21 @@ def metric_data(blob: dict[str, Any]) -> tuple[str, list[dict[str, Any]]] | None
     namespace = "replydesk"
     for directive in meta.get("CloudWatchMetrics", []):
         namespace = directive.get("Namespace", namespace)
-        dims = [d for group in directive.get("Dimensions", []) for d in group]
-        dimensions = [{"Name": d, "Value": str(blob[d])} for d in dict.fromkeys(dims) if d in blob]
-        for metric in directive.get("Metrics", []):
-            values = blob.get(metric["Name"])
-            for value in values if isinstance(values, list) else [values]:
-                if isinstance(value, int | float):
-                    out.append(
-                        {
-                            "MetricName": metric["Name"],
-                            "Dimensions": dimensions,
-                            "Value": float(value),
-                            "Unit": metric.get("Unit", "None"),
-                        }
-                    )
+        # Each dimension set is a metric of its own in CloudWatch (EMF specification).
+        for group in directive.get("Dimensions", []) or [[]]:
+            dimensions = [{"Name": d, "Value": str(blob[d])} for d in dict.fromkeys(group) if d in blob]
+            for metric in directive.get("Metrics", []):
+                values = blob.get(metric["Name"])
+                for value in values if isinstance(values, list) else [values]:
+                    if isinstance(value, int | float):
+                        out.append(
+                            {
+                                "MetricName": metric["Name"],
+                                "Dimensions": dimensions,
+                                "Value": float(value),
+                                "Unit": metric.get("Unit", "None"),
+                            }
+                        )
     return namespace, out
 
 
@@ -73,20 +75,33 @@ class EmfForwarder:
             sys.stdout = self._original
             self._original = None
 
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until every line seen so far is forwarded (tests read CloudWatch right after a flow)."""
+        deadline = time.monotonic() + timeout
+        while self.lines.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return not self.lines.unfinished_tasks
+
     def _run(self) -> None:
         while True:
             text = self.lines.get()
-            for line in text.splitlines():
-                try:
-                    parsed = metric_data(json.loads(line))
-                except (ValueError, TypeError):
-                    continue
-                if not parsed or not parsed[1]:
-                    continue
-                namespace, data = parsed
-                try:
-                    for i in range(0, len(data), 20):
-                        self.cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[i : i + 20])
-                    self.forwarded += len(data)
-                except Exception:
-                    log.exception("forwarding metrics failed")
+            try:
+                self._forward(text)
+            finally:
+                self.lines.task_done()
+
+    def _forward(self, text: str) -> None:
+        for line in text.splitlines():
+            try:
+                parsed = metric_data(json.loads(line))
+            except (ValueError, TypeError):
+                continue
+            if not parsed or not parsed[1]:
+                continue
+            namespace, data = parsed
+            try:
+                for i in range(0, len(data), 20):
+                    self.cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[i : i + 20])
+                self.forwarded += len(data)
+            except Exception:
+                log.exception("forwarding metrics failed")

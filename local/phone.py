@@ -6,14 +6,19 @@ import json
 import logging
 import threading
 import time
-import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
+import phonenumbers
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.sms import count_segments
+from local.endpoints import StackUnavailable, moto_data
 from local.outbox import sent_sms
 
 log = logging.getLogger("replydesk.local.phone")
@@ -102,9 +107,86 @@ def replies_for(moto_data: dict[str, Any], phone: str) -> list[dict[str, Any]]:
 
 
 def fetch_moto_data(endpoint: str) -> dict[str, Any]:
-    with urllib.request.urlopen(endpoint.rstrip("/") + "/moto-api/data.json", timeout=30) as resp:
-        data: dict[str, Any] = json.loads(resp.read())
-    return data
+    """moto's data.json; raises StackUnavailable when the emulator does not answer or errs."""
+    return moto_data(endpoint)
+
+
+class InboundLog:
+    """Every inbound SMS the stack stored raw (raw/sms/ in the raw bucket), whoever sent it.
+
+    The page shows messages sent with `replydesk sms send` or the tests too, not only its own.
+    Raw objects never change, so each is read once.
+    """
+
+    PREFIX = "raw/sms/"
+
+    def __init__(self, s3: Any, bucket: str) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+        self._seen: dict[str, dict[str, Any] | None] = {}
+        self._lock = threading.Lock()
+
+    def messages_from(self, phone: str) -> list[dict[str, Any]]:
+        with self._lock:
+            self._refresh()
+            return [m for m in self._seen.values() if m is not None and m["phone"] == phone]
+
+    def _refresh(self) -> None:
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.PREFIX):
+            for obj in page.get("Contents", []):
+                if obj["Key"] not in self._seen:
+                    self._seen[obj["Key"]] = self._read(obj)
+
+    def _read(self, obj: dict[str, Any]) -> dict[str, Any] | None:
+        body = self.s3.get_object(Bucket=self.bucket, Key=obj["Key"])["Body"].read()
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return None  # not an SMS payload (the intake parks it in the DLQ): nothing to show
+        if not isinstance(data, dict) or not isinstance(data.get("originationNumber"), str):
+            return None
+        return {
+            "phone": data["originationNumber"],
+            "id": str(data.get("inboundMessageId") or obj["Key"]),
+            "text": str(data.get("messageBody") or ""),
+            "at": obj["LastModified"].timestamp(),
+        }
+
+
+def number_status(sns: Any, phone: str, suppressed: Callable[[str], str | None] | None = None) -> dict[str, Any]:
+    """What the stack will do with SMS from `phone`: invalid, opted out at SNS, opted out with STOP, or fine."""
+    try:
+        valid = phonenumbers.is_valid_number(phonenumbers.parse(phone, None))
+    except phonenumbers.NumberParseException:
+        valid = False
+    if not valid:
+        return {
+            "state": "invalid",
+            "note": "Not a valid international number (E.164, e.g. +14255550123): "
+            "the stack stores the message but cannot answer it.",
+        }
+    if sns.check_if_phone_number_is_opted_out(phoneNumber=phone).get("isOptedOut"):
+        return {
+            "state": "opted_out_at_sns",
+            "note": "Opted out at SNS (the carrier told AWS): messages are stored, no SMS can reach this phone.",
+        }
+    reason = suppressed(phone) if suppressed is not None else None
+    if reason:
+        why = "with STOP" if reason == "opt_out" else f"({reason.replace('_', ' ')})"
+        return {
+            "state": "suppressed",
+            "note": f"Opted out {why}: messages are stored, nothing is sent to this phone until it sends START.",
+        }
+    return {"state": "ok", "note": ""}
+
+
+def _stack_suppression(phone: str) -> str | None:
+    from chalicelib import store
+
+    try:
+        return store.suppression_reason(f"phone#{phone}")
+    except Exception:  # noqa: BLE001 - the page's hint must not fail because the table did not answer
+        return None
 
 
 # ------------------------------------------------------------------ the page
@@ -125,9 +207,20 @@ class PhoneSimulator:
     sees it; the page polls every second, which keeps that order close to the real one.
     """
 
-    def __init__(self, line: PhoneLine, endpoint: str, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        line: PhoneLine,
+        endpoint: str,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        inbound: InboundLog | None = None,
+        suppressed: Callable[[str], str | None] | None = None,
+    ) -> None:
         self.line = line
         self.endpoint = endpoint
+        self.inbound = inbound
+        self.suppressed = suppressed
         self._threads: dict[str, _Thread] = {}
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer((host, port), _handler_for(self))
@@ -138,7 +231,16 @@ class PhoneSimulator:
 
     @classmethod
     def for_stack(cls, stack: _StackLike, port: int = 0) -> PhoneSimulator:
-        return cls(PhoneLine.for_stack(stack), stack.endpoint, port=port)
+        return cls(
+            PhoneLine.for_stack(stack),
+            stack.endpoint,
+            port=port,
+            inbound=InboundLog(stack.client("s3"), stack.env["RAW_BUCKET"]),
+            suppressed=_stack_suppression,
+        )
+
+    def status(self, phone: str) -> dict[str, Any]:
+        return number_status(self.line.sns, phone, self.suppressed)
 
     def start(self) -> PhoneSimulator:
         self._thread = threading.Thread(target=self.server.serve_forever, name="phone", daemon=True)
@@ -165,10 +267,18 @@ class PhoneSimulator:
     def thread(self, phone: str) -> list[dict[str, Any]]:
         """Sent and received messages for `phone`, in the order the simulator saw them."""
         replies = self._replies(phone)
+        stored = self.inbound.messages_from(phone) if self.inbound is not None else []
         now = time.time()
         with self._lock:
             state = self._threads.setdefault(phone, _Thread())
             items = list(state.sent)
+            mine = {m["id"] for m in items}
+            # Sent from elsewhere (the CLI, a test): placed when the stack stored it raw.
+            items.extend(
+                {"direction": "in", "id": m["id"], "text": m["text"], "at": m["at"]}
+                for m in stored
+                if m["id"] not in mine
+            )
             for reply in replies:
                 at = state.seen.setdefault(str(reply["id"]), now)
                 items.append({"direction": "out", "id": reply["id"], "text": reply["text"], "at": at})
@@ -207,10 +317,27 @@ def _handler_for(sim: PhoneSimulator) -> type[BaseHTTPRequestHandler]:
                     return
                 try:
                     messages = sim.thread(phone)
-                except OSError as exc:
-                    self._json(502, {"error": f"the emulator did not answer ({type(exc).__name__})"})
+                    status = sim.status(phone)
+                except (StackUnavailable, BotoCoreError, ClientError) as exc:
+                    problem = exc.problem if isinstance(exc, StackUnavailable) else type(exc).__name__
+                    self._json(502, {"error": f"the emulator did not answer ({problem})"})
                     return
-                self._json(200, {"phone": phone, "campaign_number": sim.line.campaign_number, "messages": messages})
+                self._json(
+                    200,
+                    {
+                        "phone": phone,
+                        "campaign_number": sim.line.campaign_number,
+                        "status": status,
+                        "messages": messages,
+                    },
+                )
+            elif parts.path == "/api/segments":
+                text = (parse_qs(parts.query, keep_blank_values=True).get("text") or [""])[0][:MAX_TEXT]
+                count = count_segments(text)
+                self._json(
+                    200,
+                    {"encoding": count.encoding.value, "units": count.units, "segments": count.segments},
+                )
             else:
                 self._json(404, {"error": "not found"})
 
@@ -274,15 +401,18 @@ _PAGE = """<!doctype html>
  #error { color: #b00020; min-height: 1.2rem; }
  button { margin-top: .5rem; font: inherit; padding: .4rem 1.2rem; }
  #count { color: #666; font-size: .8rem; }
+ #status { color: #8a4b00; font-size: .85rem; min-height: 1.1rem; margin-top: .3rem; }
 </style>
 </head>
 <body>
 <h1>Phone simulator</h1>
 <p class="hint">Send an SMS to the campaign number <strong id="campaign-number">{{NUMBER}}</strong>
-and see the replies this phone receives. Numbers ending in 99 are opted out at SNS.</p>
+and see the replies this phone receives, and what it sent from here or with
+<code>replydesk sms send</code>. Numbers ending in 99 are opted out at SNS.</p>
 <label for="phone">This phone's number</label>
 <input id="phone" list="numbers" value="+14255550123" autocomplete="off">
 <datalist id="numbers">{{OPTIONS}}</datalist>
+<div id="status" role="status"></div>
 <label for="thread">Conversation</label>
 <div id="thread" aria-live="polite"><span class="empty">No messages yet.</span></div>
 <label for="text">Message</label>
@@ -317,8 +447,28 @@ async function poll() {
   try {
     const resp = await fetch("/api/thread?phone=" + encodeURIComponent(phone), {cache: "no-store"});
     const data = await resp.json();
-    if (resp.ok && $("phone").value.trim() === phone) render(data.messages);
+    if ($("phone").value.trim() !== phone) return;
+    if (resp.ok) {
+      render(data.messages);
+      $("status").textContent = data.status.note;
+    } else {
+      $("status").textContent = data.error || "The stack did not answer.";
+    }
   } catch (e) { /* the stack may be restarting: try again next second */ }
+}
+let countSeq = 0;
+async function count() {
+  const text = $("text").value;
+  const seq = ++countSeq;
+  if (!text) { $("count").textContent = ""; return; }
+  try {
+    const resp = await fetch("/api/segments?text=" + encodeURIComponent(text), {cache: "no-store"});
+    const c = await resp.json();
+    if (seq !== countSeq) return;  // a later keystroke already asked
+    const unit = c.encoding === "GSM-7" ? "septets" : "UTF-16 units";
+    $("count").textContent = text.length + " characters · " + c.encoding + " · " + c.units + " " + unit +
+      " · " + c.segments + (c.segments === 1 ? " segment" : " segments");
+  } catch (e) { $("count").textContent = text.length + " characters"; }
 }
 async function send() {
   $("error").textContent = "";
@@ -343,9 +493,7 @@ $("send").addEventListener("click", send);
 $("text").addEventListener("keydown", (e) => {
   if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); send(); }
 });
-$("text").addEventListener("input", () => {
-  $("count").textContent = $("text").value.length + " characters";
-});
+$("text").addEventListener("input", count);
 $("phone").addEventListener("input", () => { lastRendered = ""; poll(); });
 poll();
 setInterval(poll, 1000);

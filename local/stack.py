@@ -20,9 +20,11 @@ from moto.server import ThreadedMotoServer
 
 from chalicelib.config import load_campaign
 from cli.template import merge_template
+from local.alarms import AlarmEvaluator
 from local.bootstrap import Bootstrap, Created, Resolver
 from local.emf import EmfForwarder
 from local.pump import EventPump, mappings_for
+from local.scheduler import Scheduler, schedules_for
 from local.smtp import SesInbound, start_smtp
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,6 +69,7 @@ class LocalStack:
     api_port: int = 0
     smtp_port: int = 0
     phone_port: int = 0
+    dashboard_port: int = 0
     pump_threads: bool = True
     forward_metrics: bool = True
     env: dict[str, str] = field(default_factory=dict)
@@ -121,6 +124,7 @@ class LocalStack:
         self.env["COGNITO_JWKS_URL"] = f"{self.endpoint}/{self.env['COGNITO_USER_POOL_ID']}/.well-known/jwks.json"
         os.environ.update(self.env)
         self._ses_setup()
+        self._escalation_inbox()
         self.create_demo_staff()
         self.push_templates()
 
@@ -143,6 +147,21 @@ class LocalStack:
         bind_models(load_settings(self.env))
         pushed = push_seed(self.campaign, ROOT / "templates" / self.campaign_name, author="local stack")
         return sum(p.changed for p in pushed)
+
+    def _escalation_inbox(self) -> None:
+        """Subscribe a queue to the escalation topic, as supervisors' email/SMS would be on AWS.
+
+        Nothing consumes it: `replydesk local outbox` shows what arrived (local/outbox.py).
+        """
+        from local.outbox import ESCALATION_INBOX_SUFFIX
+
+        sqs = self.client("sqs")
+        url = sqs.create_queue(QueueName=f"replydesk-{self.campaign_name}-{self.stage}-{ESCALATION_INBOX_SUFFIX}")[
+            "QueueUrl"
+        ]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.client("sns").subscribe(TopicArn=self.env["ESCALATION_TOPIC_ARN"], Protocol="sqs", Endpoint=arn)
+        self.escalation_inbox_url = url
 
     def create_demo_staff(self) -> None:
         """One confirmed staff user per role with a known password, for `make run` and the tests."""
@@ -179,12 +198,18 @@ class LocalStack:
         self.pump = EventPump(mappings_for(self.app_module, self.sqs, self.region), self.sqs, self.region)
         if self.pump_threads:
             self.pump.start()
+        self.scheduler = Scheduler(schedules_for(self.app_module, self.region), self.region)
+        self.alarms = AlarmEvaluator(self.client("cloudwatch"))
+        if self.pump_threads:
+            self.scheduler.start()
+            self.alarms.start()
         self.emf = EmfForwarder(self.client("cloudwatch")) if self.forward_metrics else None
         if self.emf is not None:
             self.emf.install()
         self._start_api()
         self._start_smtp()
         self._start_phone()
+        self._start_dashboard()
         return self.app_module
 
     def _start_api(self) -> None:
@@ -223,12 +248,28 @@ class LocalStack:
         self.phone_port = self.phone.port
         self.phone_url = self.phone.url
 
+    def _start_dashboard(self) -> None:
+        from local.dashboard import LocalDashboard
+
+        self.dashboard = LocalDashboard(
+            self.client("cloudwatch"), self.dashboard_name, port=self.dashboard_port
+        ).start()
+        self.dashboard_port = self.dashboard.port
+        self.dashboard_url = self.dashboard.url
+
+    @property
+    def dashboard_name(self) -> str:
+        return f"replydesk-{self.campaign_name}-{self.stage}"
+
     def stop(self) -> None:
         for stop in (
             lambda: self.pump.stop(),
+            lambda: self.scheduler.stop(),
+            lambda: self.alarms.stop(),
             lambda: self.api_server.shutdown(),
             lambda: self.smtp.stop(),
             lambda: self.phone.stop(),
+            lambda: self.dashboard.stop(),
             self._stop_emf,
             lambda: self.moto.stop(),
         ):
@@ -275,10 +316,10 @@ class LocalStack:
                 f"  SMTP (inbound)   127.0.0.1:{self.smtp_port}  -> {', '.join(self.campaign.inbound_addresses)}",
                 f"  phone simulator  {self.phone_url}/  (SMS to {self.campaign.sms.number})",
                 f"  outbox           {self.endpoint}/moto-api/data.json  (sent mail: ses, SMS: sns)",
-                f"                   `replydesk local outbox --endpoint {self.endpoint}`",
+                "                   `replydesk local outbox` (one line per message; --full, --json)",
+                "  escalations      a local inbox on the escalation topic, shown by the outbox",
                 f"  moto endpoint    {self.endpoint}  (AWS_ENDPOINT_URL)",
                 *(f"  staff login      {u.username} / {u.password}  ({u.role})" for u in DEMO_STAFF),
-                f"  dashboard        aws --endpoint-url {self.endpoint} cloudwatch get-dashboard "
-                f"--dashboard-name replydesk-{self.campaign_name}-{self.stage}  (metrics forwarded from EMF)",
+                f"  dashboard        {self.dashboard_url}/  (CloudWatch dashboard {self.dashboard_name}, from EMF)",
             ]
         )

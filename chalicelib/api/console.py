@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice.app import Blueprint
+from chalice.app import Blueprint, Response
 
 from chalicelib import aws
 from chalicelib.api.staff import json_body, staff_route
 from chalicelib.auth import Role, Staff
 from chalicelib.config import get_settings
-from chalicelib.console import detail, staffadmin
+from chalicelib.console import actions, customers, detail, merge, presence, queues, search, staffadmin
 from chalicelib.reply import staff_reply
 from chalicelib.runtime import get_runtime
 
@@ -18,15 +18,71 @@ console_api = Blueprint(__name__)
 _JSON = ["application/json"]
 
 
+def _query(name: str) -> str | None:
+    params = console_api.current_request.query_params
+    value = params.get(name) if params is not None else None
+    return str(value) if value else None
+
+
+def _viewers(conversation_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    rt = get_runtime()
+    return presence.viewers(
+        ddb=aws.dynamodb(), table=rt.settings.presence_table, conversation_ids=conversation_ids, now=rt.clock()
+    )
+
+
 @staff_route(console_api, "/me")
 def me(staff: Staff) -> dict[str, Any]:
     return staff.to_dict()
 
 
+@staff_route(console_api, "/queues")
+def list_queues(staff: Staff) -> list[dict[str, Any]]:
+    rt = get_runtime()
+    return queues.queue_counts(
+        ddb=aws.dynamodb(), table=rt.settings.conversations_table, campaign=rt.campaign, now=rt.clock()
+    )
+
+
+@staff_route(console_api, "/conversations")
+def list_conversations(staff: Staff) -> Response:
+    rt = get_runtime()
+    page = queues.conversation_page(
+        ddb=aws.dynamodb(),
+        table=rt.settings.conversations_table,
+        campaign=rt.campaign,
+        view=queues.parse_view(_query("view")),
+        queue=_query("queue"),
+        username=staff.username,
+        cursor=_query("cursor"),
+        limit=queues.parse_limit(_query("limit")),
+        now=rt.clock(),
+        presence=_viewers,
+    )
+    tag = queues.etag(page)
+    headers: dict[str, str | list[str]] = {"ETag": tag, "Cache-Control": "private, no-cache"}
+    if console_api.current_request.headers.get("if-none-match") == tag:
+        return Response(body="", status_code=304, headers=headers)
+    return Response(body=page, status_code=200, headers=headers)
+
+
 @staff_route(console_api, "/conversations/{conversation_id}")
 def get_conversation(staff: Staff, conversation_id: str) -> dict[str, Any]:
+    rt = get_runtime()
+    viewers = _viewers([conversation_id]).get(conversation_id, [])
+    return detail.conversation_detail(conversation_id, now=rt.clock(), viewers=viewers)
+
+
+@staff_route(console_api, "/customers/{customer_id}")
+def get_customer(staff: Staff, customer_id: str) -> dict[str, Any]:
     get_runtime()  # binds the models to this stage's tables
-    return detail.conversation_detail(conversation_id)
+    return customers.customer_view(customer_id)
+
+
+@staff_route(console_api, "/customers/merge", methods=["POST"], role=Role.SUPERVISOR, content_types=_JSON)
+def merge_customers(staff: Staff) -> dict[str, Any]:
+    rt = get_runtime()
+    return merge.merge_customers(json_body(console_api), staff=staff, ddb=aws.dynamodb(), now=rt.clock())
 
 
 @staff_route(console_api, "/conversations/{conversation_id}/reply", methods=["POST"], content_types=_JSON)
@@ -42,7 +98,6 @@ def reply_to_conversation(staff: Staff, conversation_id: str) -> dict[str, Any]:
         str(body.get("text") or ""),
         # Who answered comes from the token, never from the body.
         sent_by=staff.display_name,
-        # The client generates the key so a double-click or a retry sends once.
         idempotency_key=str(body.get("idempotency_key") or ""),
         rt=rt,
         wait_for_customer=bool(body.get("wait_for_customer", True)),
@@ -60,6 +115,56 @@ def reply_to_conversation(staff: Staff, conversation_id: str) -> dict[str, Any]:
     return result
 
 
+@staff_route(console_api, "/conversations/{conversation_id}", methods=["PATCH"], content_types=_JSON)
+def patch_conversation(staff: Staff, conversation_id: str) -> dict[str, Any]:
+    return actions.patch_conversation(conversation_id, json_body(console_api), staff=staff, rt=get_runtime())
+
+
+@staff_route(console_api, "/conversations/{conversation_id}/notes", methods=["POST"], content_types=_JSON)
+def add_note(staff: Staff, conversation_id: str) -> dict[str, Any]:
+    return actions.add_note(conversation_id, json_body(console_api), staff=staff, rt=get_runtime())
+
+
+@staff_route(console_api, "/conversations/{conversation_id}/callback", methods=["POST"], content_types=_JSON)
+def request_callback(staff: Staff, conversation_id: str) -> dict[str, Any]:
+    return actions.request_callback(conversation_id, staff=staff, rt=get_runtime())
+
+
+@staff_route(console_api, "/conversations/{conversation_id}/presence", methods=["POST"], content_types=_JSON)
+def post_presence(staff: Staff, conversation_id: str) -> dict[str, Any]:
+    rt = get_runtime()
+    state = presence.parse_state(json_body(console_api).get("state"))
+    viewers = presence.beat(
+        ddb=aws.dynamodb(),
+        table=rt.settings.presence_table,
+        conversation_id=conversation_id,
+        username=staff.username,
+        name=staff.display_name,
+        state=state,
+        now=rt.clock(),
+    )
+    return {"viewers": viewers}
+
+
+@staff_route(console_api, "/search")
+def search_everything(staff: Staff) -> dict[str, Any]:
+    return search.search(_query("q") or "", campaign=get_runtime().campaign)
+
+
 @staff_route(console_api, "/staff", role=Role.ADMIN)
 def list_staff(staff: Staff) -> list[dict[str, Any]]:
     return staffadmin.list_staff(idp=aws.cognito_idp(), pool_id=get_settings().cognito_user_pool_id)
+
+
+@staff_route(console_api, "/staff", methods=["POST"], role=Role.ADMIN, content_types=_JSON)
+def invite_staff(staff: Staff) -> dict[str, Any]:
+    return staffadmin.invite(
+        json_body(console_api), idp=aws.cognito_idp(), pool_id=get_settings().cognito_user_pool_id, by=staff
+    )
+
+
+@staff_route(console_api, "/staff/{username}", methods=["PATCH"], role=Role.ADMIN, content_types=_JSON)
+def update_staff(staff: Staff, username: str) -> dict[str, Any]:
+    return staffadmin.update(
+        username, json_body(console_api), idp=aws.cognito_idp(), pool_id=get_settings().cognito_user_pool_id, by=staff
+    )

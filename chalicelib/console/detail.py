@@ -1,36 +1,102 @@
-"""One conversation for staff: its fields, deadlines, breaches, timeline and messages."""
+"""One conversation for staff: fields, classification with reasons, deadlines, and the whole timeline."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+import nh3
+
 from chalicelib import store, workflow
+from chalicelib.console.sla import badge
 from chalicelib.errors import NotFound
+from chalicelib.models import ConversationModel, MessageModel
 
 
-def conversation_detail(conversation_id: str) -> dict[str, Any]:
-    """A conversation with its timeline (deadlines, breaches, follow-ups) and messages, oldest first."""
+def _message_entry(m: MessageModel) -> dict[str, Any]:
+    kind = "note" if m.direction == "note" else ("ack" if m.ack else "message")
+    return {
+        "at": m.created_at,
+        "kind": kind,
+        "message_id": m.message_id,
+        "direction": m.direction,
+        "channel": m.channel,
+        "subject": m.subject,
+        "text": m.new_text or m.text,
+        "full_text": m.text if m.new_text else None,
+        # Sanitised at intake already; cleaned again on the way out so a change there cannot reach a browser.
+        "html": nh3.clean(m.html) if m.html else None,
+        "attachments": [
+            {"filename": a.filename, "content_type": a.content_type, "size": int(a.size)} for a in m.attachments or []
+        ],
+        "ack": bool(m.ack),
+        "suppressed_reason": m.suppressed_reason,
+        "sent_by": m.sent_by,
+        "template": m.template,
+        "template_id": getattr(m, "template_id", None),
+        "template_version": getattr(m, "template_version", None),
+        "template_language": getattr(m, "template_language", None),
+        "classification": dict(m.classification.attribute_values) if m.classification else None,
+    }
+
+
+def timeline(conv: ConversationModel, messages: list[MessageModel], now: datetime) -> list[dict[str, Any]]:
+    """Messages in and out, notes, acks and the clock's entries (deadlines, breaches, pauses, follow-ups,
+    status changes) in one list, oldest first."""
+    entries = [_message_entry(m) for m in messages]
+    entries += [{"at": store.iso(e.at), "kind": e.kind, "detail": e.detail} for e in workflow.timeline(conv, now=now)]
+    return sorted(entries, key=lambda e: str(e["at"]))
+
+
+def conversation_detail(
+    conversation_id: str, *, now: datetime, viewers: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The conversation view: two reads (the item, then one Query for its messages)."""
     conv = store.get_conversation(conversation_id)
     if conv is None:
         raise NotFound(f"no conversation {conversation_id}")
+    messages = store.conversation_messages(conversation_id)
     return {
         "conversation_id": conv.conversation_id,
         "reference": conv.reference,
+        "customer_id": conv.customer_id,
+        "subject": conv.subject,
         "status": conv.status,
         "queue": conv.queue,
         "channel": conv.channel,
+        "assignee": conv.assignee,
+        "version": int(conv.version or 0),
         "topic": conv.topic,
         "language": conv.language,
         "urgency": conv.urgency,
+        "classification": {
+            "topic": conv.topic,
+            "language": conv.language,
+            "urgency": conv.urgency,
+            "sentiment": conv.sentiment,
+            "reasons": list(conv.reasons or []),
+        },
         "reasons": list(conv.reasons or []),
+        "created_at": conv.created_at,
+        "updated_at": conv.updated_at,
         "first_response_due": conv.first_response_due,
         "resolution_due": conv.resolution_due,
         "first_response_at": conv.first_response_at,
+        "resolved_at": conv.resolved_at,
         "callback_requested_at": conv.callback_requested_at,
+        "sla": badge(
+            status=conv.status,
+            created_at=conv.created_at,
+            first_response_due=conv.first_response_due,
+            first_response_at=conv.first_response_at,
+            resolution_due=conv.resolution_due,
+            now=now,
+        ).to_dict(),
         "breaches": [
             {"kind": b.kind, "level": int(b.level or 1), "at": b.at, "due": b.due} for b in conv.breaches or []
         ],
-        "timeline": [{"at": e.at.isoformat(), "kind": e.kind, "detail": e.detail} for e in workflow.timeline(conv)],
+        "timeline": timeline(conv, messages, now),
+        # The earlier shape, kept for the operator scripts and tests that read it.
         "messages": [
             {
                 "direction": m.direction,
@@ -42,6 +108,7 @@ def conversation_detail(conversation_id: str) -> dict[str, Any]:
                 "suppressed_reason": m.suppressed_reason,
                 "sent_by": m.sent_by,
             }
-            for m in store.conversation_messages(conversation_id)
+            for m in messages
         ],
+        "viewers": viewers or [],
     }

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.auth import Role
+from botocore.exceptions import ClientError
+
+from chalicelib.auth import Role, Staff
+from chalicelib.errors import Conflict, Forbidden, NotFound, TransientError, ValidationError
+from chalicelib.observability import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
@@ -55,3 +61,89 @@ def list_staff(*, idp: CognitoIdentityProviderClient, pool_id: str) -> list[dict
         if not token:
             break
     return sorted(out, key=lambda u: u["username"])
+
+
+_EMAIL_RE = re.compile(r"^[^@\s]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+_USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
+
+
+def _role(value: Any) -> Role:
+    try:
+        return Role(str(value))
+    except ValueError as exc:
+        raise ValidationError(f"'role' must be one of {', '.join(r.value for r in Role)}", field="role") from exc
+
+
+@contextmanager
+def _cognito() -> Iterator[None]:
+    try:
+        yield
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code == "UsernameExistsException":
+            raise Conflict("a staff member with that username already exists") from exc
+        if code == "UserNotFoundException":
+            raise NotFound("no such staff member") from exc
+        if code in ("InvalidParameterException", "InvalidPasswordException"):
+            raise ValidationError(str(exc.response["Error"].get("Message", "invalid value"))) from exc
+        raise TransientError("the user pool is unavailable") from exc
+
+
+def _set_role(idp: CognitoIdentityProviderClient, pool_id: str, username: str, role: Role) -> None:
+    """Exactly one staff group: the others are left first, so a demotion takes effect."""
+    for other in Role:
+        if other is not role:
+            idp.admin_remove_user_from_group(UserPoolId=pool_id, Username=username, GroupName=other.value)
+    idp.admin_add_user_to_group(UserPoolId=pool_id, Username=username, GroupName=role.value)
+
+
+def invite(body: Mapping[str, Any], *, idp: CognitoIdentityProviderClient, pool_id: str, by: Staff) -> dict[str, Any]:
+    """Invite by email: Cognito mails a temporary password; the first sign-in asks for a new one."""
+    email = str(body.get("email") or "").strip().lower()
+    if not _EMAIL_RE.match(email):
+        raise ValidationError("'email' must be an email address", field="email")
+    name = str(body.get("name") or "").strip()[:100]
+    role = _role(body.get("role") or Role.AGENT.value)
+    username = str(body.get("username") or re.sub(r"[^a-z0-9._-]", "", email.split("@", 1)[0])).lower()
+    if not _USERNAME_RE.match(username):
+        raise ValidationError("'username' must be 2-63 lower-case letters, digits, dots or dashes", field="username")
+    attrs: list[Any] = [{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}]
+    if name:
+        attrs.append({"Name": "name", "Value": name})
+    with _cognito():
+        idp.admin_create_user(
+            UserPoolId=pool_id, Username=username, UserAttributes=attrs, DesiredDeliveryMediums=["EMAIL"]
+        )
+        _set_role(idp, pool_id, username, role)
+    logger.info("staff invited", extra={"staff": username, "role": role.value, "by": by.username})
+    return {"username": username, "email": email, "name": name, "role": role.value, "enabled": True}
+
+
+def update(
+    username: str,
+    body: Mapping[str, Any],
+    *,
+    idp: CognitoIdentityProviderClient,
+    pool_id: str,
+    by: Staff,
+) -> dict[str, Any]:
+    """Set a staff member's role and/or enable or disable them (disabling also ends their sessions)."""
+    if "role" not in body and "enabled" not in body:
+        raise ValidationError("nothing to change: give role and/or enabled")
+    if username == by.username:
+        # The last admin demoting or disabling themselves would lock the campaign's console.
+        raise Forbidden("change your own role or access through another admin")
+    with _cognito():
+        idp.admin_get_user(UserPoolId=pool_id, Username=username)
+        if "role" in body:
+            _set_role(idp, pool_id, username, _role(body["role"]))
+        if "enabled" in body:
+            if not isinstance(body["enabled"], bool):
+                raise ValidationError("'enabled' must be true or false", field="enabled")
+            if body["enabled"]:
+                idp.admin_enable_user(UserPoolId=pool_id, Username=username)
+            else:
+                idp.admin_disable_user(UserPoolId=pool_id, Username=username)
+                idp.admin_user_global_sign_out(UserPoolId=pool_id, Username=username)
+    logger.info("staff changed", extra={"staff": username, "fields": sorted(body), "by": by.username})
+    return next(u for u in list_staff(idp=idp, pool_id=pool_id) if u["username"] == username)

@@ -77,6 +77,15 @@ DSN_ACTION_HEADER = "x-replydesk-dsn-action"
 _MAX_HEADER = 2000
 _MAX_REFERENCES = 100
 _MAX_POLICY_PARSE = 8000
+# Attachment caps (count, decoded bytes in total). SES takes mail up to 40 MB on the wire, which is
+# about 30 MB of base64-decoded content; a mail past either cap is parked with the reason.
+MAX_ATTACHMENTS = 100
+MAX_ATTACHMENT_BYTES = 30 * 1024 * 1024
+# The new part of a reply is what staff read and the classifier sees; the whole text stays in
+# the raw object. Capped in UTF-8 bytes (DynamoDB counts bytes), and the quote splitter only
+# looks at the start of a long text.
+MAX_NEW_TEXT_BYTES = 64 * 1024
+_MAX_SPLIT_CHARS = 200_000
 # Nested message/rfc822 parts beyond this depth are not walked (flanker's enclosed-endless.eml).
 _MAX_DEPTH = 30
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -721,6 +730,16 @@ def parse_email(
     )
 
 
+def cap_bytes(text: str | None, limit: int) -> str | None:
+    """The longest prefix of `text` that is at most `limit` bytes in UTF-8 (never a broken character)."""
+    if text is None:
+        return None
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= limit:
+        return text
+    return data[:limit].decode("utf-8", "ignore")
+
+
 def repair_surrogates(text: str) -> str:
     """Raw 8-bit header bytes come out of the parser as lone surrogates, which no store accepts.
 
@@ -802,12 +821,21 @@ def _build(
 
     attachments: list[tuple[Attachment, bytes]] = []
     body_parts = {id(plain), id(html_part)}
+    total = 0
     for index, (part, _attached) in enumerate(walk.leaves):
         if id(part) in body_parts:
             continue
         att = _attachment(part, index)
-        if att is not None:
-            attachments.append(att)
+        if att is None:
+            continue
+        attachments.append(att)
+        total += att[0].size
+        # Checked while decoding, so a mail of 4,000 tiny parts stops at the 101st and nothing is
+        # written: the caller stores attachments only after the parse succeeds.
+        if len(attachments) > MAX_ATTACHMENTS:
+            raise InvalidInput(f"more than {MAX_ATTACHMENTS} attachments")
+        if total > MAX_ATTACHMENT_BYTES:
+            raise InvalidInput(f"attachments larger than {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB in total")
 
     sender_name, sender = _sender(msg)
     if not sender:
@@ -831,7 +859,7 @@ def _build(
         sender=sender,
         sender_name=sender_name,
         text=text,
-        new_text=split_reply(text).new_text if text else None,
+        new_text=cap_bytes(split_reply(text[:_MAX_SPLIT_CHARS]).new_text, MAX_NEW_TEXT_BYTES) if text else None,
         html=html,
         recipients=tuple(recipients),
         subject=subject,

@@ -56,6 +56,11 @@ class Reply:
     signature: str = ""
 
 
+def _ends_in_wrote(joined: str) -> bool:
+    # Only the tail can hold "wrote:"; searching whole long lines made big bodies slow.
+    return bool(_WROTE.search(joined[-40:]) or _WROTE_COLON.search(joined[-200:]))
+
+
 def _is_wrote_line(lines: list[str], i: int) -> int:
     """How many lines (1-3) the attribution line starting at `i` spans, or 0."""
     if not _WROTE_START.match(lines[i]):
@@ -63,16 +68,40 @@ def _is_wrote_line(lines: list[str], i: int) -> int:
     for span in (1, 2, 3):
         if i + span > len(lines):
             break
+        # A wrapped attribution has no blank line inside; joining across one glued a greeting
+        # ("Thanks," / "Hi,") to the attribution below it and made the whole reply a quote.
+        if span > 1 and not lines[i + span - 1].strip():
+            break
         joined = " ".join(part.strip() for part in lines[i : i + span])
         if len(joined) > 300:
             break
         # A date or an address in the line tells an attribution from prose ending in "wrote:".
-        # Only the tail can hold "wrote:"; searching whole long lines made big bodies slow.
-        if (_WROTE.search(joined[-40:]) or _WROTE_COLON.search(joined[-200:])) and (
-            "@" in joined or _DIGIT.search(joined)
-        ):
+        if _ends_in_wrote(joined) and ("@" in joined or _DIGIT.search(joined)):
+            # "Hi,\nOn Mon, 2 Apr ... wrote:": the attribution starts on a later line of the span.
+            if any(_is_wrote_line(lines, j) for j in range(i + 1, i + span)):
+                return 0
             return span
     return 0
+
+
+def _attribution_before(lines: list[str], i: int) -> int | None:
+    """Where the attribution line above the `>` quote at `i` starts, if there is one.
+
+    Right before a quote, "On Tue, Northwind wrote:" or "At 14:56, you wrote:" is an attribution
+    even without a date or address (which `_is_wrote_line` needs to tell it from prose).
+    """
+    j = i
+    while j > 0 and not lines[j - 1].strip():
+        j -= 1
+    for start in range(j - 1, max(j - 3, 0) - 1, -1):
+        if not lines[start].strip():
+            break
+        joined = " ".join(part.strip() for part in lines[start:j])
+        if len(joined) > 300:
+            break
+        if _ends_in_wrote(joined) and lines[j - 1].rstrip().endswith((":", "：")):
+            return start
+    return None
 
 
 def _is_header_block(lines: list[str], i: int) -> bool:
@@ -90,17 +119,22 @@ def _is_header_block(lines: list[str], i: int) -> bool:
     return False
 
 
-def _quote_start(lines: list[str]) -> int | None:
+def _quote_start(lines: list[str]) -> tuple[int, int] | None:
+    """Where the quoted history starts, and how many lines its attribution takes (0: none)."""
     for i, line in enumerate(lines):
         stripped = line.strip()
         if stripped.startswith(">"):
-            return i
-        if _ORIGINAL.match(line) or _is_wrote_line(lines, i):
-            return i
+            start = _attribution_before(lines, i)
+            return (i, 0) if start is None else (start, i - start)
+        span = _is_wrote_line(lines, i)
+        if span:
+            return i, span
+        if _ORIGINAL.match(line):
+            return i, 0
         if _UNDERSCORES.match(line) and i + 1 < len(lines) and any(_FROM.match(x) for x in lines[i + 1 : i + 3]):
-            return i
+            return i, 0
         if _is_header_block(lines, i):
-            return i
+            return i, 0
     return None
 
 
@@ -122,17 +156,17 @@ def split_reply(text: str) -> Reply:
     comes first) keeps the unquoted lines after the quote. Text without any marker is all new.
     """
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    start = _quote_start(lines)
-    if start is None:
+    found = _quote_start(lines)
+    if found is None:
         new, sig = _cut_signature(lines)
         return Reply(new_text=_clean(new), signature=_clean(sig))
+    start, span = found
     above, sig = _cut_signature(lines[:start])
     rest = lines[start:]
     if _clean(above):
         return Reply(new_text=_clean(above), quote=_clean(rest), signature=_clean(sig))
     # Bottom-posting: skip the attribution and the quoted block, keep what the sender added below.
-    span = _is_wrote_line(lines, start)
-    body = rest[span:] if span else rest
+    body = rest[span:]
     quoted: list[str] = []
     new_lines: list[str] = []
     for line in body:

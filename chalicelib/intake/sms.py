@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 # How many SNS wrappers to peel off: SNS→SQS raw envelope, Lambda SNS record ({"Sns": {...}}).
 _MAX_ENVELOPES = 3
+# An inbound SMS is at most 1,600 characters (6,400 bytes of UTF-8 at 4 bytes each).
+MAX_TEXT_BYTES = 8 * 1024
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -125,6 +127,11 @@ def parse_sms(
     else:
         text = ""
         problems.append("messageBody is not text")
+
+    if len(text.encode("utf-8")) > MAX_TEXT_BYTES:
+        # AWS delivers at most 1,600 characters; anything longer did not come from a phone.
+        text = text.encode("utf-8")[:MAX_TEXT_BYTES].decode("utf-8", "ignore")
+        problems.append(f"messageBody longer than {MAX_TEXT_BYTES} bytes, cut")
 
     destination = data.get("destinationNumber")
     # Our own number only tells which campaign number was used; a bad one must not block the reply.

@@ -134,9 +134,12 @@ _PAGE_TEXT = {
 }
 
 
+_SCORES = {"good": 100.0, "okay": 50.0, "bad": 0.0}
+
+
 def rate(token: str, *, secret: str, now: datetime, thanks: Callable[[str], tuple[str, str]]) -> RatingPage:
     """Verify the link, store the rating once, emit Csat; `thanks(conversation_id)` -> (language, text)."""
-    from chalicelib.metrics import Metric, count
+    from chalicelib.metrics import Metric, value
 
     try:
         claim = verify(token, secret=secret, now=now)
@@ -145,5 +148,6 @@ def rate(token: str, *, secret: str, now: datetime, thanks: Callable[[str], tupl
     language, text = thanks(claim.conversation_id)
     if not record(claim, now=now):
         return RatingPage(200, language, "Rating", _PAGE_TEXT["already"].get(language, _PAGE_TEXT["already"]["en"]))
-    count(Metric.CSAT, rating=claim.rating.value)
+    # The score's Average is the campaign's CSAT (0-100); SampleCount is the number of answers.
+    value(Metric.CSAT, _SCORES[claim.rating.value])
     return RatingPage(200, language, "Rating", text)

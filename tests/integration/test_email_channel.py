@@ -417,8 +417,8 @@ def complaint(address: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("kind", "reason"), [("bounce", "bounce"), ("complaint", "complaint")])
 def test_ses_feedback_suppresses_later_acks(stack: Any, drain: Any, kind: str, reason: str) -> None:
-    # GIVEN SES reports a permanent bounce (or a complaint) for an address
-    address = mailbox(kind)
+    # GIVEN SES reports a permanent bounce (or a complaint) for an address (a person's, not a bounce handler's)
+    address = mailbox(f"feedback-{kind}")
     publish_feedback(stack, bounce(address, "Permanent") if kind == "bounce" else complaint(address))
     # WHEN the events queue is processed
     drain()

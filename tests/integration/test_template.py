@@ -91,6 +91,15 @@ def _exists(stack: Any, res_type: str, props: dict[str, Any], created: Any) -> b
         return bool(stack.client("cloudwatch").describe_alarms(AlarmNames=[ref])["MetricAlarms"])
     if res_type == "AWS::CloudWatch::Dashboard":
         return bool(stack.client("cloudwatch").get_dashboard(DashboardName=ref)["DashboardBody"])
+    if res_type == "AWS::Glue::Database":
+        return stack.client("glue").get_database(Name=ref)["Database"]["Name"] == ref
+    if res_type == "AWS::Glue::Table":
+        database, table = ref.split("|")
+        got = stack.client("glue").get_table(DatabaseName=database, Name=table)["Table"]
+        want = [c["Name"] for c in props["TableInput"]["StorageDescriptor"]["Columns"]]
+        return [c["Name"] for c in got["StorageDescriptor"]["Columns"]] == want
+    if res_type == "AWS::Athena::WorkGroup":
+        return stack.client("athena").get_work_group(WorkGroup=ref)["WorkGroup"]["Name"] == ref
     if res_type == "AWS::Cognito::UserPool":
         return stack.client("cognito-idp").describe_user_pool(UserPoolId=ref)["UserPool"]["Id"] == ref
     if res_type == "AWS::Cognito::UserPoolClient":
@@ -135,3 +144,9 @@ def test_every_function_of_the_template_is_run_by_the_harness(stack: Any, packag
                 # the pump polls exactly the queue the deployed mapping would
                 assert queue_name in mapped, f"{logical_id}: no local mapping for {queue_name}"
                 assert mapped[queue_name].handler is getattr(stack.app_module, handler)
+            if event["Type"] == "Schedule":
+                # the harness's scheduler runs the scheduled function on the rate the template deploys
+                rate = event["Properties"]["Schedule"]
+                runs = [s for s in stack.scheduler.schedules if s.handler is getattr(stack.app_module, handler)]
+                assert runs, f"{logical_id}: no local schedule for {rate}"
+                assert rate == "rate(1 minute)" and runs[0].every_seconds == 60

@@ -66,7 +66,7 @@ def test_conversation_gets_an_sla_clock_that_a_staff_reply_pauses_and_the_custom
         stack,
         "POST",
         f"/conversations/{ref}/reply",
-        {"text": "Your parcel left our warehouse today."},
+        {"text": "Your parcel left our warehouse today.", "idempotency_key": f"sla-{ref}"},
     )
     assert result["sent"] is True
     # THEN the customer gets a threaded, human (not auto-submitted) email with the answer
@@ -119,7 +119,12 @@ def test_follow_up_event_sends_the_follow_up_once(stack: Any, drain: Any, unique
     email = unique_email("fu")
     ref = submit(stack, email)
     drain()
-    api(stack, "POST", f"/conversations/{ref}/reply", {"text": "Here is your tracking link."})
+    api(
+        stack,
+        "POST",
+        f"/conversations/{ref}/reply",
+        {"text": "Here is your tracking link.", "idempotency_key": f"fu-{ref}"},
+    )
     from chalicelib import store
 
     conv = store.get_conversation(ref)

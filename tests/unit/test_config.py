@@ -86,6 +86,8 @@ def test_settings_reject_malformed_values_and_accept_an_override() -> None:
             "SUPPRESSIONS_TABLE",
             "IDEMPOTENCY_TABLE",
             "TEMPLATES_TABLE",
+            "PRESENCE_TABLE",
+            "SEARCH_TABLE",
             "OUTBOX_TABLE",
             "RATE_LIMITS_TABLE",
         ),

@@ -66,5 +66,16 @@ def test_unreadable_files_error_and_exit_code(tmp_path: Path, capsys: pytest.Cap
     missing = tmp_path / "nope.eml"
     assert main(["mail", "check", str(missing)]) == 1
     assert f"{missing}: error: cannot read" in capsys.readouterr().out
-    # AND with one readable file next to it the run succeeds
-    assert main(["mail", "check", "-q", str(missing), str(REPLY)]) == 0
+
+
+def test_check_exits_1_when_a_file_cannot_be_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN a readable reply and a path that does not exist
+    missing = tmp_path / "missing.eml"
+    # WHEN both are checked
+    rc = main(["mail", "check", "-q", str(REPLY), str(missing)])
+    captured = capsys.readouterr()
+    # THEN the reply still gets its verdict, the missing file an error line, and the exit status is 1
+    assert rc == 1
+    assert f"{REPLY}: ack" in captured.out
+    assert f"{missing}: error: cannot read" in captured.out
+    assert "1 of 2 files could not be read" in captured.err

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from mailcorpus import DATA, parse_file, rows
+from mailcorpus import DATA, NOT_EMAIL, parse_file, rows
 
 from chalicelib.intake.quotes import split_reply
 
@@ -67,3 +69,53 @@ def test_split_reply_keeps_quote_and_signature() -> None:
 
 def test_empty_text() -> None:
     assert split_reply("").new_text == ""
+
+
+# Attributions a reply may carry right above its quote; none of them may end up in the new text.
+_ATTRIBUTION = re.compile(r"(?:wrote|schrieb|a écrit|escribió|skrev)\s*[:：]?\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+@pytest.mark.parametrize(
+    "name",
+    sorted(r.file for r in rows() if r.file.startswith(("emails_talon/", "emails_rt/")) and r.file not in NOT_EMAIL),
+)
+def test_no_attribution_line_is_left_in_the_new_text(name: str) -> None:
+    # GIVEN any talon or RT fixture that is an email
+    msg = parse_file(DATA / name).message
+    # WHEN its new part is separated THEN no "... wrote:" line is left in it
+    assert not _ATTRIBUTION.search(msg.new_text or ""), msg.new_text
+
+
+def test_rt_bottom_posted_reply_under_an_undated_attribution_keeps_what_was_written_below() -> None:
+    # GIVEN RT's reply that starts "At 14:56 02.06.2003 -0400, you wrote:" then a `>>` quote, then the answer
+    msg = parse_file(DATA / "emails_rt" / "new-ticket-from-iso-8859-1-full").message
+    # WHEN split THEN the new text is the answer below the quote, without the attribution or the signature
+    new = msg.new_text or ""
+    assert new.startswith("Hello again,")
+    assert "you wrote" not in new
+    assert "Håvard" not in new
+
+
+@pytest.mark.parametrize(
+    ("text", "new"),
+    [
+        # An attribution without a date or an address, right above the quote.
+        ("Yes, it arrived.\n\nOn Tue, Northwind wrote:\n> Did the parcel arrive?\n", "Yes, it arrived."),
+        ("On Tue, Northwind wrote:\n> Did the parcel arrive?\n\nYes, it did.\n", "Yes, it did."),
+        ("Hi,\n\nyes it arrived.\n\nOn Tue, Northwind wrote:\n\n> Did it arrive?\n", "Hi,\n\nyes it arrived."),
+        # A top-posted reply that is (or starts with) a greeting right above a dated attribution.
+        ("Thanks,\n\nOn Mon, 2 Apr 2012 at 18:26, Support <s@x.com> wrote:\n> Hi\n", "Thanks,"),
+        ("Hi,\nOn Mon, 2 Apr 2012 at 18:26, Support <s@x.com> wrote:\n> Hi\n", "Hi,"),
+        (
+            "Hi,\nthanks for the quick answer.\nOn Tue, 3 Mar 2026, Northwind <s@x.com> wrote:\n> x\n",
+            "Hi,\nthanks for the quick answer.",
+        ),
+        ("Thanks,\nOn Mon, Apr 2, 2012 at 6:26 PM, Megan One <\nxxx@gmail.com> wrote:\n> Hi\n", "Thanks,"),
+    ],
+)
+def test_attribution_lines_and_greetings(text: str, new: str) -> None:
+    # GIVEN a reply whose attribution has no date, or whose first line is a greeting
+    # WHEN split THEN the greeting is kept as new text and the attribution goes with the quote
+    reply = split_reply(text)
+    assert reply.new_text == new
+    assert "wrote:" in reply.quote

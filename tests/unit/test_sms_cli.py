@@ -43,7 +43,29 @@ def test_segments_reads_standard_input(monkeypatch: pytest.MonkeyPatch, capsys: 
     out = capsys.readouterr().out
     assert rc == 0
     assert "units:    160 (septets)" in out
-    assert "fits in 1" in out
+    assert "budget:   1 of 1 segment: fits" in out
+
+
+@pytest.mark.parametrize(
+    ("text", "change"),
+    [
+        ("a" * 160 + "  ", "surrounding whitespace dropped"),
+        ("\u201cHello\u201d \u2014 " + "a" * 100, "typographic punctuation replaced"),
+    ],
+)
+def test_segments_budget_line_agrees_with_the_count_of_what_is_sent(
+    capsys: pytest.CaptureFixture[str], text: str, change: str
+) -> None:
+    # GIVEN a text that costs 2 segments as typed but 1 once it is prepared for sending
+    # WHEN checked against a budget of one
+    rc = main(["sms", "segments", text, "--budget", "1"])
+    out = capsys.readouterr().out
+    # THEN the typed count, the count as sent (and why it differs), and the budget line agree
+    assert rc == 0
+    assert "segments: 2" in out
+    assert f"as sent:  GSM-7, {len(text.strip())} septets, 1 segment (" in out
+    assert change in out
+    assert "budget:   1 of 1 segment: fits" in out
 
 
 @pytest.mark.parametrize(

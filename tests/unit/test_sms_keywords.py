@@ -80,14 +80,12 @@ def test_case_whitespace_accents_and_wrapping_are_ignored(body: str, keyword: Ke
         "   ",
         "please stop",
         "stop sending me offers",
-        "STOP STOP",
         "Don't stop",
         "stopp",  # only a campaign word (see below)
         "help me with my order",
         "yes please",
         "where is my order?",
         "😡",
-        "STOP 🛑",
         "x" * 1600,
     ],
 )
@@ -131,3 +129,80 @@ def test_a_word_configured_both_ways_counts_as_opt_out(campaign: Campaign) -> No
 def test_keyword_values_are_stable() -> None:
     # GIVEN the stored values, THEN they never change (they are in DynamoDB)
     assert [k.value for k in Keyword] == ["STOP", "START", "HELP"]
+
+
+# The table of variants (issue 11): which count as the keyword and which are ordinary messages.
+VARIANTS = [
+    # trailing emoji and symbols
+    ("STOP 🛑", Keyword.STOP),
+    ("stop 🙏🏽", Keyword.STOP),
+    ("Stop!!! 😡😡", Keyword.STOP),
+    ("🛑 STOP 🛑", Keyword.STOP),
+    ("STOP ❤️", Keyword.STOP),
+    ("stop 👨\u200d👩\u200d👧", Keyword.STOP),
+    ("STOP ✋", Keyword.STOP),
+    # repeated words
+    ("STOP STOP", Keyword.STOP),
+    ("stop stop stop", Keyword.STOP),
+    ("Stop. Stop!", Keyword.STOP),
+    ("STOP, STOP", Keyword.STOP),
+    ("opt out opt out", Keyword.STOP),
+    ("unsubscribe unsubscribe", Keyword.STOP),
+    ("help help", Keyword.HELP),
+    # a signature line
+    ("STOP\nAnna", Keyword.STOP),
+    ("Stop\n- Ann Berg", Keyword.STOP),
+    ("stop\n-- \nJohn Smith\nAcme Ltd", Keyword.STOP),
+    ("STOP\n\nSent from my iPhone", Keyword.STOP),
+    ("Stopp\nSkickat från min iPhone", None),  # Swedish word: only for a Swedish campaign (below)
+    # ordinary messages that merely contain the keyword
+    ("stop sending me the wrong size", None),
+    ("STOP\nsending me offers", None),
+    ("Stop 🛑 sending me offers", None),
+    ("please stop", None),
+    ("STOP START", None),
+    ("stop or I call my bank", None),
+    ("STOP\nI never ordered this\nand want a refund", None),
+    ("help stop", None),
+]
+
+
+@pytest.mark.parametrize(("body", "keyword"), VARIANTS)
+def test_keyword_variants_table(body: str, keyword: Keyword | None) -> None:
+    # GIVEN a message as people send it WHEN detected THEN the table says whether it is the keyword
+    assert detect_keyword(body) is keyword
+
+
+# The campaign's languages bring their own words in their own scripts; other languages' do not.
+LANGUAGE_VARIANTS = [
+    ("sv", "Stopp", Keyword.STOP),
+    ("sv", "AVSLUTA 😤", Keyword.STOP),
+    ("sv", "Stopp\nSkickat från min iPhone", Keyword.STOP),
+    ("sv", "hjälp", Keyword.HELP),
+    ("de", "Abmelden", Keyword.STOP),
+    ("de", "Stopp stopp", Keyword.STOP),
+    ("fr", "Arrêter", Keyword.STOP),
+    ("fr", "désinscrire", Keyword.STOP),
+    ("es", "Baja 👋", Keyword.STOP),
+    ("ru", "СТОП", Keyword.STOP),
+    ("ru", "стоп 🙏", Keyword.STOP),
+    ("ru", "Отписаться", Keyword.STOP),
+    ("el", "ΣΤΟΠ", Keyword.STOP),
+    ("ar", "توقف", Keyword.STOP),
+    ("zh", "退订", Keyword.STOP),
+    ("ja", "配信停止", Keyword.STOP),
+    ("ru", "стоп, не то прислали", None),
+    ("en", "СТОП", None),  # Cyrillic is not an English campaign's opt-out word
+    ("en", "Stopp", None),
+]
+
+
+@pytest.mark.parametrize(("language", "body", "keyword"), LANGUAGE_VARIANTS)
+def test_campaign_languages_add_their_own_words(
+    campaign: Campaign, language: str, body: str, keyword: Keyword | None
+) -> None:
+    # GIVEN a campaign whose only language is `language` (no campaign-specific words)
+    sms = dataclasses.replace(campaign.sms, opt_out_keywords=(), opt_in_keywords=())
+    local = dataclasses.replace(campaign, languages=(language,), sms=sms)
+    # WHEN the message is detected for it THEN its language's words count, other scripts do not
+    assert detect_keyword(body, local) is keyword

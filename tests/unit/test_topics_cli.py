@@ -46,6 +46,27 @@ def test_topics_train_and_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "unknown/oos rejected as unknown:" in out
 
 
+def test_topics_train_for_a_campaign_never_replaces_the_packaged_model_unasked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN the demo campaign's packaged model
+    from chalicelib.classify.topic import model_dir_for
+
+    packaged = model_dir_for("demo")
+    before = {p.name: p.read_bytes() for p in packaged.iterdir() if p.is_file()}
+    # WHEN it is trained without --out or --in-place
+    rc = main(["topics", "train", "--campaign", "demo"])
+    # THEN it refuses, says how to ask for either, and the packaged files are unchanged
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "--out DIR" in err
+    assert "--in-place" in err
+    assert {p.name: p.read_bytes() for p in packaged.iterdir() if p.is_file()} == before
+    # WHEN it is trained with --out THEN the model is written there
+    assert main(["topics", "train", "--campaign", "demo", "--out", str(tmp_path / "m")]) == 0
+    assert (tmp_path / "m" / "weights.npz").exists()
+
+
 def test_lang_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # GIVEN 20 sentences in each of Swedish and German
     rows = []

@@ -1,0 +1,232 @@
+"""Console writes: version-conditional changes (409), assignment rules, status driving the SLA clock,
+notes with mentions, call-back requests, topic relabels kept for training; and the reply with its key."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from chalicelib import store
+from chalicelib.workflow import execution_name
+from local.outbox import sent_emails
+from tests import staffauth
+from tests.conftest import wait_for
+from tests.functional.test_console_read import make_conversation
+
+pytestmark = pytest.mark.functional
+
+
+@pytest.fixture(scope="module")
+def tokens(stack: Any) -> dict[str, dict[str, str]]:
+    from chalicelib.runtime import get_runtime
+
+    get_runtime()
+    return {role: staffauth.bearer(staffauth.id_token(stack, role)) for role in ("agent", "supervisor")} | {
+        "agent2": staffauth.bearer(str(staffauth.login(stack, "agent2", "Demo-agent2-pass1")["IdToken"]))
+    }
+
+
+def patch(client: Client, headers: dict[str, str], ref: str, body: dict[str, Any]) -> Any:
+    return client.http.request("PATCH", f"/api/conversations/{ref}", headers=headers, body=json.dumps(body))
+
+
+def submitted(stack: Any, email: str) -> str:
+    """A real conversation through the web form and the pipeline, with its SLA clock running."""
+    body = json.dumps({"name": "Maja", "email": email, "message": "Where is my order?", "consent": True}).encode()
+    req = urllib.request.Request(
+        f"{stack.api_url}/contact", data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        ref = str(json.loads(resp.read())["reference"])
+    stack.pump.drain()
+    return ref
+
+
+def execution_status(stack: Any, ref: str, version: int) -> str:
+    arn = (
+        stack.env["SLA_STATE_MACHINE_ARN"].replace(":stateMachine:", ":execution:")
+        + ":"
+        + execution_name(ref, version, "sla")
+    )
+    return str(stack.client("stepfunctions").describe_execution(executionArn=arn)["status"])
+
+
+def test_two_agents_change_the_status_from_the_same_version_and_one_gets_409(
+    stack: Any, tokens: dict[str, dict[str, str]]
+) -> None:
+    # GIVEN a conversation both agents opened at version 0
+    conv = make_conversation(queue="general")
+    with Client(stack.app_module.app) as client:
+        seen = client.http.get(f"/api/conversations/{conv.conversation_id}", headers=tokens["agent"]).json_body
+        # WHEN both change its status from that version
+        first = patch(client, tokens["agent"], conv.conversation_id, {"version": seen["version"], "status": "resolved"})
+        second = patch(client, tokens["agent2"], conv.conversation_id, {"version": seen["version"], "status": "closed"})
+        # THEN the first wins, the second gets a 409 that says what to do
+        assert first.status_code == 200 and first.json_body["status"] == "resolved"
+        assert first.json_body["version"] > seen["version"]
+        assert second.status_code == 409 and second.json_body["Code"] == "ConflictError"
+        assert "changed by someone else" in second.json_body["Message"]
+        # AND the stored conversation is the first agent's, with the change in its timeline
+        after = client.http.get(f"/api/conversations/{conv.conversation_id}", headers=tokens["agent"]).json_body
+    assert after["status"] == "resolved" and after["resolved_at"]
+    changed = [e for e in after["timeline"] if e["kind"] == "status_changed"]
+    assert len(changed) == 1 and "open -> resolved by agent" in changed[0]["detail"]
+
+
+def test_take_assign_and_the_supervisor_rule(stack: Any, tokens: dict[str, dict[str, str]]) -> None:
+    conv = make_conversation(queue="general")
+    with Client(stack.app_module.app) as client:
+        # GIVEN an agent who takes it
+        took = patch(client, tokens["agent"], conv.conversation_id, {"version": 0, "take": True})
+        assert took.status_code == 200 and took.json_body["assignee"] == "agent"
+        # WHEN another agent tries to hand it to someone else, it is refused
+        refused = patch(
+            client,
+            tokens["agent2"],
+            conv.conversation_id,
+            {"version": took.json_body["version"], "assignee": "agent2x"},
+        )
+        assert refused.status_code == 403 and "supervisor" in refused.json_body["Message"]
+        # AND a supervisor may reassign it
+        moved = patch(
+            client,
+            tokens["supervisor"],
+            conv.conversation_id,
+            {"version": took.json_body["version"], "assignee": "agent2"},
+        )
+        assert moved.status_code == 200 and moved.json_body["assignee"] == "agent2"
+        # AND it shows in agent2's Mine view
+        mine = client.http.get("/api/conversations?view=mine&limit=100", headers=tokens["agent2"]).json_body
+        assert conv.conversation_id in {r["conversation_id"] for r in mine["items"]}
+        # AND bad values are 400s naming the field
+        for body, words in (
+            ({"version": 1, "queue": "nowhere"}, "unknown queue"),
+            ({"version": 1, "urgency": "extreme"}, "'urgency' must be one of"),
+            ({"version": 1, "status": "new"}, "'status' must be one of"),
+            ({"status": "open"}, "'version' is required"),
+            ({"version": 1}, "nothing to change"),
+        ):
+            resp = patch(client, tokens["supervisor"], conv.conversation_id, body)
+            assert resp.status_code == 400 and words in resp.json_body["Message"], (body, resp.body)
+
+
+def test_resolving_stops_the_clock_and_reopening_resumes_it(
+    stack: Any, tokens: dict[str, dict[str, str]], unique_email: Any
+) -> None:
+    # GIVEN a real conversation whose SLA clock (version 1) runs
+    ref = submitted(stack, unique_email("resolve"))
+    assert execution_status(stack, ref, 1) == "RUNNING"
+    with Client(stack.app_module.app) as client:
+        seen = client.http.get(f"/api/conversations/{ref}", headers=tokens["agent"]).json_body
+        # WHEN the agent resolves it
+        resolved = patch(client, tokens["agent"], ref, {"version": seen["version"], "status": "resolved"})
+        assert resolved.status_code == 200, resolved.body
+        # THEN the clock stops, as a reply waiting on the customer stops it
+        wait_for(lambda: execution_status(stack, ref, 1) == "ABORTED", describe=lambda: "SLA v1 still running")
+        view = client.http.get(f"/api/conversations/{ref}", headers=tokens["agent"]).json_body
+        assert view["sla"]["state"] == "none"
+        assert "clock_paused" in [e["kind"] for e in view["timeline"]]
+        # WHEN it is reopened
+        reopened = patch(client, tokens["agent"], ref, {"version": view["version"], "status": "open"})
+        assert reopened.status_code == 200, reopened.body
+    # THEN the clock runs again as version 3 (paused as 2), with the resolved time credited
+    assert execution_status(stack, ref, 3) == "RUNNING"
+
+
+def test_an_urgency_change_reprioritises_the_clock(
+    stack: Any, tokens: dict[str, dict[str, str]], unique_email: Any
+) -> None:
+    ref = submitted(stack, unique_email("urgent"))
+    with Client(stack.app_module.app) as client:
+        seen = client.http.get(f"/api/conversations/{ref}", headers=tokens["agent"]).json_body
+        resp = patch(client, tokens["agent"], ref, {"version": seen["version"], "urgency": "urgent"})
+        assert resp.status_code == 200, resp.body
+        view = client.http.get(f"/api/conversations/{ref}", headers=tokens["agent"]).json_body
+    assert view["urgency"] == "urgent" and "reprioritised" in [e["kind"] for e in view["timeline"]]
+    assert view["first_response_due"] < seen["first_response_due"]
+    assert execution_status(stack, ref, 2) == "RUNNING"
+
+
+def test_a_topic_change_is_kept_as_a_labelled_example(stack: Any, tokens: dict[str, dict[str, str]]) -> None:
+    conv = make_conversation(queue="general")
+    with Client(stack.app_module.app) as client:
+        resp = patch(client, tokens["agent"], conv.conversation_id, {"version": 0, "topic": "billing"})
+    assert resp.status_code == 200 and resp.json_body["topic"] == "billing"
+    obj = stack.client("s3").get_object(Bucket=stack.env["RAW_BUCKET"], Key=f"labels/topic/{conv.conversation_id}.json")
+    label = json.loads(obj["Body"].read())
+    assert label == {**label, "topic": "billing", "previous": "unknown", "by": "agent"}
+    # AND the training rows for `replydesk topics train --campaign demo` include it, with the customer's text
+    from chalicelib.console.relabels import staff_relabels
+    from chalicelib.models import MessageModel
+
+    now = store.iso(datetime.now(UTC))
+    MessageModel(
+        conversation_id=conv.conversation_id,
+        sort=store.message_sort(now, "msg_relabel"),
+        message_id="msg_relabel",
+        direction="in",
+        channel="email",
+        source_id=f"src-{uuid.uuid4().hex}",
+        text="I was charged twice for one order",
+        created_at=now,
+    ).save()
+    texts, labels = staff_relabels(s3=stack.client("s3"), bucket=stack.env["RAW_BUCKET"], topics={"billing"})
+    assert ("I was charged twice for one order", "billing") in set(zip(texts, labels, strict=True))
+
+
+def test_notes_are_internal_once_per_key_with_mentions(stack: Any, tokens: dict[str, dict[str, str]]) -> None:
+    conv = make_conversation(queue="general")
+    key = uuid.uuid4().hex
+    body = json.dumps({"text": "@supervisor can you approve a refund? cc @agent2.", "idempotency_key": key})
+    with Client(stack.app_module.app) as client:
+        first = client.http.post(f"/api/conversations/{conv.conversation_id}/notes", headers=tokens["agent"], body=body)
+        again = client.http.post(f"/api/conversations/{conv.conversation_id}/notes", headers=tokens["agent"], body=body)
+        view = client.http.get(f"/api/conversations/{conv.conversation_id}", headers=tokens["agent"]).json_body
+    assert first.status_code == 200 and first.json_body["mentions"] == ["supervisor", "agent2"]
+    assert first.json_body["author"] == "agent" and first.json_body["duplicate"] is False
+    assert again.json_body["duplicate"] is True and again.json_body["message_id"] == first.json_body["message_id"]
+    notes = [e for e in view["timeline"] if e["kind"] == "note"]
+    assert len(notes) == 1 and notes[0]["sent_by"] == "Alex Agent"
+    # AND nothing was sent to anyone
+    assert not [m for m in sent_emails(stack.moto_data()) if "approve a refund" in m["text"]]
+
+
+def test_callback_request_is_recorded_once(stack: Any, tokens: dict[str, dict[str, str]]) -> None:
+    conv = make_conversation(queue="general")
+    with Client(stack.app_module.app) as client:
+        first = client.http.post(
+            f"/api/conversations/{conv.conversation_id}/callback", headers=tokens["agent"], body="{}"
+        )
+        again = client.http.post(
+            f"/api/conversations/{conv.conversation_id}/callback", headers=tokens["agent"], body="{}"
+        )
+        view = client.http.get(f"/api/conversations/{conv.conversation_id}", headers=tokens["agent"]).json_body
+    assert first.status_code == 200 and first.json_body["duplicate"] is False and again.json_body["duplicate"] is True
+    assert view["callback_requested_at"]
+    assert [e["kind"] for e in view["timeline"]].count("callback_requested") == 1
+
+
+def test_a_reply_with_the_same_key_is_sent_once(
+    stack: Any, tokens: dict[str, dict[str, str]], unique_email: Any
+) -> None:
+    email = unique_email("reply")
+    ref = submitted(stack, email)
+    key = uuid.uuid4().hex
+    body = json.dumps({"text": "Your parcel is on its way.", "idempotency_key": key})
+    with Client(stack.app_module.app) as client:
+        first = client.http.post(f"/api/conversations/{ref}/reply", headers=tokens["agent"], body=body)
+        again = client.http.post(f"/api/conversations/{ref}/reply", headers=tokens["agent"], body=body)
+        missing = client.http.post(
+            f"/api/conversations/{ref}/reply", headers=tokens["agent"], body=json.dumps({"text": "x"})
+        )
+    assert first.status_code == 200 and first.json_body["sent"] is True and first.json_body["duplicate"] is False
+    assert again.json_body["duplicate"] is True
+    assert missing.status_code == 400 and "idempotency_key" in missing.json_body["Message"]
+    replies = [m for m in sent_emails(stack.moto_data()) if email in m["to"] and "on its way" in m["text"]]
+    assert len(replies) == 1

@@ -1,0 +1,70 @@
+"""Attachment count and size caps hold before anything is stored; the new text is capped in bytes."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+import pytest
+from mailcorpus import parse_bytes
+
+from chalicelib.errors import InvalidInput
+from chalicelib.intake import email as email_intake
+
+pytestmark = pytest.mark.unit
+
+
+def _with_attachments(count: int, size: int) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = "Ann <ann@example.com>"
+    msg["To"] = "support@demo.replydesk.test"
+    msg["Subject"] = "files"
+    msg.set_content("see attached")
+    for i in range(count):
+        msg.add_attachment(b"x" * size, maintype="application", subtype="octet-stream", filename=f"f{i}.bin")
+    return msg.as_bytes()
+
+
+def test_attachments_up_to_the_count_cap_parse() -> None:
+    parsed = parse_bytes(_with_attachments(email_intake.MAX_ATTACHMENTS, 10))
+    assert len(parsed.attachment_payloads) == email_intake.MAX_ATTACHMENTS
+
+
+def test_one_attachment_over_the_count_cap_is_invalid_input() -> None:
+    # GIVEN a small mail with one attachment more than the cap (the 4,000-part mail in miniature)
+    raw = _with_attachments(email_intake.MAX_ATTACHMENTS + 1, 10)
+    # WHEN parsed THEN it is rejected with the reason (the caller parks it; nothing is stored)
+    with pytest.raises(InvalidInput, match=f"more than {email_intake.MAX_ATTACHMENTS} attachments"):
+        parse_bytes(raw)
+
+
+def test_attachments_over_the_byte_cap_are_invalid_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a byte cap of 1 MB (the real one is 30 MB) and two attachments of 600 KB each
+    monkeypatch.setattr(email_intake, "MAX_ATTACHMENT_BYTES", 1024 * 1024)
+    raw = _with_attachments(2, 600 * 1024)
+    # WHEN parsed THEN it is rejected, naming the cap
+    with pytest.raises(InvalidInput, match="attachments larger than 1 MB in total"):
+        parse_bytes(raw)
+    # AND one of them alone is fine
+    assert len(parse_bytes(_with_attachments(1, 600 * 1024)).attachment_payloads) == 1
+
+
+def test_new_text_is_capped_in_bytes_on_a_character_boundary() -> None:
+    # GIVEN a plain mail of 100,000 three-byte characters (300 KB)
+    msg = EmailMessage()
+    msg["From"] = "ann@example.com"
+    msg["Subject"] = "long"
+    msg.set_content("€" * 100_000)
+    # WHEN parsed
+    parsed = parse_bytes(msg.as_bytes()).message
+    # THEN the new text fits the byte cap, holds whole characters only, and the text is untouched
+    assert parsed.new_text is not None
+    assert len(parsed.new_text.encode()) <= email_intake.MAX_NEW_TEXT_BYTES
+    assert set(parsed.new_text) == {"€"}
+    assert parsed.text.count("€") == 100_000
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"), [("abc", 2, "ab"), ("é€", 4, "é"), ("é€", 5, "é€"), ("", 0, "")]
+)
+def test_cap_bytes(text: str, limit: int, expected: str) -> None:
+    assert email_intake.cap_bytes(text, limit) == expected

@@ -1,0 +1,143 @@
+"""Metrics carry campaign and stage under fixed dimension sets; the dashboard and alarms use exactly those."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from chalicelib.config import load_campaign
+from chalicelib.metrics import Metric, blob, count, dimension_sets
+from chalicelib.ops import alarms, dashboard
+from chalicelib.ops.backlog import Waiting, queue_backlog
+from chalicelib.ops.indices import elapsed
+from local.alarms import evaluate_alarm
+from local.emf import metric_data
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(autouse=True)
+def _stack_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REPLYDESK_CAMPAIGN", "demo")
+    monkeypatch.setenv("REPLYDESK_STAGE", "dev")
+
+
+def _emitted(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+
+
+def test_every_blob_carries_campaign_and_stage_under_the_declared_sets(capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN a breach counted with its queue, kind and level
+    count(Metric.SLA_BREACHED, queue="general", kind="first_response", level="2")
+    # WHEN the EMF line is read
+    (b,) = _emitted(capsys)
+    directive = b["_aws"]["CloudWatchMetrics"][0]
+    # THEN it is one data point under both declared sets, each starting with campaign and stage
+    assert directive["Namespace"] == "replydesk"
+    assert directive["Dimensions"] == [["campaign", "stage", "queue", "kind"], ["campaign", "stage", "kind", "level"]]
+    assert (b["campaign"], b["stage"], b["SlaBreached"]) == ("demo", "dev", [1.0])
+    assert "service" not in b  # the constant service name is no dimension of ours
+    # AND the local forwarder turns it into one CloudWatch datum per set
+    _, data = metric_data(b)
+    assert [sorted(d["Name"] for d in datum["Dimensions"]) for datum in data] == [
+        ["campaign", "kind", "queue", "stage"],
+        ["campaign", "kind", "level", "stage"],
+    ]
+
+
+def test_undeclared_dimensions_are_dropped_and_missing_ones_filled() -> None:
+    # GIVEN a caller passing an id (never a dimension) and no channel
+    b = blob(Metric.ACK_SENT, dashboard_unit(), 1, {"conversation_id": "RD-ABC123"})
+    # THEN the set stays fixed: the id is gone, the channel is "unknown"
+    assert "conversation_id" not in b
+    assert b["channel"] == "unknown"
+
+
+def dashboard_unit() -> Any:
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    return MetricUnit.Count
+
+
+def test_dashboard_lines_name_only_emitted_dimension_sets_and_fit_the_grid() -> None:
+    campaign = load_campaign("demo")
+    body = dashboard.body(campaign, "dev")
+    texts = [w for w in body["widgets"] if w["type"] == "text"]
+    metrics = [w for w in body["widgets"] if w["type"] == "metric"]
+    # THEN every row opens with a text widget across the grid, and no row is wider than 24 columns
+    assert len(texts) == 6 and all(t["width"] == 24 for t in texts)
+    rows: dict[int, int] = {}
+    for w in metrics:
+        rows[w["y"]] = rows.get(w["y"], 0) + w["width"]
+    assert all(width <= 24 for width in rows.values())
+    # AND every line of ours is a metric under exactly one of its emitted sets, for this campaign and stage
+    names = {m.value for m in Metric}
+    for w in metrics:
+        for entry in w["properties"]["metrics"]:
+            line = dashboard.parse_line(entry)
+            if line.namespace != "replydesk":
+                assert line.namespace.startswith("AWS/") and line.aws_only
+                continue
+            assert line.metric in names
+            keys = sorted(k for k, _ in line.dimensions)
+            assert keys in [sorted(s) for s in dimension_sets(Metric(line.metric))], (line.metric, keys)
+            assert dict(line.dimensions)["campaign"] == "demo" and dict(line.dimensions)["stage"] == "dev"
+
+
+def test_a_line_with_a_set_nobody_emits_is_refused() -> None:
+    lines = dashboard._Lines("demo", "dev")
+    with pytest.raises(ValueError, match="not emitted"):
+        lines(Metric.ACK_LATENCY, "Average", "x", channel="email")
+
+
+def test_alarms_go_to_operators_and_are_quiet_on_missing_data() -> None:
+    res = alarms.alarm_resources(load_campaign("demo"), "dev")
+    assert {"IntakeDeadLetterAlarm", "EventsDeadLetterAlarm", "AckLatencyAlarm", "SlaMissRateAlarm"} <= set(res)
+    for r in res.values():
+        p = r["Properties"]
+        assert p["TreatMissingData"] == "notBreaching"
+        assert p["AlarmActions"] == [{"Ref": "OperatorsTopic"}]
+    assert res["AckLatencyAlarm"]["Properties"]["ExtendedStatistic"] == "p95"
+
+
+def test_backlog_counts_waiting_oldest_and_overdue() -> None:
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    waiting = [
+        Waiting(since=now - timedelta(minutes=10), due=now - timedelta(minutes=1)),
+        Waiting(since=now - timedelta(minutes=2), due=now + timedelta(minutes=3)),
+    ]
+    b = queue_backlog("general", waiting, now)
+    assert (b.open, b.oldest_age_seconds, b.overdue) == (2, 600.0, 1)
+    assert queue_backlog("empty", [], now).oldest_age_seconds == 0.0
+
+
+def test_business_hours_elapsed_skips_the_night() -> None:
+    # GIVEN a campaign open 08-18 (Stockholm) and a message at 17:30 answered 08:30 next morning
+    from dataclasses import replace
+
+    campaign = load_campaign("demo")
+    hours = replace(campaign.business_hours, always_open=False)
+    start = datetime(2026, 12, 1, 16, 30, tzinfo=UTC)  # 17:30 in Stockholm (UTC+1)
+    end = datetime(2026, 12, 2, 7, 30, tzinfo=UTC)
+    e = elapsed(start, end, hours)
+    assert e.calendar_seconds == 15 * 3600
+    assert e.business_seconds == 3600  # 30 minutes that evening, 30 the next morning
+
+
+@pytest.mark.parametrize(
+    ("points", "evaluation", "needed", "state"),
+    [([], 1, None, "OK"), ([0.5], 1, None, "ALARM"), ([0.5, 0.0], 2, 2, "OK"), ([0.5, 0.3], 2, 2, "ALARM")],
+)
+def test_local_alarm_evaluation(points: list[float], evaluation: int, needed: int | None, state: str) -> None:
+    alarm = {
+        "ComparisonOperator": "GreaterThanThreshold",
+        "Threshold": 0.2,
+        "EvaluationPeriods": evaluation,
+        "TreatMissingData": "notBreaching",
+    }
+    if needed:
+        alarm["DatapointsToAlarm"] = needed
+    assert evaluate_alarm(alarm, points) == state
