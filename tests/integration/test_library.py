@@ -251,32 +251,21 @@ def test_marketing_is_opt_in_from_the_contact_form_box(stack: Any, drain: Any, u
     assert opted == {yes: False, no: True}
 
 
-def test_stats_retention_prints_the_kept_rate_per_offer(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    from datetime import UTC, datetime
+def test_stats_retention_prints_the_kept_rate_per_offer(
+    stack: Any, drain: Any, unique_email: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chalicelib.library import service
+    from chalicelib.runtime import get_runtime
 
-    # GIVEN RetentionOutcome figures in CloudWatch (as the EMF lines of recorded outcomes become)
-    cw = stack.client("cloudwatch")
-    now = datetime.now(UTC)
-    for outcome, value in (("kept", 3), ("refunded", 1)):
-        cw.put_metric_data(
-            Namespace="replydesk",
-            MetricData=[
-                {
-                    "MetricName": "RetentionOutcome",
-                    "Dimensions": [
-                        {"Name": "service", "Value": "replydesk"},
-                        {"Name": "offer", "Value": "free_exchange"},
-                        {"Name": "outcome", "Value": outcome},
-                    ],
-                    "Timestamp": now,
-                    "Value": value,
-                    "Unit": "Count",
-                }
-            ],
-        )
+    rt = get_runtime()
+    agent = {"username": "sam", "name": "Sam"}
+    # GIVEN three returns conversations where the free exchange was offered: two kept, one refunded
+    for outcome in ("kept", "kept", "refunded"):
+        reference = swedish_returns_conversation(stack, drain, unique_email("stats"))
+        service.record_retention(reference, {"outcome": outcome, "offer_id": "free_exchange"}, rt=rt, agent=agent)
     # WHEN the operator asks for the retention figures
     code, out, _ = cli(capsys, "stats", "retention", "--campaign", "demo", "--endpoint", stack.endpoint)
-    # THEN the exchange offer shows 3 kept of 4: a kept-rate of 75 %
+    # THEN the exchange offer shows 2 kept of 3
     assert code == 0
     (row,) = [line for line in out.splitlines() if line.startswith("free_exchange")]
-    assert "75% of 4" in row
+    assert "67% of 3" in row
