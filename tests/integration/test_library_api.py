@@ -172,6 +172,11 @@ def test_an_edit_makes_version_2_and_an_earlier_answer_keeps_version_1(
     assert api(stack, "POST", f"/api/templates/{tid}/retire", tokens["admin"])[0] == 200
     code, listed = api(stack, "GET", "/api/templates?topic=returns", tokens["agent"])
     assert tid not in [t["id"] for t in listed]
+    # AND the composer's list holds what staff insert; the editor's (all=1) the system templates too
+    staff_ids = {t["id"] for t in api(stack, "GET", "/api/templates", tokens["agent"])[1]}
+    all_ids = {t["id"] for t in api(stack, "GET", "/api/templates?all=1", tokens["agent"])[1]}
+    assert "answer-order-tracking.email" in staff_ids and "reply.email" not in staff_ids
+    assert {"reply.email", "follow_up.email", "faq-returns.snippet"} <= all_ids
 
 
 def test_a_missing_required_input_cannot_be_sent_and_an_unknown_variable_cannot_be_saved(
