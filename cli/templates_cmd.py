@@ -176,7 +176,8 @@ def _push(ns: argparse.Namespace) -> int:
         print(str(exc), file=sys.stderr)
         return 1
     for p in pushed:
-        print(f"{p.template_id:<38} v{p.version}{'  (new version)' if p.changed else ''}")
+        note = "  (new version)" if p.changed else "  (retired: left as it is)" if p.retired else ""
+        print(f"{p.template_id:<38} v{p.version}{note}")
     print(f"{sum(p.changed for p in pushed)} of {len(pushed)} templates changed", file=sys.stderr)
     return 0
 
