@@ -523,6 +523,8 @@ def suppression_reason(identity: str) -> str | None:
 
 def add_suppression(identity: str, *, reason: str, source: str, now: datetime) -> bool:
     """True when newly suppressed (so an opt-out is confirmed once), False if it already was."""
+    if gdpr_hashing.erased_suppression_reason(identity) == reason:
+        return False  # an erased customer's suppression, kept under its hash: already confirmed once
     try:
         SuppressionModel(address=identity, reason=reason, source=source, created_at=now).save(
             condition=SuppressionModel.address.does_not_exist()
