@@ -313,6 +313,7 @@ class LocalStack:
                 f"replydesk local stack: campaign {self.campaign_name!r}, stage {self.stage!r}",
                 f"  contact page     {self.api_url}/",
                 f"  API              {self.api_url}/contact  (POST)",
+                f"  staff console    {self.api_url}/console/  (sign in with a staff login below)",
                 f"  SMTP (inbound)   127.0.0.1:{self.smtp_port}  -> {', '.join(self.campaign.inbound_addresses)}",
                 f"  phone simulator  {self.phone_url}/  (SMS to {self.campaign.sms.number})",
                 f"  outbox           {self.endpoint}/moto-api/data.json  (sent mail: ses, SMS: sns)",
