@@ -100,6 +100,13 @@ def test_an_edit_is_a_new_version_with_a_diff_and_the_old_one_stays(stack: Any) 
     repo.retire(tid)
     assert tid not in {t.template_id for t in repo.list()}
     assert TemplateRepository().get(tid, 2).bodies["en"]["text"] == "Hello v2"
+    # AND a later push of a changed seed leaves the retired template retired, with no new version
+    from chalicelib.library.seed import push
+
+    changed = draft({"id": tid, "purpose": "answer", "bodies": {"en": {"text": "Hello v3"}}})
+    (pushed,) = push([changed], repo, author="seed")
+    assert (pushed.changed, pushed.retired, pushed.version) == (False, True, 2)
+    assert [v.version for v in repo.history(tid)] == [1, 2]
 
 
 # ------------------------------------------------------------------ helpers for conversations
