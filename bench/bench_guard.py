@@ -1,4 +1,4 @@
-"""No-ack precision and recall per label over the whole shared mail corpus (and the mbox bounces): prints figures."""
+"""No-ack precision and recall per label over the whole shared mail corpus, bounces in other scripts: prints figures."""
 
 from __future__ import annotations
 

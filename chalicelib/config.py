@@ -304,7 +304,7 @@ DEFAULT_AUTOMATED_SENDERS = (
     r"postmaster([-_.+=].*)?",
     r"abuse",
     r"root",
-    r"bounces?([-_.+=].*)?",
+    r"bounces?(\+.*)?",  # VERP return addresses (bounces+token@)
 )
 
 

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from chalicelib.errors import NotFound
 from chalicelib.library.model import Purpose, TemplateVersion, template_id
-from chalicelib.library.rendering import RenderedMessage, TemplateError, choose_language, render_source
+from chalicelib.library.rendering import NoVariant, RenderedMessage, choose_language, render_source
 
 _EXT_PART = {"txt": "text", "html": "html"}
 
@@ -115,7 +115,7 @@ class TemplateStore:
             return ""
         try:
             lang, _ = choose_language(found.languages, language, self.default_language)
-        except TemplateError:
+        except NoVariant:
             return ""
         source = found.bodies[lang].get("text", "")
         return render_source(source, context, autoescape=False, where=f"{found.template_id} [{lang}]").strip()

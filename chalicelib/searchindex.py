@@ -16,6 +16,9 @@ from chalicelib.observability import logger
 
 WORD = "w#"
 NAME = "n#"
+MENTION = "m#"
+# A username may hold dots and dashes, but a mention at the end of a sentence does not take its full stop.
+MENTION_RE = re.compile(r"(?<![\w@])@([A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?)")
 MIN_LEN = 2
 MAX_LEN = 40
 # A long mail keeps its first distinct words; 300 words is 12 BatchWriteItem calls at most.
@@ -105,8 +108,15 @@ def _write(prefix: str, ref: str, words: Iterable[str], at: str | None) -> None:
         logger.warning("search index write failed", extra={"ref": ref, "error": type(exc).__name__})
 
 
-def index_message(conversation_id: str, *, subject: str, text: str, at: str | None) -> None:
+def mentions(text: str) -> list[str]:
+    return list(dict.fromkeys(m.group(1).lower() for m in MENTION_RE.finditer(text or "")))
+
+
+def index_message(conversation_id: str, *, subject: str, text: str, at: str | None, note: bool = False) -> None:
     _write(WORD, conversation_id, tokens(f"{subject}\n{text}"), at)
+    if note:
+        # A colleague @mentioned in an internal note finds the conversation under Mentions.
+        _write(MENTION, conversation_id, mentions(text), at)
 
 
 def index_customer(customer_id: str, name: str) -> None:

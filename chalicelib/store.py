@@ -505,7 +505,11 @@ def put_message(item: MessageModel) -> bool:
             return False
         raise _transient(exc) from exc
     searchindex.index_message(
-        item.conversation_id, subject=item.subject, text=item.new_text or item.text, at=item.created_at
+        item.conversation_id,
+        subject=item.subject,
+        text=item.new_text or item.text,
+        at=item.created_at,
+        note=item.direction == Direction.NOTE.value,
     )
     return True
 
@@ -608,6 +612,8 @@ def add_suppression(identity: str, *, reason: str, source: str, now: datetime, o
     With `origin` (the inbound message's source id) a retry of that same message also gets True, so
     its confirmation is still owed after a failure between the write and the send.
     """
+    if gdpr_hashing.erased_suppression_reason(identity) == reason:
+        return False  # an erased customer's suppression, kept under its hash: already confirmed once
     try:
         SuppressionModel(address=identity, reason=reason, source=source, created_at=now, origin=origin).save(
             condition=SuppressionModel.address.does_not_exist()

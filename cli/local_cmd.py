@@ -12,7 +12,7 @@ from typing import Any
 
 from local.endpoints import ENV_API, ENV_ENDPOINT, StackUnavailable, moto_data, moto_endpoint
 
-DEFAULT_PORTS = {"moto_port": 5000, "api_port": 8000, "smtp_port": 2525, "phone_port": 8025}
+DEFAULT_PORTS = {"moto_port": 5000, "api_port": 8000, "smtp_port": 2525, "phone_port": 8025, "dashboard_port": 8030}
 
 
 def banner(stack: Any, *, raw: bool = False, ports_hint: bool = True) -> str:
@@ -67,29 +67,41 @@ def _run(ns: argparse.Namespace) -> int:
     if busy:
         print(
             f"replydesk local: port in use ({', '.join(busy)}). Is a local stack (`make run`) already running? "
-            "Stop it, or choose other ports with --moto-port, --api-port, --smtp-port, --phone-port (0: any free).",
+            "Stop it, or choose other ports with --moto-port, --api-port, --smtp-port, --phone-port, "
+            "--dashboard-port (0: any free).",
             file=sys.stderr,
         )
         return 1
 
     # Installed before the stack imports the handlers: Powertools' Logger keeps the stream it is created with.
+    # Held until the banner is out, so the banner comes first as the README shows.
+    view = None
     if not ns.json:
-        sys.stdout = ConsoleView(sys.stdout, lookup=_conversation_facts)
+        view = ConsoleView(sys.stdout, lookup=_conversation_facts, hold=True)
+        sys.stdout = view
         sys.stderr = ConsoleView(sys.stderr)
         hide_known_noise()
 
     from local.stack import LocalStack
 
-    stack = LocalStack(
-        campaign_name=ns.campaign,
-        stage=ns.stage,
-        moto_port=ns.moto_port,
-        api_port=ns.api_port,
-        smtp_port=ns.smtp_port,
-        phone_port=ns.phone_port,
-        dashboard_port=ns.dashboard_port,
-    ).start()
-    print(banner(stack, raw=ns.json), flush=True)
+    try:
+        stack = LocalStack(
+            campaign_name=ns.campaign,
+            stage=ns.stage,
+            moto_port=ns.moto_port,
+            api_port=ns.api_port,
+            smtp_port=ns.smtp_port,
+            phone_port=ns.phone_port,
+            dashboard_port=ns.dashboard_port,
+        ).start()
+    except BaseException:
+        if view is not None:
+            view.release()  # what was logged while starting explains the failure
+        raise
+    if view is not None:
+        view.release(banner(stack))
+    else:
+        print(banner(stack, raw=True), flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -115,13 +127,6 @@ def _outbox(ns: argparse.Namespace) -> int:
         data = moto_data(endpoint)
     except StackUnavailable as exc:
         print(f"replydesk local outbox: {exc.hint()}", file=sys.stderr)
-        if "HTTP 500" in exc.problem:
-            print(
-                "The emulator could not export its state: moto's /moto-api/data.json fails after a multipart "
-                "upload to its S3. Upload with a single PUT (`aws s3api put-object`, or "
-                "`aws configure set default.s3.multipart_threshold 64MB`); restart the stack if it persists.",
-                file=sys.stderr,
-            )
         return 1
     items = outbox(data)
     if ns.channel:
@@ -145,7 +150,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-port", type=int, default=DEFAULT_PORTS["api_port"])
     parser.add_argument("--smtp-port", type=int, default=DEFAULT_PORTS["smtp_port"])
     parser.add_argument("--phone-port", type=int, default=DEFAULT_PORTS["phone_port"], help="the phone simulator page")
-    parser.add_argument("--dashboard-port", type=int, default=8030, help="the campaign dashboard page")
+    parser.add_argument(
+        "--dashboard-port", type=int, default=DEFAULT_PORTS["dashboard_port"], help="the campaign dashboard page"
+    )
     parser.add_argument(
         "--json", action="store_true", help="print the handlers' raw output (Powertools JSON logs and EMF lines)"
     )

@@ -24,6 +24,7 @@ GROUPS = {
     "dlq": ("cli.dlq_cmd", "list, show, replay and purge the intake and events DLQs"),
     "customer": ("cli.customer_cmd", "GDPR: export or erase one customer's personal data"),
     "analytics": ("cli.analytics_cmd", "export contact metadata for analysis; query it with DuckDB"),
+    "search": ("cli.search_cmd", "the console's search index: reindex from the stored messages"),
 }
 
 

@@ -195,7 +195,8 @@ def send(ns: argparse.Namespace) -> int:
     if not got:
         print(
             f"(no reply within {ns.wait:g} s: a second message in a conversation, an opted-out number "
-            "and an invalid number get none)",
+            "and an invalid number get none; the first message after a start can take longer, and "
+            f"`replydesk sms replies --to {ns.phone}` shows replies that come later)",
             flush=True,
         )
     return 0

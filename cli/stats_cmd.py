@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -49,27 +50,24 @@ class StatsContext:
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--campaign", default="demo", help="campaign name (its file in chalicelib/campaigns)")
-    p.add_argument("--stage", default="dev")
+    """The stack options every operator command takes (cli/ops_target.py), then the period."""
+    from cli.ops_target import add_target_arguments
+
+    add_target_arguments(p)
     p.add_argument("--since", default="7d", help="ISO time or look-back like 7d, 12h (default 7d)")
     p.add_argument("--until", default=None, help="ISO time (default now)")
-    p.add_argument("--endpoint", default=None, help="AWS endpoint, e.g. the local stack's moto server")
-    p.add_argument("--region", default=None)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
 
 def connect(ns: argparse.Namespace) -> StatsContext:
-    import boto3
-
     from chalicelib.config import load_campaign
+    from cli.ops_target import target_from
 
     now = datetime.now(UTC)
-    session: Any = boto3.session.Session()
-    ddb = session.client("dynamodb", region_name=ns.region, endpoint_url=ns.endpoint)
     return StatsContext(
         campaign=load_campaign(ns.campaign),
         stage=ns.stage,
-        ddb=ddb,
+        ddb=target_from(ns).client("dynamodb"),
         since=parse_when(ns.since, now=now),
         until=parse_when(ns.until, now=now) if ns.until else now,
         now=now,
@@ -192,9 +190,26 @@ PARTS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
 }
 
 
+def _reported(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A stack that cannot be reached or read is one clear line and exit 1, not a traceback."""
+
+    def run(ns: argparse.Namespace) -> int:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return handler(ns)
+        except (BotoCoreError, ClientError) as exc:
+            where = "the deployed stage" if getattr(ns, "aws", False) else ns.endpoint
+            problem = str(exc) if isinstance(exc, ClientError) else type(exc).__name__
+            print(f"replydesk stats: cannot read the stack at {where} ({problem})", file=sys.stderr)
+            return 1
+
+    return run
+
+
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="part", metavar="PART")
     for name, (help_text, handler) in PARTS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         add_common(p)
-        p.set_defaults(func=handler)
+        p.set_defaults(func=_reported(handler))

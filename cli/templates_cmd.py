@@ -12,8 +12,6 @@ from typing import Any
 
 from cli.template import ROOT
 
-LOCAL_ENDPOINT = "http://127.0.0.1:5000"
-
 
 def bind(ns: argparse.Namespace) -> Any:
     """Point the models at the campaign's tables (`replydesk-<campaign>-<stage>-*`) on the given endpoint."""
@@ -178,7 +176,8 @@ def _push(ns: argparse.Namespace) -> int:
         print(str(exc), file=sys.stderr)
         return 1
     for p in pushed:
-        print(f"{p.template_id:<38} v{p.version}{'  (new version)' if p.changed else ''}")
+        note = "  (new version)" if p.changed else "  (retired: left as it is)" if p.retired else ""
+        print(f"{p.template_id:<38} v{p.version}{note}")
     print(f"{sum(p.changed for p in pushed)} of {len(pushed)} templates changed", file=sys.stderr)
     return 0
 
@@ -195,13 +194,38 @@ def _history(ns: argparse.Namespace) -> int:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
+    from local.endpoints import DEFAULT_ENDPOINT, ENV_ENDPOINT
+
     p.add_argument("--campaign", default="demo")
     p.add_argument("--stage", default="dev")
     p.add_argument(
         "--endpoint",
-        default=os.environ.get("AWS_ENDPOINT_URL", LOCAL_ENDPOINT),
-        help="AWS endpoint (default: the local stack's, or AWS_ENDPOINT_URL; '' for AWS itself)",
+        default=os.environ.get(ENV_ENDPOINT) or os.environ.get("AWS_ENDPOINT_URL") or DEFAULT_ENDPOINT,
+        help=f"AWS endpoint (default: {ENV_ENDPOINT}, AWS_ENDPOINT_URL, else `make run`'s; '' for AWS itself)",
     )
+
+
+def _reachable(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A stack that does not answer is one line on the terminal, not a traceback."""
+
+    def run(ns: argparse.Namespace) -> int:
+        from botocore.exceptions import BotoCoreError
+        from pynamodb.exceptions import PynamoDBException
+
+        from chalicelib.errors import TransientError
+
+        try:
+            return func(ns)
+        except (TransientError, PynamoDBException, BotoCoreError) as exc:
+            where = ns.endpoint or "AWS"
+            print(
+                f"cannot read the templates table of {ns.campaign}/{ns.stage} at {where} ({type(exc).__name__}): "
+                "start the stack with `make run`, or pass --endpoint / --stage",
+                file=sys.stderr,
+            )
+            return 1
+
+    return run
 
 
 def _add(
@@ -209,7 +233,7 @@ def _add(
 ) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help=help_text)
     _common(p)
-    p.set_defaults(func=func)
+    p.set_defaults(func=_reachable(func))
     return p
 
 

@@ -47,9 +47,6 @@ def train(ns: argparse.Namespace) -> int:
     if ns.campaign:
         campaign = load_campaign(ns.campaign)
         texts, labels = campaign_examples(campaign)
-        more_texts, more_labels = _staff_relabels(campaign)
-        texts += more_texts
-        labels += more_labels
     if ns.data:
         more_texts, more_labels = read_csv(ns.data)
         texts += more_texts
@@ -66,6 +63,11 @@ def train(ns: argparse.Namespace) -> int:
         hint = f" (or --in-place to replace {topic.model_dir_for(ns.campaign)})" if ns.campaign else ""
         print(f"replydesk topics train: give --out DIR{hint}", file=sys.stderr)
         return 2
+    if ns.campaign:
+        # Staff relabels from the console, read only once the arguments are known to be good.
+        more_texts, more_labels = _staff_relabels(campaign)
+        texts += more_texts
+        labels += more_labels
     t0 = time.perf_counter()
     source = " + ".join(
         x for x in (f"campaign {ns.campaign}" if ns.campaign else "", ns.data.name if ns.data else "") if x

@@ -57,6 +57,28 @@ def _clock(at: Any) -> str:
         return text
 
 
+def _first_words(text: Any, width: int = 60) -> str:
+    flat = " ".join(str(text or "").split())
+    return flat if len(flat) <= width else flat[: width - 1].rsplit(" ", 1)[0] + "…"
+
+
+def _entry_text(entry: dict[str, Any]) -> str:
+    """One timeline entry: a clock entry (deadline, breach, pause…) or a message, ack or note."""
+    kind = str(entry.get("kind"))
+    if kind in ("message", "ack", "note"):
+        channel = entry.get("channel") or ""
+        if kind == "ack":
+            return f"acknowledgement sent ({channel})"
+        if kind == "note":
+            return f"note by {entry.get('sent_by') or 'staff'}: {_first_words(entry.get('text'))}"
+        if entry.get("direction") == "in":
+            return f"customer wrote ({channel}): {_first_words(entry.get('text'))}"
+        return f"sent by {entry.get('sent_by') or 'staff'} ({channel}): {_first_words(entry.get('text'))}"
+    detail = str(entry.get("detail") or "")
+    text = KIND_TEXT.get(kind, kind.replace("_", " "))
+    return text + (f"  ({detail})" if detail else "")
+
+
 def render(view: dict[str, Any]) -> str:
     """The conversation's header line, then one line per timeline entry, oldest first (times in UTC)."""
     facts = [
@@ -71,10 +93,7 @@ def render(view: dict[str, Any]) -> str:
     if view.get("reasons"):
         lines.append("  why: " + "; ".join(str(r) for r in view["reasons"]))
     for entry in view.get("timeline") or []:
-        kind = str(entry.get("kind"))
-        detail = str(entry.get("detail") or "")
-        text = KIND_TEXT.get(kind, kind.replace("_", " "))
-        lines.append(f"  {_clock(entry.get('at'))}  {text}" + (f"  ({detail})" if detail else ""))
+        lines.append(f"  {_clock(entry.get('at'))}  {_entry_text(entry)}")
     messages = view.get("messages") or []
     if messages:
         inbound = sum(1 for m in messages if m.get("direction") == "in")

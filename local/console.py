@@ -93,6 +93,9 @@ def render(line: str, lookup: Lookup | None = None) -> str | None:
         return None
     access = _ACCESS_LOG.match(stripped)
     if access:
+        # Reads that worked are the console's and the contact page's polling: only changes and errors show.
+        if access["method"] in ("GET", "HEAD", "OPTIONS") and int(access["status"]) < 400:
+            return None
         # The local API's request log: the path holds at most a conversation id, never customer data.
         ref = _REFERENCE.search(access["path"])
         who = ref.group(0) if ref else "-"
@@ -154,11 +157,21 @@ class ConsoleView:
     so each thread gets its own partial-line buffer.
     """
 
-    def __init__(self, inner: TextIO, lookup: Lookup | None = None) -> None:
+    def __init__(self, inner: TextIO, lookup: Lookup | None = None, *, hold: bool = False) -> None:
         self.inner = inner
         self.lookup = lookup
         self._partial: dict[int, str] = {}
         self._lock = threading.Lock()
+        # While held (the stack starting), lines wait so the banner comes first; release() shows them.
+        self._held: list[str] | None = [] if hold else None
+
+    def release(self, first: str = "") -> None:
+        """Write `first` (the banner), then the lines held back while starting, and stop holding."""
+        with self._lock:
+            held, self._held = self._held or [], None
+            for line in ([first] if first else []) + held:
+                self.inner.write(line + "\n")
+            self.inner.flush()
 
     def write(self, text: str) -> int:
         ident = threading.get_ident()
@@ -169,7 +182,11 @@ class ConsoleView:
                 self._partial[ident] = rest
             for line in lines:
                 shown = render(line, self.lookup)
-                if shown is not None:
+                if shown is None:
+                    continue
+                if self._held is not None:
+                    self._held.append(shown)
+                else:
                     self.inner.write(shown + "\n")
             if lines:
                 self.inner.flush()

@@ -35,6 +35,11 @@ class StackUnavailable(Exception):
 
     def hint(self) -> str:
         """One line for the terminal: what failed and what to do."""
+        if self.problem.startswith("HTTP 5"):
+            return (
+                f"the local stack at {self.url} answered {self.problem}: its console (`make run`) shows why. "
+                "After a multipart upload to the emulator's S3 this is expected (README: no multipart uploads)."
+            )
         return (
             f"no local stack answers at {self.url} ({self.problem}). Start one with `make run` "
             f"(or set {ENV_ENDPOINT} / {ENV_API}, or pass --endpoint / --api, for a stack on other ports)."

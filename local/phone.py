@@ -299,8 +299,12 @@ def _handler_for(sim: PhoneSimulator) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                # The page went away mid-poll (a reload, a closed tab): nothing to answer.
+                self.close_connection = True
 
         def _json(self, status: int, data: Any) -> None:
             body = json.dumps(data, ensure_ascii=False).encode()

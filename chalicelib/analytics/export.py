@@ -49,6 +49,7 @@ def first_response_seconds(conv: ConversationModel) -> float | None:
 
 def conversation_row(conv: ConversationModel, *, exported_at: str) -> dict[str, Any]:
     breaches = list(conv.breaches or [])
+    retention = conv.retention.as_dict() if conv.retention is not None else {}  # type: ignore[no-untyped-call]
     return {
         "conversation_id": conv.conversation_id,
         # Pseudonymous (a hash of the first identity): lets analysts count returning customers.
@@ -75,8 +76,8 @@ def conversation_row(conv: ConversationModel, *, exported_at: str) -> dict[str, 
         "inbound_count": int(conv.inbound_count or 0),
         "callback_requested": conv.callback_requested_at is not None,
         # Recorded by the console's retention outcome (kept | exchanged | refunded | no_answer).
-        "retention_outcome": getattr(conv, "retention_outcome", None),
-        "retention_offer": getattr(conv, "retention_offer_id", None),
+        "retention_outcome": retention.get("outcome") or None,
+        "retention_offer": retention.get("offer_id") or None,
         "exported_at": exported_at,
     }
 

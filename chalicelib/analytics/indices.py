@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 from chalicelib.analytics.export import first_response_seconds
 from chalicelib.models import ConversationModel
+from chalicelib.ops.indices import percentile as _nearest_rank
 
 
 def percentile(values: Iterable[float], p: float) -> float | None:
-    """Nearest-rank percentile (the smallest value with at least p % of the values at or below it)."""
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return ordered[rank - 1]
+    """Nearest-rank percentile: the same function `replydesk stats` and the emitted metrics use."""
+    return _nearest_rank(list(values), p)
 
 
 def first_response_p50(conversations: Iterable[ConversationModel]) -> float | None:

@@ -60,4 +60,4 @@ def auth_refresh() -> dict[str, Any]:
 @auth_api.route("/logout", methods=["POST"], content_types=_JSON)
 def auth_logout() -> dict[str, Any]:
     with http_errors():
-        return cognito.logout(json_body(auth_api), idp=aws.cognito_idp())
+        return cognito.logout(json_body(auth_api), idp=aws.cognito_idp(), client_id=get_settings().cognito_client_id)

@@ -151,6 +151,12 @@ def search_everything(staff: Staff) -> dict[str, Any]:
     return search.search(_query("q") or "", campaign=get_runtime().campaign)
 
 
+@staff_route(console_api, "/mentions")
+def my_mentions(staff: Staff) -> dict[str, Any]:
+    get_runtime()  # binds the models to this stage's tables
+    return search.mentioned(staff.username)
+
+
 @staff_route(console_api, "/staff", role=Role.ADMIN)
 def list_staff(staff: Staff) -> list[dict[str, Any]]:
     return staffadmin.list_staff(idp=aws.cognito_idp(), pool_id=get_settings().cognito_user_pool_id)
@@ -159,12 +165,23 @@ def list_staff(staff: Staff) -> list[dict[str, Any]]:
 @staff_route(console_api, "/staff", methods=["POST"], role=Role.ADMIN, content_types=_JSON)
 def invite_staff(staff: Staff) -> dict[str, Any]:
     return staffadmin.invite(
-        json_body(console_api), idp=aws.cognito_idp(), pool_id=get_settings().cognito_user_pool_id, by=staff
+        json_body(console_api),
+        idp=aws.cognito_idp(),
+        pool_id=get_settings().cognito_user_pool_id,
+        by=staff,
+        ddb=aws.dynamodb(),
+        now=get_runtime().clock(),
     )
 
 
 @staff_route(console_api, "/staff/{username}", methods=["PATCH"], role=Role.ADMIN, content_types=_JSON)
 def update_staff(staff: Staff, username: str) -> dict[str, Any]:
     return staffadmin.update(
-        username, json_body(console_api), idp=aws.cognito_idp(), pool_id=get_settings().cognito_user_pool_id, by=staff
+        username,
+        json_body(console_api),
+        idp=aws.cognito_idp(),
+        pool_id=get_settings().cognito_user_pool_id,
+        by=staff,
+        ddb=aws.dynamodb(),
+        now=get_runtime().clock(),
     )

@@ -122,14 +122,27 @@ def refresh(
     return _tokens(response, verifier, refresh_token=token)
 
 
-def logout(body: Mapping[str, Any], *, idp: CognitoIdentityProviderClient) -> dict[str, Any]:
+def logout(
+    body: Mapping[str, Any], *, idp: CognitoIdentityProviderClient, client_id: str | None = None
+) -> dict[str, Any]:
     """Sign the staff member out: Cognito revokes their refresh tokens, so no new ID token can be had.
 
-    GlobalSignOut (with the access token) rather than RevokeToken: both are Cognito's own APIs, and the
-    emulator implements only this one. It ends every session of this staff member, not just this tab's.
-    An ID token already issued stays valid until it expires (at most an hour): JWTs are not looked up.
+    GlobalSignOut (with an access token) rather than RevokeToken: both are Cognito's own APIs, and the
+    emulator implements only this one. Given only the refresh token, it is exchanged for an access token
+    first. It ends every session of this staff member, not just this tab's. An ID token already issued
+    stays valid until it expires (at most an hour): JWTs are not looked up per request.
     """
-    token = _field(body, "access_token", MAX_TOKEN)
+    if body.get("access_token"):
+        token = _field(body, "access_token", MAX_TOKEN)
+    else:
+        refresh_token = _field(body, "refresh_token", MAX_TOKEN)
+        if client_id is None:
+            raise ValidationError("'access_token' is required", field="access_token")
+        with _cognito("already signed out"):
+            result = idp.initiate_auth(
+                ClientId=client_id, AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": refresh_token}
+            )
+        token = result["AuthenticationResult"]["AccessToken"]
     with _cognito("already signed out"):
         idp.global_sign_out(AccessToken=token)
     return {"signed_out": True}

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib import store, workflow
+from chalicelib import searchindex, store, workflow
 from chalicelib.auth import Role, Staff
 from chalicelib.config import URGENCIES
 from chalicelib.errors import Conflict, Forbidden, NotFound, TransientError, ValidationError
@@ -27,8 +27,6 @@ if TYPE_CHECKING:
 
 MAX_NOTE_CHARS = 10_000
 MAX_KEY_CHARS = 100
-# A username may hold dots and dashes, but a mention at the end of a sentence does not take its full stop.
-MENTION_RE = re.compile(r"(?<![\w@])@([A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?)")
 _PAUSED = (Status.PENDING_CUSTOMER.value, Status.RESOLVED.value, Status.CLOSED.value)
 _STATUS_KIND = "status_changed"
 
@@ -248,10 +246,6 @@ def summary(conv: ConversationModel) -> dict[str, Any]:
     }
 
 
-def mentions(text: str) -> list[str]:
-    return list(dict.fromkeys(m.group(1) for m in MENTION_RE.finditer(text)))
-
-
 def add_note(conversation_id: str, body: Mapping[str, Any], *, staff: Staff, rt: Runtime) -> dict[str, Any]:
     """An internal note (never sent to the customer); the same idempotency key stores it once."""
     text = str(body.get("text") or "").strip()
@@ -280,7 +274,7 @@ def add_note(conversation_id: str, body: Mapping[str, Any], *, staff: Staff, rt:
         sent_by=staff.display_name,
     )
     item.direction = Direction.NOTE.value
-    item.classification = {"mentions": mentions(text), "author": staff.username}
+    item.classification = {"mentions": searchindex.mentions(text), "author": staff.username}
     stored = store.put_message(item)
     if stored:
         store.add_timeline(

@@ -111,4 +111,14 @@ def conversation_detail(
             for m in messages
         ],
         "viewers": viewers or [],
+        # The retention playbook and the customer's one-click rating (chalicelib/library).
+        "offers_sent": [_plain(o) for o in conv.offers_sent or []],
+        "retention": _plain(conv.retention) if conv.retention is not None else None,
+        "csat": _plain(conv.csat) if conv.csat is not None else None,
     }
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    """A stored map (raw MapAttribute or dict) as plain JSON values."""
+    raw = value.as_dict() if hasattr(value, "as_dict") else value
+    return {str(k): v for k, v in dict(raw or {}).items()}

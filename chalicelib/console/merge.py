@@ -6,7 +6,6 @@ finishes the merge instead of doing any of it twice.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -15,7 +14,7 @@ from pynamodb.exceptions import UpdateError
 
 from chalicelib import searchindex, store
 from chalicelib.auth import Staff
-from chalicelib.config import deploy_names
+from chalicelib.console import audit
 from chalicelib.console.customers import customer_view
 from chalicelib.errors import Conflict, NotFound, TransientError, ValidationError
 from chalicelib.models import ConversationModel, CustomerModel, IdentityModel
@@ -23,11 +22,6 @@ from chalicelib.observability import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-
-def audit_table() -> str:
-    """The stack's audit table, by the stack's naming (as the GDPR tools find it)."""
-    return f"{deploy_names().prefix}-audit"
 
 
 def _conditional(exc: UpdateError) -> bool:
@@ -92,26 +86,18 @@ def merge_customers(body: Mapping[str, Any], *, staff: Staff, ddb: DynamoDBClien
     merged.update(actions=[CustomerModel.merged_into.set(keep_id), CustomerModel.updated_at.set(now)])
     if merged.name:
         searchindex.index_customer(keep_id, merged.name)
-    at = store.iso(now)
     # Counts and ids only: the audit trail must not become another copy of the customer's details.
-    ddb.put_item(
-        TableName=audit_table(),
-        Item={
-            "subject": {"S": f"customer#{keep_id}"},
-            "at_event": {"S": f"{at}#merge"},
-            "event": {"S": "merge"},
-            "actor": {"S": staff.username},
-            "customer_id": {"S": keep_id},
-            "started_at": {"S": at},
-            "detail": {
-                "S": json.dumps(
-                    {
-                        "merged": merge_id,
-                        "identities_moved": moved_identities,
-                        "conversations_moved": moved_conversations,
-                    }
-                )
-            },
+    audit.record(
+        ddb,
+        subject=f"customer#{keep_id}",
+        event="merge",
+        actor=staff.username,
+        now=now,
+        customer_id=keep_id,
+        detail={
+            "merged": merge_id,
+            "identities_moved": moved_identities,
+            "conversations_moved": moved_conversations,
         },
     )
     logger.info(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -241,7 +241,7 @@ def conversation_page(
     cursor: str | None,
     limit: int,
     now: datetime,
-    presence: Any = None,
+    presence: Callable[[list[str]], Mapping[str, list[dict[str, Any]]]] | None = None,
 ) -> dict[str, Any]:
     """`{items, next_cursor}` for a view: rows sorted by what is due first."""
     streams = streams_for(view, campaign=campaign, queue=queue, username=username, now=now)
@@ -250,29 +250,51 @@ def conversation_page(
     customers = _customers({c.customer_id for c in convs})
     viewers = presence([c.conversation_id for c in convs]) if presence is not None and convs else {}
     items = [row(c, customers.get(c.customer_id), now, viewers.get(c.conversation_id, [])) for c in convs]
+    if view is View.BREACHED:
+        # The key's deadline can be a first-response target a reply has met since (some writers keep it
+        # until the clock next moves); the badge knows, so such rows leave the page (it may come back short).
+        items = [r for r in items if r["sla"]["state"] == "breached"]
     return {"items": items, "next_cursor": None if page.done else cursors.encode(page.next_state)}
 
 
-def _count(ddb: DynamoDBClient, stream: Stream, table: str) -> int:
-    total, start = 0, None
+def _tally(ddb: DynamoDBClient, stream: Stream, table: str, now_iso: str) -> tuple[int, int, int]:
+    """(open, breached, unassigned) of one stream from one paged Query reading only the two attributes
+    the figures need: a third of the calls three COUNT Queries would make, the same read units."""
+    total = breached = unassigned = 0
+    start: Mapping[str, Any] | None = None
     while True:
         kwargs = stream.request(table, 1000, start)
         kwargs.pop("Limit")
-        resp = ddb.query(Select="COUNT", **kwargs)
-        total += int(resp.get("Count", 0))
+        kwargs["ProjectionExpression"] = "#r, #a, first_response_at, resolution_due"
+        kwargs["ExpressionAttributeNames"]["#a"] = "assignee"
+        resp = ddb.query(**kwargs)
+        for item in resp.get("Items", []):
+            total += 1
+            # As the Breached view: overdue by the key, unless the first response was met and the
+            # resolution target has not passed.
+            due = (
+                item["resolution_due"]["S"] if "first_response_at" in item and "resolution_due" in item else _due(item)
+            )
+            if due <= now_iso:
+                breached += 1
+            if "assignee" not in item:
+                unassigned += 1
         start = resp.get("LastEvaluatedKey")
         if not start:
-            return total
+            return total, breached, unassigned
 
 
 def queue_counts(*, ddb: DynamoDBClient, table: str, campaign: Campaign, now: datetime) -> list[dict[str, Any]]:
-    """Per queue: open work, breached and unassigned. COUNT Queries: one call per status and figure per
-    queue (more only past 1 MB of keys), read units proportional to the queue's open work."""
+    """Per queue: open work, breached and unassigned; one Query per status per queue (more only past
+    1 MB), read units proportional to the queue's open work."""
     out = []
+    now_iso = iso(now)
     for qid, q in campaign.queues.items():
-        figures = {}
-        for view, name in ((View.QUEUE, "open"), (View.BREACHED, "breached"), (View.UNASSIGNED, "unassigned")):
-            streams = streams_for(view, campaign=campaign, queue=qid, username="", now=now)
-            figures[name] = sum(_count(ddb, s, table) for s in streams)
+        figures = {"open": 0, "breached": 0, "unassigned": 0}
+        for stream in streams_for(View.QUEUE, campaign=campaign, queue=qid, username="", now=now):
+            n, late, free = _tally(ddb, stream, table, now_iso)
+            figures["open"] += n
+            figures["breached"] += late
+            figures["unassigned"] += free
         out.append({"queue": qid, "label": q.label, **figures})
     return out

@@ -115,3 +115,15 @@ def search(q: str, *, campaign: Campaign) -> dict[str, Any]:
         "customers": _customer_rows(_all_terms(searchindex.NAME, words)),
         "conversations": _conversations(_all_terms(searchindex.WORD, words)),
     }
+
+
+def mentioned(username: str) -> dict[str, Any]:
+    """Conversations whose internal notes @mention this staff member, newest note first (one Query)."""
+    hits = sorted(
+        SearchTokenModel.query(searchindex.MENTION + username.lower(), limit=PER_TERM),
+        key=lambda h: h.at or "",
+        reverse=True,
+    )
+    ids = list(dict.fromkeys(h.ref for h in hits))
+    found = {c.conversation_id: c for c in ConversationModel.batch_get(ids[:MAX_RESULTS])} if ids else {}
+    return {"conversations": [_conversation_row(found[i]) for i in ids if i in found]}

@@ -10,12 +10,16 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from chalicelib.auth import Role, Staff
+from chalicelib.console import audit
 from chalicelib.errors import Conflict, Forbidden, NotFound, TransientError, ValidationError
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
     from mypy_boto3_cognito_idp.type_defs import UserTypeTypeDef
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 # A campaign's team is small; one page of Cognito's maximum keeps the list a single call.
 PAGE = 60
@@ -97,7 +101,15 @@ def _set_role(idp: CognitoIdentityProviderClient, pool_id: str, username: str, r
     idp.admin_add_user_to_group(UserPoolId=pool_id, Username=username, GroupName=role.value)
 
 
-def invite(body: Mapping[str, Any], *, idp: CognitoIdentityProviderClient, pool_id: str, by: Staff) -> dict[str, Any]:
+def invite(
+    body: Mapping[str, Any],
+    *,
+    idp: CognitoIdentityProviderClient,
+    pool_id: str,
+    by: Staff,
+    ddb: DynamoDBClient,
+    now: datetime,
+) -> dict[str, Any]:
     """Invite by email: Cognito mails a temporary password; the first sign-in asks for a new one."""
     email = str(body.get("email") or "").strip().lower()
     if not _EMAIL_RE.match(email):
@@ -116,6 +128,9 @@ def invite(body: Mapping[str, Any], *, idp: CognitoIdentityProviderClient, pool_
         )
         _set_role(idp, pool_id, username, role)
     logger.info("staff invited", extra={"staff": username, "role": role.value, "by": by.username})
+    audit.record(
+        ddb, subject=f"staff#{username}", event="invite", actor=by.username, now=now, detail={"role": role.value}
+    )
     return {"username": username, "email": email, "name": name, "role": role.value, "enabled": True}
 
 
@@ -126,6 +141,8 @@ def update(
     idp: CognitoIdentityProviderClient,
     pool_id: str,
     by: Staff,
+    ddb: DynamoDBClient,
+    now: datetime,
 ) -> dict[str, Any]:
     """Set a staff member's role and/or enable or disable them (disabling also ends their sessions)."""
     if "role" not in body and "enabled" not in body:
@@ -146,4 +163,6 @@ def update(
                 idp.admin_disable_user(UserPoolId=pool_id, Username=username)
                 idp.admin_user_global_sign_out(UserPoolId=pool_id, Username=username)
     logger.info("staff changed", extra={"staff": username, "fields": sorted(body), "by": by.username})
+    changed = {k: body[k] for k in ("role", "enabled") if k in body}
+    audit.record(ddb, subject=f"staff#{username}", event="staff_change", actor=by.username, now=now, detail=changed)
     return next(u for u in list_staff(idp=idp, pool_id=pool_id) if u["username"] == username)

@@ -213,6 +213,25 @@ def erase_analytics(job: Job) -> int:
     return removed
 
 
+def erase_search_index(job: Job) -> int:
+    """The console's search entries: the words of their messages and of their name, recomputed as indexed."""
+    from chalicelib import searchindex
+    from chalicelib.models import SearchTokenModel
+
+    entries: set[tuple[str, str]] = set()
+    for conv_id, ms in job.held.messages.items():
+        for m in ms:
+            for part in (f"{m.subject}\n{m.text}", m.new_text or "", m.subject, m.text):
+                entries.update((searchindex.WORD + w, conv_id) for w in searchindex.tokens(part))
+    if job.held.customer is not None:
+        name_words = searchindex.tokens(job.held.customer.name or "")
+        entries.update((searchindex.NAME + w, job.subject.customer_id) for w in name_words)
+    with SearchTokenModel.batch_write() as batch:
+        for token, ref in sorted(entries):
+            batch.delete(SearchTokenModel(token=token, ref=ref))
+    return len(entries)
+
+
 def erase_messages(job: Job) -> int:
     n = 0
     with MessageModel.batch_write() as batch:
@@ -274,6 +293,7 @@ STEPS: tuple[Step, ...] = (
     Step("idempotency", "Powertools idempotency records of their messages", erase_idempotency),
     Step("outbox", "outbox records of their acks, replies and follow-ups", erase_outbox),
     Step("analytics", "their rows in the analytics export files", erase_analytics),
+    Step("search", "the console's search index entries for their messages and name", erase_search_index),
     Step("messages", "inbound, outbound (rendered replies and acks) and note items", erase_messages),
     Step("conversations", "conversation items (SLA clocks stopped)", erase_conversations),
     Step("suppressions", "suppressions, kept under the hashed identity", rekey_suppressions),

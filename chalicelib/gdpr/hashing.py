@@ -27,6 +27,18 @@ def suppression_reason(identity: str) -> str | None:
     return found.get(identity) or found.get(hashed)
 
 
+def erased_suppression_reason(identity: str) -> str | None:
+    """The reason kept under the identity's hashed key only (an erased customer's suppression), or None."""
+    from pynamodb.exceptions import DoesNotExist
+
+    from chalicelib.models import SuppressionModel
+
+    try:
+        return SuppressionModel.get(hashed_identity(identity), consistent_read=True).reason
+    except DoesNotExist:
+        return None
+
+
 def remove_erased_suppression(identity: str, *, only_reason: str | None = None) -> bool:
     """START after erasure: lift the hashed suppression too."""
     from chalicelib.models import SuppressionModel

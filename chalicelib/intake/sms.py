@@ -133,6 +133,12 @@ def parse_sms(
         text = text.encode("utf-8")[:MAX_TEXT_BYTES].decode("utf-8", "ignore")
         problems.append(f"messageBody longer than {MAX_TEXT_BYTES} bytes, cut")
 
+    # Our own number writing to us is our own message looping back: its "STOP" must not opt the
+    # campaign number out (and answer itself); the guard gives it no ack either.
+    own = campaign is not None and sender is not None and sender == campaign.sms.number
+    if own:
+        problems.append("sent from the campaign's own number")
+
     destination = data.get("destinationNumber")
     # Our own number only tells which campaign number was used; a bad one must not block the reply.
     recipient = _e164(destination, default_region) or (
@@ -151,6 +157,6 @@ def parse_sms(
         recipients=(recipient,) if recipient else (),
         # The SNS MessageId of the last SMS we published to this number: a threading hint.
         in_reply_to=(previous,) if isinstance(previous, str) and previous else (),
-        keyword=detect_keyword(text, campaign),
+        keyword=None if own else detect_keyword(text, campaign),
         problems=tuple(problems),
     )

@@ -44,7 +44,9 @@ _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # A name goes into our ack's To header: no line breaks or other controls (C0, DEL, C1, U+2028/9),
 # no angle brackets, quotes or @ that would make it read as another address, no URL (relay text).
 _NAME_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029<>\"@]")
-_URL_RE = re.compile(r"(?i)\b(?:https?://|www\.)|\b[a-z0-9-]+\.(?:com|net|org|info|biz|io|ru|xyz|top)\b")
+# Any scheme, www., or a host name (label.tld, however new the TLD): a name never needs one, and
+# "St. John" with its space still passes.
+_URL_RE = re.compile(r"(?i)\b(?:[a-z][a-z0-9+.-]*://|www\.)|[a-z0-9-]+\.[a-z]{2,63}(?![a-z])")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 

@@ -11,7 +11,7 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
-from chalicelib.errors import ValidationError
+from chalicelib.errors import NotFound, ValidationError
 from chalicelib.library.model import TemplateChannel, TemplateDraft, TemplateVersion
 
 # What a template may refer to; anything else is an unknown variable and cannot be saved.
@@ -32,6 +32,10 @@ class MissingInput(ValidationError):
     def __init__(self, names: tuple[str, ...]) -> None:
         self.names = names
         super().__init__(f"required input {', '.join(names)} is missing", field=names[0])
+
+
+class NoVariant(NotFound):
+    """A template without a body in the wanted language or the campaign default: as good as missing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +125,7 @@ def choose_language(available: tuple[str, ...], wanted: str | None, default: str
         return wanted, False
     if default in available:
         return default, bool(wanted) and wanted != default
-    raise TemplateError(f"no variant in {wanted or default!r} or the campaign default {default!r}", field="language")
+    raise NoVariant(f"no variant in {wanted or default!r} or the campaign default {default!r}")
 
 
 def render_version(

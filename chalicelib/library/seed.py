@@ -124,19 +124,24 @@ class Pushed:
     template_id: str
     version: int
     changed: bool
+    retired: bool = False
 
 
 def push(drafts: list[TemplateDraft], repo: Any, *, author: str) -> list[Pushed]:
-    """A new version for each template whose content changed since its latest version; the rest stay."""
+    """A new version for each template whose content changed since its latest version; the rest stay.
+
+    A template an admin retired stays retired: the seed does not bring it back behind their back.
+    """
     out = []
     for d in drafts:
         current: TemplateVersion | None = repo.latest(d.template_id, include_retired=True)
-        if current is not None and current.digest == d.digest() and not current.retired:
+        if current is not None and current.retired:
+            out.append(Pushed(d.template_id, current.version, changed=False, retired=True))
+            continue
+        if current is not None and current.digest == d.digest():
             out.append(Pushed(d.template_id, current.version, changed=False))
             continue
         saved = repo.save(d, author=author)
-        if current is not None and current.retired:
-            repo.retire(d.template_id, retired=False)
         out.append(Pushed(d.template_id, saved.version, changed=True))
     return out
 

@@ -38,14 +38,20 @@ def _matches(t: Any, *, q: str, topic: str, language: str, channel: str, purpose
     return True
 
 
+def _for_staff(t: Any) -> bool:
+    """Answers and offers, not what the system sends itself (`follow_up.email` is the automatic follow-up)."""
+    return t.purpose in STAFF_PURPOSES and t.template_id != f"{t.purpose.value}.{t.channel.value}"
+
+
 def list_templates(repo: TemplateRepository, params: Mapping[str, str | None]) -> list[dict[str, Any]]:
     """The composer's search: text over id, title and bodies; filters by topic, language, channel, purpose."""
     filters = {k: str(params.get(k) or "").strip() for k in ("q", "topic", "language", "channel", "purpose")}
-    staff_only = str(params.get("staff") or "") in ("1", "true", "yes")
+    # By default what staff insert in the composer; the editor asks for every template (`all=1`).
+    everything = str(params.get("all") or "") in ("1", "true", "yes")
     found = [
         t.summary()
         for t in repo.list(include_retired=str(params.get("retired") or "") in ("1", "true"))
-        if _matches(t, **filters) and (not staff_only or t.purpose in STAFF_PURPOSES)
+        if _matches(t, **filters) and (everything or _for_staff(t))
     ]
     return sorted(found, key=lambda s: (s["purpose"], s["id"]))
 

@@ -75,6 +75,18 @@ def alarm_resources(campaign: Campaign, stage: str) -> dict[str, dict[str, Any]]
             stat="Maximum",
             period=60,
         )
+    out["IntakeQueueAgeAlarm"] = _alarm(
+        "intake-queue-stuck",
+        "Inbound messages wait more than 5 minutes in the intake queue: processing is stalled or throttled.",
+        "AWS/SQS",
+        "ApproximateAgeOfOldestMessage",
+        [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["IntakeQueue", "QueueName"]}}],
+        stat="Maximum",
+        period=60,
+        threshold=300,
+        evaluation_periods=3,
+        datapoints=3,
+    )
     for fn in FUNCTIONS:
         for metric in ("Errors", "Throttles"):
             out[f"{fn}{metric}Alarm"] = _alarm(

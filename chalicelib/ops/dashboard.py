@@ -211,7 +211,7 @@ def rows(campaign: Campaign, stage: str, refs: Mapping[str, str]) -> tuple[Row, 
         Row(
             "Staff work and outcomes",
             "Stage 4-5: staff replies and follow-ups sent per channel, conversations the follow-up resolved, "
-            "retention offers by outcome and customer satisfaction (CSAT, average score).",
+            "retention offers by outcome and CSAT (the average 0-100 score of one-click ratings).",
             (
                 Widget(
                     "Replies and follow-ups",
@@ -224,7 +224,10 @@ def rows(campaign: Campaign, stage: str, refs: Mapping[str, str]) -> tuple[Row, 
                     tuple(m(Metric.RETENTION_OUTCOME, "Sum", o, outcome=o) for o in RETENTION_OUTCOMES),
                     stacked=True,
                 ),
-                Widget("CSAT", (m(Metric.CSAT, "Average", "average score"), m(Metric.CSAT, "SampleCount", "answers"))),
+                Widget(
+                    "CSAT",
+                    (m(Metric.CSAT, "Average", "average score (0-100)"), m(Metric.CSAT, "SampleCount", "answers")),
+                ),
             ),
         ),
         Row(
@@ -245,19 +248,37 @@ def rows(campaign: Campaign, stage: str, refs: Mapping[str, str]) -> tuple[Row, 
                     ),
                 ),
                 Widget(
-                    "Lambda errors and throttles",
-                    tuple(
-                        aws("AWS/Lambda", metric, "Sum", f"{fn} {metric.lower()}", FunctionName=refs[fn])
-                        for fn in functions
-                        for metric in ("Errors", "Throttles")
+                    "Lambda errors, throttles, duration",
+                    (
+                        *tuple(
+                            aws("AWS/Lambda", metric, "Sum", f"{fn} {metric.lower()}", FunctionName=refs[fn])
+                            for fn in functions
+                            for metric in ("Errors", "Throttles")
+                        ),
+                        aws(
+                            "AWS/Lambda",
+                            "Duration",
+                            "p95",
+                            "ProcessIntake duration p95",
+                            FunctionName=refs["ProcessIntake"],
+                        ),
                     ),
                     width=6,
                 ),
                 Widget(
-                    "Dead-letter queues",
-                    tuple(
-                        aws("AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", name, QueueName=refs[name])
-                        for name in ("IntakeDeadLetterQueue", "EventsDeadLetterQueue")
+                    "Queues: DLQ depth, intake backlog",
+                    (
+                        *tuple(
+                            aws("AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", name, QueueName=refs[name])
+                            for name in ("IntakeDeadLetterQueue", "EventsDeadLetterQueue", "IntakeQueue")
+                        ),
+                        aws(
+                            "AWS/SQS",
+                            "ApproximateAgeOfOldestMessage",
+                            "Maximum",
+                            "intake oldest (s)",
+                            QueueName=refs["IntakeQueue"],
+                        ),
                     ),
                     width=5,
                     period=60,
@@ -285,6 +306,7 @@ TEMPLATE_REFS = {
     "ProcessEvents": "${ProcessEvents}",
     "APIHandler": "${APIHandler}",
     "EmitBacklog": "${EmitBacklog}",
+    "IntakeQueue": "${IntakeQueue.QueueName}",
     "IntakeDeadLetterQueue": "${IntakeDeadLetterQueue.QueueName}",
     "EventsDeadLetterQueue": "${EventsDeadLetterQueue.QueueName}",
     "SlaStateMachine": "${SlaStateMachine}",
@@ -348,7 +370,8 @@ def body(
 
 def body_text(campaign: Campaign, stage: str) -> str:
     """The body as the template's Fn::Sub string (placeholders for the stack's resource names)."""
-    return json.dumps(body(campaign, stage), indent=1)
+    # Compact: the body counts toward the template size CloudFormation accepts.
+    return json.dumps(body(campaign, stage), separators=(",", ":"))
 
 
 def parse_line(entry: list[Any]) -> Line:

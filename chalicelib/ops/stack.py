@@ -59,6 +59,7 @@ def bind_models_to(names: StackNames, *, endpoint: str | None, region: str) -> N
         models.ConversationModel: names.table("conversations"),
         models.MessageModel: names.table("messages"),
         models.SuppressionModel: names.table("suppressions"),
+        models.SearchTokenModel: names.table("search"),
     }
     for model, table in tables.items():
         meta = model.Meta

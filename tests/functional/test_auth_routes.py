@@ -108,3 +108,13 @@ def test_config_names_the_pool_and_client_but_no_secret(stack: Any) -> None:
     assert resp.json_body["client_id"] == stack.env["COGNITO_CLIENT_ID"]
     assert resp.json_body["issuer"].endswith("/" + stack.env["COGNITO_USER_POOL_ID"])
     assert "secret" not in json.dumps(resp.json_body).lower()
+
+
+def test_sign_out_with_only_the_refresh_token(stack: Any) -> None:
+    user = staffauth.demo("agent")
+    with Client(stack.app_module.app) as client:
+        tokens = post(client, "/api/auth/login", {"username": user.username, "password": user.password}).json_body
+        out = post(client, "/api/auth/logout", {"refresh_token": tokens["refresh_token"]})
+        assert out.status_code == 200 and out.json_body == {"signed_out": True}
+        after = post(client, "/api/auth/refresh", {"refresh_token": tokens["refresh_token"]})
+    assert after.status_code == 401

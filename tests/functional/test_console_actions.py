@@ -195,6 +195,12 @@ def test_notes_are_internal_once_per_key_with_mentions(stack: Any, tokens: dict[
     assert len(notes) == 1 and notes[0]["sent_by"] == "Alex Agent"
     # AND nothing was sent to anyone
     assert not [m for m in sent_emails(stack.moto_data()) if "approve a refund" in m["text"]]
+    # AND the supervisor finds the conversation under Mentions; the author does not
+    with Client(stack.app_module.app) as client:
+        theirs = client.http.get("/api/mentions", headers=tokens["supervisor"]).json_body["conversations"]
+        own = client.http.get("/api/mentions", headers=tokens["agent"]).json_body["conversations"]
+    assert conv.conversation_id in [c["conversation_id"] for c in theirs]
+    assert conv.conversation_id not in [c["conversation_id"] for c in own]
 
 
 def test_callback_request_is_recorded_once(stack: Any, tokens: dict[str, dict[str, str]]) -> None:

@@ -124,6 +124,17 @@ def test_admin_invites_sets_role_and_disables_staff(stack: Any, tokens: dict[str
             "/api/staff", headers=tokens["admin"], body=json.dumps({"email": "x@staff.replydesk.test", "role": "boss"})
         )
         assert bad.status_code == 400 and "'role' must be one of" in bad.json_body["Message"]
+    # AND each change is in the audit table, by the admin
+    items = stack.client("dynamodb").query(
+        TableName="replydesk-demo-dev-audit",
+        KeyConditionExpression="subject = :s",
+        ExpressionAttributeValues={":s": {"S": f"staff#{username}"}},
+    )["Items"]
+    assert [(i["event"]["S"], i["actor"]["S"]) for i in items] == [
+        ("invite", "admin"),
+        ("staff_change", "admin"),
+        ("staff_change", "admin"),
+    ]
 
 
 def test_a_disabled_staff_member_cannot_sign_in(stack: Any, tokens: dict[str, dict[str, str]]) -> None:

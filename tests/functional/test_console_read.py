@@ -250,3 +250,21 @@ def test_presence_is_shown_in_the_list_and_the_detail(stack: Any, agent: dict[st
             f"/api/conversations/{conv.conversation_id}/presence", headers=other, body='{"state": "dancing"}'
         )
         assert bad.status_code == 400
+
+
+def test_a_met_first_response_is_not_breached(stack: Any, agent: dict[str, str]) -> None:
+    # GIVEN an answered conversation whose key still carries its (passed) first-response deadline
+    conv = make_conversation(queue="supervisors", due_in=timedelta(minutes=-30))
+    conv.first_response_at = store.iso(datetime.now(UTC) - timedelta(minutes=45))
+    conv.save()
+    with Client(stack.app_module.app) as client:
+        before = {q["queue"]: q for q in client.http.get("/api/queues", headers=agent).json_body}
+        breached = {r["conversation_id"] for r in pages(client, agent, "view=breached&queue=supervisors&limit=50")}
+        late = make_conversation(queue="supervisors", due_in=timedelta(minutes=-30))
+        after = {q["queue"]: q for q in client.http.get("/api/queues", headers=agent).json_body}
+        breached_after = {
+            r["conversation_id"] for r in pages(client, agent, "view=breached&queue=supervisors&limit=50")
+        }
+    # THEN it is neither listed nor counted as breached; an unanswered one with the same deadline is
+    assert conv.conversation_id not in breached | breached_after and late.conversation_id in breached_after
+    assert after["supervisors"]["breached"] == before["supervisors"]["breached"] + 1

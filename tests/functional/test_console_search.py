@@ -87,3 +87,16 @@ def test_by_customer_name(stack: Any, found: dict[str, Any]) -> None:
 def test_an_empty_query_is_400(stack: Any) -> None:
     resp = search(stack, " ")
     assert resp.status_code == 400 and "'q' is required" in resp.json_body["Message"]
+
+
+def test_reindex_restores_a_lost_index_entry(stack: Any, found: dict[str, Any]) -> None:
+    # GIVEN the index lost the rare word's entry (a failed write, a restore)
+    from chalicelib.models import SearchTokenModel
+    from cli.main import main
+
+    SearchTokenModel(token=f"w#{found['word']}", ref=found["ref"]).delete()
+    assert refs(search(stack, found["word"])) == []
+    # WHEN the operator reindexes the local stack
+    assert main(["search", "reindex", "--endpoint", stack.endpoint]) == 0
+    # THEN the word finds its conversation again
+    assert refs(search(stack, found["word"])) == [found["ref"]]

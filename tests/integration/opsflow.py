@@ -7,10 +7,11 @@ import smtplib
 import urllib.error
 import urllib.request
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
+from chalicelib.library import csat
 from local.emf import EmfForwarder
 from tests import staffauth
 
@@ -45,7 +46,7 @@ def _mail(stack: Any, sender: str, text: str, **headers: str) -> None:
 
 
 def run_flow(stack: Any) -> dict[str, Any]:
-    """Web form + email + SMS + a staff reply + the faults and workflow events operators watch.
+    """Web form + email + SMS + a staff reply, a retention outcome and a rating, the faults and workflow events.
 
     Metrics are forwarded to CloudWatch for the flow only (the session stack does not forward, so
     other tests do not pay for it). Returns what the flow did.
@@ -82,6 +83,16 @@ def run_flow(stack: Any) -> dict[str, Any]:
             agent,
         )
         assert status == 200 and reply["sent"], (status, reply)
+        # a retention outcome recorded by staff, and the customer's one-click rating from the follow-up mail
+        status, _ = _post(
+            stack, f"/api/conversations/{ref}/retention", {"outcome": "kept", "offer_id": "free_exchange"}, agent
+        )
+        assert status == 200, status
+        token = csat.sign(
+            ref, csat.Rating.GOOD, secret=stack.env["CSAT_SECRET"], expires=datetime.now(UTC) + timedelta(days=1)
+        )
+        with urllib.request.urlopen(f"{stack.api_url}/rate/{token}", timeout=30) as resp:
+            assert resp.status == 200
         # what the SLA and follow-up machines report on the events queue (their own Wait states take minutes)
         for event in (
             {

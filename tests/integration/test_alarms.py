@@ -25,7 +25,7 @@ def test_alarms_exist_and_sla_miss_rate_goes_into_alarm(stack: Any) -> None:
     alarms = {a["AlarmName"]: a for a in cw.describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]}
     # GIVEN the template's alarms, all to the operators topic and quiet on missing data
     operators = stack.resources["OperatorsTopic"].ref
-    assert len(alarms) == 18
+    assert len(alarms) == 19
     for alarm in alarms.values():
         assert alarm["TreatMissingData"] == "notBreaching", alarm["AlarmName"]
         assert alarm["AlarmActions"] == [operators], alarm["AlarmName"]

@@ -71,6 +71,20 @@ def test_duckdb_over_the_export_gives_the_domains_first_response_p50(
     domain_p50 = first_response_p50(ConversationModel.get(r, consistent_read=True) for r in refs)
     assert answered == 4
     assert domain_p50 is not None and duck_p50 == pytest.approx(domain_p50)
+    # AND equals what `replydesk stats` computes from the same conversations (the export rounds to ms)
+    from datetime import timedelta
+
+    from chalicelib.ops.stats import summarise
+
+    ddb = stack.client("dynamodb")
+    table = f"replydesk-{stack.campaign_name}-{stack.stage}-conversations"
+    items = [
+        ddb.get_item(TableName=table, Key={"conversation_id": {"S": r}}, ConsistentRead=True)["Item"] for r in refs
+    ]
+    now = datetime.now(UTC)
+    stats = summarise(items, stack.campaign, since=now - timedelta(days=1), until=now + timedelta(days=1), now=now)
+    stats_p50 = stats.to_dict()["first_response_seconds"]["calendar"]["p50"]
+    assert duck_p50 == pytest.approx(stats_p50, abs=0.001)
     # AND each message is there as metadata only: no body without the campaign's opt-in
     rows = con.execute(f"SELECT direction, text_length, text FROM messages WHERE conversation_id IN ({ids})").fetchall()  # noqa: S608
     assert {r[0] for r in rows} == {"in", "out"}

@@ -209,6 +209,10 @@ def test_export_then_erase_a_customer_with_email_sms_and_web_history(
         assert all(f"objects/{k}" in names for k in doc["raw_objects"])
         assert json.loads(zf.read("export.json"))["customer"]["customer_id"] == doc["customer"]["customer_id"]
 
+    # AND the console's search index has their words
+    from chalicelib.models import SearchTokenModel
+
+    assert list(SearchTokenModel.query(f"w#emailbody{tag}")) and list(SearchTokenModel.query(f"w#webbody{tag}"))
     # AND the day's analytics export holds their conversations' rows
     rc, _, err = cli(stack, capsys, "analytics", "export")
     assert rc == 0, err
@@ -224,14 +228,15 @@ def test_export_then_erase_a_customer_with_email_sms_and_web_history(
     steps = tombstone["steps"]
     assert steps["customer"] == 1 and steps["identities"] == 2 and steps["conversations"] == 3
     assert steps["messages"] >= 6 and steps["attachments"] == 1 and steps["dlq"] == 1 and steps["suppressions"] == 1
-    assert steps["raw_objects"] >= 4 and steps["outbox"] >= 1
+    assert steps["raw_objects"] >= 4 and steps["outbox"] >= 1 and steps["search"] >= 1
     # AND no item, object or DLQ entry anywhere still holds the address, the phone, the name or a body
     needles = [email, phone, name, *bodies.values(), answer, f"ATTACHMENT{tag}"]
     items = table_items(stack)
     assert f"replydesk-{stack.campaign_name}-{stack.stage}-audit" in items
+    lowered = [n.lower() for n in needles]  # the search index stores case-folded words
     for table, rows in items.items():
         for row in rows:
-            assert not [n for n in needles if n in row], (table, row[:300])
+            assert not [n for n in lowered if n in row.lower()], (table, row[:300])
     for key, body in bucket_objects(stack).items():
         assert not [n for n in needles if n.encode() in body], key
     for body in dlq_bodies(stack):
@@ -260,6 +265,10 @@ def test_export_then_erase_a_customer_with_email_sms_and_web_history(
     send_sms(stack, phone, "Hello? Anyone there?")
     drain()
     # THEN it still gets no message at all
+    assert len(replies_for(stack.moto_data(), phone)) == sms_before
+    # AND a STOP from it now is not confirmed a second time (it was, once, before the erasure)
+    send_sms(stack, phone, "STOP")
+    drain()
     assert len(replies_for(stack.moto_data(), phone)) == sms_before
 
 

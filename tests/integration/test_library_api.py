@@ -172,6 +172,11 @@ def test_an_edit_makes_version_2_and_an_earlier_answer_keeps_version_1(
     assert api(stack, "POST", f"/api/templates/{tid}/retire", tokens["admin"])[0] == 200
     code, listed = api(stack, "GET", "/api/templates?topic=returns", tokens["agent"])
     assert tid not in [t["id"] for t in listed]
+    # AND the composer's list holds what staff insert; the editor's (all=1) the system templates too
+    staff_ids = {t["id"] for t in api(stack, "GET", "/api/templates", tokens["agent"])[1]}
+    all_ids = {t["id"] for t in api(stack, "GET", "/api/templates?all=1", tokens["agent"])[1]}
+    assert "answer-order-tracking.email" in staff_ids and "reply.email" not in staff_ids
+    assert {"reply.email", "follow_up.email", "faq-returns.snippet"} <= all_ids
 
 
 def test_a_missing_required_input_cannot_be_sent_and_an_unknown_variable_cannot_be_saved(
@@ -233,6 +238,10 @@ def test_returns_offer_shown_sent_outcome_recorded_and_the_limit_holds(
     assert conv is not None
     assert [(o.as_dict() if hasattr(o, "as_dict") else o)["offer_id"] for o in conv.offers_sent] == ["keep_15"]
     assert conv.retention.as_dict()["outcome"] == "kept"
+    # AND the console's conversation view shows both
+    code, detail = api(stack, "GET", f"/api/conversations/{reference}", tokens["agent"])
+    assert code == 200 and detail["retention"]["outcome"] == "kept"
+    assert [o["offer_id"] for o in detail["offers_sent"]] == ["keep_15"]
     # WHEN the same customer writes about another return
     second = swedish_mail_again(stack, drain, sender, reference)
     # THEN keep_15 (limit one per customer) is no longer offered, and sending it anyway is refused
@@ -265,7 +274,9 @@ def swedish_mail_again(stack: Any, drain: Any, sender: str, first: str) -> str:
     return found.group(1)
 
 
-def test_the_follow_up_carries_rating_links_that_work_once(stack: Any, drain: Any, unique_email: Any) -> None:
+def test_the_follow_up_carries_rating_links_that_work_once(
+    stack: Any, drain: Any, unique_email: Any, tokens: dict[str, dict[str, str]]
+) -> None:
     from chalicelib import store
     from chalicelib.acknowledge import template_context
     from chalicelib.library import csat
@@ -296,6 +307,9 @@ def test_the_follow_up_carries_rating_links_that_work_once(stack: Any, drain: An
     with urllib.request.urlopen(links[2], timeout=30) as resp:
         assert "redan betygsatt" in resp.read().decode()
     assert store.get_conversation(reference).csat.as_dict()["rating"] == "good"  # type: ignore[union-attr]
+    # AND the console's conversation view shows the rating
+    code, detail = api(stack, "GET", f"/api/conversations/{reference}", tokens["agent"])
+    assert code == 200 and detail["csat"]["rating"] == "good"
     # AND a forged link is refused
     forged = csat.sign(reference, csat.Rating.BAD, secret="x" * 40, expires=datetime.now(UTC) + timedelta(days=1))
     with pytest.raises(urllib.error.HTTPError) as err:

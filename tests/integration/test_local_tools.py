@@ -102,7 +102,8 @@ def test_workflow_show_prints_the_timeline_and_names_a_missing_conversation(
     assert out[0].startswith(f"{reference}  status ")
     assert "channel sms" in out[0]
     entries = [line.split("  ", 2)[-1] for line in out if line.startswith("  20")]
-    assert entries[0] == "conversation opened"
+    assert "conversation opened" in entries
+    assert "customer wrote (sms): Hi, can I change the delivery address of my order?" in entries
     assert any(e.startswith("first response due  (pending)") for e in entries)
     assert any(e.startswith("resolution due  (pending)") for e in entries)
     # WHEN a reference that does not exist is asked for THEN it says so and exits 1
@@ -145,3 +146,38 @@ def test_a_second_local_stack_on_taken_ports_says_so_instead_of_hanging(capsys: 
     assert rc == 1
     assert f"port in use (moto {port})" in err
     assert "--moto-port" in err
+
+
+def test_an_emulator_error_is_reported_after_retries_not_as_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN an endpoint whose /moto-api/data.json answers 500, as moto's does after a multipart upload
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    calls: list[str] = []
+
+    class Failing(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            calls.append(self.path)
+            self.send_error(500, "INTERNAL SERVER ERROR")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv(ENV_ENDPOINT, f"http://127.0.0.1:{server.server_address[1]}")
+        # WHEN the outbox and the SMS replies are asked for
+        codes = [main(["local", "outbox"]), main(["sms", "replies", "--to", "+15035550123"])]
+    finally:
+        server.shutdown()
+        server.server_close()
+    # THEN each tried three times, then exits 1 naming the error and the multipart cause, without a traceback
+    err = capsys.readouterr().err
+    assert codes == [1, 1]
+    assert calls == ["/moto-api/data.json"] * 6
+    assert err.count("answered HTTP 500") == 2
+    assert "multipart upload" in err
+    assert "Traceback" not in err

@@ -171,3 +171,54 @@ def test_purge_removes_only_the_chosen_entry(stack: Any, capsys: Any) -> None:
     rc, out = dlq(stack, capsys, "replay", "events", "--id", unreadable[1]["message_id"])
     assert rc == 1 and "cannot be replayed" in out
     assert unreadable[1]["message_id"] in {e["message_id"] for e in listed(stack, capsys, "events")[0]}
+
+
+def test_slim_entries_are_rebuilt_from_their_raw_objects_and_replayed_once(stack: Any, drain: Any, capsys: Any) -> None:
+    # GIVEN slim DLQ entries (reason, channel, source id, raw key: no body) for a web submission and an SMS
+    # whose raw objects are in the raw bucket
+    import urllib.request
+
+    email = f"slim-{uuid.uuid4().hex[:10]}@customer.test"
+    req = urllib.request.Request(
+        f"{stack.api_url}/contact",
+        data=json.dumps(
+            {"name": "Sam Slim", "email": email, "topic": "order_status", "message": "Where is it?", "consent": True}
+        ).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert resp.status == 202
+    # the intake record is taken off the queue, as if processing had parked it in the slim shape
+    got = stack.sqs.receive_message(QueueUrl=stack.env["INTAKE_QUEUE_URL"], MaxNumberOfMessages=10, WaitTimeSeconds=1)
+    envelopes = [m for m in got.get("Messages", []) if json.loads(m["Body"]).get("channel") == "web"]
+    assert len(envelopes) == 1
+    envelope = json.loads(envelopes[0]["Body"])
+    stack.sqs.delete_message(QueueUrl=stack.env["INTAKE_QUEUE_URL"], ReceiptHandle=envelopes[0]["ReceiptHandle"])
+    phone = "+1425557" + f"{uuid.uuid4().int % 10000:04d}".replace("99", "98")
+    payload = inbound_payload(phone, "Slim SMS body", destination=stack.campaign.sms.number)
+    sms_key = f"raw/sms/{datetime.now(UTC).date().isoformat()}/{payload['inboundMessageId']}.json"
+    stack.client("s3").put_object(Bucket=stack.env["RAW_BUCKET"], Key=sms_key, Body=json.dumps(payload).encode())
+    for channel, source_id, key in (
+        ("web", envelope["source_id"], envelope["key"]),
+        ("sms", payload["inboundMessageId"], sms_key),
+    ):
+        slim = {"reason": "TransientError: throttled", "channel": channel, "source_id": source_id, "raw_key": key}
+        stack.sqs.send_message(QueueUrl=stack.env["INTAKE_DLQ_URL"], MessageBody=json.dumps(slim))
+    entries, out = listed(stack, capsys)
+    mine = {
+        e["source_id"]: e for e in entries if e["source_id"] in (envelope["source_id"], payload["inboundMessageId"])
+    }
+    assert {e["shape"] for e in mine.values()} == {"slim"} and len(mine) == 2
+    assert email not in out and phone not in out
+
+    # WHEN both are replayed
+    ids = [a for e in mine.values() for a in ("--id", e["message_id"])]
+    rc, out = dlq(stack, capsys, "replay", "intake", *ids)
+    assert rc == 0, out
+    drain()
+    # THEN each is processed once from its raw object: stored and acknowledged on its channel
+    assert inbound_count(f"email#{email}") == 1
+    assert len([m for m in sent_emails(stack.moto_data()) if email in m["to"]]) == 1
+    assert inbound_count(f"phone#{phone}") == 1
+    assert len(replies_for(stack.moto_data(), phone)) == 1

@@ -31,3 +31,14 @@ def test_stats_summary_reads_the_flow_from_the_tables(stack: Any, capsys: pytest
     main(["stats", "summary", "--campaign", "demo", "--since", "1h", "--endpoint", stack.endpoint])
     text = capsys.readouterr().out
     assert all(q in text for q in stack.campaign.queues)
+
+
+def test_stats_names_an_unreachable_stack_instead_of_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    from local.stack import free_port
+
+    # GIVEN no stack on a port WHEN the operator asks for its stats THEN one clear line and exit 1
+    closed = f"http://127.0.0.1:{free_port()}"
+    rc = main(["stats", "summary", "--campaign", "demo", "--endpoint", closed])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert f"cannot read the stack at {closed}" in err and "Traceback" not in err

@@ -78,3 +78,10 @@ def test_cursor_round_trip_and_refusal() -> None:
     for bad in ("!!", "bm90IGpzb24", cursor.encode({"x": 1})):  # not base64, not JSON, wrong shape
         with pytest.raises(ValidationError):
             cursor.decode(bad)
+
+
+def test_search_tokens_fold_case_and_accents_and_keep_numbers() -> None:
+    from chalicelib.searchindex import tokens
+
+    assert tokens("Beställning 88812345 — BESTALLNING, the Paket!") == ["bestallning", "88812345", "paket"]
+    assert tokens("a I") == []

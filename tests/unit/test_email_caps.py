@@ -68,3 +68,38 @@ def test_new_text_is_capped_in_bytes_on_a_character_boundary() -> None:
 )
 def test_cap_bytes(text: str, limit: int, expected: str) -> None:
     assert email_intake.cap_bytes(text, limit) == expected
+
+
+def test_large_base64_attachment_decodes_to_its_exact_bytes() -> None:
+    # GIVEN a 2 MB binary attachment (above the one-call base64 threshold)
+    import os
+
+    payload = os.urandom(2 * 1024 * 1024)
+    msg = EmailMessage()
+    msg["From"] = "ann@example.com"
+    msg["Subject"] = "big"
+    msg.set_content("see attached")
+    msg.add_attachment(payload, maintype="application", subtype="octet-stream", filename="big.bin")
+    # WHEN parsed THEN the attachment bytes are exactly what was attached
+    ((att, data),) = parse_bytes(msg.as_bytes()).attachment_payloads
+    assert data == payload and att.size == len(payload)
+
+
+def test_large_base64_with_broken_padding_decodes_as_the_stdlib_does() -> None:
+    # GIVEN a large base64 body whose last quantum lost its padding
+    import base64
+    import email
+    import email.policy
+
+    body = base64.encodebytes(b"\x01\x02" * (700 * 1024 + 1)).rstrip(b"=\n") + b"\n"
+    raw = (
+        b"From: ann@example.com\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+        b"--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: application/octet-stream\r\n"
+        b"Content-Disposition: attachment; filename=x.bin\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + body
+        + b"--b--\r\n"
+    )
+    expected = email.message_from_bytes(raw, policy=email.policy.compat32).get_payload()[1].get_payload(decode=True)
+    # WHEN parsed THEN the bytes are the ones the stdlib's lenient decoder repairs them to
+    ((_, data),) = parse_bytes(raw).attachment_payloads
+    assert data == expected and len(data) >= 1_400_000

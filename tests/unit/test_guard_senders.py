@@ -44,6 +44,7 @@ def _mail(sender: str = "ann@example.com", headers: str = "") -> InboundMessage:
         ("root", True),
         ("bounces+12345", True),
         ("bounce", True),
+        ("bounce-team", False),  # only the bare word or a VERP bounces+token address
         # people and ordinary shared mailboxes
         ("ann", False),
         ("norene", False),
@@ -126,3 +127,19 @@ def test_sms_from_the_campaigns_own_number_gets_no_ack(campaign: Campaign) -> No
     # WHEN the guard runs THEN it is our own message; a customer's number is not
     assert check_message(own, campaign) is SuppressReason.OWN_MAIL
     assert check_message(dataclasses.replace(own, sender="+46701234567"), campaign) is None
+
+
+def test_stop_from_the_campaigns_own_number_is_not_a_keyword(campaign: Campaign) -> None:
+    # GIVEN "STOP" arriving from the campaign's own number (a loop through a forwarding phone)
+    import json
+
+    from chalicelib.intake.sms import parse_sms
+
+    payload = {"originationNumber": campaign.sms.number, "inboundMessageId": "own-stop", "messageBody": "STOP"}
+    # WHEN parsed THEN it is no keyword (the number must not opt itself out), and the problem says why
+    msg = parse_sms(json.dumps(payload), raw_key="k", received_at=datetime.now(UTC), campaign=campaign)
+    assert msg.keyword is None
+    assert "sent from the campaign's own number" in msg.problems
+    # AND the same word from a customer is STOP
+    payload["originationNumber"] = "+46701234567"
+    assert parse_sms(json.dumps(payload), raw_key="k", received_at=datetime.now(UTC), campaign=campaign).keyword

@@ -233,3 +233,20 @@ def test_rating_links_are_signed_per_conversation_and_rating() -> None:
         csat.verify(token, secret=SECRET, now=now + timedelta(days=31))
     # AND without a public URL there are no links (templates then leave the rating out)
     assert csat.links("RD-7K3M9Q", secret=SECRET, base_url=None, now=now, valid_for=timedelta(days=1)) == {}
+
+
+def test_render_failures_are_refusals_the_outbox_does_not_retry(campaign: Any) -> None:
+    import jinja2
+
+    from chalicelib.errors import NotFound
+    from chalicelib.library.rendering import render_source
+
+    # GIVEN a template only in Swedish, rendered for German with English as the default
+    t = draft({"id": "t.email", "purpose": "answer", "bodies": {"sv": {"text": "Hej"}}})
+    # THEN it is as good as missing (NotFound), not an error worth a retry
+    with pytest.raises(NotFound):
+        render_version(t, language="de", default_language="en", context=sample_context(campaign))
+    # AND a missing value carries jinja2's own error as its cause, which the outbox treats as refused
+    with pytest.raises(TemplateError) as err:
+        render_source("{{ customer.nmae }}", {"customer": {}}, autoescape=False, where="t")
+    assert isinstance(err.value.__cause__, jinja2.TemplateError)

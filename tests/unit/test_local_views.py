@@ -66,6 +66,12 @@ def test_console_shows_one_line_per_event_and_hides_metrics_and_emulator_noise()
     assert render(NOISE) is None
     assert render("Serving on http://127.0.0.1:8000") is None
     assert render("Traceback (most recent call last):") == "Traceback (most recent call last):"
+    # AND of the API's request log, changes and errors show, reads that worked (polling) do not
+    post = '127.0.0.1 - - [01/Dec/2026 20:17:46] "POST /api/conversations/RD-AX8FUE/reply HTTP/1.1" 200 -'
+    assert render(post) == "20:17:46  RD-AX8FUE   HTTP POST /api/conversations/RD-AX8FUE/reply -> 200"
+    assert render('127.0.0.1 - - [01/Dec/2026 20:17:47] "GET /api/queues HTTP/1.1" 304 -') is None
+    missing = '127.0.0.1 - - [01/Dec/2026 20:17:48] "GET /api/conversations/RD-ZZZZZZ HTTP/1.1" 404 -'
+    assert render(missing) == "20:17:48  RD-ZZZZZZ   HTTP GET /api/conversations/RD-ZZZZZZ -> 404"
 
 
 def test_console_names_the_level_of_unexpected_errors_and_survives_a_failing_lookup() -> None:
@@ -190,7 +196,16 @@ def test_workflow_timeline_reads_as_one_line_per_entry() -> None:
         "timeline": [
             {"at": "2026-12-01T20:17:07+00:00", "kind": "created", "detail": ""},
             {"at": "2026-12-01T20:17:37+00:00", "kind": "first_response_due", "detail": "overdue"},
+            {
+                "at": "2026-12-01T20:17:07.5+00:00",
+                "kind": "message",
+                "direction": "in",
+                "channel": "sms",
+                "text": "My order never came.  I will contact my lawyer if this is not sorted out today, please.",
+            },
+            {"at": "2026-12-01T20:17:08+00:00", "kind": "ack", "direction": "out", "channel": "sms", "text": "x"},
             {"at": "2026-12-01T20:17:37Z", "kind": "sla_breached", "detail": "first_response level 1"},
+            {"at": "2026-12-01T20:18:00Z", "kind": "note", "direction": "note", "sent_by": "Sam", "text": "Call back"},
         ],
         "messages": [{"direction": "in"}, {"direction": "out"}],
     }
@@ -200,6 +215,24 @@ def test_workflow_timeline_reads_as_one_line_per_entry() -> None:
         "  why: legal threat: lawyer",
         "  2026-12-01 20:17:07  conversation opened",
         "  2026-12-01 20:17:37  first response due  (overdue)",
+        "  2026-12-01 20:17:07  customer wrote (sms): My order never came. I will contact my lawyer if this is…",
+        "  2026-12-01 20:17:08  acknowledgement sent (sms)",
         "  2026-12-01 20:17:37  SLA breached  (first_response level 1)",
+        "  2026-12-01 20:18:00  note by Sam: Call back",
         "  messages: 1 from the customer, 1 sent",
     ]
+
+
+def test_console_view_holds_lines_until_the_banner_is_out() -> None:
+    # GIVEN the console stream held while the stack starts, and an event logged meanwhile
+    out = io.StringIO()
+    view = ConsoleView(out, hold=True)
+    view.write(json.dumps(BREACHED) + "\n")
+    assert out.getvalue() == ""
+    # WHEN the banner is released THEN it comes first, then the held line, then later lines as they come
+    view.release("BANNER")
+    view.write(json.dumps({**BREACHED, "correlation_id": "RD-LATER1"}) + "\n")
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "BANNER"
+    assert lines[1].split()[1] == "RD-VQRFDR"
+    assert lines[2].split()[1] == "RD-LATER1"

@@ -141,3 +141,45 @@ def test_local_alarm_evaluation(points: list[float], evaluation: int, needed: in
     if needed:
         alarm["DatapointsToAlarm"] = needed
     assert evaluate_alarm(alarm, points) == state
+
+
+def test_dashboard_metric_rows_parse_back_into_the_lines_they_came_from() -> None:
+    # GIVEN the body as the template stores it WHEN the local page parses each metric row back
+    body = dashboard.body(load_campaign("demo"), "dev")
+    rows = [e for w in body["widgets"] if w["type"] == "metric" for e in w["properties"]["metrics"]]
+    lines = [dashboard.parse_line(e) for e in rows]
+    # THEN namespace, name, dimensions, statistic and label survive
+    first = lines[0]
+    assert (first.namespace, first.metric, first.stat) == ("replydesk", "MessagesReceived", "Sum")
+    assert dict(first.dimensions) == {"campaign": "demo", "stage": "dev", "channel": "email"}
+    # AND a percentile of ours is marked AWS-only for its statistic, an AWS/* line for its namespace
+    (p95,) = [ln for ln in lines if ln.metric == "AckLatency" and ln.stat == "p95"]
+    assert p95.aws_only and "computed by CloudWatch" in p95.aws_only
+    lambda_line = next(ln for ln in lines if ln.namespace == "AWS/Lambda")
+    assert lambda_line.aws_only and "AWS/Lambda" in lambda_line.aws_only
+
+
+def test_scheduler_runs_every_rate_schedule_of_the_app_with_a_scheduled_event() -> None:
+    from types import ModuleType
+
+    from chalice import Chalice, Rate
+
+    from local.scheduler import Scheduler, schedules_for
+
+    # GIVEN an app with one schedule every 5 minutes
+    seen: list[dict[str, Any]] = []
+    mod = ModuleType("fake_app")
+    mod.app = Chalice(app_name="t")  # type: ignore[attr-defined]
+
+    @mod.app.schedule(Rate(5, unit=Rate.MINUTES), name="tick")  # type: ignore[attr-defined]
+    def tick(event: Any) -> str:
+        seen.append(event.to_dict())
+        return "ran"
+
+    mod.tick = tick  # type: ignore[attr-defined]
+    # WHEN the harness reads its schedules and fires them once
+    (schedule,) = schedules_for(mod, "us-east-1")
+    out = Scheduler([schedule], "us-east-1").run_all()
+    # THEN the handler got EventBridge's scheduled-event shape, on the deployed rate
+    assert schedule.every_seconds == 300 and out == {"tick": "ran"}
+    assert seen[0]["detail-type"] == "Scheduled Event" and seen[0]["source"] == "aws.events"

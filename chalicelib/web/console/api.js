@@ -80,7 +80,7 @@ async function parse(resp) {
   }
 }
 
-async function raw(method, path, { body, headers = {}, token } = {}) {
+async function raw(method, path, { body, headers = {}, token, keepalive = false } = {}) {
   const h = { Accept: "application/json", ...headers };
   if (body !== undefined) h["Content-Type"] = "application/json";
   if (token) h.Authorization = `Bearer ${token}`;
@@ -91,6 +91,7 @@ async function raw(method, path, { body, headers = {}, token } = {}) {
     body: body === undefined ? undefined : JSON.stringify(body),
     cache: "no-store",
     credentials: "omit",
+    keepalive, // lets "left the conversation" reach the server while the tab closes
   });
   return resp;
 }
@@ -152,7 +153,7 @@ export function stopRefresh() {
 }
 
 /** A staff API call with the ID token; one refresh and retry on 401; returns {status, data, etag}. */
-export async function call(method, path, { body, headers } = {}) {
+export async function call(method, path, { body, headers, keepalive } = {}) {
   let tokens = loadTokens();
   if (!tokens) {
     onSignedOut("Please sign in.");
@@ -161,7 +162,7 @@ export async function call(method, path, { body, headers } = {}) {
   if (tokens.expires_at - Date.now() < 10_000 && tokens.refresh_token) {
     tokens = await refreshNow().catch(() => tokens);
   }
-  let resp = await raw(method, path, { body, headers, token: tokens.id_token });
+  let resp = await raw(method, path, { body, headers, token: tokens.id_token, keepalive });
   if (resp.status === 401 && tokens.refresh_token) {
     try {
       tokens = await refreshNow();

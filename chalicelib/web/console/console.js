@@ -5,12 +5,14 @@
 
 import * as api from "./api.js";
 import { $, $$, clear, fill, fmtDuration, fmtTime, h, show, words } from "./dom.js";
+import { slaRemaining, slaState } from "./sla.js";
 import { countSegments } from "./sms.js";
 
 const LIST_POLL_MS = 5_000;
 const QUEUES_POLL_MS = 15_000;
 const PRESENCE_MS = 10_000;
 const PAGE_SIZE = 50;
+const STAFF_STATUS = { CONFIRMED: "active", FORCE_CHANGE_PASSWORD: "invited", RESET_REQUIRED: "password reset" };
 const OTHER_ASSIGNEE = "\u0000other";
 const CHANNEL_LABEL = { email: "mail", sms: "sms", web: "web" };
 const VIEWS = [
@@ -30,6 +32,8 @@ const state = {
   composer: { mode: "reply", key: null, template: null, offer: null, sending: false },
   picker: { items: [], active: 0, chosen: null, open: false },
   presenceState: "viewing",
+  openHtml: new Set(),
+  changing: Promise.resolve(true),
   staff: [],
   timers: {},
 };
@@ -199,8 +203,8 @@ function wireApp() {
   wireActions();
   wireComposer();
   wireStaff();
-  window.addEventListener("beforeunload", () => {
-    if (state.conv) navigator.sendBeacon && leavePresence();
+  window.addEventListener("pagehide", () => {
+    if (state.conv) leavePresence();
   });
 }
 
@@ -412,26 +416,12 @@ function backToList() {
 
 // ------------------------------------------------------------------ badges
 
-function slaRemaining(sla) {
-  if (!sla) return null;
-  if (sla.due) {
-    const due = Date.parse(sla.due);
-    if (!Number.isNaN(due)) return (due - Date.now()) / 1000;
-  }
-  return typeof sla.remaining_seconds === "number" ? sla.remaining_seconds : null;
-}
-
-function slaState(sla) {
-  const left = slaRemaining(sla);
-  if (left === null) return sla.state || "ok";
-  if (left < 0) return "breached";
-  if (sla.total_seconds && left < 0.25 * sla.total_seconds) return "warning";
-  return sla.state === "breached" ? "breached" : "ok";
-}
-
 function slaBadge(sla) {
-  if (!sla || (!sla.due && typeof sla.remaining_seconds !== "number")) return h("span", { class: "muted" }, "—");
-  const el = h("span", { class: "sla", dataset: { due: sla.due || "", total: String(sla.total_seconds || ""), kind: sla.kind || "" } });
+  if (!sla || sla.state === "none" || (!sla.due && typeof sla.remaining_seconds !== "number")) return h("span", { class: "muted" }, "—");
+  const el = h("span", {
+    class: "sla",
+    dataset: { due: sla.due || "", total: String(sla.total_seconds || ""), kind: sla.kind || "", state: sla.state || "" },
+  });
   paintSla(el, sla);
   return el;
 }
@@ -440,15 +430,15 @@ function paintSla(el, sla) {
   const left = slaRemaining(sla);
   const st = slaState(sla);
   el.className = `sla sla-${st}`;
-  el.textContent = left === null ? st : fmtDuration(left);
+  el.textContent = st === "paused" ? "paused" : left === null ? st : fmtDuration(left);
   const kind = sla.kind === "first_response" ? "first response" : words(sla.kind || "deadline");
-  el.title = `${kind} due ${sla.due ? new Date(sla.due).toLocaleString() : ""}${st === "breached" ? " (breached)" : ""}`;
+  el.title = `${kind} due ${sla.due ? new Date(sla.due).toLocaleString() : ""}${st === "breached" ? " (breached)" : st === "paused" ? " (clock paused: waiting for the customer)" : ""}`;
 }
 
 function tickBadges() {
   for (const el of $$(".sla[data-due]")) {
     if (!el.dataset.due) continue;
-    paintSla(el, { due: el.dataset.due, total_seconds: Number(el.dataset.total) || 0, kind: el.dataset.kind });
+    paintSla(el, { due: el.dataset.due, total_seconds: Number(el.dataset.total) || 0, kind: el.dataset.kind, state: el.dataset.state });
   }
 }
 
@@ -510,6 +500,28 @@ async function loadConversation(id) {
   if (customerId) loadCustomer(customerId).catch((e) => fill($("#customer"), h("p", { class: "error" }, e.message)));
   if (isReturns(conv)) loadOffers(id).catch(() => {});
   else show($("#retention"), false);
+}
+
+/** What a re-render would change: the version, the status and how many entries the timeline has. */
+function convSignature(c) {
+  return JSON.stringify([c.version, c.status, c.assignee, c.updated_at, (c.timeline || []).length, (c.messages || []).length]);
+}
+
+/** Live refresh of the open conversation (a customer's answer, a colleague's note): re-drawn only when it
+ * changed, and never while the agent is choosing in one of its boxes. */
+async function refreshConversation() {
+  const c = state.conv;
+  if (!c || state.route.name !== "conv") return;
+  const fresh = await api.get(`conversations/${encodeURIComponent(c.conversation_id)}`);
+  if (!state.conv || state.conv.conversation_id !== c.conversation_id) return;
+  if (convSignature(fresh) === convSignature(state.conv)) return;
+  if (document.activeElement && document.activeElement.closest && document.activeElement.closest(".side-conv")) return;
+  const ol = $("#timeline");
+  const atBottom = ol.scrollHeight - ol.scrollTop - ol.clientHeight < 40;
+  const top = ol.scrollTop;
+  state.conv = fresh;
+  renderConversation();
+  if (!atBottom) ol.scrollTop = top; // an agent reading further up keeps their place
 }
 
 function renderConversation() {
@@ -626,17 +638,22 @@ function messageItem(m) {
     h("div", { class: "msg-body" }, m.new_text || m.text || "")
   );
   if (m.html) {
+    // Which originals are open survives a re-render of the timeline (after a reply, a reload, a 409).
+    const key = m.message_id || `${m.at || m.created_at}|${m.subject || ""}`;
     const holder = h("div", { class: "msg-html" });
-    const button = h("button", { type: "button", class: "ghost small show-html" }, "Show original email (HTML)");
+    const button = h("button", { type: "button", class: "ghost small show-html" });
+    const paint = () => {
+      const open = state.openHtml.has(key);
+      button.textContent = open ? "Hide original email" : "Show original email (HTML)";
+      if (open && !holder.firstChild) holder.append(emailFrame(m.html));
+      if (!open) clear(holder);
+    };
     button.addEventListener("click", () => {
-      if (holder.firstChild) {
-        clear(holder);
-        button.textContent = "Show original email (HTML)";
-        return;
-      }
-      holder.append(emailFrame(m.html));
-      button.textContent = "Hide original email";
+      if (state.openHtml.has(key)) state.openHtml.delete(key);
+      else state.openHtml.add(key);
+      paint();
     });
+    paint();
     li.append(button, holder);
   }
   return li;
@@ -747,7 +764,7 @@ function customerPanel(cust, currentId) {
         )
       )
     ),
-    h("p", {}, h("a", { href: `#/customer/${encodeURIComponent(c.customer_id || cust.customer_id)}`, class: "small" }, "Open the customer")),
+    currentId === null ? null : h("p", {}, h("a", { href: `#/customer/${encodeURIComponent(c.customer_id || cust.customer_id)}`, class: "small" }, "Open the customer")),
   ];
 }
 
@@ -769,10 +786,83 @@ async function openCustomerPage(id) {
   fill(view, h("p", { class: "muted" }, "Loading…"));
   try {
     const cust = await api.get(`customers/${encodeURIComponent(id)}`);
-    fill(view, h("button", { type: "button", class: "ghost", onclick: () => history.back() }, "‹ Back"), h("div", { class: "customer wide" }, customerPanel(cust, null)));
+    fill(
+      view,
+      h("button", { type: "button", class: "ghost", onclick: () => history.back() }, "‹ Back"),
+      h("div", { class: "customer wide" }, customerPanel(cust, null)),
+      hasRole("supervisor") ? mergePanel(cust.customer_id || id) : null
+    );
   } catch (e) {
     fill(view, h("p", { class: "error" }, `Could not open the customer: ${e.message}`));
   }
+}
+
+/** Supervisors join a duplicate into this customer: found by email, phone or name, then confirmed. */
+function mergePanel(keepId) {
+  const input = h("input", { id: "merge-q", placeholder: "email, phone or name of the duplicate", autocomplete: "off" });
+  const found = h("div", { id: "merge-found", class: "merge-found" });
+  const err = h("div", { id: "merge-error", class: "error small", role: "alert" });
+  const find = async () => {
+    err.textContent = "";
+    clear(found);
+    const q = input.value.trim();
+    if (q.length < 2) return;
+    try {
+      const r = await api.get(`search?${new URLSearchParams({ q })}`);
+      const ids = new Map();
+      for (const c of r.customers || []) ids.set(c.customer_id, c.name || c.customer_id);
+      for (const c of r.conversations || []) if (c.customer_id && !ids.has(c.customer_id)) ids.set(c.customer_id, c.customer_id);
+      ids.delete(keepId);
+      if (!ids.size) found.append(h("span", { class: "muted small" }, "No other customer found."));
+      for (const [cid, label] of ids) {
+        found.append(
+          h(
+            "div",
+            { class: "merge-row" },
+            h("a", { href: `#/customer/${encodeURIComponent(cid)}` }, label),
+            " ",
+            h("span", { class: "muted small" }, cid),
+            " ",
+            h("button", { type: "button", class: "small", dataset: { merge: cid }, onclick: (e) => confirmMerge(e.target, cid, label) }, "Merge into this customer")
+          )
+        );
+      }
+    } catch (e) {
+      err.textContent = `Search failed: ${e.message}`;
+    }
+  };
+  // A second click confirms: no dialog, and nothing is merged by one stray click.
+  const confirmMerge = async (button, mergeId, label) => {
+    if (button.dataset.armed !== "yes") {
+      button.dataset.armed = "yes";
+      button.textContent = `Click again: move ${label}'s identities and history here`;
+      button.classList.add("primary");
+      return;
+    }
+    button.disabled = true;
+    try {
+      await api.post("customers/merge", { keep: keepId, merge: mergeId });
+      openCustomerPage(keepId);
+    } catch (e) {
+      err.textContent = `Not merged: ${e.message}`;
+      button.disabled = false;
+    }
+  };
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") {
+      e.preventDefault();
+      find();
+    }
+  });
+  return h(
+    "section",
+    { class: "merge customer wide" },
+    h("h3", {}, "Merge a duplicate into this customer"),
+    h("p", { class: "muted small" }, "The duplicate's identities and conversations move here; the merge is audited."),
+    h("div", { class: "inline-form" }, input, h("button", { type: "button", onclick: find }, "Find")),
+    found,
+    err
+  );
 }
 
 // ------------------------------------------------------------------ actions
@@ -811,8 +901,21 @@ function banner(text, kind = "error") {
   show(b, !!text);
 }
 
-/** PATCH with the version the agent saw; a 409 reloads and says who was quicker. */
-async function change(fields) {
+/** PATCH with the version the agent saw; a 409 reloads and says who was quicker.
+ *
+ * One agent's own changes run one after another, each with the version the previous one produced, so two
+ * quick changes of the same agent never conflict with each other. */
+function change(fields) {
+  return serial(() => changeNow(fields));
+}
+
+function serial(fn) {
+  const run = state.changing.then(fn);
+  state.changing = run.catch(() => false);
+  return run;
+}
+
+async function changeNow(fields) {
   const c = state.conv;
   if (!c) return false;
   banner("");
@@ -838,7 +941,11 @@ async function change(fields) {
   }
 }
 
-async function requestCallback() {
+function requestCallback() {
+  return serial(requestCallbackNow);
+}
+
+async function requestCallbackNow() {
   const c = state.conv;
   if (!c) return;
   try {
@@ -935,13 +1042,19 @@ async function recordOutcome(outcome) {
 function startPresence() {
   clearInterval(state.timers.presence);
   heartbeat().catch(() => {});
-  state.timers.presence = setInterval(() => heartbeat().catch(() => {}), PRESENCE_MS);
+  state.timers.presence = setInterval(() => {
+    heartbeat().catch(() => {});
+    refreshConversation().catch(() => {});
+  }, PRESENCE_MS);
 }
 
 async function heartbeat(stateName) {
   const c = state.conv;
   if (!c) return;
-  const answer = await api.post(`conversations/${encodeURIComponent(c.conversation_id)}/presence`, { state: stateName || state.presenceState });
+  const { data: answer } = await api.call("POST", `conversations/${encodeURIComponent(c.conversation_id)}/presence`, {
+    body: { state: stateName || state.presenceState },
+    keepalive: stateName === "left",
+  });
   if (state.conv && state.conv.conversation_id === c.conversation_id && answer) renderViewers(answer.viewers);
 }
 
@@ -1397,6 +1510,7 @@ async function loadStaff() {
     state.staff.map((s) => {
       const role = h("select", {}, ["agent", "supervisor", "admin"].map((r) => h("option", { value: r }, r)));
       role.value = s.role || (s.groups && s.groups.at(-1)) || "agent";
+      role.disabled = s.username === myName();
       role.addEventListener("change", () => updateStaff(s.username, { role: role.value }));
       const enabled = s.enabled !== false;
       return h(
@@ -1406,8 +1520,15 @@ async function loadStaff() {
         h("td", {}, s.name || ""),
         h("td", {}, s.email || ""),
         h("td", {}, role),
-        h("td", {}, enabled ? s.status || "active" : "disabled"),
-        h("td", {}, h("button", { type: "button", class: "small", onclick: () => updateStaff(s.username, { enabled: !enabled }) }, enabled ? "Disable" : "Enable"))
+        h("td", {}, enabled ? STAFF_STATUS[s.status] || words(String(s.status || "active").toLowerCase()) : "disabled"),
+        h(
+          "td",
+          {},
+          // Nobody disables their own account from here: the last admin could lock everyone out.
+          s.username === myName()
+            ? h("span", { class: "muted small" }, "you")
+            : h("button", { type: "button", class: "small", onclick: () => updateStaff(s.username, { enabled: !enabled }) }, enabled ? "Disable" : "Enable")
+        )
       );
     })
   );

@@ -64,7 +64,7 @@ async function loadList() {
   const retired = $("show-retired").checked ? "&retired=1" : "";
   const q = encodeURIComponent($("search").value.trim());
   const purpose = encodeURIComponent($("purpose-filter").value);
-  state.templates = await api("GET", `templates?q=${q}&purpose=${purpose}${retired}`);
+  state.templates = await api("GET", `templates?all=1&q=${q}&purpose=${purpose}${retired}`);
   for (const t of state.templates) for (const l of t.languages) if (!state.languages.includes(l)) state.languages.push(l);
   renderList();
 }
@@ -187,7 +187,7 @@ async function save(event) {
     const saved = state.current && state.current.version
       ? await api("PUT", `templates/${encodeURIComponent(d.id)}`, { ...d, version: state.current.version })
       : await api("POST", "templates", d);
-    setStatus(`Saved as version ${saved.version}.`);
+    // The status comes last, once the form holds the saved version: editing before that would be lost.
     await open(saved.id, `Saved as version ${saved.version}.`);
     await loadList();
   } catch (err) {
@@ -229,9 +229,9 @@ async function open(id, status) {
   const t = await api("GET", `templates/${encodeURIComponent(id)}`);
   state.current = t;
   fillForm(t);
-  if (status) setStatus(status);
   renderList();
   await loadHistory(id);
+  if (status) setStatus(status);
 }
 
 function newTemplate() {
