@@ -1,7 +1,7 @@
 """Exactly-once effects under injected AWS faults, duplicate and shuffled delivery, on the local stack.
 
-For every AWS call on a path (counted in a clean run of the same path), one contact is processed
-with that call failing once: throttled, a 5xx before the request, or the answer lost after the
+For each selected AWS call on a path (counted in a clean run of the same path), one contact is
+processed with that call failing once: throttled, a 5xx before the request, or the answer lost after the
 service did the work. The pump redelivers failed records (as SQS does after the visibility
 timeout). Then the invariants are counted in moto: one stored message, one conversation, one ack
 (never two), one running SLA clock; a staff reply sent once per key; a follow-up sent once.
@@ -36,7 +36,7 @@ FAULTS = list(Fault)
 MIXED = 30
 # Reads change nothing: a failed read is an ordinary retry. Each sweep fails every call that leaves
 # DynamoDB (S3, SES, SNS, Step Functions) and the first of each kind of DynamoDB write, to keep the
-# file within a few minutes on a shared machine; bench/bench_faults.py runs every call of every path.
+# file within a few minutes on a shared machine.
 READS = frozenset({"dynamodb.GetItem", "dynamodb.Query"})
 
 
