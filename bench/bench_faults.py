@@ -145,7 +145,7 @@ def main() -> None:
         stack.pump.redeliver_failed, stack.pump.lambda_timeout_ms = True, 1
         faults = FaultInjector().attach(runtime_clients(rt))
         clock = AckClock()
-        rt.ses.meta.events.register("before-call.ses.SendRawEmail", clock.before)
+        rt.ses.meta.events.register("before-parameter-build.ses.SendRawEmail", clock.before)
         rt.ses.meta.events.register("after-call.ses.SendRawEmail", clock.after)
         per_attempt = 33
         p = 1 - 0.9 ** (1 / per_attempt)
