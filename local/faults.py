@@ -154,7 +154,8 @@ class FaultInjector:
         raise ClientError(
             {
                 "Error": {"Code": code, "Message": f"injected {fault.value} for {quoted}"},
-                "ResponseMetadata": {"HTTPStatusCode": status},
+                # botocore fills the other metadata keys on real answers
+                "ResponseMetadata": {"HTTPStatusCode": status},  # type: ignore[typeddict-item]
             },
             model.name,
         )

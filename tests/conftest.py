@@ -73,3 +73,35 @@ def wait_for(
         if time.monotonic() > deadline:
             pytest.fail(f"condition not met within {timeout}s. {describe()}")
         time.sleep(interval)
+
+
+def dlq_messages(stack: Any, queue_env: str = "INTAKE_DLQ_URL") -> list[dict[str, Any]]:
+    """Every message in a DLQ (with attributes), left visible again for other readers.
+
+    The queue holds what every test of the session parked: receiving with a visibility timeout pages
+    through all of it (a timeout of 0 hands back the same first ten each time), then it is reset to 0.
+    """
+    url = stack.env[queue_env]
+    seen: dict[str, dict[str, Any]] = {}
+    for _ in range(500):  # bounded: far more than one session parks
+        resp = stack.sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"],
+            VisibilityTimeout=120,
+            WaitTimeSeconds=0,
+        )
+        messages = resp.get("Messages", [])
+        if not messages:
+            break
+        for m in messages:
+            seen[m["MessageId"]] = m
+    handles = [m["ReceiptHandle"] for m in seen.values()]
+    for i in range(0, len(handles), 10):
+        stack.sqs.change_message_visibility_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0} for n, h in enumerate(handles[i : i + 10])
+            ],
+        )
+    return list(seen.values())

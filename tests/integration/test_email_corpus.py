@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from local.outbox import sent_emails
+from tests.conftest import dlq_messages
 
 pytestmark = pytest.mark.integration
 
@@ -102,33 +103,10 @@ def queue_in_flight(stack: Any, url: str) -> int:
 
 def dlq_reasons(stack: Any) -> dict[str, str]:
     """Every record parked in the intake DLQ (body → reason), made visible again for other readers."""
-    url = stack.env["INTAKE_DLQ_URL"]
-    seen: dict[str, tuple[str, str]] = {}
-    handles: list[str] = []
-    while True:
-        # A visibility timeout pages through the queue; it is reset to 0 below.
-        resp = stack.sqs.receive_message(
-            QueueUrl=url,
-            MaxNumberOfMessages=10,
-            MessageAttributeNames=["All"],
-            VisibilityTimeout=120,
-            WaitTimeSeconds=0,
-        )
-        messages = resp.get("Messages", [])
-        if not messages:
-            break
-        for m in messages:
-            reason = (m.get("MessageAttributes") or {}).get("reason", {}).get("StringValue", "")
-            seen[m["MessageId"]] = (m["Body"], reason)
-            handles.append(m["ReceiptHandle"])
-    for i in range(0, len(handles), 10):
-        stack.sqs.change_message_visibility_batch(
-            QueueUrl=url,
-            Entries=[
-                {"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0} for n, h in enumerate(handles[i : i + 10])
-            ],
-        )
-    return dict(seen.values())
+    return {
+        m["Body"]: (m.get("MessageAttributes") or {}).get("reason", {}).get("StringValue", "")
+        for m in dlq_messages(stack)
+    }
 
 
 def raw_keys(stack: Any) -> set[str]:

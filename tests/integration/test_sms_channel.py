@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from local.phone import publish_raw, replies_for, send_sms
+from tests.conftest import dlq_messages
 
 pytestmark = pytest.mark.integration
 
@@ -63,19 +64,7 @@ def raw_object(stack: Any, key: str) -> bytes:
 
 
 def dlq_entries(stack: Any) -> list[dict[str, Any]]:
-    """Everything in the intake DLQ, left visible for other readers (visibility timeout 0)."""
-    seen: dict[str, dict[str, Any]] = {}
-    for _ in range(5):
-        resp = stack.sqs.receive_message(
-            QueueUrl=stack.env["INTAKE_DLQ_URL"],
-            MaxNumberOfMessages=10,
-            MessageAttributeNames=["All"],
-            VisibilityTimeout=0,
-            WaitTimeSeconds=0,
-        )
-        for m in resp.get("Messages", []):
-            seen[m["MessageId"]] = m
-    return list(seen.values())
+    return dlq_messages(stack)
 
 
 def test_sms_is_stored_raw_and_acknowledged_once_with_the_reference(stack: Any, drain: Any) -> None:
