@@ -183,12 +183,24 @@ def source_id(delivery: Delivery) -> str | None:
     return delivery.ses_id
 
 
-def test_every_corpus_email_is_kept_and_nothing_automated_is_acknowledged(stack: Any, drain: Any) -> None:
-    # GIVEN the whole labelled corpus and an empty intake queue
+# Bounces are two thirds of the corpus and take one code path; on the emulator each contact costs
+# dozens of calls, so the stack sees every other file and every BOUNCE_STRIDE-th bounce. The unit
+# tier (tests/unit/test_email_parse.py, test_guard.py over mailcorpus.py) runs every file through parse and guard.
+BOUNCE_STRIDE = 5
+
+
+def stack_sample(corpus: list[Row]) -> list[Row]:
+    bounces = [r for r in corpus if r.label == "bounce"]
+    return [r for r in corpus if r.label != "bounce"] + bounces[::BOUNCE_STRIDE]
+
+
+def test_corpus_emails_are_kept_and_nothing_automated_is_acknowledged(stack: Any, drain: Any) -> None:
+    # GIVEN the labelled corpus (every label, a fifth of the bounces) and an empty intake queue
     from local.smtp import ses_message_id
 
-    corpus = list(rows())
-    assert len(corpus) > 1000
+    assert len(rows()) > 1000
+    corpus = stack_sample(rows())
+    assert {r.label for r in corpus} == {r.label for r in rows()}
     drain()
     s3, sns = stack.client("s3"), stack.client("sns")
     bucket, topic = stack.env["RAW_BUCKET"], stack.env["INBOUND_EMAIL_TOPIC_ARN"]
