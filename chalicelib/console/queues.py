@@ -38,6 +38,7 @@ DEFAULT_LIMIT = 50
 WORK_STATUSES = (Status.NEW.value, Status.OPEN.value)
 MINE_STATUSES = (Status.NEW.value, Status.OPEN.value, Status.PENDING_CUSTOMER.value)
 _DONE = "done"
+_START = "start"  # a stream still to be read from its first item
 
 
 class View(StrEnum):
@@ -159,7 +160,10 @@ def merged_page(
             next_state[s.name] = lek if lek else _DONE
         elif s.name in state:
             next_state[s.name] = state[s.name]
-        # else: not started yet and nothing taken; absent means "from the beginning"
+        else:
+            # Not started and nothing taken yet: it must still be read from its beginning (an absent
+            # entry would let a page whose other streams are done end the pagination early).
+            next_state[s.name] = _START
     ordered = [fetched[name][0][i] for _, _, name, i in taken]
     return RawPage(ordered, next_state)
 
