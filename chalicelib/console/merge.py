@@ -83,7 +83,16 @@ def merge_customers(body: Mapping[str, Any], *, staff: Staff, ddb: DynamoDBClien
     if merged.language and not keep.language:
         actions.append(CustomerModel.language.set(merged.language))
     keep.update(actions=actions)
-    merged.update(actions=[CustomerModel.merged_into.set(keep_id), CustomerModel.updated_at.set(now)])
+    # The merged record keeps only its forwarding pointer: its identities and name now live on the kept
+    # customer, and a copy left here would survive that customer's erasure.
+    merged.update(
+        actions=[
+            CustomerModel.merged_into.set(keep_id),
+            CustomerModel.updated_at.set(now),
+            CustomerModel.identities.remove(),
+            CustomerModel.name.set(""),
+        ]
+    )
     if merged.name:
         searchindex.index_customer(keep_id, merged.name)
     # Counts and ids only: the audit trail must not become another copy of the customer's details.

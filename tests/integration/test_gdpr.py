@@ -129,6 +129,22 @@ def dlq_bodies(stack: Any) -> list[str]:
     return bodies
 
 
+def _staff_merge(keep_identity: str, merge_identity: str) -> None:
+    """What a supervisor does in the console (POST /api/customers/merge) when two customers are one person."""
+    from datetime import UTC, datetime
+
+    from chalicelib import aws
+    from chalicelib.auth import Staff
+    from chalicelib.console.merge import merge_customers
+    from chalicelib.models import IdentityModel
+
+    keep = IdentityModel.get(keep_identity).customer_id
+    merge = IdentityModel.get(merge_identity).customer_id
+    if keep != merge:
+        supervisor = Staff(sub="s", username="supervisor", email="", name="Sam", groups=("supervisor",))
+        merge_customers({"keep": keep, "merge": merge}, staff=supervisor, ddb=aws.dynamodb(), now=datetime.now(UTC))
+
+
 def test_export_then_erase_a_customer_with_email_sms_and_web_history(
     stack: Any, drain: Any, capsys: Any, tmp_path: Path
 ) -> None:
@@ -150,6 +166,8 @@ def test_export_then_erase_a_customer_with_email_sms_and_web_history(
     drain()
     send_sms(stack, phone, bodies["sms"])
     drain()
+    # AND staff joined the SMS customer to the email one (a phone typed on the form is no proof)
+    _staff_merge(f"email#{email}", f"phone#{phone}")
     # AND then sent STOP from that phone
     send_sms(stack, phone, "STOP")
     drain()
