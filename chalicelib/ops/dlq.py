@@ -234,10 +234,12 @@ class DlqClient:
         if entry.channel == "email":
             # The receipt notification SES would publish for that object. Its verdicts are not kept in
             # the DLQ, so the replay reads as GRAY (SES's "could not tell"): the campaign's sender policy
-            # rejects FAIL only, so a replay can't make a forged message pass as verified.
+            # rejects FAIL only, so a replay can't make a forged message pass as verified. The envelope
+            # sender is not kept either (no address in the DLQ): absent, not empty, so the parser reads
+            # the mail's own Return-Path instead of taking it for a bounce's null sender.
             note = {
                 "notificationType": "Received",
-                "mail": {"messageId": entry.source_id, "source": "", "destination": []},
+                "mail": {"messageId": entry.source_id, "destination": []},
                 "receipt": {"action": {"type": "S3", "bucketName": self.names.raw_bucket, "objectKey": entry.raw_key}},
             }
             return json.dumps(

@@ -44,6 +44,19 @@ def customer_mail(stack: Any, sender: str, body: str) -> bytes:
     return msg.as_bytes()
 
 
+def inbound_reasons(address_identity: str) -> list[str | None]:
+    from chalicelib import store
+    from chalicelib.models import IdentityModel
+
+    customer_id = IdentityModel.get(address_identity).customer_id
+    return [
+        m.suppressed_reason
+        for conv in store.customer_conversations(customer_id)
+        for m in store.conversation_messages(conv.conversation_id)
+        if m.direction == "in"
+    ]
+
+
 def inbound_count(address_identity: str) -> int:
     from chalicelib import store
     from chalicelib.models import IdentityModel
@@ -100,7 +113,8 @@ def test_poisoned_email_is_parked_listed_without_body_and_replayed_once(stack: A
     drain()
     # THEN the message is processed: stored once, acknowledged once, and gone from the DLQ
     assert inbound_count(f"email#{sender}") == 1
-    assert len([m for m in sent_emails(stack.moto_data()) if sender in m["to"]]) == 1
+    acks = [m for m in sent_emails(stack.moto_data()) if sender in m["to"]]
+    assert len(acks) == 1, inbound_reasons(f"email#{sender}")
     assert not [e for e in listed(stack, capsys)[0] if e["source_id"] == ses_id]
 
     # WHEN the same entry is replayed again (a replay that crashed before deleting it leaves a copy)
