@@ -105,3 +105,9 @@ def dlq_messages(stack: Any, queue_env: str = "INTAKE_DLQ_URL") -> list[dict[str
             ],
         )
     return list(seen.values())
+
+
+def pytest_collection_modifyitems(items: list[Any]) -> None:
+    """The corpus run last: it leaves hundreds of conversations in the session's stack, and the
+    emulator walks whole tables, so every test after it would run several times slower."""
+    items.sort(key=lambda item: "test_email_corpus.py" in item.nodeid)
