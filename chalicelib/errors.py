@@ -52,6 +52,15 @@ class InvalidInput(ReplydeskError):
         super().__init__(reason)
 
 
+class MissingArtefact(ReplydeskError):
+    """Raised when the stack lacks a packaged artefact (the topic model): a retry cannot help, so it is parked once."""
+
+    def __init__(self, artefact: str) -> None:
+        self.artefact = artefact
+        self.reason = f"missing_artefact: {artefact}"
+        super().__init__(self.reason)
+
+
 class TransientError(ReplydeskError):
     """Raised when an AWS call failed in a way a later retry can fix (throttling, 5xx)."""
 

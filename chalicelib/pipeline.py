@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 from chalicelib import aws, processing, runtime
 from chalicelib.classify import warm_up
 from chalicelib.config import get_settings
-from chalicelib.errors import InvalidInput, is_retryable
+from chalicelib.errors import InvalidInput, MissingArtefact, is_retryable
 from chalicelib.inbound import Channel, InboundMessage
 from chalicelib.intake.loader import load_inbound
 from chalicelib.metrics import Metric, count
@@ -39,7 +39,12 @@ __all__ = ["AUTOMATED", "KEYWORD_HELP", "KEYWORD_OPT_IN", "KEYWORD_OPT_OUT", "Ou
 def get_runtime() -> Runtime:
     """The intake path's runtime: the shared one, with the classifier's models loaded at cold start."""
     rt = runtime.get_runtime()
-    warm_up(rt.campaign)  # outside any message's timing
+    try:
+        warm_up(rt.campaign)  # outside any message's timing
+    except OSError as exc:
+        # `replydesk package` and `campaign check` refuse a campaign without its model; should one be
+        # deployed anyway, each message is parked once with this reason instead of retried to the DLQ.
+        raise MissingArtefact(f"topic model of campaign {rt.campaign.name}") from exc
     return rt
 
 
@@ -159,7 +164,15 @@ def intake_record_handler() -> Callable[[SQSRecord], dict[str, Any]]:
         return handle_inbound(msg, get_runtime()).to_dict()
 
     def record_handler(record: SQSRecord) -> dict[str, Any]:
-        rt = get_runtime()
+        try:
+            rt = get_runtime()
+        except MissingArtefact as exc:
+            logger.error("processing impossible", extra={"reason": exc.reason, "sqs_message_id": record.message_id})
+            channel, source_id, raw_key = _envelope_facts(record)
+            park_in_dlq(
+                record, exc.reason, runtime.get_runtime(), channel=channel, source_id=source_id, raw_key=raw_key
+            )
+            return {"rejected": exc.reason}
         started = time.perf_counter()
         # Nothing of the previous record may leak into this one's log lines.
         logger.remove_keys(["customer_id"])

@@ -59,9 +59,21 @@ def ports_in_use(ports: Mapping[str, int]) -> list[str]:
     return busy
 
 
+def refuse_incomplete(campaign: str) -> str | None:
+    """Why `local` must not start this campaign (every missing piece), or None; trains a stale topic model."""
+    from chalicelib.campaign.checks import check_campaign
+
+    report = check_campaign(campaign, train=True)
+    return None if report.ok else f"replydesk local: nothing started.\n{report.text()}"
+
+
 def _run(ns: argparse.Namespace) -> int:
     from local.console import ConsoleView, hide_known_noise
 
+    refusal = refuse_incomplete(ns.campaign)
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 1
     # moto's server thread only logs a port clash and the start then hangs: check first.
     busy = ports_in_use({name: getattr(ns, name) for name in DEFAULT_PORTS})
     if busy:

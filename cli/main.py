@@ -25,6 +25,7 @@ GROUPS = {
     "customer": ("cli.customer_cmd", "GDPR: export or erase one customer's personal data"),
     "analytics": ("cli.analytics_cmd", "export contact metadata for analysis; query it with DuckDB"),
     "search": ("cli.search_cmd", "the console's search index: reindex from the stored messages"),
+    "campaign": ("cli.campaign_cmd", "a campaign's lifecycle: new (scaffold), check (complete?), retire"),
 }
 
 

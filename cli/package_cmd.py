@@ -23,7 +23,15 @@ def check_templates(campaign: Campaign) -> None:
 
 
 def package(campaign_name: str, stage: str, out: Path) -> Path:
-    """Write `<out>/sam.json` (and deployment.zip); returns the template's path."""
+    """Write `<out>/sam.json` (and deployment.zip); returns the template's path.
+
+    An incomplete campaign raises IncompleteCampaign naming every missing piece; a missing or stale
+    topic model is trained first, so a new campaign needs no separate step.
+    """
+    from chalicelib.campaign.checks import require_complete
+    from chalicelib.campaign.layout import CampaignLayout
+
+    require_complete(campaign_name, CampaignLayout(campaign_name, ROOT), train=True)
     campaign = load_campaign(campaign_name)  # a bad campaign fails here, before anything is built
     check_templates(campaign)  # and so does a seed library lacking a template the campaign needs
     out.mkdir(parents=True, exist_ok=True)
@@ -42,7 +50,13 @@ def package(campaign_name: str, stage: str, out: Path) -> Path:
 
 
 def _run(ns: argparse.Namespace) -> int:
-    path = package(ns.campaign, ns.stage, Path(ns.out or f"build/{ns.campaign}-{ns.stage}"))
+    from chalicelib.campaign.checks import IncompleteCampaign
+
+    try:
+        path = package(ns.campaign, ns.stage, Path(ns.out or f"build/{ns.campaign}-{ns.stage}"))
+    except IncompleteCampaign as exc:
+        print(f"replydesk package: nothing packaged.\n{exc.report.text()}", file=sys.stderr)
+        return 1
     template = json.loads(path.read_text())
     print(f"packaged campaign {ns.campaign!r} stage {ns.stage!r}: {path} ({len(template['Resources'])} resources)")
     return 0
