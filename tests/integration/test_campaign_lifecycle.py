@@ -1,0 +1,251 @@
+"""A new campaign end to end in a copy of the project: new → check → local → form and mail acked in its language.
+
+Each test runs the operator commands as a user would, in a checkout of its own (a copy of the code in
+tmp), so the repository never gains a campaign; its local stack is a process of its own on free ports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import smtplib
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.outbox import sent_emails
+from local.stack import free_port
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+COPIED = ("app.py", "chalicelib", "cli", "local", "infra")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The code of this checkout, without its campaigns' seed libraries: what an operator's clone holds."""
+    root = tmp_path_factory.mktemp("checkout")
+    for name in COPIED:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, root / name)
+    (root / ".chalice").mkdir()
+    shutil.copy2(REPO / ".chalice" / "config.json", root / ".chalice" / "config.json")
+    (root / "templates").mkdir()
+    return root
+
+
+def env_for(root: Path) -> dict[str, str]:
+    # Nothing of this session's stack may leak into the child: it builds its own from the campaign.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "REPLYDESK_", "MOTO_"))}
+    env |= {"PYTHONPATH": str(root), "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    env["AWS_DEFAULT_REGION"] = "us-east-1"
+    return env
+
+
+def replydesk(root: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args],
+        cwd=root,
+        env=env_for(root),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def new_campaign(root: Path, name: str, *extra: str) -> None:
+    done = replydesk(root, "campaign", "new", name, "--root", str(root), *extra)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture(scope="module")
+def acme(project: Path) -> Path:
+    """A campaign scaffolded with English (default) and Swedish, and a brand of its own."""
+    new_campaign(project, "acme", "--languages", "en,sv", "--brand", "Acme Cykel", "--domain", "acme.replydesk.test")
+    return project
+
+
+@pytest.fixture
+def local_stack(acme: Path) -> Iterator[dict[str, Any]]:
+    """`replydesk local --campaign acme` as a process; yields its ports once the banner is out."""
+    ports = {name: free_port() for name in ("moto", "api", "smtp", "phone", "dashboard")}
+    args = [f"--{name}-port={port}" for name, port in ports.items()]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "local", "--campaign", "acme", "--json", *args],
+        cwd=acme,
+        env=env_for(acme),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + 120
+    try:
+        for line in proc.stdout:
+            seen.append(line)
+            if "Press Ctrl+C to stop" in line:
+                break
+            if time.monotonic() > deadline:
+                pytest.fail("local stack did not start in 120 s:\n" + "".join(seen[-40:]))
+        else:
+            pytest.fail(f"replydesk local exited ({proc.wait()}):\n" + "".join(seen[-40:]))
+        yield {**ports, "banner": "".join(seen)}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def moto_data(port: int) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/data.json", timeout=30) as resp:
+        data: dict[str, Any] = json.loads(resp.read())
+    return data
+
+
+def wait_for_mail(port: int, address: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [m for m in sent_emails(moto_data(port)) if address in m["to"]]
+        if found:
+            return found[0]
+        time.sleep(0.5)
+    pytest.fail(f"no ack to {address} within {timeout} s; sent: {[m['to'] for m in sent_emails(moto_data(port))]}")
+
+
+SWEDISH = (
+    "Hej! Var är min beställning? Jag beställde en cykel för två veckor sedan och den har fortfarande inte kommit "
+    "fram. Kan ni kontrollera leveransen åt mig?"
+)
+
+
+def test_a_new_campaign_passes_check(acme: Path) -> None:
+    # GIVEN a campaign just scaffolded WHEN it is checked THEN nothing is missing
+    check = replydesk(acme, "campaign", "check", "acme")
+    assert check.returncode == 0, check.stderr
+    assert "campaign 'acme': complete" in check.stdout
+
+
+def test_the_new_campaign_acks_a_form_and_a_mail_in_swedish_with_its_brand(
+    project: Path, local_stack: dict[str, Any]
+) -> None:
+    # GIVEN the new campaign's own local stack (started by `replydesk local --campaign acme`)
+    assert "campaign 'acme'" in local_stack["banner"]
+    # WHEN a customer writes in Swedish through the form
+    form = {"name": "Sven", "email": "sven@kund.test", "topic": "order_status", "message": SWEDISH, "consent": True}
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{local_stack['api']}/contact",
+        data=json.dumps(form).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert resp.status == 202
+    # AND another by mail to the campaign's address
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = "karin@kund.test", "support@acme.replydesk.test", "Min beställning"
+    mail["Message-ID"] = "<karin-1@kund.test>"
+    mail.set_content(SWEDISH)
+    with smtplib.SMTP("127.0.0.1", local_stack["smtp"], timeout=60) as smtp:
+        smtp.send_message(mail)
+    # THEN each gets one ack, in Swedish, from the campaign's sender, with its brand
+    # (a mail's ack keeps the customer's subject, a form's is the template's)
+    for address, subject in (("sven@kund.test", "Vi har tagit emot ditt meddelande"), ("karin@kund.test", "Re: Min")):
+        ack = wait_for_mail(local_stack["moto"], address)
+        assert ack["language"] == "sv", ack["language"]
+        assert "Tack för att du kontaktade Acme Cykel" in ack["text"]
+        assert ack["subject"].startswith(subject), ack["subject"]
+        assert "support@acme.replydesk.test" in str(ack["source"])
+
+
+def test_check_package_and_local_refuse_a_missing_template_or_queue_and_start_nothing(project: Path) -> None:
+    # GIVEN a complete campaign
+    new_campaign(project, "beta", "--languages", "en,sv")
+    template = project / "templates" / "beta" / "sv" / "acknowledge.sms.txt"
+    saved = template.read_bytes()
+    # WHEN one language's template is removed, THEN check, package and local all fail naming the file
+    template.unlink()
+    named = "templates/beta/sv/acknowledge.sms.txt is missing"
+    out = project / "build"
+    for args in (
+        ("campaign", "check", "beta"),
+        ("package", "--campaign", "beta", "--out", str(out)),
+        ("local", "--campaign", "beta", "--moto-port", "0", "--api-port", "0", "--smtp-port", "0"),
+    ):
+        done = replydesk(project, *args)
+        assert done.returncode == 1, (args, done.stdout, done.stderr)
+        assert named in done.stderr, (args, done.stderr)
+    # AND nothing was packaged or started
+    assert not out.exists()
+    # WHEN instead the queue a routing rule refers to is removed
+    template.write_bytes(saved)
+    cfile = project / "chalicelib" / "campaigns" / "beta.yaml"
+    text = cfile.read_text(encoding="utf-8")
+    start = text.index("  - id: supervisors")
+    cfile.write_text(text[:start] + text[text.index("# First matching rule") :], encoding="utf-8")
+    # THEN all three name the rule's queue field
+    for args in (("campaign", "check", "beta"), ("package", "--campaign", "beta", "--out", str(out))):
+        done = replydesk(project, *args)
+        assert done.returncode == 1
+        assert "beta.yaml: routing.rules[0].queue: names unknown queue 'supervisors'" in done.stderr, done.stderr
+    done = replydesk(project, "local", "--campaign", "beta", "--moto-port", "0", "--api-port", "0")
+    assert done.returncode == 1 and "routing.rules[0].queue" in done.stderr
+    assert not out.exists()
+
+
+DRIVER = """
+import json, urllib.request
+from local.stack import LocalStack
+s = LocalStack(campaign_name="gamma", pump_threads=False, forward_metrics=False).start()
+try:
+    form = {"name": "Ann", "email": "ann@kund.test", "topic": "returns", "message": "I want to return my bike.",
+            "consent": True}
+    req = urllib.request.Request(s.api_url + "/contact", data=json.dumps(form).encode(), method="POST",
+                                 headers={"Content-Type": "application/json", "Accept": "application/json"})
+    status = urllib.request.urlopen(req, timeout=30).status
+    for _ in range(3):
+        s.pump.drain()
+    attrs = s.sqs.get_queue_attributes(QueueUrl=s.env["INTAKE_QUEUE_URL"], AttributeNames=["All"])["Attributes"]
+    parked = s.sqs.receive_message(QueueUrl=s.env["INTAKE_DLQ_URL"], MaxNumberOfMessages=10,
+                                   MessageAttributeNames=["All"])["Messages"]
+    left = int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+    sent = len(s.moto_data().get("ses", {}).get("RawMessage", []))
+    print(json.dumps({"status": status, "left": left, "parked": [m["Body"] for m in parked], "sent": sent}))
+finally:
+    s.stop()
+"""
+
+
+def test_a_stack_that_somehow_lacks_its_topic_model_parks_each_message_once(project: Path) -> None:
+    # GIVEN a campaign whose topic model is missing, started on a local stack without the CLI's check
+    new_campaign(project, "gamma", "--no-train")
+    assert not (project / "chalicelib" / "classify" / "models" / "gamma").exists()
+    # WHEN a customer submits the form and the queue is drained three times
+    done = subprocess.run(
+        [sys.executable, "-c", DRIVER], cwd=project, env=env_for(project), capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    # THEN the form was taken, the message is parked once with the reason, not retried, and no ack went out
+    assert result["status"] == 202
+    assert result["left"] == 0
+    assert len(result["parked"]) == 1, result["parked"]
+    body = json.loads(result["parked"][0])
+    assert body["reason"] == "missing_artefact: topic model of campaign gamma"
+    assert body["channel"] == "web" and body["raw_key"]
+    assert result["sent"] == 0
