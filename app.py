@@ -10,6 +10,7 @@ from chalice.app import Chalice, CloudWatchEvent, ConvertToMiddleware, Rate, Res
 
 from chalicelib import pages
 from chalicelib.api.auth import auth_api
+from chalicelib.api.brief import brief_api
 from chalicelib.api.console import console_api
 from chalicelib.api.console_page import console_page
 from chalicelib.api.errors import http_errors
@@ -33,6 +34,7 @@ app.register_blueprint(templates_api, url_prefix="/api")
 app.register_blueprint(rating_api)
 app.register_blueprint(console_page)  # the staff console page and its assets under /console/
 app.register_blueprint(gdpr_api, url_prefix="/api")
+app.register_blueprint(brief_api, url_prefix="/api")
 
 INTAKE_PROCESSOR = BatchProcessor(event_type=EventType.SQS)
 EVENTS_PROCESSOR = BatchProcessor(event_type=EventType.SQS)

@@ -4,6 +4,7 @@
 // HTML that the server sanitised, through the srcdoc of a fully sandboxed iframe.
 
 import * as api from "./api.js";
+import { loadBrief, openBrief, wireBrief } from "./brief.js";
 import { $, $$, clear, fill, fmtDuration, fmtTime, h, show, words } from "./dom.js";
 import { slaRemaining, slaState } from "./sla.js";
 import { countSegments } from "./sms.js";
@@ -144,6 +145,7 @@ async function enter() {
   show($("#admin-nav"), hasRole("admin"));
   renderViews();
   if (hasRole("admin")) loadStaff().catch(() => {});
+  loadBrief().catch(() => {});
   await loadQueues();
   if (!location.hash || location.hash === "#" || location.hash === "#/") location.hash = "#/view/mine";
   else route();
@@ -203,6 +205,7 @@ function wireApp() {
   wireActions();
   wireComposer();
   wireStaff();
+  wireBrief();
   window.addEventListener("pagehide", () => {
     if (state.conv) leavePresence();
   });
@@ -1561,6 +1564,7 @@ function onKey(e) {
   if (!state.me || e.ctrlKey || e.metaKey || e.altKey) return;
   if (e.key === "Escape") {
     toggleCheatsheet(false);
+    openBrief(false);
     if (state.picker.open) closePicker();
     return;
   }
