@@ -125,3 +125,54 @@ def register(parser: argparse.ArgumentParser) -> None:
     chk.add_argument("--root", default=str(PROJECT_ROOT), help=root_help)
     chk.add_argument("--train", action="store_true", help="train the topic model if missing or stale")
     chk.set_defaults(func=_check)
+    _register_retire(sub)
+
+
+def _retire(ns: argparse.Namespace) -> int:
+    from chalicelib.campaign.retire import archive, plan, plan_text
+    from chalicelib.config import load_campaign
+    from cli.ops_target import target_from
+    from cli.template import merge_template
+
+    campaign = load_campaign(ns.name)
+    ns.campaign = ns.name
+    if ns.dry_run:
+        from chalicelib.ops.stack import StackNames
+
+        # Names only: the plan needs no running stack (the account is the local emulator's unless --aws).
+        names = (
+            target_from(ns).names if ns.aws else StackNames(ns.name, ns.stage, ns.region or "us-east-1", "123456789012")
+        )
+        steps = plan(campaign, names, merge_template(campaign, ns.stage))
+        print(f"retiring campaign {ns.name!r} stage {ns.stage!r} would, in order:\n{plan_text(steps)}")
+        return 0
+    if ns.step != "archive":
+        print(
+            "replydesk campaign retire: only the archive step is built (`--step archive`); stopping intake, "
+            "handling open conversations and deleting the stack are not. `--dry-run` lists every step.",
+            file=sys.stderr,
+        )
+        return 2
+    target = target_from(ns)
+    target.bind_models()
+    result = archive(campaign, target.names, s3=target.client("s3"))
+    print(
+        f"archived campaign {ns.name!r} into s3://{result.bucket}/: {result.customers} customers "
+        f"({result.skipped} merged or empty skipped), {len(result.days)} days, {result.conversations} conversations, "
+        f"{result.messages} messages"
+    )
+    return 0
+
+
+def _register_retire(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from cli.ops_target import LOCAL_ENDPOINT
+
+    ret = sub.add_parser("retire", help="end a campaign: --dry-run lists every step; --step archive exports its data")
+    ret.add_argument("name")
+    ret.add_argument("--stage", default="dev")
+    ret.add_argument("--dry-run", action="store_true", help="print every step and what it touches, do nothing")
+    ret.add_argument("--step", choices=("archive",), help="run one step now (only archive is built)")
+    ret.add_argument("--endpoint", default=LOCAL_ENDPOINT, help="the local stack's moto endpoint (default %(default)s)")
+    ret.add_argument("--aws", action="store_true", help="the deployed stage, with your usual AWS credentials")
+    ret.add_argument("--region", default=None)
+    ret.set_defaults(func=_retire)
