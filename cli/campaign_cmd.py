@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from chalicelib.campaign.layout import PROJECT_ROOT, CampaignLayout
 
@@ -146,14 +147,17 @@ def _retire(ns: argparse.Namespace) -> int:
         steps = plan(campaign, names, merge_template(campaign, ns.stage))
         print(f"retiring campaign {ns.name!r} stage {ns.stage!r} would, in order:\n{plan_text(steps)}")
         return 0
-    if ns.step != "archive":
+    if ns.step is None:
         print(
-            "replydesk campaign retire: only the archive step is built (`--step archive`); stopping intake, "
-            "handling open conversations and deleting the stack are not. `--dry-run` lists every step.",
+            "replydesk campaign retire: stopping intake and handling open conversations are not built, so a "
+            "whole retire is not either; run the built steps one by one: `--step archive`, then "
+            "`--step delete-stack` (local stack only). `--dry-run` lists every step.",
             file=sys.stderr,
         )
         return 2
     target = target_from(ns)
+    if ns.step == "delete-stack":
+        return _delete_stack(ns, campaign, target)
     target.bind_models()
     result = archive(campaign, target.names, s3=target.client("s3"))
     print(
@@ -164,14 +168,51 @@ def _retire(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _delete_stack(ns: argparse.Namespace, campaign: Any, target: Any) -> int:
+    from botocore.exceptions import ClientError
+
+    from chalicelib.campaign.retire import archive_bucket
+    from cli.template import merge_template
+
+    if ns.aws:
+        print(
+            "replydesk campaign retire --step delete-stack: not built for --aws (only the local stack)", file=sys.stderr
+        )
+        return 2
+    bucket = archive_bucket(target.names)
+    try:
+        target.client("s3").head_object(Bucket=bucket, Key="manifest.json")
+    except ClientError:
+        print(
+            f"replydesk campaign retire: no archive in s3://{bucket}/ yet: run `--step archive` first", file=sys.stderr
+        )
+        return 1
+    from local.teardown import leftovers, teardown
+
+    template = merge_template(campaign, ns.stage)
+    done = teardown(template, client=target.client, region=target.region)
+    left = leftovers(template, client=target.client, region=target.region)
+    print(f"deleted {len(done.deleted)} resources of {target.names.prefix}; kept {len(done.kept)} (retention):")
+    print("\n".join(f"  kept {k}" for k in done.kept))
+    if left:
+        print("still there:\n" + "\n".join(f"  {x}" for x in left), file=sys.stderr)
+        return 1
+    print(
+        f"the archive stays in s3://{bucket}/. Stop `replydesk local` now: nothing of the stack runs in the emulator."
+    )
+    return 0
+
+
 def _register_retire(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from cli.ops_target import LOCAL_ENDPOINT
 
-    ret = sub.add_parser("retire", help="end a campaign: --dry-run lists every step; --step archive exports its data")
+    ret = sub.add_parser("retire", help="end a campaign: --dry-run lists every step; --step runs a built one")
     ret.add_argument("name")
     ret.add_argument("--stage", default="dev")
     ret.add_argument("--dry-run", action="store_true", help="print every step and what it touches, do nothing")
-    ret.add_argument("--step", choices=("archive",), help="run one step now (only archive is built)")
+    ret.add_argument(
+        "--step", choices=("archive", "delete-stack"), help="run one built step now (delete-stack: local stack only)"
+    )
     ret.add_argument("--endpoint", default=LOCAL_ENDPOINT, help="the local stack's moto endpoint (default %(default)s)")
     ret.add_argument("--aws", action="store_true", help="the deployed stage, with your usual AWS credentials")
     ret.add_argument("--region", default=None)

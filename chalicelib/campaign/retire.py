@@ -64,8 +64,9 @@ def plan(campaign: Campaign, names: StackNames, template: Mapping[str, Any]) -> 
         ),
         Step(
             "delete-stack",
-            f"delete the stack {names.prefix}: {len(deleted)} resources go, {len(kept)} stay",
-            built=False,
+            f"delete the stack {names.prefix}: {len(deleted)} resources go, {len(kept)} stay "
+            "(built for the local stack; on AWS it is not)",
+            built=True,
             details=(
                 *(f"delete {d}" for d in deleted),
                 *(f"keep {k}: " + _KEPT_NOTE.format(days=campaign.retention_days) for k in kept),

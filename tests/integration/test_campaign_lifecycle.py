@@ -77,7 +77,7 @@ def acme(project: Path) -> Path:
     return project
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def local_stack(acme: Path) -> Iterator[dict[str, Any]]:
     """`replydesk local --campaign acme` as a process; yields its ports once the banner is out."""
     ports = {name: free_port() for name in ("moto", "api", "smtp", "phone", "dashboard")}
@@ -171,6 +171,49 @@ def test_the_new_campaign_acks_a_form_and_a_mail_in_swedish_with_its_brand(
         assert "Tack för att du kontaktade Acme Cykel" in ack["text"]
         assert ack["subject"].startswith(subject), ack["subject"]
         assert "support@acme.replydesk.test" in str(ack["source"])
+
+
+def test_retiring_the_running_campaign_archives_it_then_deletes_its_stack(
+    acme: Path, local_stack: dict[str, Any]
+) -> None:
+    # GIVEN the running local stack of the campaign whose customers wrote above
+    endpoint = f"http://127.0.0.1:{local_stack['moto']}"
+    base = ("campaign", "retire", "acme", "--stage", "dev", "--endpoint", endpoint)
+    # WHEN the stack deletion is asked for before any archive THEN it is refused
+    refused = replydesk(acme, *base, "--step", "delete-stack")
+    assert refused.returncode == 1 and "run `--step archive` first" in refused.stderr
+    # WHEN the campaign is archived, then its stack deleted
+    archived = replydesk(acme, *base, "--step", "archive")
+    assert archived.returncode == 0, archived.stderr
+    deleted = replydesk(acme, *base, "--step", "delete-stack")
+    assert deleted.returncode == 0, deleted.stderr
+    # THEN the archive holds the manifest, each customer's GDPR export and the day's analytics
+    import boto3
+
+    def client(service: str) -> Any:
+        return boto3.client(
+            service,
+            region_name="us-east-1",
+            endpoint_url=endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    s3 = client("s3")
+    bucket = next(b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith("replydesk-acme-dev-archive"))
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert "manifest.json" in keys and len([k for k in keys if k.startswith("gdpr/cus_")]) == 2
+    assert any(k.startswith("analytics/conversations/dt=") for k in keys)
+    # AND nothing of the stack runs in the emulator: no queue, state machine, topic; retained tables stay
+    assert [u for u in client("sqs").list_queues().get("QueueUrls", []) if "local-escalation" not in u] == []
+    assert client("stepfunctions").list_state_machines()["stateMachines"] == []
+    assert client("sns").list_topics()["Topics"] == []
+    tables = set(client("dynamodb").list_tables()["TableNames"])
+    assert {"replydesk-acme-dev-customers", "replydesk-acme-dev-messages"} <= tables
+    assert "replydesk-acme-dev-idempotency" not in tables
+    # AND a second run finds nothing left to delete
+    again = replydesk(acme, *base, "--step", "delete-stack")
+    assert again.returncode == 0 and "deleted 0 resources" in again.stdout
 
 
 def test_check_package_and_local_refuse_a_missing_template_or_queue_and_start_nothing(project: Path) -> None:
