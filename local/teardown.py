@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from local.bootstrap import Resolver
+from local.outbox import ESCALATION_INBOX_SUFFIX
 
 _NAME_PROPERTY = {
     "AWS::S3::Bucket": "BucketName",
@@ -77,6 +78,12 @@ def teardown(template: Mapping[str, Any], *, client: Callable[[str], Any], regio
             continue
         if _delete(kind, name, client, region):
             result.deleted.append(f"{kind} {name}")
+    # The harness's own queue on the escalation topic (local/stack.py), named after the stack.
+    params = template.get("Parameters", {})
+    prefix = f"replydesk-{params['Campaign']['Default']}-{params['Stage']['Default']}"
+    inbox = f"{prefix}-{ESCALATION_INBOX_SUFFIX}"
+    if _delete("AWS::SQS::Queue", inbox, client, region):
+        result.deleted.append(f"harness queue {inbox}")
     return result
 
 
