@@ -71,6 +71,10 @@ def template_context(
             "sender_name": campaign.sender_name,
             "sender_email": campaign.sender_email,
             "sms_number": campaign.sms.number,
+            # A retired campaign's acks carry the closing message instead (templates branch on it).
+            "closed": campaign.closing.closed,
+            "closing_message": campaign.closing.message,
+            "closing_url": campaign.closing.next_url or "",
         },
         "faq": campaign.faq.get(topic or "", ""),
         **(extra or {}),

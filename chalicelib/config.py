@@ -384,6 +384,15 @@ class Alarms:
 
 
 @dataclass(frozen=True, slots=True)
+class Closing:
+    """A retired campaign (`closing.closed`): the form shows `message`, mail and SMS get it as the ack."""
+
+    closed: bool = False
+    message: str = ""
+    next_url: str | None = None  # where customers go instead (shown on the contact page and in acks)
+
+
+@dataclass(frozen=True, slots=True)
 class Campaign:
     """One stack's configuration; frozen, validated when loaded."""
 
@@ -415,6 +424,7 @@ class Campaign:
     offers: tuple[Offer, ...] = ()
     csat: Csat = field(default_factory=Csat)
     alarms: Alarms = field(default_factory=Alarms)
+    closing: Closing = field(default_factory=Closing)
 
     @property
     def default_language(self) -> str:
@@ -715,6 +725,7 @@ def parse_campaign(data: Any, source: str = "campaign") -> Campaign:
     guard = _guard_settings(data, chk)
     web_form = _web_form_limits(data, chk)
     alarms = _parse_alarms(data, chk)
+    closing = _parse_closing(data, chk)
 
     if chk.problems:
         raise ConfigError(source, chk.problems)
@@ -746,7 +757,20 @@ def parse_campaign(data: Any, source: str = "campaign") -> Campaign:
         offers=offers,
         csat=csat,
         alarms=alarms,
+        closing=closing,
     )
+
+
+def _parse_closing(data: Mapping[str, Any], chk: _Checker) -> Closing:
+    spec = chk.get(data, "closing", "", dict, required=False, default={})
+    closed = chk.get(spec, "closed", "closing", bool, required=False, default=False)
+    message = chk.get(spec, "message", "closing", str, required=False, default="").strip()
+    next_url = chk.get(spec, "next_url", "closing", str, required=False)
+    if closed and not message:
+        chk.fail("closing.message", "is required when closing.closed is true (customers are told it)")
+    if next_url is not None and not re.match(r"^https://[^\s]+$", next_url):
+        chk.fail("closing.next_url", f"must be an https URL, got {next_url!r}")
+    return Closing(closed=bool(closed), message=message, next_url=next_url)
 
 
 def _guard_settings(data: Mapping[str, Any], chk: _Checker) -> GuardSettings:

@@ -52,6 +52,10 @@ class InvalidInput(ReplydeskError):
         super().__init__(reason)
 
 
+class CampaignClosed(ReplydeskError):
+    """Raised when a retired campaign's contact form is posted to (410, with the closing message)."""
+
+
 class MissingArtefact(ReplydeskError):
     """Raised when the stack lacks a packaged artefact (the topic model): a retry cannot help, so it is parked once."""
 

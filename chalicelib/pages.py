@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from chalicelib import aws
 from chalicelib.acknowledge import template_context
 from chalicelib.config import get_campaign, get_settings
-from chalicelib.errors import ValidationError
+from chalicelib.errors import CampaignClosed, ValidationError
 from chalicelib.guard import ratelimit
 from chalicelib.intake import web
 from chalicelib.metrics import Metric, count
@@ -71,6 +71,12 @@ def faq_by_language(campaign: Campaign, templates: TemplateStore) -> dict[str, d
 
 
 def render_contact_page(campaign: Campaign, faqs: dict[str, dict[str, str]]) -> str:
+    if campaign.closing.closed:
+        return (
+            _env()
+            .get_template("closed.html")
+            .render(brand=campaign.brand, message=campaign.closing.message, next_url=campaign.closing.next_url)
+        )
     return (
         _env()
         .get_template("contact.html")
@@ -90,6 +96,9 @@ def submit(body: bytes, content_type: str, source_ip: str = "") -> web.Accepted:
     """Rate-limit, validate, store raw, enqueue; raises ValidationError (TooManyRequests) for a 4xx (429)."""
     settings = get_settings()
     campaign = get_campaign()
+    if campaign.closing.closed:
+        count(Metric.MESSAGES_REJECTED, channel="web", reason="campaign_closed")
+        raise CampaignClosed(campaign.closing.message)
     bind_models(settings)
     now = datetime.now(UTC)
     try:

@@ -135,7 +135,18 @@ def _retire(ns: argparse.Namespace) -> int:
     from cli.ops_target import target_from
     from cli.template import merge_template
 
-    campaign = load_campaign(ns.name)
+    if ns.step == "stop-intake" and not ns.dry_run:
+        from chalicelib.campaign.retire import close_intake
+
+        layout = CampaignLayout(ns.name, Path(ns.root))
+        changed = close_intake(layout)
+        print(
+            f"{layout.rel(layout.campaign_file)}: closing.closed is {'now' if changed else 'already'} true. "
+            f"It takes effect when the stack restarts: `replydesk local --campaign {ns.name}`, or "
+            f"`replydesk package --campaign {ns.name} --stage {ns.stage}` and deploy."
+        )
+        return 0
+    campaign = load_campaign(ns.name, CampaignLayout(ns.name, Path(ns.root)).campaigns_dir)
     ns.campaign = ns.name
     if ns.dry_run:
         from chalicelib.ops.stack import StackNames
@@ -149,9 +160,9 @@ def _retire(ns: argparse.Namespace) -> int:
         return 0
     if ns.step is None:
         print(
-            "replydesk campaign retire: stopping intake and handling open conversations are not built, so a "
-            "whole retire is not either; run the built steps one by one: `--step archive`, then "
-            "`--step delete-stack` (local stack only). `--dry-run` lists every step.",
+            "replydesk campaign retire: handling open conversations is not built, so a whole retire is not "
+            "either; run the built steps one by one: `--step stop-intake` (then restart or redeploy), "
+            "`--step archive`, `--step delete-stack` (local stack only). `--dry-run` lists every step.",
             file=sys.stderr,
         )
         return 2
@@ -211,8 +222,11 @@ def _register_retire(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     ret.add_argument("--stage", default="dev")
     ret.add_argument("--dry-run", action="store_true", help="print every step and what it touches, do nothing")
     ret.add_argument(
-        "--step", choices=("archive", "delete-stack"), help="run one built step now (delete-stack: local stack only)"
+        "--step",
+        choices=("stop-intake", "archive", "delete-stack"),
+        help="run one built step now (delete-stack: local stack only)",
     )
+    ret.add_argument("--root", default=str(PROJECT_ROOT), help="project checkout holding the campaign file")
     ret.add_argument("--endpoint", default=LOCAL_ENDPOINT, help="the local stack's moto endpoint (default %(default)s)")
     ret.add_argument("--aws", action="store_true", help="the deployed stage, with your usual AWS credentials")
     ret.add_argument("--region", default=None)

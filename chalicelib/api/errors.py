@@ -16,6 +16,7 @@ from chalice.app import (
 )
 
 from chalicelib.errors import (
+    CampaignClosed,
     Conflict,
     DeliveryError,
     Forbidden,
@@ -49,6 +50,10 @@ class ServiceUnavailableError(ChaliceViewError):
     STATUS_CODE = 503
 
 
+class GoneError(ChaliceViewError):
+    STATUS_CODE = 410
+
+
 # The lookup walks each error's MRO, so a subclass (PayloadTooLarge, TooManyRequests) finds its own
 # entry before its parent's (ValidationError); messages of the others are written for the caller.
 _HTTP: dict[type, type[ChaliceViewError]] = {
@@ -64,6 +69,7 @@ _HTTP: dict[type, type[ChaliceViewError]] = {
     NotImplementedFeature: NotImplementedYetError,
     DeliveryError: BadGatewayError,
     TransientError: ServiceUnavailableError,
+    CampaignClosed: GoneError,
 }
 
 # These two carry AWS details in their message; the caller gets a fixed sentence instead.

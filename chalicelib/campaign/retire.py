@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.campaign.layout import CampaignLayout
 from chalicelib.config import Campaign
 from chalicelib.ops.stack import StackNames
 
@@ -26,6 +28,34 @@ class Step:
     details: tuple[str, ...] = ()
 
 
+def close_intake(layout: CampaignLayout) -> bool:
+    """Set `closing.closed: true` in the campaign file, keeping its comments; False if it already was.
+
+    A file without a `closing:` section gets one, with a closing message naming the brand.
+    """
+    from chalicelib.config import load_campaign
+
+    path = layout.campaign_file
+    text = path.read_text(encoding="utf-8")
+    campaign = load_campaign(layout.name, layout.campaigns_dir)
+    if campaign.closing.closed:
+        return False
+    if re.search(r"^closing:", text, flags=re.M):
+        if re.search(r"^  closed: *(false|no)\b", text, flags=re.M):
+            text = re.sub(r"^  closed: *(false|no)\b", "  closed: true", text, count=1, flags=re.M)
+        else:
+            text = re.sub(r"^closing:.*$", "closing:\n  closed: true", text, count=1, flags=re.M)
+    else:
+        message = json.dumps(f"The {campaign.brand} campaign has ended. Thank you for writing to us.")
+        text = (
+            text.rstrip("\n")
+            + f"\n\n# Set by `replydesk campaign retire`.\nclosing:\n  closed: true\n  message: {message}\n"
+        )
+    path.write_text(text, encoding="utf-8")
+    load_campaign(layout.name, layout.campaigns_dir)  # still a valid campaign, or ConfigError
+    return True
+
+
 def archive_bucket(names: StackNames) -> str:
     """Outside the stack on purpose: it must outlive the stack's deletion."""
     return f"{names.prefix}-archive-{names.account}"
@@ -40,10 +70,13 @@ def plan(campaign: Campaign, names: StackNames, template: Mapping[str, Any]) -> 
     return [
         Step(
             "stop-intake",
-            "stop taking new contacts: the contact page shows a closing message with where to go next, mail to "
-            f"{', '.join(campaign.inbound_addresses)} gets a final auto-reply, SMS to {campaign.sms.number} is "
-            "answered with the closing text",
-            built=False,
+            "stop taking new contacts: set closing.closed in the campaign file; once the stack restarts (local) "
+            "or is redeployed, the contact page shows the closing message with where to go next (a post gets "
+            f"410), mail to {', '.join(campaign.inbound_addresses)} gets it as a final auto-reply and SMS to "
+            f"{campaign.sms.number} as the answer (ack templates that branch on campaign.closed, as scaffolded "
+            "ones do); every message is still stored",
+            built=True,
+            details=(f"closing message: {campaign.closing.message or '(none set: closing.message is required)'}",),
         ),
         Step(
             "open-conversations",

@@ -249,6 +249,14 @@ alarms:
 # The analytics export carries metadata only unless this is true.
 analytics:
   include_bodies: false
+
+# A retired campaign (`replydesk campaign retire {o.name} --step stop-intake` sets closed: true; it takes
+# effect when the stack restarts or is redeployed): the contact page shows the message instead of the
+# form (a post gets 410), and mail and SMS are acknowledged with it instead of the usual ack.
+closing:
+  closed: false
+  message: {_q(f"The {o.brand_name} campaign has ended. Thank you for writing to us.")}
+  # next_url: https://www.example.com/support
 """
 
 

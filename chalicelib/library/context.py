@@ -14,6 +14,9 @@ def _campaign(campaign: Campaign) -> dict[str, Any]:
         "sender_name": campaign.sender_name,
         "sender_email": campaign.sender_email,
         "sms_number": campaign.sms.number,
+        "closed": campaign.closing.closed,
+        "closing_message": campaign.closing.message,
+        "closing_url": campaign.closing.next_url or "",
     }
 
 

@@ -292,3 +292,63 @@ def test_a_stack_that_somehow_lacks_its_topic_model_parks_each_message_once(proj
     assert body["reason"] == "missing_artefact: topic model of campaign gamma"
     assert body["channel"] == "web" and body["raw_key"]
     assert result["sent"] == 0
+
+
+CLOSED_DRIVER = """
+import json, smtplib, urllib.error, urllib.request
+from email.message import EmailMessage
+from local.outbox import sent_emails, sent_sms
+from local.phone import send_sms
+from local.stack import LocalStack
+s = LocalStack(campaign_name="omega", pump_threads=False, forward_metrics=False).start()
+try:
+    page = urllib.request.urlopen(s.api_url + "/", timeout=30).read().decode()
+    form = {"name": "Ann", "email": "ann@kund.test", "topic": "returns", "message": "Can I return it?", "consent": True}
+    req = urllib.request.Request(s.api_url + "/contact", data=json.dumps(form).encode(), method="POST",
+                                 headers={"Content-Type": "application/json", "Accept": "application/json"})
+    try:
+        urllib.request.urlopen(req, timeout=30)
+        post = (202, {})
+    except urllib.error.HTTPError as exc:
+        post = (exc.code, json.loads(exc.read() or b"{}"))
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = "bo@kund.test", "support@omega.replydesk.test", "My order"
+    mail.set_content("Hello, where is my order? It has not arrived yet and I am waiting for it.")
+    with smtplib.SMTP("127.0.0.1", s.smtp_port, timeout=60) as smtp:
+        smtp.send_message(mail)
+    send_sms(s, "+46701234567", "Hello, where is my order?")
+    for _ in range(3):
+        s.pump.drain()
+    data = s.moto_data()
+    print(json.dumps({"page": page, "post": post, "mail": [m for m in sent_emails(data)],
+                      "sms": sent_sms(data)}, default=str))
+finally:
+    s.stop()
+"""
+
+
+def test_a_closed_campaign_tells_form_mail_and_sms_customers_it_has_ended(project: Path) -> None:
+    # GIVEN a campaign retired by the stop-intake step, then started
+    new_campaign(project, "omega", "--brand", "Omega")
+    closed = replydesk(project, "campaign", "retire", "omega", "--step", "stop-intake")
+    assert closed.returncode == 0 and "closing.closed is now true" in closed.stdout
+    # WHEN a customer opens the contact page and posts it, another mails and a third sends an SMS
+    done = subprocess.run(
+        [sys.executable, "-c", CLOSED_DRIVER],
+        cwd=project,
+        env=env_for(project),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    message = "The Omega campaign has ended. Thank you for writing to us."
+    # THEN the page shows the closing message and no form, and the post is refused with 410 and the message
+    assert message in result["page"] and "<form" not in result["page"]
+    assert result["post"][0] == 410 and result["post"][1]["Message"] == message
+    # AND the mail gets the closing message as its final auto-reply, the SMS as its answer
+    (mail,) = [m for m in result["mail"] if "bo@kund.test" in m["to"]]
+    assert message in mail["text"] and mail["auto_submitted"] == "auto-replied"
+    (sms,) = [m for m in result["sms"] if m["to"] == "+46701234567"]
+    assert sms["text"] == f"Omega: {message}"

@@ -1,0 +1,82 @@
+"""A retired campaign: `retire --step stop-intake` closes it; the page, the acks and the SMS answer say so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chalicelib.campaign.checks import check_campaign
+from chalicelib.campaign.layout import CampaignLayout
+from chalicelib.config import load_campaign, parse_campaign
+from chalicelib.errors import ConfigError
+from cli.main import main
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def closed(tmp_path: Path) -> CampaignLayout:
+    """A scaffolded campaign (en, sv) closed by the retire step."""
+    assert main(["campaign", "new", "omega", "--root", str(tmp_path), "--languages", "en,sv", "--brand", "Omega"]) == 0
+    assert main(["campaign", "retire", "omega", "--root", str(tmp_path), "--step", "stop-intake"]) == 0
+    return CampaignLayout("omega", tmp_path)
+
+
+def test_stop_intake_sets_closed_keeping_the_file_and_is_idempotent(
+    closed: CampaignLayout, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a campaign the stop-intake step ran on
+    campaign = load_campaign("omega", closed.campaigns_dir)
+    # THEN it is closed with the scaffold's closing message, the file's comments are kept, and it is complete
+    assert campaign.closing.closed is True
+    assert campaign.closing.message == "The Omega campaign has ended. Thank you for writing to us."
+    assert "# A retired campaign" in closed.campaign_file.read_text(encoding="utf-8")
+    assert check_campaign("omega", closed).ok
+    # WHEN it runs again THEN nothing changes and it says so
+    capsys.readouterr()
+    assert main(["campaign", "retire", "omega", "--root", str(closed.root), "--step", "stop-intake"]) == 0
+    assert "closing.closed is already true" in capsys.readouterr().out
+
+
+def test_a_closed_campaigns_acks_carry_the_closing_message_in_every_channel(closed: CampaignLayout) -> None:
+    from chalicelib.acknowledge import template_context
+    from chalicelib.library.seed import SeedSource
+    from chalicelib.render import TemplateStore
+
+    # GIVEN the closed campaign's library
+    campaign = load_campaign("omega", closed.campaigns_dir)
+    store = TemplateStore(SeedSource(campaign, closed.templates_dir), campaign.default_language)
+    ctx = template_context(campaign=campaign, customer_name="Sven", reference="RD-ABC123", language="sv", topic=None)
+    # WHEN the mail and SMS acks are rendered in Swedish
+    text = store.render("acknowledge", "email", "txt", "sv", ctx).text
+    html = store.render("acknowledge", "email", "html", "sv", ctx).text
+    subject = store.render("acknowledge-subject", "email", "txt", "sv", ctx).text
+    sms = store.render("acknowledge", "sms", "txt", "sv", ctx).text
+    # THEN each carries the closing message instead of the usual acknowledgement
+    message = campaign.closing.message
+    assert message in text and message in html and message in sms
+    assert "Den här kampanjen är avslutad [RD-ABC123]" in subject
+    assert "Tack för att du kontaktade" not in text
+
+
+def test_the_contact_page_of_a_closed_campaign_shows_the_message_and_no_form(closed: CampaignLayout) -> None:
+    from chalicelib.pages import render_contact_page
+
+    # GIVEN the closed campaign WHEN its contact page is rendered THEN it has the message and no form
+    page = render_contact_page(load_campaign("omega", closed.campaigns_dir), {})
+    assert "The Omega campaign has ended." in page
+    assert "<form" not in page
+
+
+def test_closed_needs_a_message_and_an_https_next_url() -> None:
+    # GIVEN the demo campaign's data with a closing section lacking a message and with a plain-http URL
+    import yaml
+
+    data = yaml.safe_load((Path(__file__).resolve().parents[2] / "chalicelib/campaigns/demo.yaml").read_text())
+    data["closing"] = {"closed": True, "next_url": "http://shop.example.com"}
+    # WHEN it is validated THEN both fields are named
+    with pytest.raises(ConfigError) as err:
+        parse_campaign(data)
+    assert any(p.startswith("closing.message: is required") for p in err.value.problems)
+    assert any(p.startswith("closing.next_url: must be an https URL") for p in err.value.problems)
