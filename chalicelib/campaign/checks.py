@@ -155,6 +155,17 @@ def _check_templates(campaign: Campaign, layout: CampaignLayout, report: CheckRe
                         if not problem.startswith("library")
                         else f"{lib}: {problem.removeprefix('library.yaml: ')}"
                     )
+    if campaign.closing.closed:
+        # Closed, the acks are the final auto-reply: one that ignores campaign.closed sends the usual ack.
+        for lang in campaign.languages:
+            for tid, parts in (("acknowledge.email", ("subject", "text", "html")), ("acknowledge.sms", ("text",))):
+                for part in parts:
+                    path = layout.templates_dir / part_file(tid, lang, part)
+                    if path.is_file() and "campaign.closed" not in path.read_text(encoding="utf-8"):
+                        report.problems.append(
+                            f"{layout.rel(path)}: does not branch on campaign.closed (closing.closed is true, "
+                            "so customers would get the usual acknowledgement)"
+                        )
     for path in sorted(layout.templates_dir.rglob("*.txt")) + sorted(layout.templates_dir.rglob("*.html")):
         text = path.read_text(encoding="utf-8", errors="replace")
         if TRANSLATE_MARK in text:

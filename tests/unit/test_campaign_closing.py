@@ -80,3 +80,14 @@ def test_closed_needs_a_message_and_an_https_next_url() -> None:
         parse_campaign(data)
     assert any(p.startswith("closing.message: is required") for p in err.value.problems)
     assert any(p.startswith("closing.next_url: must be an https URL") for p in err.value.problems)
+
+
+def test_a_closed_campaign_whose_ack_ignores_the_closing_is_named(closed: CampaignLayout) -> None:
+    # GIVEN the closed campaign's Swedish SMS ack rewritten without the closed branch
+    (closed.templates_dir / "sv" / "acknowledge.sms.txt").write_text("{{ campaign.brand }}: tack!\n", encoding="utf-8")
+    # WHEN checked THEN that file is named
+    problems = check_campaign("omega", closed).problems
+    assert problems == [
+        "templates/omega/sv/acknowledge.sms.txt: does not branch on campaign.closed (closing.closed is true, "
+        "so customers would get the usual acknowledgement)"
+    ]
