@@ -135,7 +135,8 @@ def classify_failure(exc: BaseException) -> str:
         if isinstance(e, ClientError):
             code = str(e.response.get("Error", {}).get("Code", ""))
             status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-            if code in RETRYABLE_AWS_CODES or status >= 500 or code in ("InternalFailure", "ServiceUnavailable"):
+            # A 429 is a throttle whatever its code (SNS says `Throttled`): nothing was done, retry.
+            if code in RETRYABLE_AWS_CODES or status == 429 or status >= 500 or code == "InternalFailure":
                 return "not_sent"
             return "refused"
     for e in chain:

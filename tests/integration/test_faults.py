@@ -304,6 +304,30 @@ def test_web_path_survives_one_fault_on_any_write_or_send(stack: Any, faults: Fa
     sweep(stack, faults, "web", fault, external_and_first_writes)
 
 
+@pytest.mark.parametrize(
+    ("channel", "call"), [("sms", "sns.Publish"), ("email", "ses.SendRawEmail"), ("web", "ses.SendRawEmail")]
+)
+def test_a_throttled_ack_waits_and_goes_out_on_redelivery(
+    stack: Any, faults: FaultInjector, channel: str, call: str
+) -> None:
+    from chalicelib import outbox
+    from chalicelib.processing.stages import ack_effect_id
+
+    # GIVEN a contact whose ack send is throttled once, with the code the service really answers
+    # (SNS: `Throttled`, HTTP 429; SES: `Throttling`)
+    faults.reset()
+    contact = make_contact(stack, channel)
+    faults.fail_next(call, Fault.THROTTLE)
+    # WHEN it is processed and SQS redelivers the failed record
+    stack.pump.drain()
+    # THEN the throttle happened, and the ack went out once on the second try, not dropped
+    assert [(name, fault) for _, name, fault in faults.injected] == [(call, Fault.THROTTLE)]
+    assert violations(stack, contact, stack.moto_data()) == []
+    (conv,) = conversations_of(contact)
+    rec = outbox.get(ack_effect_id(conv.conversation_id))
+    assert rec is not None and (rec.status, rec.attempts) == ("sent", 2)
+
+
 def answered_conversation(stack: Any) -> tuple[Contact, str]:
     contact = make_contact(stack, "web")
     stack.pump.drain()
