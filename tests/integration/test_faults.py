@@ -438,6 +438,55 @@ def test_follow_up_is_sent_at_most_once_under_one_fault(stack: Any, faults: Faul
     assert report == [], "\n".join(report)
 
 
+def breach_event(stack: Any, conversation_id: str, kind: str = "first_response", level: int = 1) -> str:
+    """What the SLA machine's EmitBreachEvent state sends when a deadline passed unmet."""
+    now = datetime.now(UTC).isoformat()
+    return json.dumps(
+        {
+            "action": "sla_breached",
+            "conversation_id": conversation_id,
+            "version": "1",
+            "kind": kind,
+            "level": level,
+            "due": now,
+            "queue": "general",
+            "urgency": "high",
+            "at": now,
+            "execution": f"{stack.env['SLA_STATE_MACHINE_ARN']}:sla-{conversation_id}-v1",
+        }
+    )
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.value for f in FAULTS])
+def test_escalation_notice_is_sent_at_most_once_under_one_fault_on_its_publish(
+    stack: Any, faults: FaultInjector, fault: Fault
+) -> None:
+    from chalicelib import outbox
+    from chalicelib.workflow_events import escalation_effect_id
+    from local.outbox import escalations
+
+    # GIVEN a conversation whose first-response deadline passed: the machine's breach event, delivered
+    # twice (SQS is at least once), and a second level for the same deadline
+    _, conv_id = answered_conversation(stack)
+    faults.reset()
+    faults.fail_next("sns.Publish", fault)
+    url = stack.env["EVENTS_QUEUE_URL"]
+    for body in (breach_event(stack, conv_id), breach_event(stack, conv_id)):
+        stack.sqs.send_message(QueueUrl=url, MessageBody=body)
+    # WHEN the events queue is consumed, the publish failing once and the failed record redelivered
+    stack.pump.drain()
+    stack.sqs.send_message(QueueUrl=url, MessageBody=breach_event(stack, conv_id, level=2))
+    stack.pump.drain()
+    # THEN the fault fired, and supervisors got one notice per level: never two, none lost
+    assert [(name, f) for _, name, f in faults.injected] == [("sns.Publish", fault)]
+    notices = [e["detail"] for e in escalations(stack.moto_data()) if e["detail"].get("conversation_id") == conv_id]
+    assert sorted((n["kind"], n["level"]) for n in notices) == [("first_response", 1), ("first_response", 2)]
+    # AND the outbox holds each notice under its deterministic id (a lost answer: outcome unknown, not repeated)
+    first = outbox.get(escalation_effect_id(conv_id, 1, "first_response", 1))
+    assert first is not None
+    assert first.status == ("unknown" if fault is Fault.LOST_RESPONSE else "sent")
+
+
 # ------------------------------------------------------------------ duplicates, reordering, random faults
 
 
