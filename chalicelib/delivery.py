@@ -78,10 +78,11 @@ def deliver_email(
     on_not_sent: Callable[[], None] = lambda: None,
     before_send: Callable[[], None] = lambda: None,
 ) -> Delivered:
-    """Compose (with the effect's Message-ID), send once through the outbox, store the outbound message."""
-    existing = outbox.get(effect.effect_id)
-    if existing is not None and existing.status == EffectStatus.FAILED.value:
-        return Delivered(EffectStatus.FAILED, True, "", existing.reason)
+    """Compose (with the effect's Message-ID), send once through the outbox, store the outbound message.
+
+    No read of the outbox first: the claim finds an earlier delivery's record (sent, failed or unknown)
+    and returns it as a duplicate.
+    """
     rfc_id = email_message_id(effect.effect_id, rt.campaign.message_id_domain)
     prepared = _prepare(effect, lambda: compose(rfc_id), rt)
     if isinstance(prepared, EffectResult):
@@ -111,7 +112,8 @@ def deliver_email(
                 sent_by=sent_by,
                 ack=ack,
                 delivery=result.status.value,
-            )
+            ),
+            index=not ack,
         )
     return _finished(effect, result, message_id, rfc=email.message_id, ref=ref)
 
@@ -139,9 +141,6 @@ def deliver_sms(
     """Render, publish once through the outbox (SNS opt-outs honoured), store the outbound message."""
     from chalicelib import sms  # sms imports the render/config layers only; kept off the import path of events
 
-    existing = outbox.get(effect.effect_id)
-    if existing is not None and existing.status == EffectStatus.FAILED.value:
-        return Delivered(EffectStatus.FAILED, True, "", existing.reason)
     prepared = _prepare(effect, compose, rt)
     if isinstance(prepared, EffectResult):
         return _finished(effect, prepared, "", rfc=None, ref=None)
@@ -176,6 +175,7 @@ def deliver_sms(
                 sent_by=sent_by,
                 ack=ack,
                 delivery=result.status.value,
-            )
+            ),
+            index=not ack,
         )
     return _finished(effect, result, message_id, rfc=None, ref=body.ref)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -77,9 +77,12 @@ class CustomerRef:
     tags: frozenset[str]
     created: bool
     marketing_opt_out: bool
+    # The identity's ack log as this delivery found it (None: not read), so the rate-limit check
+    # and the slot it takes need no read of their own.
+    ack_log: tuple[str, ...] | None = None
 
 
-def _customer_ref(model: CustomerModel, created: bool) -> CustomerRef:
+def _customer_ref(model: CustomerModel, created: bool, ack_log: tuple[str, ...] | None = None) -> CustomerRef:
     return CustomerRef(
         customer_id=model.customer_id,
         name=model.name,
@@ -87,6 +90,7 @@ def _customer_ref(model: CustomerModel, created: bool) -> CustomerRef:
         tags=frozenset(model.tags or ()),
         created=created,
         marketing_opt_out=bool(model.marketing_opt_out),
+        ack_log=ack_log,
     )
 
 
@@ -109,15 +113,17 @@ def upsert_customer(
     """
     customer_id = "cus_" + stable_id("identity", identity)
     created = False
+    ack_log: tuple[str, ...] | None = None
     try:
         IdentityModel(identity=identity, customer_id=customer_id, created_at=now).save(
             condition=IdentityModel.identity.does_not_exist()
         )
-        created = True
+        created, ack_log = True, ()
     except PutError as exc:
         if not _conditional_failed(exc):
             raise _transient(exc) from exc
         held = IdentityModel.get(identity, consistent_read=True)
+        ack_log = tuple(_ack_log(held))
         if held.verified is False:
             # Only typed into a form by someone: the channel's own message is the proof, and wins.
             try:
@@ -129,12 +135,15 @@ def upsert_customer(
                 if not _conditional_failed(upd):
                     raise _transient(upd) from upd
                 customer_id = IdentityModel.get(identity, consistent_read=True).customer_id
+                ack_log = None
         else:
             customer_id = held.customer_id
-    try:
-        customer = CustomerModel.get(customer_id, consistent_read=True)
-        created = False
-    except DoesNotExist:
+    # A brand-new identity's customer (whose id derives from it) is new too: no read; the conditional
+    # put below still finds one an earlier, interrupted delivery wrote.
+    existing = None if created else _consistent_customer(customer_id)
+    if existing is not None:
+        customer, created = existing, False
+    else:
         # Also reached when an earlier delivery wrote the identity and then failed: finish its work.
         customer = CustomerModel(
             customer_id=customer_id,
@@ -150,6 +159,7 @@ def upsert_customer(
             if not _conditional_failed(exc):
                 raise _transient(exc) from exc
             customer = CustomerModel.get(customer_id, consistent_read=True)
+            created = False
     actions: list[Any] = []
     if channel.value not in (customer.channels or set()):
         actions.append(CustomerModel.channels.add({channel.value}))
@@ -187,7 +197,14 @@ def upsert_customer(
         customer.update(actions=actions)
     if name and (created or not customer.name):
         searchindex.index_customer(customer_id, name)
-    return _customer_ref(customer, created)
+    return _customer_ref(customer, created, ack_log)
+
+
+def _consistent_customer(customer_id: str) -> CustomerModel | None:
+    try:
+        return CustomerModel.get(customer_id, consistent_read=True)
+    except DoesNotExist:
+        return None
 
 
 def get_customer(customer_id: str) -> CustomerModel | None:
@@ -261,8 +278,11 @@ def create_conversation(
     queue: str,
     now: datetime,
     status: str = Status.NEW.value,
-) -> ConversationRef | None:
-    """Create it under its reference; None when the reference is taken by another conversation."""
+) -> tuple[ConversationModel, bool] | None:
+    """Create it under its reference: (the item as written, created); None when another conversation holds it.
+
+    The item just written is returned as it is, not read back: the conditional put wrote exactly it.
+    """
     ts = iso(now)
     conv = ConversationModel(
         conversation_id=reference,
@@ -280,13 +300,13 @@ def create_conversation(
     )
     try:
         conv.save(condition=ConversationModel.conversation_id.does_not_exist())
-        return _conv_ref(conv, created=True)
+        return conv, True
     except PutError as exc:
         if not _conditional_failed(exc):
             raise _transient(exc) from exc
     existing = get_conversation(reference)
     if existing is not None and existing.origin_source_id == msg.source_id:
-        return _conv_ref(existing, created=True)  # our own earlier, interrupted delivery
+        return existing, True  # our own earlier, interrupted delivery
     return None
 
 
@@ -307,14 +327,15 @@ def derive_reference(prefix: str, source_id: str, attempt: int = 0) -> str:
 
 def conversation_opened_by(source_id: str, prefix: str, reference: str | None = None) -> ConversationModel | None:
     """The conversation this source id opened on an earlier delivery, if any (one read in the usual case)."""
-    candidates = [reference] if reference else []
-    candidates += [derive_reference(prefix, source_id, attempt) for attempt in range(6)]
+    # The order processing.commit.open_conversation takes them in: the given reference instead of the first derived id.
+    candidates = [reference] if reference else [derive_reference(prefix, source_id, 0)]
+    candidates += [derive_reference(prefix, source_id, attempt) for attempt in range(1, 6)]
     for ref in candidates:
         conv = get_conversation(ref)
         if conv is None:
-            if ref == reference:
-                continue
-            return None  # ids are taken in order: the first free one means this source opened none
+            # Ids are taken in order, the given reference first: the first free one means this source
+            # opened none.
+            return None
         if conv.origin_source_id == source_id:
             return conv
     return None
@@ -496,14 +517,20 @@ def find_message_by_source(source_id: str) -> MessageModel | None:
     return None
 
 
-def put_message(item: MessageModel) -> bool:
-    """Store once: False if this exact message (same key) is already stored."""
+def put_message(item: MessageModel, *, index: bool = True) -> bool:
+    """Store once: False if this exact message (same key) is already stored.
+
+    `index=False` keeps it out of the staff search index: an ack is the campaign's boilerplate, and
+    indexing its words would make every conversation match them.
+    """
     try:
         item.save(condition=MessageModel.sort.does_not_exist())
     except PutError as exc:
         if _conditional_failed(exc):
             return False
         raise _transient(exc) from exc
+    if not index:
+        return True
     searchindex.index_message(
         item.conversation_id,
         subject=item.subject,
@@ -648,35 +675,55 @@ def _ack_log(item: IdentityModel) -> list[str]:
     return [str(t) for t in (item.ack_log or [])]
 
 
-def ack_slot_free(identity: str, *, now: datetime, max_acks: int, window: timedelta) -> bool:
-    """Whether an ack to this address would stay within the rate limit (read only; take_ack_slot takes it)."""
+def _read_ack_log(identity: str, known: Sequence[str] | None) -> list[str] | None:
+    """The identity's ack log: the one this delivery already read, else a read (None: no such identity)."""
+    if known is not None:
+        return list(known)
     try:
-        item = IdentityModel.get(identity, consistent_read=True)
+        return _ack_log(IdentityModel.get(identity, consistent_read=True))
     except DoesNotExist:
+        return None
+
+
+def ack_slot_free(
+    identity: str, *, now: datetime, max_acks: int, window: timedelta, known: Sequence[str] | None = None
+) -> bool:
+    """Whether an ack to this address would stay within the rate limit (read only; take_ack_slot takes it)."""
+    log = _read_ack_log(identity, known)
+    if log is None:
         return True
     cutoff = iso(now - window)
-    return sum(1 for t in _ack_log(item) if _slot_time(t) >= cutoff) < max_acks
+    return sum(1 for t in log if _slot_time(t) >= cutoff) < max_acks
 
 
-def holds_ack_slot(identity: str, effect_id: str) -> bool:
+def holds_ack_slot(identity: str, effect_id: str, *, known: Sequence[str] | None = None) -> bool:
     """Whether this effect already holds one of the address's slots (a retry of the same ack)."""
-    try:
-        item = IdentityModel.get(identity, consistent_read=True)
-    except DoesNotExist:
-        return False
-    return any(t.endswith(f"|{effect_id}") for t in _ack_log(item))
+    log = _read_ack_log(identity, known)
+    return log is not None and any(t.endswith(f"|{effect_id}") for t in log)
 
 
-def take_ack_slot(identity: str, *, now: datetime, max_acks: int, window: timedelta, effect_id: str = "") -> bool:
+def take_ack_slot(
+    identity: str,
+    *,
+    now: datetime,
+    max_acks: int,
+    window: timedelta,
+    effect_id: str = "",
+    known: Sequence[str] | None = None,
+) -> bool:
     """Record an ack to this address if fewer than `max_acks` went out within `window`.
 
     Entries are `<iso time>|<effect id>`: the same effect taking its slot again is a no-op, and
-    `release_ack_slot` gives it back when the send did not happen.
+    `release_ack_slot` gives it back when the send did not happen. `known` is the log as this
+    delivery read it: the conditional write checks it is still the stored one (else read, try again).
     """
-    try:
-        item = IdentityModel.get(identity, consistent_read=True)
-    except DoesNotExist:
-        return True
+    if known is not None:
+        item = IdentityModel(identity=identity, ack_log=list(known))
+    else:
+        try:
+            item = IdentityModel.get(identity, consistent_read=True)
+        except DoesNotExist:
+            return True
     log = _ack_log(item)
     if effect_id and any(t.endswith(f"|{effect_id}") for t in log):
         return True

@@ -14,7 +14,7 @@ from chalicelib import searchindex, store
 from chalicelib.errors import TransientError
 from chalicelib.inbound import Attachment, Channel, InboundMessage
 from chalicelib.metrics import Metric, count
-from chalicelib.models import ConversationModel, MessageModel, Status
+from chalicelib.models import ConversationModel, CustomerModel, MessageModel, SearchTokenModel, Status
 from chalicelib.processing.decisions import Committed, Decided
 
 if TYPE_CHECKING:
@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 # DynamoDB items hold 400 KB; past this many bytes of body the text goes to S3 and the item keeps a pointer.
 BODY_INLINE_BYTES = 300_000
 PREVIEW_CHARS = 20_000
+# A short message's search index entries ride in the commit's transaction (DynamoDB takes 100 items in
+# one, the emulator 25): message, conversation, customer and up to this many words.
+INDEX_IN_COMMIT = 20
 
 
 def _attachment_dict(a: Attachment) -> dict[str, Any]:
@@ -57,12 +60,10 @@ def open_conversation(msg: InboundMessage, d: Decided, rt: Runtime) -> tuple[Con
             status=status,
         )
         if made is not None:
-            conv = store.get_conversation(made.conversation_id)
-            if conv is None:
-                raise TransientError("conversation not readable after its write")
-            if made.created and d.opens_work:
+            conv, created = made
+            if created and d.opens_work:
                 count(Metric.CONVERSATIONS_CREATED, channel=msg.channel.value)
-            return conv, made.created
+            return conv, created
     raise TransientError("could not allocate a unique reference number")
 
 
@@ -97,40 +98,54 @@ def commit(msg: InboundMessage, d: Decided, rt: Runtime) -> Committed:
     )
     _body_pointer(msg, item, rt)
     ts = store.iso(now)
-    actions: list[Any] = [ConversationModel.updated_at.set(ts), ConversationModel.version.add(1)]
+    # (attribute, value) pairs set on the conversation: sent as the update, and applied to the copy in
+    # hand when that copy is the one this delivery just created (no read back).
+    sets: list[tuple[str, Any]] = [("updated_at", ts)]
     status = conv.status
     if not d.automated:
-        actions += [ConversationModel.inbound_count.add(1), ConversationModel.last_inbound_at.set(ts)]
+        sets.append(("last_inbound_at", ts))
         if conv.status in (Status.RESOLVED.value, Status.PENDING_CUSTOMER.value):
             status = Status.OPEN.value
-            actions += [
-                ConversationModel.status.set(status),
-                ConversationModel.status_due.set(store.status_due(status, conv.resolution_due)),
-            ]
+            sets += [("status", status), ("status_due", store.status_due(status, conv.resolution_due))]
     if created or conv.topic == "unknown":
-        actions += [
-            ConversationModel.topic.set(c.topic),
-            ConversationModel.language.set(c.language),
-            ConversationModel.urgency.set(c.urgency),
-            ConversationModel.sentiment.set(c.sentiment),
-            ConversationModel.reasons.set(list(c.reasons)),  # type: ignore[arg-type]
-            ConversationModel.queue.set(d.route.queue),
+        sets += [
+            ("topic", c.topic),
+            ("language", c.language),
+            ("urgency", c.urgency),
+            ("sentiment", c.sentiment),
+            ("reasons", list(c.reasons)),
+            ("queue", d.route.queue),
         ]
         if status == conv.status:
-            actions.append(ConversationModel.status_due.set(store.status_due(status, conv.first_response_due)))
-    stored = _transact(item, conv.conversation_id, actions)
+            sets.append(("status_due", store.status_due(status, conv.first_response_due)))
+    adds = [("version", 1)] + ([("inbound_count", 1)] if not d.automated else [])
+    actions: list[Any] = [getattr(ConversationModel, name).set(value) for name, value in sets]
+    actions += [getattr(ConversationModel, name).add(n) for name, n in adds]
+    language = c.language if d.customer.language is None and c.language_source == "detected" else None
+    words = searchindex.tokens(f"{item.subject}\n{item.new_text or item.text}")
+    stored = _transact(
+        item, conv.conversation_id, actions, customer_id=d.customer.customer_id, language=language, words=words
+    )
     if stored:
         count(Metric.MESSAGES_RECEIVED, channel=msg.channel.value)
-        # The staff search index, as store.put_message keeps it for messages written on their own.
-        searchindex.index_message(
-            item.conversation_id, subject=item.subject, text=item.new_text or item.text, at=item.created_at
-        )
+        if len(words) > INDEX_IN_COMMIT:
+            # The staff search index, as store.put_message keeps it for messages written on their own.
+            searchindex.index_message(
+                item.conversation_id, subject=item.subject, text=item.new_text or item.text, at=item.created_at
+            )
         if created and d.opens_work:
             count(Metric.CONVERSATIONS_CLASSIFIED, topic=c.topic, language=c.language)
     else:
         count(Metric.DUPLICATES_IGNORED, channel=msg.channel.value)
-    if d.customer.language is None and c.language_source == "detected":
-        store.set_customer_language(d.customer.customer_id, c.language)
+        if language is not None:
+            store.set_customer_language(d.customer.customer_id, language)  # the transaction that set it did not run
+    if stored and created and not d.existing:
+        # Only this delivery has written this conversation: what it holds is the item plus the update.
+        for name, value in sets:
+            setattr(conv, name, value)
+        for name, n in adds:
+            setattr(conv, name, int(getattr(conv, name) or 0) + n)
+        return Committed(conversation=conv, stored=stored, created=created)
     fresh = store.get_conversation(conv.conversation_id)
     if fresh is None:
         raise TransientError("conversation not readable after the commit")
@@ -148,12 +163,26 @@ def _connection(region: str, host: str | None) -> Connection:
     return Connection(region=region, host=host)
 
 
-def _transact(item: MessageModel, conversation_id: str, actions: list[Any]) -> bool:
-    """The message (only if new) and the conversation's update, atomically; False if already committed."""
+def _transact(
+    item: MessageModel,
+    conversation_id: str,
+    actions: list[Any],
+    *,
+    customer_id: str,
+    language: str | None,
+    words: list[str],
+) -> bool:
+    """The message (only if new), the conversation's update, the customer's detected language and (for
+    a short message) its search index entries, atomically; False if already committed."""
     try:
         with TransactWrite(connection=transaction_connection()) as tx:
             tx.save(item, condition=MessageModel.sort.does_not_exist())
             tx.update(ConversationModel(conversation_id=conversation_id), actions=actions)
+            if language is not None:
+                tx.update(CustomerModel(customer_id=customer_id), actions=[CustomerModel.language.set(language)])
+            if len(words) <= INDEX_IN_COMMIT:
+                for word in words:
+                    tx.save(SearchTokenModel(token=searchindex.WORD + word, ref=conversation_id, at=item.created_at))
     except TransactWriteError as exc:
         reasons = [getattr(r, "code", None) for r in (exc.cancellation_reasons or []) if r is not None]
         if reasons and reasons[0] == "ConditionalCheckFailed":

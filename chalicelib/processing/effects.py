@@ -95,7 +95,12 @@ def acknowledge(msg: InboundMessage, d: Decided, conv: ConversationModel, rt: Ru
 
     def take_slot() -> None:
         if not store.take_ack_slot(
-            identity, now=rt.clock(), max_acks=limit.max_acks, window=limit.per, effect_id=effect_id
+            identity,
+            now=rt.clock(),
+            max_acks=limit.max_acks,
+            window=limit.per,
+            effect_id=effect_id,
+            known=d.customer.ack_log,
         ):
             raise EffectRefused("rate_limited")  # a racing delivery took the last slot
 
@@ -222,13 +227,16 @@ def ensure_clock(d: Decided, conv: ConversationModel, rt: Runtime) -> None:
     )
 
 
-def resume_if_paused(conv: ConversationModel, rt: Runtime) -> None:
-    """The customer answered while we waited on them: the resolution clock runs again (state-based, re-entrant)."""
+def resume_if_paused(conv: ConversationModel, rt: Runtime) -> bool:
+    """The customer answered while we waited on them: the resolution clock runs again (state-based, re-entrant).
+
+    True when it changed the clock (the caller's copy of the conversation is then stale).
+    """
     if conv.status != Status.OPEN.value:
-        return
+        return False
     paused_at = workflow.paused_since(conv)
     if paused_at is None or conv.resolution_due is None:
-        return
+        return False
     queue = rt.campaign.queues[conv.queue]
     version = int(conv.workflow_version or 1)
     change = workflow.resume_sla_clock(
@@ -259,16 +267,20 @@ def resume_if_paused(conv: ConversationModel, rt: Runtime) -> None:
         timeline_entry=change.entry.to_item(),
         expected_version=version,
     )
+    return True
 
 
 def _more_urgent(new: str, old: str) -> bool:
     return new in URGENCIES and old in URGENCIES and URGENCIES.index(new) > URGENCIES.index(old)
 
 
-def reprioritise_if_needed(conv: ConversationModel, urgency: str, rt: Runtime) -> None:
-    """A later message raised the urgency (e.g. a chargeback threat): deadlines from the stricter target."""
+def reprioritise_if_needed(conv: ConversationModel, urgency: str, rt: Runtime) -> bool:
+    """A later message raised the urgency (e.g. a chargeback threat): deadlines from the stricter target.
+
+    True when it changed the clock (the caller's copy of the conversation is then stale).
+    """
     if not int(conv.workflow_version or 0) or not _more_urgent(urgency, conv.urgency):
-        return
+        return False
     conv = store.get_conversation(conv.conversation_id) or conv  # a resume just now bumped the version
     queue = rt.campaign.queues[conv.queue]
     version = int(conv.workflow_version or 1)
@@ -298,6 +310,7 @@ def reprioritise_if_needed(conv: ConversationModel, urgency: str, rt: Runtime) -
         timeline_entry=change.entry.to_item(),
         expected_version=version,
     )
+    return True
 
 
 CALLBACK_RE = re.compile(
@@ -336,12 +349,19 @@ class Done:
 def run(msg: InboundMessage, d: Decided, committed: Committed, rt: Runtime) -> Done:
     """Every effect the committed state asks for; each converges when run again after a failure."""
     conv = committed.conversation
+
+    def reread() -> ConversationModel:
+        return store.get_conversation(conv.conversation_id) or conv
+
     answered = keyword_answer(msg, d, conv, rt)
+    # The commit's fresh read is current until a clock change below: only then is it read again.
+    changed = False
     if d.opens_work and not d.automated:
-        resume_if_paused(conv, rt)
-        reprioritise_if_needed(store.get_conversation(conv.conversation_id) or conv, d.classification.urgency, rt)
+        changed = resume_if_paused(conv, rt)
+        changed = reprioritise_if_needed(reread() if changed else conv, d.classification.urgency, rt) or changed
         if committed.stored and not committed.created:
             request_callback(conv, msg, rt)
     acked = acknowledge(msg, d, conv, rt)
-    ensure_clock(d, store.get_conversation(conv.conversation_id) or conv, rt)
+    # The ack changes only ack fields; the clock's state comes from the commit or a clock change.
+    ensure_clock(d, reread() if changed else conv, rt)
     return Done(keyword=answered, ack=acked)

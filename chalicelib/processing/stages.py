@@ -127,7 +127,9 @@ def thread(msg: InboundMessage, customer: store.CustomerRef, guarded: Guarded, r
     return Threaded(existing)
 
 
-def screen_sender(msg: InboundMessage, guarded: Guarded, threaded: Threaded, rt: Runtime) -> str | None:
+def screen_sender(
+    msg: InboundMessage, guarded: Guarded, threaded: Threaded, rt: Runtime, known_log: tuple[str, ...] | None = None
+) -> str | None:
     """The stateful guard checks (suppression list, per-sender rate limit), for a message that could get an ack."""
     if guarded.reason is not None:
         return guarded.reason
@@ -144,9 +146,12 @@ def screen_sender(msg: InboundMessage, guarded: Guarded, threaded: Threaded, rt:
     if store.suppression_reason(identity) is not None:
         return guard.SuppressReason.SUPPRESSED.value
     limit = rt.campaign.ack_rate_limit
-    if existing is not None and store.holds_ack_slot(identity, ack_effect_id(existing.conversation_id)):
+    # The ack log as identify read it: the rate limit costs no read of its own.
+    if existing is not None and store.holds_ack_slot(
+        identity, ack_effect_id(existing.conversation_id), known=known_log
+    ):
         return None  # this conversation's own ack already took its slot
-    if not store.ack_slot_free(identity, now=rt.clock(), max_acks=limit.max_acks, window=limit.per):
+    if not store.ack_slot_free(identity, now=rt.clock(), max_acks=limit.max_acks, window=limit.per, known=known_log):
         return guard.SuppressReason.RATE_LIMITED.value
     return None
 
@@ -161,7 +166,7 @@ def decide(msg: InboundMessage, rt: Runtime) -> Decided:
     guarded = guard_stage(msg, rt)
     customer = identify(msg, rt)
     threaded = thread(msg, customer, guarded, rt)
-    reason = screen_sender(msg, guarded, threaded, rt)
+    reason = screen_sender(msg, guarded, threaded, rt, customer.ack_log)
     existing = threaded.existing
     recent = int(existing.inbound_count or 0) if existing is not None else 0
     classification = classify(
