@@ -10,7 +10,7 @@ from chalicelib import outbox, store
 from chalicelib.acknowledge import OutboundEmail, send_email
 from chalicelib.errors import TransientError
 from chalicelib.inbound import Channel, TemplateRef
-from chalicelib.models import EffectStatus
+from chalicelib.models import EffectStatus, MessageModel
 from chalicelib.outbox import Effect, EffectRefused, EffectResult, Sent
 
 if TYPE_CHECKING:
@@ -39,6 +39,14 @@ def email_message_id(effect_id: str, domain: str) -> str:
 
 
 T = TypeVar("T")
+
+
+def _store(item: MessageModel, *, ack: bool, rfc_message_id: str | None, rt: Runtime) -> None:
+    """The outbound message, once; an ack also marks its conversation acknowledged in the same write."""
+    if ack:
+        store.put_ack(item, rfc_message_id=rfc_message_id, now=rt.clock())
+    else:
+        store.put_message(item)
 
 
 def _prepare(effect: Effect, build: Callable[[], T], rt: Runtime) -> T | EffectResult:
@@ -98,7 +106,7 @@ def deliver_email(
 
     result = outbox.perform(effect, send, now=rt.clock, on_not_sent=on_not_sent)
     if result.status in (EffectStatus.SENT, EffectStatus.UNKNOWN):
-        store.put_message(
+        _store(
             store.outbound_message_item(
                 conversation_id=effect.conversation_id or "",
                 channel=Channel.EMAIL,
@@ -113,7 +121,9 @@ def deliver_email(
                 ack=ack,
                 delivery=result.status.value,
             ),
-            index=not ack,
+            ack=ack,
+            rfc_message_id=email.message_id,
+            rt=rt,
         )
     return _finished(effect, result, message_id, rfc=email.message_id, ref=ref)
 
@@ -163,7 +173,7 @@ def deliver_sms(
 
     result = outbox.perform(effect, send, now=rt.clock, on_not_sent=on_not_sent)
     if result.status in (EffectStatus.SENT, EffectStatus.UNKNOWN):
-        store.put_message(
+        _store(
             store.outbound_message_item(
                 conversation_id=effect.conversation_id or "",
                 channel=Channel.SMS,
@@ -176,6 +186,8 @@ def deliver_sms(
                 ack=ack,
                 delivery=result.status.value,
             ),
-            index=not ack,
+            ack=ack,
+            rfc_message_id=None,
+            rt=rt,
         )
     return _finished(effect, result, message_id, rfc=None, ref=body.ref)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
 
 from chalicelib import searchindex
 from chalicelib.errors import InvalidInput, TransientError
@@ -20,6 +23,7 @@ from chalicelib.models import (
     Direction,
     IdentityModel,
     MessageModel,
+    SearchTokenModel,
     Status,
     SuppressionModel,
 )
@@ -112,6 +116,67 @@ def upsert_customer(
     by that number) that the number's first real message takes over: it never merges anyone.
     """
     customer_id = "cus_" + stable_id("identity", identity)
+    ack_log: tuple[str, ...] | None
+    first = _first_contact(
+        identity, customer_id, name=name, channel=channel, now=now, marketing_opt_in=marketing_opt_in
+    )
+    if first is not None:
+        customer, created, ack_log = first, True, ()
+    else:
+        customer, created, ack_log = _find_or_create(identity, customer_id, name=name, channel=channel, now=now)
+    return _link(
+        customer,
+        created,
+        ack_log,
+        name=name,
+        channel=channel,
+        now=now,
+        extra_identities=extra_identities,
+        unverified_contacts=unverified_contacts,
+        marketing_opt_in=marketing_opt_in,
+        indexed=first is not None,
+    )
+
+
+def _first_contact(
+    identity: str, customer_id: str, *, name: str, channel: Channel, now: datetime, marketing_opt_in: bool
+) -> CustomerModel | None:
+    """A sender never seen before: identity, customer and the name's search words in one transaction.
+
+    None when the identity or the customer exists already (the transaction wrote nothing): the caller
+    then finds them the long way.
+    """
+    customer = CustomerModel(
+        customer_id=customer_id,
+        name=name,
+        channels={channel.value},
+        identities={identity},
+        created_at=now,
+        updated_at=now,
+        # Customers start opted out of marketing; only the form's explicit box opts them in.
+        marketing_opt_out=not marketing_opt_in,
+    )
+    try:
+        with TransactWrite(connection=transaction_connection()) as tx:
+            tx.save(
+                IdentityModel(identity=identity, customer_id=customer_id, created_at=now),
+                condition=IdentityModel.identity.does_not_exist(),
+            )
+            tx.save(customer, condition=CustomerModel.customer_id.does_not_exist())
+            for word in searchindex.tokens(name)[:NAME_WORDS_IN_TRANSACTION]:
+                tx.save(SearchTokenModel(token=searchindex.NAME + word, ref=customer_id, at=None))
+    except TransactWriteError as exc:
+        reasons = [getattr(r, "code", None) for r in (exc.cancellation_reasons or []) if r is not None]
+        if "ConditionalCheckFailed" in reasons:
+            return None
+        raise _transient(exc) from exc
+    return customer
+
+
+def _find_or_create(
+    identity: str, customer_id: str, *, name: str, channel: Channel, now: datetime
+) -> tuple[CustomerModel, bool, tuple[str, ...] | None]:
+    """The customer holding an identity that exists (or a customer an interrupted delivery left half made)."""
     created = False
     ack_log: tuple[str, ...] | None = None
     try:
@@ -160,6 +225,24 @@ def upsert_customer(
                 raise _transient(exc) from exc
             customer = CustomerModel.get(customer_id, consistent_read=True)
             created = False
+    return customer, created, ack_log
+
+
+def _link(
+    customer: CustomerModel,
+    created: bool,
+    ack_log: tuple[str, ...] | None,
+    *,
+    name: str,
+    channel: Channel,
+    now: datetime,
+    extra_identities: Iterable[str],
+    unverified_contacts: Iterable[str],
+    marketing_opt_in: bool,
+    indexed: bool,
+) -> CustomerRef:
+    """What this contact adds to its customer: channel, name, marketing consent, further identities."""
+    customer_id = customer.customer_id
     actions: list[Any] = []
     if channel.value not in (customer.channels or set()):
         actions.append(CustomerModel.channels.add({channel.value}))
@@ -195,9 +278,13 @@ def upsert_customer(
     if actions:
         actions.append(CustomerModel.updated_at.set(now))
         customer.update(actions=actions)
-    if name and (created or not customer.name):
+    if name and (created or not customer.name) and not indexed:
         searchindex.index_customer(customer_id, name)
     return _customer_ref(customer, created, ack_log)
+
+
+# A name's first words ride in the first contact's transaction (with the identity and the customer).
+NAME_WORDS_IN_TRANSACTION = 20
 
 
 def _consistent_customer(customer_id: str) -> CustomerModel | None:
@@ -493,14 +580,49 @@ def release_ack(conv_id: str) -> None:
     ConversationModel(conversation_id=conv_id).update(actions=[ConversationModel.ack_sent_at.remove()])
 
 
-def confirm_ack(conv_id: str, rfc_message_id: str | None, *, now: datetime | None = None) -> None:
-    """Record the conversation's ack (after its send): its time, its Message-ID as a thread key."""
+def _ack_actions(rfc_message_id: str | None, now: datetime | None) -> list[Any]:
     actions: list[Any] = [ConversationModel.ack_message_id.set(rfc_message_id or "")]
     if now is not None:
         actions.append(ConversationModel.ack_sent_at.set(iso(now)))
     if rfc_message_id:
         actions.append(ConversationModel.thread_keys.add({rfc_message_id}))
-    ConversationModel(conversation_id=conv_id).update(actions=actions)
+    return actions
+
+
+def confirm_ack(conv_id: str, rfc_message_id: str | None, *, now: datetime | None = None) -> None:
+    """Record the conversation's ack (after its send): its time, its Message-ID as a thread key."""
+    ConversationModel(conversation_id=conv_id).update(actions=_ack_actions(rfc_message_id, now))
+
+
+def transaction_connection() -> Connection:
+    """The connection transactions go through: the message table's own (same endpoint, same client)."""
+    meta = MessageModel.Meta
+    return _connection(meta.region, meta.host)
+
+
+@functools.cache
+def _connection(region: str, host: str | None) -> Connection:
+    return Connection(region=region, host=host)
+
+
+def put_ack(item: MessageModel, *, rfc_message_id: str | None, now: datetime) -> bool:
+    """Store the ack's message and mark its conversation acknowledged in one transaction (one call).
+
+    False when the message is stored already: the transaction that stored it also marked the
+    conversation. Acks stay out of the search index (see put_message).
+    """
+    try:
+        with TransactWrite(connection=transaction_connection()) as tx:
+            tx.save(item, condition=MessageModel.sort.does_not_exist())
+            tx.update(
+                ConversationModel(conversation_id=item.conversation_id), actions=_ack_actions(rfc_message_id, now)
+            )
+    except TransactWriteError as exc:
+        reasons = [getattr(r, "code", None) for r in (exc.cancellation_reasons or []) if r is not None]
+        if reasons and reasons[0] == "ConditionalCheckFailed":
+            return False
+        raise _transient(exc) from exc
+    return True
 
 
 # ------------------------------------------------------------------ messages

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from typing import TYPE_CHECKING, Any
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib import searchindex, store
+from chalicelib import searchindex, store, workflow
 from chalicelib.errors import TransientError
 from chalicelib.inbound import Attachment, Channel, InboundMessage
 from chalicelib.metrics import Metric, count
@@ -81,6 +79,27 @@ def _body_pointer(msg: InboundMessage, item: MessageModel, rt: Runtime) -> None:
     item.text_key = key
 
 
+def _clock_plan(conv: ConversationModel, d: Decided, rt: Runtime) -> dict[str, Any]:
+    """The SLA clock's version and deadlines for a conversation this commit opens (what the effects
+    stage would store before its start), written with it: one write less on the way to the ack."""
+    deadlines = workflow.compute_deadlines(
+        workflow.parse_timestamp(conv.created_at),
+        d.classification.urgency,
+        rt.campaign.queues[d.route.queue],
+        rt.campaign.business_hours,
+    )
+    first_due = store.iso(deadlines.first_response_due) if deadlines.first_response_due else None
+    resolution_due = store.iso(deadlines.resolution_due)
+    plan: dict[str, Any] = {
+        "workflow_version": 1,
+        "resolution_due": resolution_due,
+        "status_due": store.status_due(conv.status, first_due or resolution_due),
+    }
+    if first_due:
+        plan["first_response_due"] = first_due
+    return plan
+
+
 def commit(msg: InboundMessage, d: Decided, rt: Runtime) -> Committed:
     """Write conversation, message and its count in one transaction; a repeat finds the message and skips."""
     now = rt.clock()
@@ -100,26 +119,28 @@ def commit(msg: InboundMessage, d: Decided, rt: Runtime) -> Committed:
     ts = store.iso(now)
     # (attribute, value) pairs set on the conversation: sent as the update, and applied to the copy in
     # hand when that copy is the one this delivery just created (no read back).
-    sets: list[tuple[str, Any]] = [("updated_at", ts)]
+    sets: dict[str, Any] = {"updated_at": ts}
     status = conv.status
     if not d.automated:
-        sets.append(("last_inbound_at", ts))
+        sets["last_inbound_at"] = ts
         if conv.status in (Status.RESOLVED.value, Status.PENDING_CUSTOMER.value):
             status = Status.OPEN.value
-            sets += [("status", status), ("status_due", store.status_due(status, conv.resolution_due))]
+            sets |= {"status": status, "status_due": store.status_due(status, conv.resolution_due)}
     if created or conv.topic == "unknown":
-        sets += [
-            ("topic", c.topic),
-            ("language", c.language),
-            ("urgency", c.urgency),
-            ("sentiment", c.sentiment),
-            ("reasons", list(c.reasons)),
-            ("queue", d.route.queue),
-        ]
+        sets |= {
+            "topic": c.topic,
+            "language": c.language,
+            "urgency": c.urgency,
+            "sentiment": c.sentiment,
+            "reasons": list(c.reasons),
+            "queue": d.route.queue,
+        }
         if status == conv.status:
-            sets.append(("status_due", store.status_due(status, conv.first_response_due)))
+            sets["status_due"] = store.status_due(status, conv.first_response_due)
+    if created and d.opens_work and not int(conv.workflow_version or 0):
+        sets |= _clock_plan(conv, d, rt)
     adds = [("version", 1)] + ([("inbound_count", 1)] if not d.automated else [])
-    actions: list[Any] = [getattr(ConversationModel, name).set(value) for name, value in sets]
+    actions: list[Any] = [getattr(ConversationModel, name).set(value) for name, value in sets.items()]
     actions += [getattr(ConversationModel, name).add(n) for name, n in adds]
     language = c.language if d.customer.language is None and c.language_source == "detected" else None
     words = searchindex.tokens(f"{item.subject}\n{item.new_text or item.text}")
@@ -141,7 +162,7 @@ def commit(msg: InboundMessage, d: Decided, rt: Runtime) -> Committed:
             store.set_customer_language(d.customer.customer_id, language)  # the transaction that set it did not run
     if stored and created and not d.existing:
         # Only this delivery has written this conversation: what it holds is the item plus the update.
-        for name, value in sets:
+        for name, value in sets.items():
             setattr(conv, name, value)
         for name, n in adds:
             setattr(conv, name, int(getattr(conv, name) or 0) + n)
@@ -152,15 +173,8 @@ def commit(msg: InboundMessage, d: Decided, rt: Runtime) -> Committed:
     return Committed(conversation=fresh, stored=stored, created=created)
 
 
-def transaction_connection() -> Connection:
-    """The connection transactions go through: the message table's own (same endpoint, same client)."""
-    meta = MessageModel.Meta
-    return _connection(meta.region, meta.host)
-
-
-@functools.cache
-def _connection(region: str, host: str | None) -> Connection:
-    return Connection(region=region, host=host)
+# The connection transactions go through (the fault injector hooks its client).
+transaction_connection = store.transaction_connection
 
 
 def _transact(

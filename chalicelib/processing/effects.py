@@ -14,7 +14,7 @@ from chalicelib.inbound import Channel, InboundMessage, TemplateRef
 from chalicelib.metrics import Metric, count, milliseconds
 from chalicelib.models import ConversationModel, EffectStatus, Status
 from chalicelib.observability import logger
-from chalicelib.outbox import Effect, EffectRefused, Kind, Policy, Sent
+from chalicelib.outbox import Effect, EffectRefused, Kind, Policy
 from chalicelib.processing.decisions import Committed, Decided
 from chalicelib.processing.stages import ack_effect_id, keyword_effect_id
 
@@ -123,7 +123,9 @@ def acknowledge(msg: InboundMessage, d: Decided, conv: ConversationModel, rt: Ru
             lambda: _rendered_sms(rt, "acknowledge", language, context),
             phone=msg.sender,
             rt=rt,
-            suppressed=lambda phone: store.suppression_reason(f"phone#{phone}") is not None,
+            # The screen stage checked our suppression list in this delivery (an ack is only sent when
+            # it passed); SNS's own opt-out list is still checked right before the publish.
+            suppressed=lambda _phone: False,
             ack=True,
             before_send=take_slot,
             on_not_sent=give_back,
@@ -151,8 +153,7 @@ def acknowledge(msg: InboundMessage, d: Decided, conv: ConversationModel, rt: Ru
         delivered = deliver_email(
             effect, compose, to=msg.sender, rt=rt, ack=True, before_send=take_slot, on_not_sent=give_back
         )
-    if delivered.status in (EffectStatus.SENT, EffectStatus.UNKNOWN):
-        store.confirm_ack(conv.conversation_id, delivered.rfc_message_id, now=rt.clock())
+    # A sent (or possibly sent) ack marked its conversation acknowledged with its stored message.
     if delivered.sent and not delivered.duplicate:
         count(Metric.ACK_SENT, channel=msg.channel.value)
         milliseconds(Metric.ACK_LATENCY, max(0.0, (rt.clock() - msg.received_at).total_seconds() * 1000))
@@ -167,12 +168,13 @@ def acknowledge(msg: InboundMessage, d: Decided, conv: ConversationModel, rt: Ru
 # ------------------------------------------------------------------ the SLA clock
 
 
-def sla_effect_id(conversation_id: str, version: int) -> str:
-    return f"sla-{conversation_id}-v{version}"
-
-
 def ensure_clock(d: Decided, conv: ConversationModel, rt: Runtime) -> None:
-    """Start the SLA clock whenever a conversation that needs one has none (version 1), not only on first try."""
+    """Start the SLA clock whenever a conversation that needs one has none (version 1), not only on first try.
+
+    The execution's deterministic name is the start's outbox record: Step Functions keeps names unique
+    (`ExecutionAlreadyExists` is success), so a retry after any failure, a lost answer included,
+    converges on the one clock without an outbox item of ours.
+    """
     if not d.opens_work or conv.status == Status.CLOSED.value:
         return
     if int(conv.workflow_version or 0) > 1 or conv.workflow_execution:
@@ -182,46 +184,33 @@ def ensure_clock(d: Decided, conv: ConversationModel, rt: Runtime) -> None:
         workflow.parse_timestamp(conv.created_at), conv.urgency, queue, rt.campaign.business_hours
     )
     first_due = store.iso(deadlines.first_response_due) if deadlines.first_response_due else None
-    # The version is stored before the start: the machine escalates only while it matches.
-    store.set_clock(
-        conv.conversation_id,
-        version=1,
-        first_response_due=first_due,
-        resolution_due=store.iso(deadlines.resolution_due),
-        execution=None,
-        status=conv.status,
-    )
-    effect = Effect(
-        sla_effect_id(conv.conversation_id, 1),
-        Kind.SLA_CLOCK,
-        Policy.SAME_KEY,
-        "stepfunctions",
-        "execution",
-        conv.conversation_id,
-    )
-
-    def start() -> Sent:
-        arn = workflow.start_sla_clock(
-            sfn=rt.sfn,
-            state_machine_arn=rt.settings.sla_state_machine_arn,
-            conversation_id=conv.conversation_id,
+    resolution_due = store.iso(deadlines.resolution_due)
+    # The version is stored before the start: the machine escalates only while it matches. The commit
+    # already stored it for a conversation it opened (same inputs, same deadlines).
+    if int(conv.workflow_version or 0) != 1 or conv.resolution_due != resolution_due:
+        store.set_clock(
+            conv.conversation_id,
             version=1,
-            deadlines=deadlines,
-            urgency=conv.urgency,
-            queue=queue,
-            hours=rt.campaign.business_hours,
+            first_response_due=first_due,
+            resolution_due=resolution_due,
+            execution=None,
+            status=conv.status,
         )
-        return Sent(provider_id=arn)
-
-    result = outbox.perform(effect, start, now=rt.clock)
-    arn = result.provider_id or workflow.execution_arn(
-        rt.settings.sla_state_machine_arn, workflow.execution_name(conv.conversation_id, 1, workflow.ClockKind.SLA)
+    arn = workflow.start_sla_clock(
+        sfn=rt.sfn,
+        state_machine_arn=rt.settings.sla_state_machine_arn,
+        conversation_id=conv.conversation_id,
+        version=1,
+        deadlines=deadlines,
+        urgency=conv.urgency,
+        queue=queue,
+        hours=rt.campaign.business_hours,
     )
     store.set_clock(
         conv.conversation_id,
         version=1,
         first_response_due=first_due,
-        resolution_due=store.iso(deadlines.resolution_due),
+        resolution_due=resolution_due,
         execution=arn,
         status=conv.status,
     )

@@ -118,6 +118,11 @@ def thread(msg: InboundMessage, customer: store.CustomerRef, guarded: Guarded, r
     The conversation a source id opened is found first (by its derived id), so a redelivery after
     any failure converges on it instead of threading anew.
     """
+    if customer.created and not (msg.channel is Channel.EMAIL and (msg.in_reply_to or msg.references)):
+        # A customer first seen in this delivery has no conversation of its own, and no earlier
+        # delivery of this input opened one (identify runs before anything is opened): nothing to read.
+        # Only a mail answering someone's thread by its Message-IDs can join an existing conversation.
+        return Threaded(None)
     own = store.conversation_opened_by(msg.source_id, rt.campaign.reference_prefix, msg.reference)
     if own is not None:
         return Threaded(own)
