@@ -6,12 +6,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from chalicelib import outbox, store
+from pynamodb.transactions import TransactWrite
+
+from chalicelib import outbox, searchindex, store
 from chalicelib.acknowledge import OutboundEmail, send_email
 from chalicelib.errors import TransientError
 from chalicelib.inbound import Channel, TemplateRef
-from chalicelib.models import EffectStatus, MessageModel
-from chalicelib.outbox import Effect, EffectRefused, EffectResult, Sent
+from chalicelib.models import ConversationModel, EffectStatus, MessageModel
+from chalicelib.outbox import Alongside, Effect, EffectRefused, EffectResult, Sent
 
 if TYPE_CHECKING:
     from chalicelib.runtime import Runtime
@@ -41,12 +43,32 @@ def email_message_id(effect_id: str, domain: str) -> str:
 T = TypeVar("T")
 
 
-def _store(item: MessageModel, *, ack: bool, rfc_message_id: str | None, rt: Runtime) -> None:
-    """The outbound message, once; an ack also marks its conversation acknowledged in the same write."""
-    if ack:
-        store.put_ack(item, rfc_message_id=rfc_message_id, now=rt.clock())
-    else:
-        store.put_message(item)
+def _stored_with_mark(
+    build: Callable[[EffectStatus, str], MessageModel], *, ack: bool, rfc_message_id: str | None, rt: Runtime
+) -> Alongside:
+    """The outbound message (and, for an ack, its conversation's mark) written with the outbox's mark.
+
+    One transaction instead of three writes; the message is written unconditionally, the same item on
+    every try, so a repeated mark (a lost answer) repeats it harmlessly.
+    """
+
+    def add(tx: TransactWrite, status: EffectStatus, created_at: str) -> None:
+        if status not in (EffectStatus.SENT, EffectStatus.UNKNOWN):
+            return
+        item = build(status, created_at)
+        tx.save(item)
+        if ack:
+            conv = ConversationModel(conversation_id=item.conversation_id)
+            tx.update(conv, actions=store.ack_actions(rfc_message_id, rt.clock()))
+
+    return add
+
+
+def _index(result: EffectResult, *, ack: bool, conversation_id: str, subject: str, text: str) -> None:
+    """A staff reply or follow-up is found by staff search; an ack (campaign boilerplate) is not indexed."""
+    if ack or result.duplicate or result.status not in (EffectStatus.SENT, EffectStatus.UNKNOWN):
+        return
+    searchindex.index_message(conversation_id, subject=subject, text=text, at=result.created_at or None)
 
 
 def _prepare(effect: Effect, build: Callable[[], T], rt: Runtime) -> T | EffectResult:
@@ -104,27 +126,25 @@ def deliver_email(
         provider = send_email(email, ses=rt.ses, campaign=rt.campaign)
         return Sent(provider_id=provider, message_id=message_id, template=ref)
 
-    result = outbox.perform(effect, send, now=rt.clock, on_not_sent=on_not_sent)
-    if result.status in (EffectStatus.SENT, EffectStatus.UNKNOWN):
-        _store(
-            store.outbound_message_item(
-                conversation_id=effect.conversation_id or "",
-                channel=Channel.EMAIL,
-                source_id=effect.effect_id,
-                now=result.created_at or rt.clock(),
-                text=email.text,
-                subject=email.subject,
-                rfc_message_id=email.message_id,
-                template=email.template,
-                template_ref=ref,
-                sent_by=sent_by,
-                ack=ack,
-                delivery=result.status.value,
-            ),
-            ack=ack,
+    def message(status: EffectStatus, created_at: str) -> MessageModel:
+        return store.outbound_message_item(
+            conversation_id=effect.conversation_id or "",
+            channel=Channel.EMAIL,
+            source_id=effect.effect_id,
+            now=created_at or rt.clock(),
+            text=email.text,
+            subject=email.subject,
             rfc_message_id=email.message_id,
-            rt=rt,
+            template=email.template,
+            template_ref=ref,
+            sent_by=sent_by,
+            ack=ack,
+            delivery=status.value,
         )
+
+    alongside = _stored_with_mark(message, ack=ack, rfc_message_id=email.message_id, rt=rt)
+    result = outbox.perform(effect, send, now=rt.clock, on_not_sent=on_not_sent, alongside=alongside)
+    _index(result, ack=ack, conversation_id=effect.conversation_id or "", subject=email.subject, text=email.text)
     return _finished(effect, result, message_id, rfc=email.message_id, ref=ref)
 
 
@@ -171,23 +191,21 @@ def deliver_sms(
             raise EffectRefused(result.reason.value if result.reason else "not_sent")
         return Sent(provider_id=result.message_id or "", message_id=message_id, template=body.ref)
 
-    result = outbox.perform(effect, send, now=rt.clock, on_not_sent=on_not_sent)
-    if result.status in (EffectStatus.SENT, EffectStatus.UNKNOWN):
-        _store(
-            store.outbound_message_item(
-                conversation_id=effect.conversation_id or "",
-                channel=Channel.SMS,
-                source_id=effect.effect_id,
-                now=result.created_at or rt.clock(),
-                text=body.text,
-                template=body.template,
-                template_ref=body.ref,
-                sent_by=sent_by,
-                ack=ack,
-                delivery=result.status.value,
-            ),
+    def message(status: EffectStatus, created_at: str) -> MessageModel:
+        return store.outbound_message_item(
+            conversation_id=effect.conversation_id or "",
+            channel=Channel.SMS,
+            source_id=effect.effect_id,
+            now=created_at or rt.clock(),
+            text=body.text,
+            template=body.template,
+            template_ref=body.ref,
+            sent_by=sent_by,
             ack=ack,
-            rfc_message_id=None,
-            rt=rt,
+            delivery=status.value,
         )
+
+    alongside = _stored_with_mark(message, ack=ack, rfc_message_id=None, rt=rt)
+    result = outbox.perform(effect, send, now=rt.clock, on_not_sent=on_not_sent, alongside=alongside)
+    _index(result, ack=ack, conversation_id=effect.conversation_id or "", subject="", text=body.text)
     return _finished(effect, result, message_id, rfc=None, ref=body.ref)

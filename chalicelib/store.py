@@ -584,7 +584,7 @@ def release_ack(conv_id: str) -> None:
     ConversationModel(conversation_id=conv_id).update(actions=[ConversationModel.ack_sent_at.remove()])
 
 
-def _ack_actions(rfc_message_id: str | None, now: datetime | None) -> list[Any]:
+def ack_actions(rfc_message_id: str | None, now: datetime | None) -> list[Any]:
     actions: list[Any] = [ConversationModel.ack_message_id.set(rfc_message_id or "")]
     if now is not None:
         actions.append(ConversationModel.ack_sent_at.set(iso(now)))
@@ -595,7 +595,7 @@ def _ack_actions(rfc_message_id: str | None, now: datetime | None) -> list[Any]:
 
 def confirm_ack(conv_id: str, rfc_message_id: str | None, *, now: datetime | None = None) -> None:
     """Record the conversation's ack (after its send): its time, its Message-ID as a thread key."""
-    ConversationModel(conversation_id=conv_id).update(actions=_ack_actions(rfc_message_id, now))
+    ConversationModel(conversation_id=conv_id).update(actions=ack_actions(rfc_message_id, now))
 
 
 def transaction_connection() -> Connection:
@@ -607,26 +607,6 @@ def transaction_connection() -> Connection:
 @functools.cache
 def _connection(region: str, host: str | None) -> Connection:
     return Connection(region=region, host=host)
-
-
-def put_ack(item: MessageModel, *, rfc_message_id: str | None, now: datetime) -> bool:
-    """Store the ack's message and mark its conversation acknowledged in one transaction (one call).
-
-    False when the message is stored already: the transaction that stored it also marked the
-    conversation. Acks stay out of the search index (see put_message).
-    """
-    try:
-        with TransactWrite(connection=transaction_connection()) as tx:
-            tx.save(item, condition=MessageModel.sort.does_not_exist())
-            tx.update(
-                ConversationModel(conversation_id=item.conversation_id), actions=_ack_actions(rfc_message_id, now)
-            )
-    except TransactWriteError as exc:
-        reasons = [getattr(r, "code", None) for r in (exc.cancellation_reasons or []) if r is not None]
-        if reasons and reasons[0] == "ConditionalCheckFailed":
-            return False
-        raise _transient(exc) from exc
-    return True
 
 
 # ------------------------------------------------------------------ messages

@@ -257,14 +257,20 @@ def _contact_of(stack: Any, body: str) -> str:
     return str(message["mail"]["source"])
 
 
+# Each transaction is a different group of writes (first contact, commit, an effect's mark with what
+# it stored): every one is swept, not only the first.
+TRANSACTION = "dynamodb.TransactWriteItems"
+
+
 def external_and_first_writes(calls: list[str]) -> list[int]:
-    """Every call that leaves DynamoDB (S3, SES, SNS, Step Functions) and the first of each DynamoDB write."""
+    """Every call that leaves DynamoDB (S3, SES, SNS, Step Functions), every transaction and the first
+    of each other DynamoDB write."""
     seen: set[str] = set()
     out = []
     for i, name in enumerate(calls):
         if name in READS:
             continue
-        if not name.startswith("dynamodb.") or name not in seen:
+        if not name.startswith("dynamodb.") or name == TRANSACTION or name not in seen:
             out.append(i)
         seen.add(name)
     return out
