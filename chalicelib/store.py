@@ -357,7 +357,7 @@ def latest_conversation(customer_id: str, *, channel: Channel | None = None) -> 
     return None
 
 
-def create_conversation(
+def conversation_item(
     *,
     reference: str,
     customer_id: str,
@@ -365,13 +365,10 @@ def create_conversation(
     queue: str,
     now: datetime,
     status: str = Status.NEW.value,
-) -> tuple[ConversationModel, bool] | None:
-    """Create it under its reference: (the item as written, created); None when another conversation holds it.
-
-    The item just written is returned as it is, not read back: the conditional put wrote exactly it.
-    """
+) -> ConversationModel:
+    """A new conversation under its reference, not yet written (the intake commit writes it)."""
     ts = iso(now)
-    conv = ConversationModel(
+    return ConversationModel(
         conversation_id=reference,
         reference=reference,
         customer_id=customer_id,
@@ -385,16 +382,6 @@ def create_conversation(
         thread_keys=set(),
         origin_source_id=msg.source_id,
     )
-    try:
-        conv.save(condition=ConversationModel.conversation_id.does_not_exist())
-        return conv, True
-    except PutError as exc:
-        if not _conditional_failed(exc):
-            raise _transient(exc) from exc
-    existing = get_conversation(reference)
-    if existing is not None and existing.origin_source_id == msg.source_id:
-        return existing, True  # our own earlier, interrupted delivery
-    return None
 
 
 # The reference alphabet: no 0/O, 1/I/L (read out over the phone).
@@ -414,7 +401,7 @@ def derive_reference(prefix: str, source_id: str, attempt: int = 0) -> str:
 
 def conversation_opened_by(source_id: str, prefix: str, reference: str | None = None) -> ConversationModel | None:
     """The conversation this source id opened on an earlier delivery, if any (one read in the usual case)."""
-    # The order processing.commit.open_conversation takes them in: the given reference instead of the first derived id.
+    # The order processing.commit.commit takes them in: the given reference instead of the first derived id.
     candidates = [reference] if reference else [derive_reference(prefix, source_id, 0)]
     candidates += [derive_reference(prefix, source_id, attempt) for attempt in range(1, 6)]
     for ref in candidates:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
@@ -35,34 +36,6 @@ def _attachment_dict(a: Attachment) -> dict[str, Any]:
         "inline": a.inline,
         "content_id": a.content_id,
     }
-
-
-def open_conversation(msg: InboundMessage, d: Decided, rt: Runtime) -> tuple[ConversationModel, bool]:
-    """The conversation this message opens, under an id derived from its source id (or the web reference).
-
-    A retry derives the same id and finds its own conversation (`origin_source_id`); a collision with
-    another source's conversation moves on to the next derived id.
-    """
-    status = Status.NEW.value if d.opens_work else Status.CLOSED.value
-    for attempt in range(6):
-        if attempt == 0 and msg.reference:
-            ref = msg.reference
-        else:
-            ref = store.derive_reference(rt.campaign.reference_prefix, msg.source_id, attempt)
-        made = store.create_conversation(
-            reference=ref,
-            customer_id=d.customer.customer_id,
-            msg=msg,
-            queue=d.route.queue,
-            now=rt.clock(),
-            status=status,
-        )
-        if made is not None:
-            conv, created = made
-            if created and d.opens_work:
-                count(Metric.CONVERSATIONS_CREATED, channel=msg.channel.value)
-            return conv, created
-    raise TransientError("could not allocate a unique reference number")
 
 
 def _body_pointer(msg: InboundMessage, item: MessageModel, rt: Runtime) -> None:
@@ -101,12 +74,53 @@ def _clock_plan(conv: ConversationModel, d: Decided, rt: Runtime) -> dict[str, A
 
 
 def commit(msg: InboundMessage, d: Decided, rt: Runtime) -> Committed:
-    """Write conversation, message and its count in one transaction; a repeat finds the message and skips."""
+    """Write conversation, message and its count in one transaction; a repeat finds the message and skips.
+
+    A new conversation is written by the same transaction, under an id derived from the source id (or
+    the web reference): a retry derives the same id and finds its own conversation (`origin_source_id`);
+    a collision with another source's conversation moves on to the next derived id.
+    """
     now = rt.clock()
     if d.existing is not None:
-        conv, created = d.existing, False
-    else:
-        conv, created = open_conversation(msg, d, rt)
+        return _commit_into(d.existing, msg, d, rt, now, created=False, new=False)
+    status = Status.NEW.value if d.opens_work else Status.CLOSED.value
+    for attempt in range(6):
+        if attempt == 0 and msg.reference:
+            ref = msg.reference
+        else:
+            ref = store.derive_reference(rt.campaign.reference_prefix, msg.source_id, attempt)
+        fresh = store.conversation_item(
+            reference=ref, customer_id=d.customer.customer_id, msg=msg, queue=d.route.queue, now=now, status=status
+        )
+        committed = _commit_into(fresh, msg, d, rt, now, created=True, new=True)
+        if committed is not None:
+            return committed
+        existing = store.get_conversation(ref)
+        if existing is not None and existing.origin_source_id == msg.source_id:
+            # Our own earlier delivery opened it: commit into it (a repeat finds the message stored).
+            return _commit_into(existing, msg, d, rt, now, created=True, new=False)
+    raise TransientError("could not allocate a unique reference number")
+
+
+@overload
+def _commit_into(
+    conv: ConversationModel,
+    msg: InboundMessage,
+    d: Decided,
+    rt: Runtime,
+    now: datetime,
+    *,
+    created: bool,
+    new: Literal[False],
+) -> Committed: ...
+@overload
+def _commit_into(
+    conv: ConversationModel, msg: InboundMessage, d: Decided, rt: Runtime, now: datetime, *, created: bool, new: bool
+) -> Committed | None: ...
+def _commit_into(
+    conv: ConversationModel, msg: InboundMessage, d: Decided, rt: Runtime, now: datetime, *, created: bool, new: bool
+) -> Committed | None:
+    """The one transaction; `new`: the conversation is written by it too (None: that id is taken)."""
     c = d.classification
     item = store.inbound_message_item(
         msg,
@@ -117,8 +131,8 @@ def commit(msg: InboundMessage, d: Decided, rt: Runtime) -> Committed:
     )
     _body_pointer(msg, item, rt)
     ts = store.iso(now)
-    # (attribute, value) pairs set on the conversation: sent as the update, and applied to the copy in
-    # hand when that copy is the one this delivery just created (no read back).
+    # (attribute, value) pairs set on the conversation: sent as the update, or applied to a new
+    # conversation's item before it is written (and then it needs no read back).
     sets: dict[str, Any] = {"updated_at": ts}
     status = conv.status
     if not d.automated:
@@ -140,13 +154,24 @@ def commit(msg: InboundMessage, d: Decided, rt: Runtime) -> Committed:
     if created and d.opens_work and not int(conv.workflow_version or 0):
         sets |= _clock_plan(conv, d, rt)
     adds = [("version", 1)] + ([("inbound_count", 1)] if not d.automated else [])
-    actions: list[Any] = [getattr(ConversationModel, name).set(value) for name, value in sets.items()]
-    actions += [getattr(ConversationModel, name).add(n) for name, n in adds]
+    if new:
+        for name, value in sets.items():
+            setattr(conv, name, value)
+        for name, n in adds:
+            setattr(conv, name, int(getattr(conv, name) or 0) + n)
+        update: ConversationModel | list[Any] = conv
+    else:
+        update = [getattr(ConversationModel, name).set(value) for name, value in sets.items()]
+        update += [getattr(ConversationModel, name).add(n) for name, n in adds]
     language = c.language if d.customer.language is None and c.language_source == "detected" else None
     words = searchindex.tokens(f"{item.subject}\n{item.new_text or item.text}")
     stored = _transact(
-        item, conv.conversation_id, actions, customer_id=d.customer.customer_id, language=language, words=words
+        item, conv.conversation_id, update, customer_id=d.customer.customer_id, language=language, words=words
     )
+    if stored is None:
+        return None  # the new conversation's id is taken
+    if created and d.opens_work and (stored or not new):
+        count(Metric.CONVERSATIONS_CREATED, channel=msg.channel.value)
     if stored:
         count(Metric.MESSAGES_RECEIVED, channel=msg.channel.value)
         if len(words) > INDEX_IN_COMMIT:
@@ -160,13 +185,8 @@ def commit(msg: InboundMessage, d: Decided, rt: Runtime) -> Committed:
         count(Metric.DUPLICATES_IGNORED, channel=msg.channel.value)
         if language is not None:
             store.set_customer_language(d.customer.customer_id, language)  # the transaction that set it did not run
-    if stored and created and not d.existing:
-        # Only this delivery has written this conversation: what it holds is the item plus the update.
-        for name, value in sets.items():
-            setattr(conv, name, value)
-        for name, n in adds:
-            setattr(conv, name, int(getattr(conv, name) or 0) + n)
-        return Committed(conversation=conv, stored=stored, created=created)
+    if new:
+        return Committed(conversation=conv, stored=True, created=True)  # exactly what the transaction wrote
     fresh = store.get_conversation(conv.conversation_id)
     if fresh is None:
         raise TransientError("conversation not readable after the commit")
@@ -180,18 +200,25 @@ transaction_connection = store.transaction_connection
 def _transact(
     item: MessageModel,
     conversation_id: str,
-    actions: list[Any],
+    update: ConversationModel | list[Any],
     *,
     customer_id: str,
     language: str | None,
     words: list[str],
-) -> bool:
-    """The message (only if new), the conversation's update, the customer's detected language and (for
-    a short message) its search index entries, atomically; False if already committed."""
+) -> bool | None:
+    """The message (only if new), the conversation (`update`: a new conversation's whole item, written
+    only if its id is free; or the actions on an existing one), the customer's detected language and
+    (for a short message) its search index entries, atomically.
+
+    False if the message was already committed; None if a new conversation's id is taken.
+    """
     try:
         with TransactWrite(connection=transaction_connection()) as tx:
+            if isinstance(update, ConversationModel):
+                tx.save(update, condition=ConversationModel.conversation_id.does_not_exist())
+            else:
+                tx.update(ConversationModel(conversation_id=conversation_id), actions=update)
             tx.save(item, condition=MessageModel.sort.does_not_exist())
-            tx.update(ConversationModel(conversation_id=conversation_id), actions=actions)
             if language is not None:
                 tx.update(CustomerModel(customer_id=customer_id), actions=[CustomerModel.language.set(language)])
             if len(words) <= INDEX_IN_COMMIT:
@@ -200,6 +227,8 @@ def _transact(
     except TransactWriteError as exc:
         reasons = [getattr(r, "code", None) for r in (exc.cancellation_reasons or []) if r is not None]
         if reasons and reasons[0] == "ConditionalCheckFailed":
+            return None  # a new conversation's id is taken (by our earlier delivery, or another source)
+        if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
             return False  # this message is already stored: an earlier delivery committed it
         if store.error_code(exc) == "ValidationException":
             raise store.item_rejected(exc) from exc
