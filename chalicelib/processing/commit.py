@@ -225,8 +225,9 @@ def _transact(
                 for word in words:
                     tx.save(SearchTokenModel(token=searchindex.WORD + word, ref=conversation_id, at=item.created_at))
     except TransactWriteError as exc:
-        reasons = [getattr(r, "code", None) for r in (exc.cancellation_reasons or []) if r is not None]
-        if reasons and reasons[0] == "ConditionalCheckFailed":
+        # One reason per item, in order (None where that item was fine): the conversation, then the message.
+        reasons = [getattr(r, "code", None) for r in (exc.cancellation_reasons or [])]
+        if isinstance(update, ConversationModel) and reasons and reasons[0] == "ConditionalCheckFailed":
             return None  # a new conversation's id is taken (by our earlier delivery, or another source)
         if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
             return False  # this message is already stored: an earlier delivery committed it
