@@ -225,11 +225,14 @@ def _transact(
                 for word in words:
                     tx.save(SearchTokenModel(token=searchindex.WORD + word, ref=conversation_id, at=item.created_at))
     except TransactWriteError as exc:
-        # One reason per item, in order (None where that item was fine): the conversation, then the message.
+        # One reason per item (None where that item was fine), puts first in the order they were
+        # added (PynamoDB sends puts before updates): a new conversation, then the message.
         reasons = [getattr(r, "code", None) for r in (exc.cancellation_reasons or [])]
-        if isinstance(update, ConversationModel) and reasons and reasons[0] == "ConditionalCheckFailed":
+        new = isinstance(update, ConversationModel)
+        if new and reasons and reasons[0] == "ConditionalCheckFailed":
             return None  # a new conversation's id is taken (by our earlier delivery, or another source)
-        if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+        at = 1 if new else 0
+        if len(reasons) > at and reasons[at] == "ConditionalCheckFailed":
             return False  # this message is already stored: an earlier delivery committed it
         if store.error_code(exc) == "ValidationException":
             raise store.item_rejected(exc) from exc
