@@ -6,7 +6,7 @@ operation (botocore patched the way bench_web.py does it), DynamoDB capacity uni
 and response, the handlers' wall time (-> Lambda GB-s at the functions' 512 MB) and the bytes they log
 (-> CloudWatch Logs ingestion, which is where EMF metrics are billed). Step Functions transitions come
 from bench_workflow.py's runs of the real state machines: an answered conversation is the SLA clock
-answered in time plus the follow-up that auto-resolves it.
+the staff reply pauses (stops) plus the follow-up that auto-resolves it.
 
 Lines the stack cannot count are priced from what one contact needs and marked "fixed": SES receiving
 (one mail, one 256 KB chunk), the SES -> SNS receipt notification, inbound SMS, the event source
@@ -307,8 +307,8 @@ def main(n: int) -> None:
     with quiet(sink):
         workflow = bench_workflow.measure()
     logger.setLevel(os.environ["POWERTOOLS_LOG_LEVEL"])
-    sla = workflow["answered in time (one level)"][1]
-    follow_up = workflow["follow-up sent, then auto-resolved"][1]
+    sla = workflow[bench_workflow.PAUSED][1]
+    follow_up = workflow[bench_workflow.FOLLOW_UP][1]
     print(f"Step Functions: answered conversation {sla} (SLA) + {follow_up} (follow-up) transitions (target <= 4)")
     with quiet(sink):
         stack = LocalStack(pump_threads=True, forward_metrics=False).start()
