@@ -171,6 +171,8 @@ def _after_reply(
     now = rt.clock()
     actions: list[Any] = [
         ConversationModel.status.set(status),
+        # The queue index's key follows the status: answered, the next deadline is the resolution one.
+        ConversationModel.status_due.set(store.status_due(status, conv.resolution_due)),
         ConversationModel.updated_at.set(store.iso(now)),
         ConversationModel.follow_up_id.set(message_id),
     ]
@@ -207,6 +209,7 @@ def _after_reply(
             status=status,
             timeline_entry=change.entry.to_item(),
             expected_version=version,
+            answered=True,
         )
     if applied or conv.follow_up_id == message_id:
         workflow.start_follow_up(

@@ -378,11 +378,13 @@ def set_clock(
     status: str,
     timeline_entry: dict[str, str] | None = None,
     expected_version: int | None = None,
+    answered: bool = False,
 ) -> bool:
     """Store a (re)started or paused SLA clock: its version, deadlines and execution.
 
     With `expected_version` the write only applies while the stored version is that one (a retry of
     the same change finds it applied and returns False); every write bumps the staff-visible version.
+    Once `answered`, the queue index orders by the resolution deadline (the first response is done).
     """
     actions: list[Any] = [
         ConversationModel.workflow_version.set(version),
@@ -390,7 +392,9 @@ def set_clock(
         if first_response_due
         else ConversationModel.first_response_due.remove(),
         ConversationModel.resolution_due.set(resolution_due),
-        ConversationModel.status_due.set(status_due(status, first_response_due or resolution_due)),
+        ConversationModel.status_due.set(
+            status_due(status, resolution_due if answered else first_response_due or resolution_due)
+        ),
     ]
     actions.append(
         ConversationModel.workflow_execution.set(execution)

@@ -7,8 +7,7 @@ import json
 import sys
 from collections.abc import Callable
 
-from chalicelib.errors import InvalidInput
-from chalicelib.ops.dlq import DlqClient, DlqName, Held, by_ids, everything
+from chalicelib.ops.dlq import DlqClient, DlqEntry, DlqName, Held, by_ids, everything
 from cli.ops_target import add_target_arguments, target_from
 
 
@@ -113,17 +112,17 @@ def replay_cmd(ns: argparse.Namespace) -> int:
     if got is None:
         return 1
     client, queue = got
-    try:
-        done = client.replay(queue, _selector(ns))
-    except InvalidInput as exc:
-        print(f"replay stopped: {exc}", file=sys.stderr)
-        return 1
+    skipped: list[tuple[DlqEntry, str]] = []
+    done = client.replay(queue, _selector(ns), skipped=skipped)
     for e in done:
         print(f"replayed {e.message_id}  {e.channel} {e.source_id}")
-    missing = set(ns.ids or ()) - {e.message_id for e in done}
+    # What cannot be replayed stays in the DLQ, named with the reason; the rest went on regardless.
+    for _entry, reason in skipped:
+        print(f"not replayed: {reason}", file=sys.stderr)
+    missing = set(ns.ids or ()) - {e.message_id for e in done} - {e.message_id for e, _ in skipped}
     for m in sorted(missing):
         print(f"no entry {m} in the {ns.queue} DLQ", file=sys.stderr)
-    return 1 if missing else 0
+    return 1 if missing or skipped else 0
 
 
 def purge_cmd(ns: argparse.Namespace) -> int:

@@ -38,7 +38,7 @@ class StackUnavailable(Exception):
         if self.problem.startswith("HTTP 5"):
             return (
                 f"the local stack at {self.url} answered {self.problem}: its console (`make run`) shows why. "
-                "After a multipart upload to the emulator's S3 this is expected (README: no multipart uploads)."
+                "A plain moto server (not one replydesk started) answers so after a multipart upload to its S3."
             )
         return (
             f"no local stack answers at {self.url} ({self.problem}). Start one with `make run` "
@@ -78,7 +78,7 @@ def moto_data(endpoint: str, *, attempts: int = 3) -> dict[str, Any]:
             data = get_json(url)
             break
         except StackUnavailable as exc:
-            # moto fails to export a finished multipart upload's parts until they are garbage-collected.
+            # A plain moto fails to export a finished multipart upload's parts until they are collected.
             if not exc.problem.startswith("HTTP 500") or attempt == attempts:
                 raise
             time.sleep(0.5)

@@ -53,6 +53,10 @@ class FaultInjector:
     assigned: dict[str, tuple[int, Fault]] = field(default_factory=dict)
     _current: tuple[int, Fault] | None = None
     _record_calls: int = -1
+    # The calls each record made on its first delivery, by body: what a clean run of one contact costs,
+    # whatever else the same drain processed (leftovers of other tests, timers firing).
+    record_log: dict[str, list[str]] = field(default_factory=dict)
+    _body: str | None = None
 
     # ------------------------------------------------------------------ wiring
 
@@ -84,6 +88,8 @@ class FaultInjector:
         self.assigned = {}
         self._current = None
         self._record_calls = -1
+        self.record_log = {}
+        self._body = None
 
     def plan_records(self, plan: Iterable[tuple[int, Fault]]) -> None:
         """Each record seen for the first time gets the next (index, fault): its index-th call fails once.
@@ -99,10 +105,15 @@ class FaultInjector:
         else:
             self._current = None  # a redelivery: its one fault already happened
         self._record_calls = 0
+        first = body not in self.record_log
+        self._body = body if first else None
+        if first:
+            self.record_log[body] = []
 
     def end_record(self) -> None:
         self._current = None
         self._record_calls = -1
+        self._body = None
 
     def fail_call(self, index: int, fault: Fault) -> None:
         """Fail the `index`-th call (0-based, counted from the last reset) once."""
@@ -134,6 +145,8 @@ class FaultInjector:
         call = Call(model.service_model.service_name, model.name)
         index = len(self.calls)
         self.calls.append(call)
+        if self._body is not None:
+            self.record_log[self._body].append(call.name)
         if isinstance(context, dict):
             context["fault_index"] = index  # the same dict reaches after-call, whatever other threads do
         nth = self._record_calls

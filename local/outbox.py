@@ -45,30 +45,41 @@ def _date(msg: EmailMessage) -> str | None:
         return None
 
 
+# Parsed sent mail by SES message id: a sent message never changes, and readers (the tests above all)
+# ask for the whole outbox again and again while it only grows.
+_PARSED: dict[str, tuple[str, dict[str, Any]]] = {}
+
+
 def sent_emails(data: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for item in data.get("ses", {}).get("RawMessage", []):
-        msg = parse_sent(item["raw_data"])
-        to, recipients = _recipients(list(item.get("destinations", [])))
-        out.append(
-            {
-                "kind": "email",
-                "id": item["id"],
-                "at": _date(msg),
-                "source": item.get("source"),
-                "to": to,
-                "recipients": recipients,
-                "subject": str(msg.get("Subject", "")),
-                "message_id": str(msg.get("Message-ID", "")).strip("<> "),
-                "in_reply_to": str(msg.get("In-Reply-To", "")).strip("<> ") or None,
-                "references": str(msg.get("References", "")),
-                "auto_submitted": msg.get("Auto-Submitted"),
-                "language": msg.get("Content-Language"),
-                "text": _body(msg, "plain"),
-                "html": _body(msg, "html"),
-            }
-        )
+        raw = item["raw_data"]
+        cached = _PARSED.get(item["id"])
+        if cached is None or cached[0] != raw:
+            cached = _PARSED[item["id"]] = (raw, _sent_email(item))
+        out.append(dict(cached[1]))
     return out
+
+
+def _sent_email(item: dict[str, Any]) -> dict[str, Any]:
+    msg = parse_sent(item["raw_data"])
+    to, recipients = _recipients(list(item.get("destinations", [])))
+    return {
+        "kind": "email",
+        "id": item["id"],
+        "at": _date(msg),
+        "source": item.get("source"),
+        "to": to,
+        "recipients": recipients,
+        "subject": str(msg.get("Subject", "")),
+        "message_id": str(msg.get("Message-ID", "")).strip("<> "),
+        "in_reply_to": str(msg.get("In-Reply-To", "")).strip("<> ") or None,
+        "references": str(msg.get("References", "")),
+        "auto_submitted": msg.get("Auto-Submitted"),
+        "language": msg.get("Content-Language"),
+        "text": _body(msg, "plain"),
+        "html": _body(msg, "html"),
+    }
 
 
 def sent_sms(data: dict[str, Any]) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from chalicelib.errors import Conflict, Forbidden, NotFound, TransientError, Val
 from chalicelib.inbound import Channel, TemplateRef
 from chalicelib.models import ConversationModel, Direction, Status
 from chalicelib.observability import logger
+from chalicelib.ops import indices
 
 if TYPE_CHECKING:
     from chalicelib.runtime import Runtime
@@ -146,6 +147,9 @@ def patch_conversation(conversation_id: str, body: Mapping[str, Any], *, staff: 
         "conversation changed",
         extra={"conversation_id": conversation_id, "fields": sorted(fields), "staff": staff.username},
     )
+    if fields.get("status") == Status.RESOLVED.value:
+        # Once per resolution: the write above was conditional on the version the agent saw.
+        indices.observe_resolution(conv, now, rt.campaign)
     fresh = store.get_conversation(conversation_id) or conv
     _follow_the_clock(fresh, before=conv, fields=fields, rt=rt)
     if "topic" in fields:
@@ -181,6 +185,7 @@ def _follow_the_clock(
             status=status,
             timeline_entry=entry.to_item(),
             expected_version=version,
+            answered=conv.first_response_at is not None,
         )
         return
     queue = rt.campaign.queues[conv.queue]
@@ -228,6 +233,7 @@ def _follow_the_clock(
         status=status,
         timeline_entry=change.entry.to_item(),
         expected_version=version,
+        answered=conv.first_response_at is not None,
     )
 
 

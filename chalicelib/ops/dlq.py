@@ -264,15 +264,26 @@ class DlqClient:
         action: Callable[[Held], None],
         *,
         limit: int = 1000,
+        skipped: list[tuple[DlqEntry, str]] | None = None,
     ) -> list[DlqEntry]:
-        """Run `action` on every selected entry, delete it from the DLQ, and release the rest."""
+        """Run `action` on every selected entry, delete it from the DLQ, and release the rest.
+
+        An entry the action refuses (`InvalidInput`) stays in the DLQ and is reported in `skipped`
+        with the reason; the others go on, so one unreplayable entry does not hold up a whole replay.
+        """
         held = self.hold(queue, limit=limit)
         done: list[DlqEntry] = []
         try:
             for h in held:
                 if not selected(h):
                     continue
-                action(h)
+                try:
+                    action(h)
+                except InvalidInput as exc:
+                    if skipped is None:
+                        raise
+                    skipped.append((h.entry, str(exc)))
+                    continue
                 # Deleted only after the action: a crash in between leaves it here, and replaying it
                 # again is harmless because the intake is idempotent on the source id.
                 self.sqs.delete_message(QueueUrl=self.url(queue.dlq), ReceiptHandle=h.entry.receipt_handle)
@@ -281,14 +292,25 @@ class DlqClient:
             self.release(queue, [h for h in held if h.entry not in done])
         return done
 
-    def replay(self, queue: DlqName, selected: Callable[[Held], bool], *, limit: int = 1000) -> list[DlqEntry]:
-        """Send each selected entry back to its source queue, then remove it from the DLQ."""
+    def replay(
+        self,
+        queue: DlqName,
+        selected: Callable[[Held], bool],
+        *,
+        limit: int = 1000,
+        skipped: list[tuple[DlqEntry, str]] | None = None,
+    ) -> list[DlqEntry]:
+        """Send each selected entry back to its source queue, then remove it from the DLQ.
+
+        Without `skipped` the first entry that cannot be replayed stops the replay (`InvalidInput`);
+        with it, such entries are left in the DLQ and listed there with their reason.
+        """
         source = self.url(queue.value)
 
         def send(h: Held) -> None:
             self.sqs.send_message(QueueUrl=source, MessageBody=self.replay_body(queue, h))
 
-        return self.act(queue, selected, send, limit=limit)
+        return self.act(queue, selected, send, limit=limit, skipped=skipped)
 
     def purge(self, queue: DlqName, selected: Callable[[Held], bool], *, limit: int = 1000) -> list[DlqEntry]:
         """Delete the selected entries for good (their raw objects stay in the raw bucket)."""

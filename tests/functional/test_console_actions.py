@@ -116,8 +116,21 @@ def test_take_assign_and_the_supervisor_rule(stack: Any, tokens: dict[str, dict[
             assert resp.status_code == 400 and words in resp.json_body["Message"], (body, resp.body)
 
 
+def emitted(text: str, metric: str) -> list[dict[str, Any]]:
+    """The EMF documents in captured stdout that carry `metric` (what CloudWatch would ingest)."""
+    docs = []
+    for line in text.splitlines():
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(doc, dict) and "_aws" in doc and metric in doc:
+            docs.append(doc)
+    return docs
+
+
 def test_resolving_stops_the_clock_and_reopening_resumes_it(
-    stack: Any, tokens: dict[str, dict[str, str]], unique_email: Any
+    stack: Any, tokens: dict[str, dict[str, str]], unique_email: Any, capsys: Any
 ) -> None:
     # GIVEN a real conversation whose SLA clock (version 1) runs
     ref = submitted(stack, unique_email("resolve"))
@@ -125,8 +138,12 @@ def test_resolving_stops_the_clock_and_reopening_resumes_it(
     with Client(stack.app_module.app) as client:
         seen = client.http.get(f"/api/conversations/{ref}", headers=tokens["agent"]).json_body
         # WHEN the agent resolves it
+        capsys.readouterr()
         resolved = patch(client, tokens["agent"], ref, {"version": seen["version"], "status": "resolved"})
         assert resolved.status_code == 200, resolved.body
+        # THEN the time to resolution is measured once, for the conversation's queue
+        docs = emitted(capsys.readouterr().out, "ResolutionTime")
+        assert len(docs) == 1 and docs[0]["queue"] == seen["queue"], docs
         # THEN the clock stops, as a reply waiting on the customer stops it
         wait_for(lambda: execution_status(stack, ref, 1) == "ABORTED", describe=lambda: "SLA v1 still running")
         view = client.http.get(f"/api/conversations/{ref}", headers=tokens["agent"]).json_body
@@ -236,3 +253,11 @@ def test_a_reply_with_the_same_key_is_sent_once(
     assert missing.status_code == 400 and "idempotency_key" in missing.json_body["Message"]
     replies = [m for m in sent_emails(stack.moto_data()) if email in m["to"] and "on its way" in m["text"]]
     assert len(replies) == 1
+    # AND the queue index follows the new status: the answered conversation is no longer listed as new
+    conv = store.get_conversation(ref)
+    assert conv is not None and conv.status == first.json_body["status"] != "new"
+    assert conv.status_due == store.status_due(conv.status, conv.resolution_due)
+    from chalicelib.models import ConversationModel
+
+    still_new = ConversationModel.by_queue.query(conv.queue, ConversationModel.status_due.startswith("new#"))
+    assert ref not in {c.conversation_id for c in still_new}

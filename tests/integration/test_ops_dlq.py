@@ -157,7 +157,8 @@ def test_redriven_sms_keeps_its_body_hidden_and_replays_once(stack: Any, drain: 
     # WHEN it is replayed twice in a row (the second time from a leftover copy)
     for _ in range(2):
         stack.sqs.send_message(QueueUrl=stack.env["INTAKE_DLQ_URL"], MessageBody=json.dumps(body))
-        rc, out = dlq(stack, capsys, "replay", "intake", "--all")
+        copies = [e for e in listed(stack, capsys)[0] if e["source_id"] == payload["inboundMessageId"]]
+        rc, out = dlq(stack, capsys, "replay", "intake", *[a for e in copies for a in ("--id", e["message_id"])])
         assert rc == 0, out
         drain()
     # THEN the SMS is stored once and acknowledged once
@@ -187,11 +188,21 @@ def test_purge_removes_only_the_chosen_entry(stack: Any, capsys: Any) -> None:
     assert unreadable[1]["message_id"] in {e["message_id"] for e in listed(stack, capsys, "events")[0]}
 
 
+def _web_envelope_from(stack: Any, body: str) -> str | None:
+    """The address a web envelope's raw submission was sent from (None for any other record)."""
+    envelope = json.loads(body)
+    if envelope.get("channel") != "web":
+        return None
+    raw = stack.client("s3").get_object(Bucket=envelope["bucket"], Key=envelope["key"])["Body"].read()
+    return str(json.loads(raw).get("email"))
+
+
 def test_slim_entries_are_rebuilt_from_their_raw_objects_and_replayed_once(stack: Any, drain: Any, capsys: Any) -> None:
     # GIVEN slim DLQ entries (reason, channel, source id, raw key: no body) for a web submission and an SMS
     # whose raw objects are in the raw bucket
     import urllib.request
 
+    drain()  # other tests' records off the intake queue first
     email = f"slim-{uuid.uuid4().hex[:10]}@customer.test"
     req = urllib.request.Request(
         f"{stack.api_url}/contact",
@@ -203,9 +214,10 @@ def test_slim_entries_are_rebuilt_from_their_raw_objects_and_replayed_once(stack
     )
     with urllib.request.urlopen(req, timeout=30) as resp:
         assert resp.status == 202
-    # the intake record is taken off the queue, as if processing had parked it in the slim shape
+    # the intake record is taken off the queue, as if processing had parked it in the slim shape (the
+    # queue may hold other tests' records too: only this submission's envelope is taken)
     got = stack.sqs.receive_message(QueueUrl=stack.env["INTAKE_QUEUE_URL"], MaxNumberOfMessages=10, WaitTimeSeconds=1)
-    envelopes = [m for m in got.get("Messages", []) if json.loads(m["Body"]).get("channel") == "web"]
+    envelopes = [m for m in got.get("Messages", []) if _web_envelope_from(stack, m["Body"]) == email]
     assert len(envelopes) == 1
     envelope = json.loads(envelopes[0]["Body"])
     stack.sqs.delete_message(QueueUrl=stack.env["INTAKE_QUEUE_URL"], ReceiptHandle=envelopes[0]["ReceiptHandle"])
@@ -213,23 +225,30 @@ def test_slim_entries_are_rebuilt_from_their_raw_objects_and_replayed_once(stack
     payload = inbound_payload(phone, "Slim SMS body", destination=stack.campaign.sms.number)
     sms_key = f"raw/sms/{datetime.now(UTC).date().isoformat()}/{payload['inboundMessageId']}.json"
     stack.client("s3").put_object(Bucket=stack.env["RAW_BUCKET"], Key=sms_key, Body=json.dumps(payload).encode())
+    lost = f"web-lost-{uuid.uuid4().hex}"  # a slim entry whose raw object was never written
     for channel, source_id, key in (
         ("web", envelope["source_id"], envelope["key"]),
         ("sms", payload["inboundMessageId"], sms_key),
+        ("web", lost, ""),
     ):
         slim = {"reason": "TransientError: throttled", "channel": channel, "source_id": source_id, "raw_key": key}
         stack.sqs.send_message(QueueUrl=stack.env["INTAKE_DLQ_URL"], MessageBody=json.dumps(slim))
     entries, out = listed(stack, capsys)
     mine = {
-        e["source_id"]: e for e in entries if e["source_id"] in (envelope["source_id"], payload["inboundMessageId"])
+        e["source_id"]: e
+        for e in entries
+        if e["source_id"] in (envelope["source_id"], payload["inboundMessageId"], lost)
     }
-    assert {e["shape"] for e in mine.values()} == {"slim"} and len(mine) == 2
+    assert {e["shape"] for e in mine.values()} == {"slim"} and len(mine) == 3
     assert email not in out and phone not in out
 
-    # WHEN both are replayed
+    # WHEN all three are replayed
     ids = [a for e in mine.values() for a in ("--id", e["message_id"])]
     rc, out = dlq(stack, capsys, "replay", "intake", *ids)
-    assert rc == 0, out
+    # THEN the one without a raw object is named with its reason and stays, and the replay went on past it
+    assert rc == 1 and f"entry {mine[lost]['message_id']} has no raw object" in out, out
+    assert out.count("replayed ") == 2, out
+    assert [e["source_id"] for e in listed(stack, capsys)[0] if e["source_id"] in mine] == [lost]
     drain()
     # THEN each is processed once from its raw object: stored and acknowledged on its channel
     assert inbound_count(f"email#{email}") == 1

@@ -1,0 +1,101 @@
+"""The local stack's moto, kept fast over a long session: a bounded debugging registry, indexed queries.
+
+moto records every instance of every model it ever created (`BaseModel.instances_tracked`) so that
+`/moto-api/data.json` can show them: every DynamoDB item version, every S3 object, every Step Functions
+history event, never released. Over a long session that registry grows without bound, and data.json
+(which serialises all of it, attribute by attribute) gets slow enough to time out. The tools read only
+sent mail (ses), sent SMS (sns) and queued messages (sqs, for the escalation inbox) from it, so only
+those are kept. What the emulated APIs do is unchanged: this touches the registry, not the backends.
+
+moto's DynamoDB Query sorts the whole table (`Table.all_items`) for every call, even when the key names
+one partition, so every query gets slower with every item any test ever wrote. `fast_queries` hands a
+query only the partition it names (or, for an index, the items unsorted: the query sorts what it keeps).
+Results, order and pagination are the same (tests/functional/test_emulator.py compares them).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from moto.core import common_models
+from moto.core.model_instances import model_data
+from moto.dynamodb.models.table import Table
+
+# What local/outbox.py and the phone simulator read from data.json.
+READ_FROM_DATA_JSON = frozenset({"ses", "sns", "sqs"})
+
+_original_new = common_models.BaseModel.__new__
+
+
+def track_only(services: Iterable[str] = READ_FROM_DATA_JSON) -> None:
+    """From now on, record model instances only for `services`; drop what others recorded so far.
+
+    Idempotent; applies to the moto server running in this process (the local stack's).
+    """
+    keep = frozenset(services)
+
+    def __new__(cls: type[Any], *args: Any, **kwargs: Any) -> Any:
+        # What BaseModel.__new__ does, minus the append for services nobody reads back.
+        instance = super(common_models.BaseModel, cls).__new__(cls)
+        if _service_of(cls) in keep:
+            cls.instances_tracked.append(instance)
+        return instance
+
+    common_models.BaseModel.__new__ = staticmethod(__new__)  # type: ignore[method-assign]
+    for service, models in model_data.items():
+        if service not in keep:
+            for model in models.values():
+                model.instances_tracked = []  # type: ignore[attr-defined]
+
+
+def restore() -> None:
+    """moto as it came: every instance recorded, every query over the whole table."""
+    common_models.BaseModel.__new__ = staticmethod(_original_new)  # type: ignore[method-assign]
+    Table.query = _original_query  # type: ignore[method-assign]
+    Table.all_items = _original_all_items  # type: ignore[method-assign]
+
+
+def _service_of(cls: type[Any]) -> str:
+    # The registry's own naming (moto.core.base_backend.InstanceTrackerMeta): moto.<service>.models…
+    parts = cls.__module__.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+_original_query = Table.query
+_original_all_items = Table.all_items
+_scope = threading.local()  # the moto server answers each request on its own thread
+
+
+def fast_queries() -> None:
+    """Queries read only what they can match (idempotent; undone by `restore`)."""
+    Table.query = _query  # type: ignore[method-assign]
+    Table.all_items = _all_items  # type: ignore[method-assign]
+
+
+def _query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+    # Table.query(hash_key, range_comparison, range_objs, limit, exclusive_start_key, scan_index_forward,
+    #             projection_expressions, index_name, ...)
+    index_name = kwargs["index_name"] if "index_name" in kwargs else (args[6] if len(args) > 6 else None)
+    _scope.query = (self, None if index_name else hash_key)
+    try:
+        return _original_query(self, hash_key, *args, **kwargs)
+    finally:
+        _scope.query = None
+
+
+def _all_items(self: Table) -> list[Any]:
+    scope = getattr(_scope, "query", None)
+    if scope is None or scope[0] is not self:
+        return _original_all_items(self)  # a scan, an export: the whole table, in key order
+    hash_key = scope[1]
+    if hash_key is None:
+        return [item for bucket in self.items.values() for item in _bucket_items(self, bucket)]
+    bucket = self.items.get(hash_key)
+    return [] if bucket is None else _bucket_items(self, bucket)
+
+
+def _bucket_items(table: Table, bucket: Any) -> list[Any]:
+    # With a range key a partition is a dict of items by range key; without one it is the item itself.
+    return list(bucket.values()) if table.range_key_attr else [bucket]
