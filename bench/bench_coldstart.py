@@ -224,7 +224,9 @@ def import_breakdown(pkg: Path, sdk: Path, env: dict[str, str]) -> None:
 
 
 def main(runs: int) -> None:
-    print(f"cores: {os.cpu_count()}, Python {sys.version.split()[0]}")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    # The machine is shared: a load above the core count stretches every wall-clock figure below.
+    print(f"cores: {os.cpu_count()}, load average {load}, Python {sys.version.split()[0]}")
     print("Deployment package (replydesk package --campaign demo --stage dev)")
     path = build_package()
     if path is None:
