@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from chalicelib.config import ENV_CAMPAIGN, ENV_STAGE, Campaign, load_campaign
-from cli.slim import drop_sdk
+from cli.slim import add_bytecode, drop_sdk
 from cli.template import ROOT, merge_template
 
 
@@ -27,7 +27,8 @@ def package(campaign_name: str, stage: str, out: Path, *, bundle_sdk: bool = Fal
     """Write `<out>/sam.json` (and deployment.zip); returns the template's path.
 
     The zip leaves out boto3/botocore and their dependencies (the Lambda runtime has them) unless
-    `bundle_sdk`, for a stack that wants the SDK version it was tested with.
+    `bundle_sdk`, for a stack that wants the SDK version it was tested with, and carries bytecode for
+    what a cold start imports (cli/slim.py).
     """
     campaign = load_campaign(campaign_name)  # a bad campaign fails here, before anything is built
     check_templates(campaign)  # and so does a seed library lacking a template the campaign needs
@@ -45,6 +46,8 @@ def package(campaign_name: str, stage: str, out: Path, *, bundle_sdk: bool = Fal
     subprocess.run(cmd, cwd=ROOT, env=env, check=True)
     if not bundle_sdk:
         drop_sdk(pkg_dir / "deployment.zip")
+    import_env = {ENV_CAMPAIGN: campaign.name, ENV_STAGE: stage, "AWS_DEFAULT_REGION": env["AWS_DEFAULT_REGION"]}
+    add_bytecode(pkg_dir / "deployment.zip", import_env)
     return pkg_dir / "sam.json"
 
 
