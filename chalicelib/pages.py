@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import functools
+import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from chalicelib import aws
+from chalicelib.acknowledge import template_context
 from chalicelib.config import get_campaign, get_settings
 from chalicelib.errors import ValidationError
 from chalicelib.guard import ratelimit
@@ -18,6 +20,10 @@ from chalicelib.intake import web
 from chalicelib.metrics import Metric, count
 from chalicelib.models import bind_models
 from chalicelib.observability import logger
+
+if TYPE_CHECKING:
+    from chalicelib.config import Campaign
+    from chalicelib.render import TemplateStore
 
 _WEB_DIR = Path(__file__).parent / "web"
 
@@ -28,17 +34,52 @@ def _env() -> Environment:
     return Environment(loader=FileSystemLoader(_WEB_DIR), autoescape=select_autoescape(["html"]))
 
 
-@functools.cache
+# Seconds a rendered contact page is served before the library's FAQ answers are read again: an edit
+# in the template library shows on the page within this time, and a busy page costs no reads.
+PAGE_TTL_SECONDS = 300
+_page_cache: tuple[float, str] | None = None
+
+
 def contact_page() -> str:
-    campaign = get_campaign()
+    """The campaign's contact page, with the FAQ answers of the template library in every language."""
+    global _page_cache
+    now = time.monotonic()
+    if _page_cache is None or now - _page_cache[0] > PAGE_TTL_SECONDS:
+        from chalicelib.runtime import get_runtime  # the library's store; imported when a page is built
+
+        campaign = get_campaign()
+        _page_cache = (now, render_contact_page(campaign, faq_by_language(campaign, get_runtime().templates)))
+    return _page_cache[1]
+
+
+def clear_page_cache() -> None:
+    global _page_cache
+    _page_cache = None
+
+
+def faq_by_language(campaign: Campaign, templates: TemplateStore) -> dict[str, dict[str, str]]:
+    """{language: {topic: answer}} from the library's `faq-<topic>` snippets; the campaign file's `faq`
+    fills the default language where the library has no answer."""
+    context = {
+        "campaign": template_context(campaign=campaign, customer_name="", reference="", language="", topic=None)[
+            "campaign"
+        ]
+    }
+    faqs = templates.faq_answers([t.id for t in campaign.topics], campaign.languages, context)
+    faqs[campaign.default_language] = {**campaign.faq, **faqs.get(campaign.default_language, {})}
+    return faqs
+
+
+def render_contact_page(campaign: Campaign, faqs: dict[str, dict[str, str]]) -> str:
     return (
         _env()
         .get_template("contact.html")
         .render(
             brand=campaign.brand,
             topics=[{"id": t.id, "label": t.label} for t in campaign.topics],
-            faq=dict(campaign.faq),
+            faqs=faqs,
             languages=campaign.languages,
+            default_language=campaign.default_language,
             max_message=web.MAX_MESSAGE_CHARS,
             honeypot=web.HONEYPOT_FIELD,
         )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chalicelib.errors import NotFound
 from chalicelib.library.model import Purpose, TemplateVersion, template_id
-from chalicelib.library.rendering import NoVariant, RenderedMessage, choose_language, render_source
+from chalicelib.library.rendering import NoVariant, RenderedMessage, TemplateError, choose_language, render_source
 
 _EXT_PART = {"txt": "text", "html": "html"}
 
@@ -108,6 +108,31 @@ class TemplateStore:
         if "links" not in context:
             full["links"] = {"rating": {}, "live_chat": "", **(self.links(context) if self.links is not None else {})}
         return full
+
+    def faq_answers(
+        self, topics: Iterable[str], languages: Iterable[str], context: Mapping[str, Any]
+    ) -> dict[str, dict[str, str]]:
+        """Each topic's FAQ answer in each language that has a variant of its own: {language: {topic: text}}.
+
+        For pages shown before anyone wrote (the contact form): `context` holds the campaign's fields only,
+        so an answer that needs a customer's or conversation's value is left out, not shown half-filled.
+        """
+        out: dict[str, dict[str, str]] = {lang: {} for lang in languages}
+        for topic in topics:
+            found = self.source.latest(template_id(f"faq-{topic}", "snippet"))
+            if found is None:
+                continue
+            for lang in out:
+                source = found.bodies[lang].get("text") if lang in found.languages else None
+                if not source:
+                    continue
+                try:
+                    text = render_source(source, context, autoescape=False, where=f"{found.template_id} [{lang}]")
+                except TemplateError:
+                    continue
+                if text.strip():
+                    out[lang][topic] = text.strip()
+        return out
 
     def _snippet(self, stem: str, language: str, context: Mapping[str, Any]) -> str:
         found = self.source.latest(template_id(stem, "snippet"))

@@ -47,6 +47,31 @@ def stack() -> Iterator[Any]:
     s.stop()
 
 
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    """A moto server of the module's own (no stack, no resources), with fake credentials.
+
+    It shares the process's moto backends with the session stack's server: use names of your own.
+    """
+    from moto.server import ThreadedMotoServer
+
+    with pytest.MonkeyPatch.context() as mp:
+        for var, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }.items():
+            mp.setenv(var, value)
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        try:
+            yield f"http://{host}:{port}"
+        finally:
+            server.stop()
+
+
 @pytest.fixture
 def drain(stack: Any) -> Callable[[], int]:
     return lambda: stack.pump.drain()

@@ -124,6 +124,15 @@ def mentioned(username: str) -> dict[str, Any]:
         key=lambda h: h.at or "",
         reverse=True,
     )
-    ids = list(dict.fromkeys(h.ref for h in hits))
+    latest: dict[str, str] = {}
+    for h in hits:  # newest first: the first hit of a conversation is its latest mention
+        latest.setdefault(h.ref, h.at or "")
+    ids = list(latest)
     found = {c.conversation_id: c for c in ConversationModel.batch_get(ids[:MAX_RESULTS])} if ids else {}
-    return {"conversations": [_conversation_row(found[i]) for i in ids if i in found]}
+    rows = [_conversation_row(found[i]) | {"mentioned_at": latest[i]} for i in ids if i in found]
+    names = {c["customer_id"]: c["name"] for c in _customer_rows(list(dict.fromkeys(r["customer_id"] for r in rows)))}
+    # `mentioned_at` lets the console count what is new since the agent last looked; `customer` is the
+    # list row's customer cell.
+    for r in rows:
+        r["customer"] = {"customer_id": r["customer_id"], "name": names.get(r["customer_id"])}
+    return {"conversations": rows}

@@ -523,6 +523,50 @@ def test_a_second_agent_sees_who_else_is_on_the_conversation(
     screenshot(blair, tmp_path, "presence-in-list")
 
 
+def note_as(stack: Any, username: str, conversation_id: str, text: str) -> None:
+    """An internal note written by another staff member (through the staff API, as their console does)."""
+    from tests import staffauth
+
+    user, password, _ = demo_login(username)
+    token = str(staffauth.login(stack, user, password)["IdToken"])
+    req = urllib.request.Request(
+        f"{stack.api_url}/api/conversations/{conversation_id}/notes",
+        data=json.dumps({"text": text, "idempotency_key": uuid.uuid4().hex}).encode(),
+        method="POST",
+        headers=staffauth.bearer(token),
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert resp.status == 200
+
+
+def test_an_agent_is_told_of_a_mention_and_finds_the_conversation(
+    stack: Any, drain: Any, console: Callable[..., Any], tmp_path: Path
+) -> None:
+    # GIVEN a conversation on which a colleague asks the agent something in an internal note
+    address = mailbox("mention")
+    smtp_mail(stack, address, "Gift card", "Can I pay with two gift cards?")
+    drain()
+    conv = email_conversation(address)
+    note_as(stack, "agent2", conv.conversation_id, "@agent you handled gift cards last week, can you take this?")
+    # WHEN the agent signs in
+    page = console("agent")
+    # THEN the Mentions view in the sidebar shows unread mentions
+    badge = page.locator("#count-mentions")
+    expect(badge).to_have_class(re.compile(r"\bunread\b"), timeout=30_000)
+    assert int(badge.inner_text()) >= 1
+    screenshot(page, tmp_path, "mention-badge")
+    # WHEN they open it
+    page.click('a[data-view="mentions"]')
+    # THEN the conversation is listed, with its customer, and the badge is cleared
+    expect(row(page, conv.conversation_id)).to_be_visible()
+    assert "Ada Lovelace" in row(page, conv.conversation_id).inner_text()
+    expect(badge).to_have_text("")
+    # AND a new mention afterwards counts as one unread, on the next refresh of the sidebar
+    page.click('a[data-view="mine"]')
+    note_as(stack, "supervisor", conv.conversation_id, "@agent please answer today")
+    expect(badge).to_have_text("1", timeout=40_000)
+
+
 def test_template_inserted_with_the_keyboard_filled_previewed_and_sent(
     stack: Any, drain: Any, console: Callable[..., Any], tmp_path: Path
 ) -> None:

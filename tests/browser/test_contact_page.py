@@ -39,3 +39,19 @@ def test_customer_submits_the_contact_page_and_sees_the_reference(
     drain()
     acks = [m for m in sent_emails(stack.moto_data()) if email in m["to"]]
     assert len(acks) == 1 and reference in acks[0]["subject"]
+
+
+def test_a_swedish_browser_sees_the_faq_answer_in_swedish(stack: Any, browser: Any) -> None:
+    # GIVEN a customer whose browser asks for Swedish
+    context = browser.new_context(locale="sv-SE")
+    try:
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        page.goto(f"{stack.api_url}/")
+        # WHEN they pick a topic
+        page.select_option("#topic", "returns")
+        # THEN the quick answer is the library's Swedish one, and the form will send their language
+        assert "Du kan returnera" in page.inner_text("#faq")
+        assert page.input_value("#language") == "sv"
+    finally:
+        context.close()

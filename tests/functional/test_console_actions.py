@@ -218,6 +218,10 @@ def test_notes_are_internal_once_per_key_with_mentions(stack: Any, tokens: dict[
         own = client.http.get("/api/mentions", headers=tokens["agent"]).json_body["conversations"]
     assert conv.conversation_id in [c["conversation_id"] for c in theirs]
     assert conv.conversation_id not in [c["conversation_id"] for c in own]
+    # AND the row says when it was mentioned (what the console counts as unread)
+    mine = next(c for c in theirs if c["conversation_id"] == conv.conversation_id)
+    assert mine["mentioned_at"] and datetime.fromisoformat(mine["mentioned_at"]).tzinfo is not None
+    assert mine["customer"]["customer_id"] == conv.customer_id
 
 
 def test_callback_request_is_recorded_once(stack: Any, tokens: dict[str, dict[str, str]]) -> None:

@@ -5,13 +5,11 @@ from __future__ import annotations
 import itertools
 import json
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto.server import ThreadedMotoServer
 
 from chalicelib.config import Campaign, load_campaign
 from chalicelib.errors import DeliveryError, ValidationError, is_retryable
@@ -34,25 +32,6 @@ def fresh_number(*, opted_out_at_sns: bool = False) -> str:
     while n % 100 == 99:
         n = next(_numbers)
     return f"+1425555{n:04d}"
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    with pytest.MonkeyPatch.context() as mp:
-        for var, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-        }.items():
-            mp.setenv(var, value)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        try:
-            yield f"http://{host}:{port}"
-        finally:
-            server.stop()
 
 
 @pytest.fixture

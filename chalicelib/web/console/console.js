@@ -19,7 +19,10 @@ const VIEWS = [
   { view: "mine", label: "Mine" },
   { view: "unassigned", label: "Unassigned" },
   { view: "breached", label: "Breached" },
+  { view: "mentions", label: "Mentions" },
 ];
+// When this agent last opened "Mentions", per browser: newer mentions count as unread.
+const MENTIONS_SEEN_KEY = "replydesk.mentionsSeen";
 
 const state = {
   me: null,
@@ -282,9 +285,36 @@ async function loadQueues() {
   };
   setCount("breached", breached, "breached");
   setCount("unassigned", unassigned);
+  loadMentions()
+    .then((rows) => setCount("mentions", unreadMentions(rows), "unread"))
+    .catch(() => {});
   fillSelect($("#act-queue"), state.queues.map((q) => [q.queue, q.label || q.queue]));
   fillSelect($("#picker-topic"), [["", "any topic"], ...topics().map((t) => [t.id, t.label || t.id])]);
   markNav();
+}
+
+async function loadMentions() {
+  const data = await api.get("mentions");
+  return (data && data.conversations) || [];
+}
+
+function mentionsSeenAt() {
+  return localStorage.getItem(`${MENTIONS_SEEN_KEY}.${(state.me && state.me.username) || ""}`) || "";
+}
+
+function unreadMentions(rows) {
+  const seen = mentionsSeenAt();
+  return rows.filter((r) => (r.mentioned_at || "") > seen).length;
+}
+
+function markMentionsSeen(rows) {
+  const newest = rows.reduce((m, r) => ((r.mentioned_at || "") > m ? r.mentioned_at : m), mentionsSeenAt());
+  localStorage.setItem(`${MENTIONS_SEEN_KEY}.${(state.me && state.me.username) || ""}`, newest);
+  const el = $("#count-mentions");
+  if (el) {
+    el.textContent = "";
+    el.className = "count";
+  }
 }
 
 function topics() {
@@ -333,7 +363,14 @@ async function loadList() {
   const headers = state.list.etag ? { "If-None-Match": state.list.etag } : {};
   let answer;
   try {
-    answer = await api.call("GET", listPath(r, cursor), { headers });
+    if (r.view === "mentions") {
+      // Notes that @mention this agent, newest first (one page: the API returns the latest ones).
+      const rows = await loadMentions();
+      answer = { status: 200, data: { items: rows } };
+      markMentionsSeen(rows);
+    } else {
+      answer = await api.call("GET", listPath(r, cursor), { headers });
+    }
     $("#list-error").textContent = "";
     $("#poll-state").textContent = "live";
   } catch (e) {
