@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -28,10 +29,22 @@ _CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeou
 SEND_CONFIG = _CONFIG.merge(Config(retries={"total_max_attempts": 1, "mode": "standard"}))
 
 
+_SESSION_LOCK = threading.Lock()
+
+
+@functools.cache
+def _session() -> Any:
+    # One botocore session for every client: each new one reads the endpoint rules and the list of
+    # services from disk again, most of a cold start's first use. Clients are thread-safe; creating
+    # them from one session is not, hence the lock in _client.
+    return boto3.session.Session()
+
+
 def _client(service: str, config: Config = _CONFIG) -> Any:
     s = get_settings()
-    session: Any = boto3.session.Session()  # the typed overloads want a literal service name
-    return session.client(service, region_name=s.region, endpoint_url=s.endpoint_url, config=config)
+    with _SESSION_LOCK:
+        session: Any = _session()  # the typed overloads want a literal service name
+        return session.client(service, region_name=s.region, endpoint_url=s.endpoint_url, config=config)
 
 
 @functools.cache
@@ -78,6 +91,6 @@ def cognito_idp() -> CognitoIdentityProviderClient:
 
 def clear_caches() -> None:
     """Forget every client and the settings (tests, and the local stack after a reset)."""
-    for factory in (s3, sqs, sns, ses, dynamodb, stepfunctions, cloudwatch, cognito_idp):
+    for factory in (s3, sqs, sns, ses, dynamodb, stepfunctions, cloudwatch, cognito_idp, _session):
         factory.cache_clear()
     get_settings.cache_clear()
