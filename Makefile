@@ -67,6 +67,7 @@ typecheck: install
 
 bench: install
 	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@echo "== bench/load_model.py (1 million contacts a day, peaks of 50/s)"; $(BIN)/python bench/load_model.py
 
 package: install
 	$(BIN)/replydesk package --campaign $(CAMPAIGN) --stage $(STAGE)

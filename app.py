@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from chalice.app import Chalice, CloudWatchEvent, ConvertToMiddleware, Rate, Response, SQSEvent
 
 from chalicelib import pages
@@ -19,6 +18,10 @@ from chalicelib.api.rating import rating_api
 from chalicelib.api.templates import templates_api
 from chalicelib.config import deploy_names
 from chalicelib.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch import BatchProcessor
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 NAMES = deploy_names()
 
@@ -36,8 +39,14 @@ app.register_blueprint(console_page)  # the staff console page and its assets un
 app.register_blueprint(gdpr_api, url_prefix="/api")
 app.register_blueprint(brief_api, url_prefix="/api")
 
-INTAKE_PROCESSOR = BatchProcessor(event_type=EventType.SQS)
-EVENTS_PROCESSOR = BatchProcessor(event_type=EventType.SQS)
+
+@functools.cache
+def batch_processor(queue: str) -> BatchProcessor:
+    """One BatchProcessor per queue, built on the first batch: every function imports app.py, and
+    Powertools' batch utility (with the event classes it pulls in) is a large part of a cold start."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+
+    return BatchProcessor(event_type=EventType.SQS)
 
 
 @app.route("/", methods=["GET"])
@@ -67,25 +76,29 @@ def health() -> dict[str, Any]:
 
 @app.on_sqs_message(queue=NAMES.intake_queue, batch_size=10, name="process_intake")
 def process_intake(event: SQSEvent) -> PartialItemFailureResponse:
+    from aws_lambda_powertools.utilities.batch import process_partial_response
+
     from chalicelib.pipeline import intake_record_handler, register_lambda_context
 
     register_lambda_context(event.context)
     return process_partial_response(
         event=event.to_dict(),
         record_handler=intake_record_handler(),
-        processor=INTAKE_PROCESSOR,
+        processor=batch_processor("intake"),
         context=event.context,  # type: ignore[arg-type]
     )
 
 
 @app.on_sqs_message(queue=NAMES.events_queue, batch_size=10, name="process_events")
 def process_events(event: SQSEvent) -> PartialItemFailureResponse:
+    from aws_lambda_powertools.utilities.batch import process_partial_response
+
     from chalicelib.events import events_record_handler
 
     return process_partial_response(
         event=event.to_dict(),
         record_handler=events_record_handler(),
-        processor=EVENTS_PROCESSOR,
+        processor=batch_processor("events"),
         context=event.context,  # type: ignore[arg-type]
     )
 

@@ -26,7 +26,7 @@ def topic_cv() -> None:
     from sklearn.model_selection import StratifiedKFold
 
     from chalicelib.classify.topic import UNKNOWN, TopicModel
-    from chalicelib.classify.training import read_csv, train
+    from cli.topic_training import read_csv, train
 
     texts, labels = read_csv(DATA / "intent_banking77" / "train.csv")
     y = np.array(labels)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -22,12 +23,28 @@ if TYPE_CHECKING:
 
 # Lambda retries the record anyway; keep SDK retries short so one slow call cannot eat the timeout.
 _CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=15)
+# The clients that send mail and SMS make one attempt per call: botocore retries a read timeout or a
+# 5xx, and a SendRawEmail or Publish whose answer was lost after SES/SNS did the work would go out
+# twice. The outbox decides what a failed send means (retry later, or outcome unknown).
+SEND_CONFIG = _CONFIG.merge(Config(retries={"total_max_attempts": 1, "mode": "standard"}))
 
 
-def _client(service: str) -> Any:
+_SESSION_LOCK = threading.Lock()
+
+
+@functools.cache
+def _session() -> Any:
+    # One botocore session for every client: each new one reads the endpoint rules and the list of
+    # services from disk again, most of a cold start's first use. Clients are thread-safe; creating
+    # them from one session is not, hence the lock in _client.
+    return boto3.session.Session()
+
+
+def _client(service: str, config: Config = _CONFIG) -> Any:
     s = get_settings()
-    session: Any = boto3.session.Session()  # the typed overloads want a literal service name
-    return session.client(service, region_name=s.region, endpoint_url=s.endpoint_url, config=_CONFIG)
+    with _SESSION_LOCK:
+        session: Any = _session()  # the typed overloads want a literal service name
+        return session.client(service, region_name=s.region, endpoint_url=s.endpoint_url, config=config)
 
 
 @functools.cache
@@ -42,12 +59,14 @@ def sqs() -> SQSClient:
 
 @functools.cache
 def sns() -> SNSClient:
-    return _client("sns")  # type: ignore[no-any-return]
+    """The SMS sender (and its opt-out lookup): one attempt per call."""
+    return _client("sns", SEND_CONFIG)  # type: ignore[no-any-return]
 
 
 @functools.cache
 def ses() -> SESClient:
-    return _client("ses")  # type: ignore[no-any-return]
+    """The mail sender: one attempt per call."""
+    return _client("ses", SEND_CONFIG)  # type: ignore[no-any-return]
 
 
 @functools.cache
@@ -72,6 +91,6 @@ def cognito_idp() -> CognitoIdentityProviderClient:
 
 def clear_caches() -> None:
     """Forget every client and the settings (tests, and the local stack after a reset)."""
-    for factory in (s3, sqs, sns, ses, dynamodb, stepfunctions, cloudwatch, cognito_idp):
+    for factory in (s3, sqs, sns, ses, dynamodb, stepfunctions, cloudwatch, cognito_idp, _session):
         factory.cache_clear()
     get_settings.cache_clear()

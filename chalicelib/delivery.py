@@ -6,12 +6,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from chalicelib import outbox, store
+from pynamodb.transactions import TransactWrite
+
+from chalicelib import outbox, searchindex, store
 from chalicelib.acknowledge import OutboundEmail, send_email
 from chalicelib.errors import TransientError
 from chalicelib.inbound import Channel, TemplateRef
-from chalicelib.models import EffectStatus
-from chalicelib.outbox import Effect, EffectRefused, EffectResult, Sent
+from chalicelib.models import ConversationModel, EffectStatus, MessageModel
+from chalicelib.outbox import Alongside, Effect, EffectRefused, EffectResult, Sent
 
 if TYPE_CHECKING:
     from chalicelib.runtime import Runtime
@@ -39,6 +41,34 @@ def email_message_id(effect_id: str, domain: str) -> str:
 
 
 T = TypeVar("T")
+
+
+def _stored_with_mark(
+    build: Callable[[EffectStatus, str], MessageModel], *, ack: bool, rfc_message_id: str | None, rt: Runtime
+) -> Alongside:
+    """The outbound message (and, for an ack, its conversation's mark) written with the outbox's mark.
+
+    One transaction instead of three writes; the message is written unconditionally, the same item on
+    every try, so a repeated mark (a lost answer) repeats it harmlessly.
+    """
+
+    def add(tx: TransactWrite, status: EffectStatus, created_at: str) -> None:
+        if status not in (EffectStatus.SENT, EffectStatus.UNKNOWN):
+            return
+        item = build(status, created_at)
+        tx.save(item)
+        if ack:
+            conv = ConversationModel(conversation_id=item.conversation_id)
+            tx.update(conv, actions=store.ack_actions(rfc_message_id, rt.clock()))
+
+    return add
+
+
+def _index(result: EffectResult, *, ack: bool, conversation_id: str, subject: str, text: str) -> None:
+    """A staff reply or follow-up is found by staff search; an ack (campaign boilerplate) is not indexed."""
+    if ack or result.duplicate or result.status not in (EffectStatus.SENT, EffectStatus.UNKNOWN):
+        return
+    searchindex.index_message(conversation_id, subject=subject, text=text, at=result.created_at or None)
 
 
 def _prepare(effect: Effect, build: Callable[[], T], rt: Runtime) -> T | EffectResult:
@@ -78,10 +108,11 @@ def deliver_email(
     on_not_sent: Callable[[], None] = lambda: None,
     before_send: Callable[[], None] = lambda: None,
 ) -> Delivered:
-    """Compose (with the effect's Message-ID), send once through the outbox, store the outbound message."""
-    existing = outbox.get(effect.effect_id)
-    if existing is not None and existing.status == EffectStatus.FAILED.value:
-        return Delivered(EffectStatus.FAILED, True, "", existing.reason)
+    """Compose (with the effect's Message-ID), send once through the outbox, store the outbound message.
+
+    No read of the outbox first: the claim finds an earlier delivery's record (sent, failed or unknown)
+    and returns it as a duplicate.
+    """
     rfc_id = email_message_id(effect.effect_id, rt.campaign.message_id_domain)
     prepared = _prepare(effect, lambda: compose(rfc_id), rt)
     if isinstance(prepared, EffectResult):
@@ -95,24 +126,25 @@ def deliver_email(
         provider = send_email(email, ses=rt.ses, campaign=rt.campaign)
         return Sent(provider_id=provider, message_id=message_id, template=ref)
 
-    result = outbox.perform(effect, send, now=rt.clock, on_not_sent=on_not_sent)
-    if result.status in (EffectStatus.SENT, EffectStatus.UNKNOWN):
-        store.put_message(
-            store.outbound_message_item(
-                conversation_id=effect.conversation_id or "",
-                channel=Channel.EMAIL,
-                source_id=effect.effect_id,
-                now=result.created_at or rt.clock(),
-                text=email.text,
-                subject=email.subject,
-                rfc_message_id=email.message_id,
-                template=email.template,
-                template_ref=ref,
-                sent_by=sent_by,
-                ack=ack,
-                delivery=result.status.value,
-            )
+    def message(status: EffectStatus, created_at: str) -> MessageModel:
+        return store.outbound_message_item(
+            conversation_id=effect.conversation_id or "",
+            channel=Channel.EMAIL,
+            source_id=effect.effect_id,
+            now=created_at or rt.clock(),
+            text=email.text,
+            subject=email.subject,
+            rfc_message_id=email.message_id,
+            template=email.template,
+            template_ref=ref,
+            sent_by=sent_by,
+            ack=ack,
+            delivery=status.value,
         )
+
+    alongside = _stored_with_mark(message, ack=ack, rfc_message_id=email.message_id, rt=rt)
+    result = outbox.perform(effect, send, now=rt.clock, on_not_sent=on_not_sent, alongside=alongside)
+    _index(result, ack=ack, conversation_id=effect.conversation_id or "", subject=email.subject, text=email.text)
     return _finished(effect, result, message_id, rfc=email.message_id, ref=ref)
 
 
@@ -139,9 +171,6 @@ def deliver_sms(
     """Render, publish once through the outbox (SNS opt-outs honoured), store the outbound message."""
     from chalicelib import sms  # sms imports the render/config layers only; kept off the import path of events
 
-    existing = outbox.get(effect.effect_id)
-    if existing is not None and existing.status == EffectStatus.FAILED.value:
-        return Delivered(EffectStatus.FAILED, True, "", existing.reason)
     prepared = _prepare(effect, compose, rt)
     if isinstance(prepared, EffectResult):
         return _finished(effect, prepared, "", rfc=None, ref=None)
@@ -162,20 +191,21 @@ def deliver_sms(
             raise EffectRefused(result.reason.value if result.reason else "not_sent")
         return Sent(provider_id=result.message_id or "", message_id=message_id, template=body.ref)
 
-    result = outbox.perform(effect, send, now=rt.clock, on_not_sent=on_not_sent)
-    if result.status in (EffectStatus.SENT, EffectStatus.UNKNOWN):
-        store.put_message(
-            store.outbound_message_item(
-                conversation_id=effect.conversation_id or "",
-                channel=Channel.SMS,
-                source_id=effect.effect_id,
-                now=result.created_at or rt.clock(),
-                text=body.text,
-                template=body.template,
-                template_ref=body.ref,
-                sent_by=sent_by,
-                ack=ack,
-                delivery=result.status.value,
-            )
+    def message(status: EffectStatus, created_at: str) -> MessageModel:
+        return store.outbound_message_item(
+            conversation_id=effect.conversation_id or "",
+            channel=Channel.SMS,
+            source_id=effect.effect_id,
+            now=created_at or rt.clock(),
+            text=body.text,
+            template=body.template,
+            template_ref=body.ref,
+            sent_by=sent_by,
+            ack=ack,
+            delivery=status.value,
         )
+
+    alongside = _stored_with_mark(message, ack=ack, rfc_message_id=None, rt=rt)
+    result = outbox.perform(effect, send, now=rt.clock, on_not_sent=on_not_sent, alongside=alongside)
+    _index(result, ack=ack, conversation_id=effect.conversation_id or "", subject="", text=body.text)
     return _finished(effect, result, message_id, rfc=None, ref=body.ref)

@@ -118,6 +118,12 @@ RETRYABLE_AWS_CODES = frozenset(
     {
         "Throttling",
         "ThrottlingException",
+        # SNS throttles with `Throttled` (HTTP 429); the others are botocore's own list of throttle codes.
+        "Throttled",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestThrottled",
+        "RequestThrottledException",
         "ProvisionedThroughputExceededException",
         "RequestLimitExceeded",
         "ServiceUnavailable",

@@ -17,8 +17,10 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 from jinja2 import TemplateError
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
 
+from chalicelib import store
 from chalicelib.errors import (
     RETRYABLE_AWS_CODES,
     DeliveryError,
@@ -135,7 +137,8 @@ def classify_failure(exc: BaseException) -> str:
         if isinstance(e, ClientError):
             code = str(e.response.get("Error", {}).get("Code", ""))
             status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-            if code in RETRYABLE_AWS_CODES or status >= 500 or code in ("InternalFailure", "ServiceUnavailable"):
+            # A 429 is a throttle whatever its code (SNS says `Throttled`): nothing was done, retry.
+            if code in RETRYABLE_AWS_CODES or status == 429 or status >= 500 or code == "InternalFailure":
                 return "not_sent"
             return "refused"
     for e in chain:
@@ -251,6 +254,11 @@ def _begin(rec: OutboxModel, now: datetime, *, retry_unknown: bool) -> None:
         raise _transient(exc, "begin") from exc
 
 
+# Writes that belong with an effect's mark (the message it stored, the conversation it changed): given
+# the transaction, the mark's status and the record's first write time, they add themselves to it.
+Alongside = Callable[[TransactWrite, EffectStatus, str], None]
+
+
 def _finish(
     rec: OutboxModel,
     status: EffectStatus,
@@ -258,6 +266,7 @@ def _finish(
     *,
     sent: Sent | None = None,
     reason: str | None = None,
+    alongside: Alongside | None = None,
 ) -> None:
     actions: list[Any] = [
         OutboxModel.status.set(status.value),
@@ -280,11 +289,18 @@ def _finish(
             ]
     # Setting the same values twice is harmless, and a mark lost after a real send would turn a sent
     # effect into an unknown one: one more try here before the record is retried.
+    # With `alongside` the mark and those writes are one transaction: one call, and every write in it
+    # repeats harmlessly.
     for attempt in (1, 2):
         try:
-            rec.update(actions=actions)
+            if alongside is None:
+                rec.update(actions=actions)
+            else:
+                with TransactWrite(connection=store.transaction_connection()) as tx:
+                    tx.update(OutboxModel(effect_id=rec.effect_id), actions=actions)
+                    alongside(tx, status, rec.created_at)
             return
-        except UpdateError as exc:
+        except (UpdateError, TransactWriteError) as exc:
             if attempt == 2:
                 raise _transient(exc, "mark") from exc
             logger.warning("outbox mark failed, trying again", extra={"effect_id": rec.effect_id})
@@ -304,8 +320,11 @@ def perform(
     *,
     now: Callable[[], datetime],
     on_not_sent: Callable[[], None] = lambda: None,
+    alongside: Alongside | None = None,
 ) -> EffectResult:
     """Carry out `effect` once: claim it, send, mark it; a repeat returns the first result as a duplicate.
+
+    `alongside` adds writes to the mark of a sent (or possibly sent) effect, in the same transaction.
 
     `send` raises on failure. Not sent (throttled, 5xx, no connection): the record goes back to pending,
     `on_not_sent` runs (e.g. give a rate-limit slot back) and TransientError makes the record retry.
@@ -321,7 +340,7 @@ def perform(
         return _as_result(rec, duplicate=True)
     if rec.in_flight_since and effect.policy is Policy.AT_MOST_ONCE:
         # An earlier try died between its send and its mark: it may have gone out. Do not repeat it.
-        _finish(rec, EffectStatus.UNKNOWN, now(), reason="interrupted")
+        _finish(rec, EffectStatus.UNKNOWN, now(), reason="interrupted", alongside=alongside)
         count(Metric.OUTCOME_UNKNOWN, kind=effect.kind.value)
         logger.warning("effect outcome unknown", extra={"effect_kind": effect.kind.value, "why": "interrupted"})
         return EffectResult(
@@ -333,7 +352,7 @@ def perform(
     except Exception as exc:
         kind = classify_failure(exc)
         if kind == "unknown":
-            _finish(rec, EffectStatus.UNKNOWN, now(), reason="response_lost")
+            _finish(rec, EffectStatus.UNKNOWN, now(), reason="response_lost", alongside=alongside)
             count(Metric.OUTCOME_UNKNOWN, kind=effect.kind.value)
             logger.warning("effect outcome unknown", extra={"effect_kind": effect.kind.value, "why": "response_lost"})
             if effect.policy is Policy.SAME_KEY:
@@ -352,7 +371,7 @@ def perform(
         if isinstance(exc, TransientError):
             raise
         raise TransientError(f"{effect.kind.value} not sent: {type(exc).__name__}") from exc
-    _finish(rec, EffectStatus.SENT, now(), sent=sent)
+    _finish(rec, EffectStatus.SENT, now(), sent=sent, alongside=alongside)
     return EffectResult(
         status=EffectStatus.SENT,
         duplicate=False,

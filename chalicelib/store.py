@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
 
 from chalicelib import searchindex
 from chalicelib.errors import InvalidInput, TransientError
@@ -20,6 +23,7 @@ from chalicelib.models import (
     Direction,
     IdentityModel,
     MessageModel,
+    SearchTokenModel,
     Status,
     SuppressionModel,
 )
@@ -77,9 +81,12 @@ class CustomerRef:
     tags: frozenset[str]
     created: bool
     marketing_opt_out: bool
+    # The identity's ack log as this delivery found it (None: not read), so the rate-limit check
+    # and the slot it takes need no read of their own.
+    ack_log: tuple[str, ...] | None = None
 
 
-def _customer_ref(model: CustomerModel, created: bool) -> CustomerRef:
+def _customer_ref(model: CustomerModel, created: bool, ack_log: tuple[str, ...] | None = None) -> CustomerRef:
     return CustomerRef(
         customer_id=model.customer_id,
         name=model.name,
@@ -87,6 +94,7 @@ def _customer_ref(model: CustomerModel, created: bool) -> CustomerRef:
         tags=frozenset(model.tags or ()),
         created=created,
         marketing_opt_out=bool(model.marketing_opt_out),
+        ack_log=ack_log,
     )
 
 
@@ -108,16 +116,79 @@ def upsert_customer(
     by that number) that the number's first real message takes over: it never merges anyone.
     """
     customer_id = "cus_" + stable_id("identity", identity)
+    ack_log: tuple[str, ...] | None
+    first = _first_contact(
+        identity, customer_id, name=name, channel=channel, now=now, marketing_opt_in=marketing_opt_in
+    )
+    if first is not None:
+        customer, created, ack_log = first, True, ()
+    else:
+        customer, created, ack_log = _find_or_create(identity, customer_id, name=name, channel=channel, now=now)
+    return _link(
+        customer,
+        created,
+        ack_log,
+        name=name,
+        channel=channel,
+        now=now,
+        extra_identities=extra_identities,
+        unverified_contacts=unverified_contacts,
+        marketing_opt_in=marketing_opt_in,
+        indexed=first is not None,
+    )
+
+
+def _first_contact(
+    identity: str, customer_id: str, *, name: str, channel: Channel, now: datetime, marketing_opt_in: bool
+) -> CustomerModel | None:
+    """A sender never seen before: identity, customer and the name's search words in one transaction.
+
+    None when the identity or the customer exists already (the transaction wrote nothing): the caller
+    then finds them the long way.
+    """
+    customer = CustomerModel(
+        customer_id=customer_id,
+        name=name,
+        channels={channel.value},
+        identities={identity},
+        created_at=now,
+        updated_at=now,
+        # Customers start opted out of marketing; only the form's explicit box opts them in.
+        marketing_opt_out=not marketing_opt_in,
+    )
+    try:
+        with TransactWrite(connection=transaction_connection()) as tx:
+            tx.save(
+                IdentityModel(identity=identity, customer_id=customer_id, created_at=now),
+                condition=IdentityModel.identity.does_not_exist(),
+            )
+            tx.save(customer, condition=CustomerModel.customer_id.does_not_exist())
+            for word in searchindex.tokens(name)[:NAME_WORDS_IN_TRANSACTION]:
+                tx.save(SearchTokenModel(token=searchindex.NAME + word, ref=customer_id, at=None))
+    except TransactWriteError as exc:
+        reasons = [getattr(r, "code", None) for r in (exc.cancellation_reasons or []) if r is not None]
+        if "ConditionalCheckFailed" in reasons:
+            return None
+        raise _transient(exc) from exc
+    return customer
+
+
+def _find_or_create(
+    identity: str, customer_id: str, *, name: str, channel: Channel, now: datetime
+) -> tuple[CustomerModel, bool, tuple[str, ...] | None]:
+    """The customer holding an identity that exists (or a customer an interrupted delivery left half made)."""
     created = False
+    ack_log: tuple[str, ...] | None = None
     try:
         IdentityModel(identity=identity, customer_id=customer_id, created_at=now).save(
             condition=IdentityModel.identity.does_not_exist()
         )
-        created = True
+        created, ack_log = True, ()
     except PutError as exc:
         if not _conditional_failed(exc):
             raise _transient(exc) from exc
         held = IdentityModel.get(identity, consistent_read=True)
+        ack_log = tuple(_ack_log(held))
         if held.verified is False:
             # Only typed into a form by someone: the channel's own message is the proof, and wins.
             try:
@@ -129,12 +200,15 @@ def upsert_customer(
                 if not _conditional_failed(upd):
                     raise _transient(upd) from upd
                 customer_id = IdentityModel.get(identity, consistent_read=True).customer_id
+                ack_log = None
         else:
             customer_id = held.customer_id
-    try:
-        customer = CustomerModel.get(customer_id, consistent_read=True)
-        created = False
-    except DoesNotExist:
+    # A brand-new identity's customer (whose id derives from it) is new too: no read; the conditional
+    # put below still finds one an earlier, interrupted delivery wrote.
+    existing = None if created else _consistent_customer(customer_id)
+    if existing is not None:
+        customer, created = existing, False
+    else:
         # Also reached when an earlier delivery wrote the identity and then failed: finish its work.
         customer = CustomerModel(
             customer_id=customer_id,
@@ -150,6 +224,25 @@ def upsert_customer(
             if not _conditional_failed(exc):
                 raise _transient(exc) from exc
             customer = CustomerModel.get(customer_id, consistent_read=True)
+            created = False
+    return customer, created, ack_log
+
+
+def _link(
+    customer: CustomerModel,
+    created: bool,
+    ack_log: tuple[str, ...] | None,
+    *,
+    name: str,
+    channel: Channel,
+    now: datetime,
+    extra_identities: Iterable[str],
+    unverified_contacts: Iterable[str],
+    marketing_opt_in: bool,
+    indexed: bool,
+) -> CustomerRef:
+    """What this contact adds to its customer: channel, name, marketing consent, further identities."""
+    customer_id = customer.customer_id
     actions: list[Any] = []
     if channel.value not in (customer.channels or set()):
         actions.append(CustomerModel.channels.add({channel.value}))
@@ -185,9 +278,20 @@ def upsert_customer(
     if actions:
         actions.append(CustomerModel.updated_at.set(now))
         customer.update(actions=actions)
-    if name and (created or not customer.name):
+    if name and (created or not customer.name) and not indexed:
         searchindex.index_customer(customer_id, name)
-    return _customer_ref(customer, created)
+    return _customer_ref(customer, created, ack_log)
+
+
+# A name's first words ride in the first contact's transaction (with the identity and the customer).
+NAME_WORDS_IN_TRANSACTION = 20
+
+
+def _consistent_customer(customer_id: str) -> CustomerModel | None:
+    try:
+        return CustomerModel.get(customer_id, consistent_read=True)
+    except DoesNotExist:
+        return None
 
 
 def get_customer(customer_id: str) -> CustomerModel | None:
@@ -253,7 +357,7 @@ def latest_conversation(customer_id: str, *, channel: Channel | None = None) -> 
     return None
 
 
-def create_conversation(
+def conversation_item(
     *,
     reference: str,
     customer_id: str,
@@ -261,10 +365,10 @@ def create_conversation(
     queue: str,
     now: datetime,
     status: str = Status.NEW.value,
-) -> ConversationRef | None:
-    """Create it under its reference; None when the reference is taken by another conversation."""
+) -> ConversationModel:
+    """A new conversation under its reference, not yet written (the intake commit writes it)."""
     ts = iso(now)
-    conv = ConversationModel(
+    return ConversationModel(
         conversation_id=reference,
         reference=reference,
         customer_id=customer_id,
@@ -278,16 +382,6 @@ def create_conversation(
         thread_keys=set(),
         origin_source_id=msg.source_id,
     )
-    try:
-        conv.save(condition=ConversationModel.conversation_id.does_not_exist())
-        return _conv_ref(conv, created=True)
-    except PutError as exc:
-        if not _conditional_failed(exc):
-            raise _transient(exc) from exc
-    existing = get_conversation(reference)
-    if existing is not None and existing.origin_source_id == msg.source_id:
-        return _conv_ref(existing, created=True)  # our own earlier, interrupted delivery
-    return None
 
 
 # The reference alphabet: no 0/O, 1/I/L (read out over the phone).
@@ -307,14 +401,15 @@ def derive_reference(prefix: str, source_id: str, attempt: int = 0) -> str:
 
 def conversation_opened_by(source_id: str, prefix: str, reference: str | None = None) -> ConversationModel | None:
     """The conversation this source id opened on an earlier delivery, if any (one read in the usual case)."""
-    candidates = [reference] if reference else []
-    candidates += [derive_reference(prefix, source_id, attempt) for attempt in range(6)]
+    # The order processing.commit.commit takes them in: the given reference instead of the first derived id.
+    candidates = [reference] if reference else [derive_reference(prefix, source_id, 0)]
+    candidates += [derive_reference(prefix, source_id, attempt) for attempt in range(1, 6)]
     for ref in candidates:
         conv = get_conversation(ref)
         if conv is None:
-            if ref == reference:
-                continue
-            return None  # ids are taken in order: the first free one means this source opened none
+            # Ids are taken in order, the given reference first: the first free one means this source
+            # opened none.
+            return None
         if conv.origin_source_id == source_id:
             return conv
     return None
@@ -476,14 +571,29 @@ def release_ack(conv_id: str) -> None:
     ConversationModel(conversation_id=conv_id).update(actions=[ConversationModel.ack_sent_at.remove()])
 
 
-def confirm_ack(conv_id: str, rfc_message_id: str | None, *, now: datetime | None = None) -> None:
-    """Record the conversation's ack (after its send): its time, its Message-ID as a thread key."""
+def ack_actions(rfc_message_id: str | None, now: datetime | None) -> list[Any]:
     actions: list[Any] = [ConversationModel.ack_message_id.set(rfc_message_id or "")]
     if now is not None:
         actions.append(ConversationModel.ack_sent_at.set(iso(now)))
     if rfc_message_id:
         actions.append(ConversationModel.thread_keys.add({rfc_message_id}))
-    ConversationModel(conversation_id=conv_id).update(actions=actions)
+    return actions
+
+
+def confirm_ack(conv_id: str, rfc_message_id: str | None, *, now: datetime | None = None) -> None:
+    """Record the conversation's ack (after its send): its time, its Message-ID as a thread key."""
+    ConversationModel(conversation_id=conv_id).update(actions=ack_actions(rfc_message_id, now))
+
+
+def transaction_connection() -> Connection:
+    """The connection transactions go through: the message table's own (same endpoint, same client)."""
+    meta = MessageModel.Meta
+    return _connection(meta.region, meta.host)
+
+
+@functools.cache
+def _connection(region: str, host: str | None) -> Connection:
+    return Connection(region=region, host=host)
 
 
 # ------------------------------------------------------------------ messages
@@ -500,14 +610,20 @@ def find_message_by_source(source_id: str) -> MessageModel | None:
     return None
 
 
-def put_message(item: MessageModel) -> bool:
-    """Store once: False if this exact message (same key) is already stored."""
+def put_message(item: MessageModel, *, index: bool = True) -> bool:
+    """Store once: False if this exact message (same key) is already stored.
+
+    `index=False` keeps it out of the staff search index: an ack is the campaign's boilerplate, and
+    indexing its words would make every conversation match them.
+    """
     try:
         item.save(condition=MessageModel.sort.does_not_exist())
     except PutError as exc:
         if _conditional_failed(exc):
             return False
         raise _transient(exc) from exc
+    if not index:
+        return True
     searchindex.index_message(
         item.conversation_id,
         subject=item.subject,
@@ -652,35 +768,55 @@ def _ack_log(item: IdentityModel) -> list[str]:
     return [str(t) for t in (item.ack_log or [])]
 
 
-def ack_slot_free(identity: str, *, now: datetime, max_acks: int, window: timedelta) -> bool:
-    """Whether an ack to this address would stay within the rate limit (read only; take_ack_slot takes it)."""
+def _read_ack_log(identity: str, known: Sequence[str] | None) -> list[str] | None:
+    """The identity's ack log: the one this delivery already read, else a read (None: no such identity)."""
+    if known is not None:
+        return list(known)
     try:
-        item = IdentityModel.get(identity, consistent_read=True)
+        return _ack_log(IdentityModel.get(identity, consistent_read=True))
     except DoesNotExist:
+        return None
+
+
+def ack_slot_free(
+    identity: str, *, now: datetime, max_acks: int, window: timedelta, known: Sequence[str] | None = None
+) -> bool:
+    """Whether an ack to this address would stay within the rate limit (read only; take_ack_slot takes it)."""
+    log = _read_ack_log(identity, known)
+    if log is None:
         return True
     cutoff = iso(now - window)
-    return sum(1 for t in _ack_log(item) if _slot_time(t) >= cutoff) < max_acks
+    return sum(1 for t in log if _slot_time(t) >= cutoff) < max_acks
 
 
-def holds_ack_slot(identity: str, effect_id: str) -> bool:
+def holds_ack_slot(identity: str, effect_id: str, *, known: Sequence[str] | None = None) -> bool:
     """Whether this effect already holds one of the address's slots (a retry of the same ack)."""
-    try:
-        item = IdentityModel.get(identity, consistent_read=True)
-    except DoesNotExist:
-        return False
-    return any(t.endswith(f"|{effect_id}") for t in _ack_log(item))
+    log = _read_ack_log(identity, known)
+    return log is not None and any(t.endswith(f"|{effect_id}") for t in log)
 
 
-def take_ack_slot(identity: str, *, now: datetime, max_acks: int, window: timedelta, effect_id: str = "") -> bool:
+def take_ack_slot(
+    identity: str,
+    *,
+    now: datetime,
+    max_acks: int,
+    window: timedelta,
+    effect_id: str = "",
+    known: Sequence[str] | None = None,
+) -> bool:
     """Record an ack to this address if fewer than `max_acks` went out within `window`.
 
     Entries are `<iso time>|<effect id>`: the same effect taking its slot again is a no-op, and
-    `release_ack_slot` gives it back when the send did not happen.
+    `release_ack_slot` gives it back when the send did not happen. `known` is the log as this
+    delivery read it: the conditional write checks it is still the stored one (else read, try again).
     """
-    try:
-        item = IdentityModel.get(identity, consistent_read=True)
-    except DoesNotExist:
-        return True
+    if known is not None:
+        item = IdentityModel(identity=identity, ack_log=list(known))
+    else:
+        try:
+            item = IdentityModel.get(identity, consistent_read=True)
+        except DoesNotExist:
+            return True
     log = _ack_log(item)
     if effect_id and any(t.endswith(f"|{effect_id}") for t in log):
         return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -158,6 +158,19 @@ def sla_input(conversation_id: str, version: int, timers: Iterable[Timer]) -> di
     }
 
 
+def sla_start_input(conversation_id: str, version: int, timers: Sequence[Timer]) -> dict[str, Any]:
+    """`sla_input` with the machine's loop seeded on the first timer, so the clock starts at its Wait.
+
+    The machine's own loop start (a Pass and a Choice) would cost two billed transitions per clock;
+    Python knows the first timer already.
+    """
+    data = sla_input(conversation_id, version, timers)
+    if not data["timers"]:
+        raise ValueError("an SLA clock needs at least one timer")
+    data["loop"] = {"timer": data["timers"][0], "i": 1, "n": len(data["timers"])}
+    return data
+
+
 def follow_up_input(
     conversation_id: str,
     *,
@@ -242,7 +255,7 @@ def start_sla_clock(
     """Start the SLA execution for this conversation version; returns its ARN (also on a duplicate start)."""
     timers = sla_timers(deadlines, urgency=urgency, queue=queue, hours=hours, first_response_met=first_response_met)
     name = execution_name(conversation_id, version, ClockKind.SLA)
-    return _start(sfn, state_machine_arn, name, sla_input(conversation_id, version, timers))
+    return _start(sfn, state_machine_arn, name, sla_start_input(conversation_id, version, timers))
 
 
 def stop_clock(*, sfn: SFNClient, execution_arn: str, cause: str) -> bool:
@@ -351,7 +364,10 @@ def resume_sla_clock(
         if t.kind is not TimerKind.RESOLUTION or t.at > now
     ]
     name = execution_name(conversation_id, version + 1, ClockKind.SLA)
-    arn = _start(sfn, state_machine_arn, name, sla_input(conversation_id, version + 1, timers))
+    # Every timer already fired on the old clock (all overdue before the pause): nothing left to time.
+    arn = None
+    if timers:
+        arn = _start(sfn, state_machine_arn, name, sla_start_input(conversation_id, version + 1, timers))
     paused = business_time_between(paused_at, now, hours)
     return ClockChange(
         version=version + 1,

@@ -74,7 +74,9 @@ def _new(ns: argparse.Namespace) -> int:
     from chalicelib.campaign.checks import check_campaign
 
     # Trained now so that `check` passes straight away; `package` retrains it when the topics change.
-    report = check_campaign(ns.name, layout, train=not ns.no_train)
+    from cli.campaign_train import ensure_model
+
+    report = check_campaign(ns.name, layout, train=None if ns.no_train else ensure_model)
     print(report.text())
     print(f"next: edit them, then `replydesk campaign check {ns.name}`")
     return 0
@@ -82,8 +84,9 @@ def _new(ns: argparse.Namespace) -> int:
 
 def _check(ns: argparse.Namespace) -> int:
     from chalicelib.campaign.checks import check_campaign
+    from cli.campaign_train import ensure_model
 
-    report = check_campaign(ns.name, CampaignLayout(ns.name, Path(ns.root)), train=ns.train)
+    report = check_campaign(ns.name, CampaignLayout(ns.name, Path(ns.root)), train=ensure_model if ns.train else None)
     print(report.text(), file=sys.stdout if report.ok else sys.stderr)
     return 0 if report.ok else 1
 

@@ -79,7 +79,8 @@ def evaluate(ns: argparse.Namespace) -> int:
 
 def export(ns: argparse.Namespace) -> int:
     from chalicelib.classify import language
+    from cli.langid_export import export_model
 
-    for path in language.export_model(ns.out or language.MODEL_DIR):
+    for path in export_model(ns.out or language.MODEL_DIR):
         print(path)
     return 0

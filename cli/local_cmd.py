@@ -62,8 +62,9 @@ def ports_in_use(ports: Mapping[str, int]) -> list[str]:
 def refuse_incomplete(campaign: str) -> str | None:
     """Why `local` must not start this campaign (every missing piece), or None; trains a stale topic model."""
     from chalicelib.campaign.checks import check_campaign
+    from cli.campaign_train import ensure_model
 
-    report = check_campaign(campaign, train=True)
+    report = check_campaign(campaign, train=ensure_model)
     return None if report.ok else f"replydesk local: nothing started.\n{report.text()}"
 
 

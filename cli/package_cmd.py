@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from chalicelib.config import ENV_CAMPAIGN, ENV_STAGE, Campaign, load_campaign
+from cli.slim import add_bytecode, drop_sdk
 from cli.template import ROOT, merge_template
 
 
@@ -22,16 +23,20 @@ def check_templates(campaign: Campaign) -> None:
     check_seed(campaign, ROOT / "templates" / campaign.name, sample_context(campaign))
 
 
-def package(campaign_name: str, stage: str, out: Path) -> Path:
+def package(campaign_name: str, stage: str, out: Path, *, bundle_sdk: bool = False) -> Path:
     """Write `<out>/sam.json` (and deployment.zip); returns the template's path.
 
-    An incomplete campaign raises IncompleteCampaign naming every missing piece; a missing or stale
-    topic model is trained first, so a new campaign needs no separate step.
+    The zip leaves out boto3/botocore and their dependencies (the Lambda runtime has them) unless
+    `bundle_sdk`, for a stack that wants the SDK version it was tested with, and carries bytecode for
+    what a cold start imports (cli/slim.py). An incomplete campaign raises IncompleteCampaign naming
+    every missing piece; a missing or stale topic model is trained first, so a new campaign needs no
+    separate step.
     """
     from chalicelib.campaign.checks import require_complete
     from chalicelib.campaign.layout import CampaignLayout
+    from cli.campaign_train import ensure_model
 
-    require_complete(campaign_name, CampaignLayout(campaign_name, ROOT), train=True)
+    require_complete(campaign_name, CampaignLayout(campaign_name, ROOT), train=ensure_model)
     campaign = load_campaign(campaign_name)  # a bad campaign fails here, before anything is built
     check_templates(campaign)  # and so does a seed library lacking a template the campaign needs
     out.mkdir(parents=True, exist_ok=True)
@@ -46,6 +51,10 @@ def package(campaign_name: str, stage: str, out: Path) -> Path:
     chalice = Path(sys.executable).with_name("chalice")
     cmd = [str(chalice), "package", "--stage", stage, "--merge-template", str(merge), str(pkg_dir)]
     subprocess.run(cmd, cwd=ROOT, env=env, check=True)
+    if not bundle_sdk:
+        drop_sdk(pkg_dir / "deployment.zip")
+    import_env = {ENV_CAMPAIGN: campaign.name, ENV_STAGE: stage, "AWS_DEFAULT_REGION": env["AWS_DEFAULT_REGION"]}
+    add_bytecode(pkg_dir / "deployment.zip", import_env)
     return pkg_dir / "sam.json"
 
 
@@ -53,7 +62,9 @@ def _run(ns: argparse.Namespace) -> int:
     from chalicelib.campaign.checks import IncompleteCampaign
 
     try:
-        path = package(ns.campaign, ns.stage, Path(ns.out or f"build/{ns.campaign}-{ns.stage}"))
+        path = package(
+            ns.campaign, ns.stage, Path(ns.out or f"build/{ns.campaign}-{ns.stage}"), bundle_sdk=ns.bundle_sdk
+        )
     except IncompleteCampaign as exc:
         print(f"replydesk package: nothing packaged.\n{exc.report.text()}", file=sys.stderr)
         return 1
@@ -66,4 +77,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--campaign", default="demo")
     parser.add_argument("--stage", default="dev")
     parser.add_argument("--out", help="output directory (default build/<campaign>-<stage>)")
+    parser.add_argument(
+        "--bundle-sdk",
+        action="store_true",
+        help="ship boto3/botocore in the package (default: use the Lambda runtime's)",
+    )
     parser.set_defaults(func=_run)

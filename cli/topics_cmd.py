@@ -38,9 +38,9 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def train(ns: argparse.Namespace) -> int:
     from chalicelib.classify import topic
-    from chalicelib.classify.training import campaign_examples, read_csv
-    from chalicelib.classify.training import train as fit
     from chalicelib.config import load_campaign
+    from cli.topic_training import campaign_examples, read_csv
+    from cli.topic_training import train as fit
 
     texts: list[str] = []
     labels: list[str] = []
@@ -107,7 +107,7 @@ def _staff_relabels(campaign: Campaign) -> tuple[list[str], list[str]]:
 
 def evaluate(ns: argparse.Namespace) -> int:
     from chalicelib.classify.topic import UNKNOWN, TopicModel
-    from chalicelib.classify.training import read_csv
+    from cli.topic_training import read_csv
 
     model = TopicModel(ns.model)
     texts, labels = read_csv(ns.data)

@@ -23,7 +23,13 @@ class Fault(StrEnum):
     LOST_RESPONSE = "lost_response"  # after the request: done by the service, the answer lost
 
 
-_THROTTLE_CODES = {"dynamodb": "ProvisionedThroughputExceededException", "stepfunctions": "ThrottlingException"}
+# What each service really answers when it throttles: (error code, HTTP status).
+_THROTTLES = {
+    "dynamodb": ("ProvisionedThroughputExceededException", 400),
+    "stepfunctions": ("ThrottlingException", 400),
+    "sns": ("Throttled", 429),  # SNS's ThrottledException
+    "s3": ("SlowDown", 503),
+}
 
 
 @dataclass
@@ -48,6 +54,7 @@ class FaultInjector:
     _ignore: frozenset[str] = frozenset()
     _clients: list[Any] = field(default_factory=list)
     _pending_after: dict[int, Fault] = field(default_factory=dict)
+    _by_name: dict[str, list[Fault]] = field(default_factory=dict)
     # Per-record plans: each new record (by body) takes the next (call index, fault) of the plan.
     _record_plan: list[tuple[int, Fault]] = field(default_factory=list)
     assigned: dict[str, tuple[int, Fault]] = field(default_factory=dict)
@@ -83,6 +90,7 @@ class FaultInjector:
         self.injected.clear()
         self._at.clear()
         self._pending_after.clear()
+        self._by_name.clear()
         self._rate = 0.0
         self._record_plan = []
         self.assigned = {}
@@ -119,6 +127,10 @@ class FaultInjector:
         """Fail the `index`-th call (0-based, counted from the last reset) once."""
         self._at[index] = fault
 
+    def fail_next(self, name: str, fault: Fault, times: int = 1) -> None:
+        """Fail the next `times` calls of one operation (`sns.Publish`), wherever they come from."""
+        self._by_name.setdefault(name, []).extend([fault] * times)
+
     def fail_randomly(self, rate: float, *, seed: int = 0, ignore: Iterable[str] = ()) -> None:
         """Fail each call with probability `rate`, with a random one of the three faults."""
         self._rate = rate
@@ -137,6 +149,8 @@ class FaultInjector:
                 return fault
         elif index in self._at:
             return self._at.pop(index)
+        if self._by_name.get(name):
+            return self._by_name[name].pop(0)
         if self._rate and name not in self._ignore and self._rng.random() < self._rate:
             return self._rng.choice(list(Fault))
         return None
@@ -161,7 +175,7 @@ class FaultInjector:
         # Like botocore's own messages, the text quotes what was sent: logs must scrub it.
         quoted = json.dumps(params, default=str)[:300] if params is not None else ""
         if fault is Fault.THROTTLE:
-            code, status = _THROTTLE_CODES.get(call.service, "Throttling"), 400
+            code, status = _THROTTLES.get(call.service, ("Throttling", 400))
         else:
             code, status = ("InternalServerError", 500) if call.service == "dynamodb" else ("ServiceUnavailable", 503)
         raise ClientError(

@@ -141,8 +141,10 @@ class InboundLog:
         body = self.s3.get_object(Bucket=self.bucket, Key=obj["Key"])["Body"].read()
         try:
             data = json.loads(body)
-        except ValueError:
-            return None  # not an SMS payload (the intake parks it in the DLQ): nothing to show
+        except (ValueError, RecursionError):
+            # Not an SMS payload (a test's or an attacker's: the intake parks it in the DLQ), or JSON
+            # nested deeper than the parser goes: nothing to show.
+            return None
         if not isinstance(data, dict) or not isinstance(data.get("originationNumber"), str):
             return None
         return {
@@ -325,6 +327,10 @@ def _handler_for(sim: PhoneSimulator) -> type[BaseHTTPRequestHandler]:
                 except (StackUnavailable, BotoCoreError, ClientError) as exc:
                     problem = exc.problem if isinstance(exc, StackUnavailable) else type(exc).__name__
                     self._json(502, {"error": f"the emulator did not answer ({problem})"})
+                    return
+                except Exception as exc:  # noqa: BLE001 - the page gets an answer, the server keeps serving
+                    log.warning("phone simulator thread failed: %s", type(exc).__name__)
+                    self._json(500, {"error": f"the simulator could not read the thread ({type(exc).__name__})"})
                     return
                 self._json(
                     200,

@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.auth.tokens import TokenVerifier
 from chalicelib.errors import RETRYABLE_AWS_CODES, TooManyRequests, TransientError, Unauthorized, ValidationError
 
 if TYPE_CHECKING:
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
     from mypy_boto3_cognito_idp.type_defs import InitiateAuthResponseTypeDef, RespondToAuthChallengeResponseTypeDef
+
+    # Annotations only: PyJWT is imported when a staff route first verifies a token, not by every function.
+    from chalicelib.auth.tokens import TokenVerifier
 
 MAX_USERNAME = 128
 MAX_PASSWORD = 256

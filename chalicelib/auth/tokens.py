@@ -8,6 +8,7 @@ from typing import Any
 import jwt
 
 from chalicelib.auth.roles import Staff
+from chalicelib.auth.rs256 import JwksClient, signature_checker
 from chalicelib.errors import TransientError, Unauthorized
 
 # A token minted a moment ago on a machine whose clock runs slightly ahead is still fine.
@@ -20,16 +21,12 @@ JWKS_TIMEOUT_SECONDS = 3
 class TokenVerifier:
     """Verifies the pool's ID tokens; the JWKS is fetched once and cached per `kid`."""
 
-    def __init__(self, *, issuer: str, client_id: str, jwks_url: str, jwks_client: jwt.PyJWKClient | None = None):
+    def __init__(self, *, issuer: str, client_id: str, jwks_url: str, jwks_client: JwksClient | None = None):
         self.issuer = issuer.rstrip("/")
         self.client_id = client_id
-        self.jwks = jwks_client or jwt.PyJWKClient(
-            jwks_url,
-            cache_keys=True,
-            cache_jwk_set=True,
-            lifespan=JWKS_LIFESPAN_SECONDS,
-            timeout=JWKS_TIMEOUT_SECONDS,
-        )
+        self.jwks = jwks_client or JwksClient(jwks_url, lifespan=JWKS_LIFESPAN_SECONDS, timeout=JWKS_TIMEOUT_SECONDS)
+        # RS256 in pure Python: the Lambda package leaves out `cryptography` (15 MB), see auth/rs256.py.
+        self._jws = signature_checker()
 
     def claims(self, token: str) -> dict[str, Any]:
         """The verified claims; raises Unauthorized naming what is wrong (never the token itself)."""
@@ -49,14 +46,23 @@ class TokenVerifier:
         except jwt.PyJWKClientError as exc:
             raise Unauthorized("the token is signed with a key this user pool does not have") from exc
         try:
+            # The signature first (our RS256), then PyJWT's claim checks on the verified token.
+            public_key: Any = key.key  # ours, or a `cryptography` key from a PyJWKClient: RS256 takes both
+            self._jws.decode_complete(token, public_key, algorithms=["RS256"])
             claims: dict[str, Any] = jwt.decode(
                 token,
-                key.key,
-                algorithms=["RS256"],
                 issuer=self.issuer,
                 leeway=LEEWAY_SECONDS,
                 # `aud` is checked below, after `token_use`: an access token has `client_id` instead.
-                options={"require": ["exp", "iat", "iss", "sub", "token_use"], "verify_aud": False},
+                options={
+                    "verify_signature": False,  # verified just above
+                    "verify_exp": True,
+                    "verify_nbf": True,
+                    "verify_iat": True,
+                    "verify_iss": True,
+                    "verify_aud": False,
+                    "require": ["exp", "iat", "iss", "sub", "token_use"],
+                },
             )
         except jwt.ExpiredSignatureError as exc:
             raise Unauthorized("the token has expired: sign in again or refresh it") from exc

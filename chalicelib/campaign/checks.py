@@ -11,7 +11,7 @@ import yaml
 
 from chalicelib.campaign.layout import CampaignLayout
 from chalicelib.campaign.scaffold import STARTER_MARK, TRANSLATE_MARK
-from chalicelib.campaign.topicmodel import ModelState, ensure_model, model_state
+from chalicelib.campaign.topicmodel import ModelState, Trainer, model_state
 from chalicelib.config import Campaign, load_campaign
 from chalicelib.errors import ConfigError
 
@@ -60,8 +60,8 @@ class IncompleteCampaign(ConfigError):
         super().__init__(f"campaign {report.campaign}", report.problems)
 
 
-def check_campaign(name: str, layout: CampaignLayout | None = None, *, train: bool = False) -> CheckReport:
-    """Check campaign `name` under `layout`'s root; with `train`, a missing or stale topic model is trained."""
+def check_campaign(name: str, layout: CampaignLayout | None = None, *, train: Trainer | None = None) -> CheckReport:
+    """Check campaign `name` under `layout`'s root; given `train`, a missing or stale topic model is trained."""
     layout = layout or CampaignLayout(name)
     report = CheckReport(name)
     cfile = layout.rel(layout.campaign_file)
@@ -79,7 +79,7 @@ def check_campaign(name: str, layout: CampaignLayout | None = None, *, train: bo
     return report
 
 
-def require_complete(name: str, layout: CampaignLayout | None = None, *, train: bool = False) -> CheckReport:
+def require_complete(name: str, layout: CampaignLayout | None = None, *, train: Trainer | None = None) -> CheckReport:
     """`check_campaign`, raising IncompleteCampaign when anything is missing (package and local call this)."""
     report = check_campaign(name, layout, train=train)
     if not report.ok:
@@ -241,8 +241,8 @@ def _check_domains(campaign: Campaign, cfile: str, report: CheckReport) -> None:
         )
 
 
-def _check_model(campaign: Campaign, layout: CampaignLayout, report: CheckReport, *, train: bool) -> None:
-    state = ensure_model(campaign, layout) if train else model_state(campaign, layout)
+def _check_model(campaign: Campaign, layout: CampaignLayout, report: CheckReport, *, train: Trainer | None) -> None:
+    state = train(campaign, layout) if train is not None else model_state(campaign, layout)
     report.model = state
     where = layout.rel(layout.model_dir)
     if state.status == "trained":

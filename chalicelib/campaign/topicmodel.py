@@ -1,9 +1,13 @@
-"""Is a campaign's topic model there and trained from its current topics? `package` retrains it when not."""
+"""Is a campaign's topic model there and trained from its current topics? (`package` retrains it when not.)
+
+Training itself is dev tooling (cli/campaign_train.py, scikit-learn); the checks receive it as a function.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,12 +32,9 @@ class ModelState:
 
 
 def examples_digest(campaign: Campaign) -> str:
-    """A hash of exactly what the model is trained from: topic ids, labels, keywords and examples."""
-    from chalicelib.classify.training import campaign_examples
-
-    texts, labels = campaign_examples(campaign)
-    payload = json.dumps([texts, labels], ensure_ascii=False, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()
+    """A hash of exactly what the model is trained from: each topic's id, label, keywords and examples."""
+    rows = [[t.id, t.label, list(t.keywords), list(t.examples)] for t in campaign.topics]
+    return hashlib.sha256(json.dumps(rows, ensure_ascii=False).encode()).hexdigest()
 
 
 def _read_json(path: Path) -> dict[str, object] | None:
@@ -67,15 +68,11 @@ def model_state(campaign: Campaign, layout: CampaignLayout) -> ModelState:
     return ModelState("ok")
 
 
-def ensure_model(campaign: Campaign, layout: CampaignLayout) -> ModelState:
-    """Train the campaign's model from its topics when missing or stale (package time; needs the dev tools)."""
-    before = model_state(campaign, layout)
-    if before.ok:
-        return before
-    from chalicelib.classify.training import campaign_examples, train
-
-    texts, labels = campaign_examples(campaign)
-    train(texts, labels, layout.model_dir, source=f"campaign {campaign.name}")
-    record = {"campaign": campaign.name, "examples_sha256": examples_digest(campaign), "rows": len(texts)}
+def record_training(campaign: Campaign, layout: CampaignLayout, rows: int) -> None:
+    """Write what the model in `layout.model_dir` was just trained from (the trainer calls this)."""
+    record = {"campaign": campaign.name, "examples_sha256": examples_digest(campaign), "rows": rows}
     (layout.model_dir / TRAINED_FROM).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    return ModelState("trained", before.detail)
+
+
+# What trains a missing or stale model and says so: cli.campaign_train.ensure_model.
+Trainer = Callable[[Campaign, CampaignLayout], ModelState]

@@ -1,14 +1,16 @@
-"""Language of a message: py3langid's model (restricted to the campaign's and a wider set), numpy only."""
+"""Language of a message: py3langid's model (restricted to the campaign's and a wider set), pure Python."""
 
 from __future__ import annotations
 
 import functools
 import math
+import operator
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from chalicelib.classify import npz
 
 # Languages a message may be detected as besides the campaign's own: the big ones our customers write in.
 # Restricting the candidates is what keeps a short Swedish text from coming out as Faroese.
@@ -115,25 +117,30 @@ class _LangId:
     py3langid walks a 39 MB byte DFA; the same features come out of a walk over its trie nodes (the
     longest suffix of the text so far that is a node is the DFA state), which ships as 105 k integer
     keys. Weights are int8 per feature row (centred, scaled): the softmax is unchanged by a constant
-    per feature, and int8 keeps the artefact small without moving the measured accuracy.
+    per feature, and int8 keeps the artefact small without moving the measured accuracy. Scoring is
+    pure Python over memoryviews of the file (no numpy in the Lambda package): the weight matrix is
+    stored column by column, so each candidate language is one contiguous int8 view.
     """
 
     def __init__(self, model_dir: Path, candidates: frozenset[str], preferred: frozenset[str]) -> None:
-        import numpy as np
-
-        with np.load(model_dir / MODEL_FILE) as data:
-            classes = [str(c) for c in data["classes"].tolist()]
-            keep = [i for i, c in enumerate(classes) if c in candidates]
-            self.ptc = np.ascontiguousarray(data["ptc"][:, keep])
-            self.scale = data["scale"].astype(np.float32)
-            pc = data["pc"][keep].astype(np.float32)
-            self.nodes: dict[int, int] = dict(zip(data["node_keys"].tolist(), data["node_feat"].tolist(), strict=True))
+        data = npz.load(model_dir / MODEL_FILE)
+        classes = list(data["classes"].strings())
+        keep = [i for i, c in enumerate(classes) if c in candidates]
+        ptc = data["ptc"]
+        n_feat = ptc.shape[0]
+        values = ptc.ints()
+        if ptc.fortran:  # column-major, as the exporter writes it: column i is one contiguous view
+            self.columns = [values[i * n_feat : (i + 1) * n_feat] for i in keep]
+        else:
+            self.columns = [values[i :: ptc.shape[1]] for i in keep]
+        self.scale = data["scale"].floats()
+        pc = data["pc"].floats()
+        self.nodes: dict[int, int] = dict(zip(data["node_keys"].ints(), data["node_feat"].ints(), strict=True))
         cols = [classes[i] for i in keep]
         # Some languages have two columns (Uzbek Latin and Cyrillic): their probabilities add up.
         self.classes = sorted(set(cols))
-        self.col_class = np.array([self.classes.index(c) for c in cols], dtype=np.intp)
-        self.pc = pc + np.array([CAMPAIGN_PRIOR if c in preferred else 0.0 for c in cols], np.float32)
-        self._np = np
+        self.col_class = [self.classes.index(c) for c in cols]
+        self.pc = [float(pc[i]) + (CAMPAIGN_PRIOR if c in preferred else 0.0) for i, c in zip(keep, cols, strict=True)]
 
     def features(self, data: bytes) -> list[int]:
         """Feature rows met walking the bytes, exactly as py3langid's DFA counts them."""
@@ -155,7 +162,6 @@ class _LangId:
         return feats
 
     def detect(self, text: str) -> Detection | None:
-        np = self._np
         if text.isupper():
             text = text.lower()
         data = unicodedata.normalize("NFC", text).encode("utf-8", errors="surrogatepass")
@@ -163,81 +169,27 @@ class _LangId:
         if not feats or not self.classes:
             return None
         counts = Counter(feats)
-        idx = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
-        weights = np.log1p(np.fromiter(counts.values(), dtype=np.float32, count=len(counts))) * self.scale[idx]
-        scores = weights @ self.ptc[idx].astype(np.float32) + self.pc
+        idx = list(counts)
+        scale = self.scale
+        weights = [math.log1p(n) * scale[f] for f, n in counts.items()]
         # py3langid's calibration: temperature sqrt(bytes) keeps the softmax honest across lengths.
-        scores = scores / math.sqrt(len(data) or 1)
-        scores = np.exp(scores - scores.max())
-        probs = np.bincount(self.col_class, weights=scores, minlength=len(self.classes))
-        probs /= probs.sum()
-        best = int(probs.argmax())
-        return Detection(self.classes[best], float(probs[best]))
+        temperature = math.sqrt(len(data) or 1)
+        scores = [
+            (pc + sum(map(operator.mul, weights, map(col.__getitem__, idx)))) / temperature
+            for col, pc in zip(self.columns, self.pc, strict=True)
+        ]
+        top_score = max(scores)
+        probs = [0.0] * len(self.classes)
+        for cls, score in zip(self.col_class, scores, strict=True):
+            probs[cls] += math.exp(score - top_score)
+        total = sum(probs)
+        best = max(range(len(probs)), key=probs.__getitem__)
+        return Detection(self.classes[best], probs[best] / total)
 
 
 # Node keys are the node's bytes as a big-endian integer behind a 0x01 byte, so b"a" and b"\0a" differ.
 _TOP = [1 << (8 * n) for n in range(9)]
 _MASK = [t - 1 for t in _TOP]
-
-
-def _trie_nodes(nextmove: Any, rowbase: Any) -> dict[int, bytes]:
-    """The byte string of every DFA state: breadth first, a state is first reached by its own string."""
-    import numpy as np
-
-    depth = np.full(len(rowbase), -1)
-    depth[0] = 0
-    strings = {0: b""}
-    frontier = np.array([0])
-    level = 0
-    while len(frontier):
-        nxt = nextmove[(rowbase[frontier] << 8)[:, None] + np.arange(256)[None, :]]
-        parent, byte = np.nonzero(depth[nxt] < 0)
-        states, first = np.unique(nxt[parent, byte], return_index=True)
-        level += 1
-        depth[states] = level
-        for s, p, b in zip(states.tolist(), frontier[parent[first]].tolist(), byte[first].tolist(), strict=True):
-            strings[s] = strings[p] + bytes([b])
-        frontier = states
-    return strings
-
-
-def export_model(out_dir: Path = MODEL_DIR) -> list[Path]:
-    """Write py3langid's bundled model as the compact artefact (dev-time step; needs py3langid)."""
-    import io
-    import lzma
-
-    import numpy as np
-    from py3langid.langid import MODEL_DIR as PKG_DIR
-    from py3langid.langid import MODEL_FILE as PKG_FILE
-
-    with lzma.open(PKG_DIR / PKG_FILE) as fh, np.load(io.BytesIO(fh.read())) as data:
-        classes = [_NO_ALIAS.get(str(c), str(c)) for c in data["classes"].tolist()]
-        keep = [i for i, c in enumerate(classes) if c in EXPORTED_LANGUAGES]
-        ptc = data["ptc"][:, keep].astype(np.float32)
-        pc = data["pc"][keep].astype(np.float32)
-        nextmove = data["nextmove"].astype(np.int64)
-        rowbase = data["nextmove_row"].astype(np.int64)
-        out_feat = data["out_feat"].astype(np.int64)
-    ptc -= ptc.mean(axis=1, keepdims=True)
-    scale = np.abs(ptc).max(axis=1) / 127
-    scale[scale == 0] = 1.0
-    quant = np.clip(np.rint(ptc / scale[:, None]), -127, 127).astype(np.int8)
-    strings = _trie_nodes(nextmove, rowbase)
-    del strings[0]
-    states = np.array(sorted(strings), dtype=np.int64)
-    keys = np.array([int.from_bytes(b"\x01" + strings[s], "big") for s in states.tolist()], dtype=np.uint64)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / MODEL_FILE
-    np.savez(
-        path,
-        classes=np.array([classes[i] for i in keep]),
-        pc=pc,
-        ptc=quant,
-        scale=scale.astype(np.float16),
-        node_keys=keys,
-        node_feat=out_feat[states].astype(np.int32),
-    )
-    return [path]
 
 
 @functools.cache

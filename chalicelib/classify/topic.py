@@ -1,10 +1,11 @@
-"""Topic of a message: hashed word and character n-grams, TF-IDF, a linear model exported as numpy arrays."""
+"""Topic of a message: hashed word and character n-grams, TF-IDF, a linear model read from an `.npz`."""
 
 from __future__ import annotations
 
 import functools
 import itertools
 import json
+import math
 import re
 import unicodedata
 import zlib
@@ -12,6 +13,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from chalicelib.classify import npz
 
 UNKNOWN = "unknown"
 N_BUCKETS = 1 << 20
@@ -67,53 +70,55 @@ class TopicPrediction:
 
 
 class TopicModel:
-    """Inference over the exported arrays; needs numpy only."""
+    """Inference over the exported arrays in pure Python (the Lambda package ships no numpy)."""
 
     def __init__(self, model_dir: Path) -> None:
-        import numpy as np
-
         meta = json.loads((model_dir / "meta.json").read_text(encoding="utf-8"))
-        with np.load(model_dir / "weights.npz") as data:
-            self.buckets = data["buckets"]
-            self.idf = data["idf"].astype(np.float32)
-            self.weights = data["weights"].astype(np.float32)
-            self.bias = data["bias"].astype(np.float32)
+        data = npz.load(model_dir / "weights.npz")
         self.labels: list[str] = list(meta["labels"])
+        n_labels = len(self.labels)
+        # A feature's weights are one row (C order), so its known key maps straight to its offset.
+        self.rows: dict[int, int] = {int(k): i for i, k in enumerate(data["buckets"].ints())}
+        if data["weights"].fortran or data["weights"].shape[1:] != (n_labels,):
+            raise npz.NpzError(f"{model_dir}: weights must be one C-order row of {n_labels} labels per feature")
+        self.idf = data["idf"].floats()
+        self.weights = data["weights"].floats()
+        self.bias = list(data["bias"].floats())
         self.temperature = float(meta["temperature"])
         self.threshold = float(meta["threshold"])
         self.min_coverage = float(meta.get("min_coverage", 0.01))
         self.meta: dict[str, Any] = meta
-        self._np = np
 
-    def scores(self, text: str) -> tuple[Any, float]:
+    def scores(self, text: str) -> tuple[list[float], float]:
         """Softmax probabilities over labels and the share of known features."""
-        np = self._np
+        n_labels = len(self.labels)
         counts = features(text)
         if not counts:
-            return np.full(len(self.labels), 1.0 / len(self.labels), np.float32), 0.0
-        keys = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-        tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
-        pos = np.searchsorted(self.buckets, keys)
-        pos[pos >= len(self.buckets)] = 0
-        known = self.buckets[pos] == keys
+            return [1.0 / n_labels] * n_labels, 0.0
+        rows = self.rows
         # Coverage counts words, not character n-grams: gibberish shares bigrams with every language
         # but no words with the training data.
         words = word_keys(text)
-        wpos = np.searchsorted(self.buckets, np.fromiter(words, dtype=np.int64, count=len(words)))
-        wpos[wpos >= len(self.buckets)] = 0
-        wkeys = np.fromiter(words, np.int64, len(words))
-        coverage = float((self.buckets[wpos] == wkeys).mean()) if words else 0.0
-        x = (1.0 + np.log(tf[known])) * self.idf[pos[known]]
-        norm = float(np.sqrt((x * x).sum()))
-        raw = self.bias.copy() if norm == 0 else (x / norm) @ self.weights[pos[known]] + self.bias
-        z = raw / self.temperature
-        z = np.exp(z - z.max())
-        return z / z.sum(), coverage
+        coverage = sum(1 for w in words if w in rows) / len(words) if words else 0.0
+        known = [(rows[k], (1.0 + math.log(tf)) * self.idf[rows[k]]) for k, tf in counts.items() if k in rows]
+        norm = math.sqrt(sum(x * x for _, x in known))
+        raw = list(self.bias)
+        if norm:
+            weights = self.weights
+            for row, x in known:
+                x /= norm
+                at = row * n_labels
+                raw = [r + x * w for r, w in zip(raw, weights[at : at + n_labels], strict=True)]
+        z = [r / self.temperature for r in raw]
+        top = max(z)
+        e = [math.exp(v - top) for v in z]
+        total = sum(e)
+        return [v / total for v in e], coverage
 
     def predict(self, text: str, hint: str | None = None, *, hint_override: float = 0.8) -> TopicPrediction:
         probs, coverage = self.scores(text)
-        best_i = int(probs.argmax())
-        best, conf = self.labels[best_i], float(probs[best_i])
+        best_i = max(range(len(probs)), key=probs.__getitem__)
+        best, conf = self.labels[best_i], probs[best_i]
         if hint and hint in self.labels:
             # A topic the customer picked on the form wins unless the text clearly says something else
             # (a complaint filed under "order status" should still read as a complaint).
@@ -133,12 +138,3 @@ def model_dir_for(campaign: str) -> Path:
 def load_model(model_dir: Path) -> TopicModel:
     """The topic model in `model_dir`, loaded once per container."""
     return TopicModel(model_dir)
-
-
-def softmax_nll(scores: Any, y: Any, temperature: float) -> float:
-    import numpy as np
-
-    z = scores / temperature
-    z = z - z.max(axis=1, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-    return float(-logp[np.arange(len(y)), y].mean())

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import functools
 import json
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, overload
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib import searchindex, store
+from chalicelib import searchindex, store, workflow
 from chalicelib.errors import TransientError
 from chalicelib.inbound import Attachment, Channel, InboundMessage
 from chalicelib.metrics import Metric, count
-from chalicelib.models import ConversationModel, MessageModel, Status
+from chalicelib.models import ConversationModel, CustomerModel, MessageModel, SearchTokenModel, Status
 from chalicelib.processing.decisions import Committed, Decided
 
 if TYPE_CHECKING:
@@ -23,6 +22,9 @@ if TYPE_CHECKING:
 # DynamoDB items hold 400 KB; past this many bytes of body the text goes to S3 and the item keeps a pointer.
 BODY_INLINE_BYTES = 300_000
 PREVIEW_CHARS = 20_000
+# A short message's search index entries ride in the commit's transaction (DynamoDB takes 100 items in
+# one, the emulator 25): message, conversation, customer and up to this many words.
+INDEX_IN_COMMIT = 20
 
 
 def _attachment_dict(a: Attachment) -> dict[str, Any]:
@@ -34,36 +36,6 @@ def _attachment_dict(a: Attachment) -> dict[str, Any]:
         "inline": a.inline,
         "content_id": a.content_id,
     }
-
-
-def open_conversation(msg: InboundMessage, d: Decided, rt: Runtime) -> tuple[ConversationModel, bool]:
-    """The conversation this message opens, under an id derived from its source id (or the web reference).
-
-    A retry derives the same id and finds its own conversation (`origin_source_id`); a collision with
-    another source's conversation moves on to the next derived id.
-    """
-    status = Status.NEW.value if d.opens_work else Status.CLOSED.value
-    for attempt in range(6):
-        if attempt == 0 and msg.reference:
-            ref = msg.reference
-        else:
-            ref = store.derive_reference(rt.campaign.reference_prefix, msg.source_id, attempt)
-        made = store.create_conversation(
-            reference=ref,
-            customer_id=d.customer.customer_id,
-            msg=msg,
-            queue=d.route.queue,
-            now=rt.clock(),
-            status=status,
-        )
-        if made is not None:
-            conv = store.get_conversation(made.conversation_id)
-            if conv is None:
-                raise TransientError("conversation not readable after its write")
-            if made.created and d.opens_work:
-                count(Metric.CONVERSATIONS_CREATED, channel=msg.channel.value)
-            return conv, made.created
-    raise TransientError("could not allocate a unique reference number")
 
 
 def _body_pointer(msg: InboundMessage, item: MessageModel, rt: Runtime) -> None:
@@ -80,13 +52,75 @@ def _body_pointer(msg: InboundMessage, item: MessageModel, rt: Runtime) -> None:
     item.text_key = key
 
 
+def _clock_plan(conv: ConversationModel, d: Decided, rt: Runtime) -> dict[str, Any]:
+    """The SLA clock's version and deadlines for a conversation this commit opens (what the effects
+    stage would store before its start), written with it: one write less on the way to the ack."""
+    deadlines = workflow.compute_deadlines(
+        workflow.parse_timestamp(conv.created_at),
+        d.classification.urgency,
+        rt.campaign.queues[d.route.queue],
+        rt.campaign.business_hours,
+    )
+    first_due = store.iso(deadlines.first_response_due) if deadlines.first_response_due else None
+    resolution_due = store.iso(deadlines.resolution_due)
+    plan: dict[str, Any] = {
+        "workflow_version": 1,
+        "resolution_due": resolution_due,
+        "status_due": store.status_due(conv.status, first_due or resolution_due),
+    }
+    if first_due:
+        plan["first_response_due"] = first_due
+    return plan
+
+
 def commit(msg: InboundMessage, d: Decided, rt: Runtime) -> Committed:
-    """Write conversation, message and its count in one transaction; a repeat finds the message and skips."""
+    """Write conversation, message and its count in one transaction; a repeat finds the message and skips.
+
+    A new conversation is written by the same transaction, under an id derived from the source id (or
+    the web reference): a retry derives the same id and finds its own conversation (`origin_source_id`);
+    a collision with another source's conversation moves on to the next derived id.
+    """
     now = rt.clock()
     if d.existing is not None:
-        conv, created = d.existing, False
-    else:
-        conv, created = open_conversation(msg, d, rt)
+        return _commit_into(d.existing, msg, d, rt, now, created=False, new=False)
+    status = Status.NEW.value if d.opens_work else Status.CLOSED.value
+    for attempt in range(6):
+        if attempt == 0 and msg.reference:
+            ref = msg.reference
+        else:
+            ref = store.derive_reference(rt.campaign.reference_prefix, msg.source_id, attempt)
+        fresh = store.conversation_item(
+            reference=ref, customer_id=d.customer.customer_id, msg=msg, queue=d.route.queue, now=now, status=status
+        )
+        committed = _commit_into(fresh, msg, d, rt, now, created=True, new=True)
+        if committed is not None:
+            return committed
+        existing = store.get_conversation(ref)
+        if existing is not None and existing.origin_source_id == msg.source_id:
+            # Our own earlier delivery opened it: commit into it (a repeat finds the message stored).
+            return _commit_into(existing, msg, d, rt, now, created=True, new=False)
+    raise TransientError("could not allocate a unique reference number")
+
+
+@overload
+def _commit_into(
+    conv: ConversationModel,
+    msg: InboundMessage,
+    d: Decided,
+    rt: Runtime,
+    now: datetime,
+    *,
+    created: bool,
+    new: Literal[False],
+) -> Committed: ...
+@overload
+def _commit_into(
+    conv: ConversationModel, msg: InboundMessage, d: Decided, rt: Runtime, now: datetime, *, created: bool, new: bool
+) -> Committed | None: ...
+def _commit_into(
+    conv: ConversationModel, msg: InboundMessage, d: Decided, rt: Runtime, now: datetime, *, created: bool, new: bool
+) -> Committed | None:
+    """The one transaction; `new`: the conversation is written by it too (None: that id is taken)."""
     c = d.classification
     item = store.inbound_message_item(
         msg,
@@ -97,66 +131,108 @@ def commit(msg: InboundMessage, d: Decided, rt: Runtime) -> Committed:
     )
     _body_pointer(msg, item, rt)
     ts = store.iso(now)
-    actions: list[Any] = [ConversationModel.updated_at.set(ts), ConversationModel.version.add(1)]
+    # (attribute, value) pairs set on the conversation: sent as the update, or applied to a new
+    # conversation's item before it is written (and then it needs no read back).
+    sets: dict[str, Any] = {"updated_at": ts}
     status = conv.status
     if not d.automated:
-        actions += [ConversationModel.inbound_count.add(1), ConversationModel.last_inbound_at.set(ts)]
+        sets["last_inbound_at"] = ts
         if conv.status in (Status.RESOLVED.value, Status.PENDING_CUSTOMER.value):
             status = Status.OPEN.value
-            actions += [
-                ConversationModel.status.set(status),
-                ConversationModel.status_due.set(store.status_due(status, conv.resolution_due)),
-            ]
+            sets |= {"status": status, "status_due": store.status_due(status, conv.resolution_due)}
     if created or conv.topic == "unknown":
-        actions += [
-            ConversationModel.topic.set(c.topic),
-            ConversationModel.language.set(c.language),
-            ConversationModel.urgency.set(c.urgency),
-            ConversationModel.sentiment.set(c.sentiment),
-            ConversationModel.reasons.set(list(c.reasons)),  # type: ignore[arg-type]
-            ConversationModel.queue.set(d.route.queue),
-        ]
+        sets |= {
+            "topic": c.topic,
+            "language": c.language,
+            "urgency": c.urgency,
+            "sentiment": c.sentiment,
+            "reasons": list(c.reasons),
+            "queue": d.route.queue,
+        }
         if status == conv.status:
-            actions.append(ConversationModel.status_due.set(store.status_due(status, conv.first_response_due)))
-    stored = _transact(item, conv.conversation_id, actions)
+            sets["status_due"] = store.status_due(status, conv.first_response_due)
+    if created and d.opens_work and not int(conv.workflow_version or 0):
+        sets |= _clock_plan(conv, d, rt)
+    adds = [("version", 1)] + ([("inbound_count", 1)] if not d.automated else [])
+    if new:
+        for name, value in sets.items():
+            setattr(conv, name, value)
+        for name, n in adds:
+            setattr(conv, name, int(getattr(conv, name) or 0) + n)
+        update: ConversationModel | list[Any] = conv
+    else:
+        update = [getattr(ConversationModel, name).set(value) for name, value in sets.items()]
+        update += [getattr(ConversationModel, name).add(n) for name, n in adds]
+    language = c.language if d.customer.language is None and c.language_source == "detected" else None
+    words = searchindex.tokens(f"{item.subject}\n{item.new_text or item.text}")
+    stored = _transact(
+        item, conv.conversation_id, update, customer_id=d.customer.customer_id, language=language, words=words
+    )
+    if stored is None:
+        return None  # the new conversation's id is taken
+    if created and d.opens_work and (stored or not new):
+        count(Metric.CONVERSATIONS_CREATED, channel=msg.channel.value)
     if stored:
         count(Metric.MESSAGES_RECEIVED, channel=msg.channel.value)
-        # The staff search index, as store.put_message keeps it for messages written on their own.
-        searchindex.index_message(
-            item.conversation_id, subject=item.subject, text=item.new_text or item.text, at=item.created_at
-        )
+        if len(words) > INDEX_IN_COMMIT:
+            # The staff search index, as store.put_message keeps it for messages written on their own.
+            searchindex.index_message(
+                item.conversation_id, subject=item.subject, text=item.new_text or item.text, at=item.created_at
+            )
         if created and d.opens_work:
             count(Metric.CONVERSATIONS_CLASSIFIED, topic=c.topic, language=c.language)
     else:
         count(Metric.DUPLICATES_IGNORED, channel=msg.channel.value)
-    if d.customer.language is None and c.language_source == "detected":
-        store.set_customer_language(d.customer.customer_id, c.language)
+        if language is not None:
+            store.set_customer_language(d.customer.customer_id, language)  # the transaction that set it did not run
+    if new:
+        return Committed(conversation=conv, stored=True, created=True)  # exactly what the transaction wrote
     fresh = store.get_conversation(conv.conversation_id)
     if fresh is None:
         raise TransientError("conversation not readable after the commit")
     return Committed(conversation=fresh, stored=stored, created=created)
 
 
-def transaction_connection() -> Connection:
-    """The connection transactions go through: the message table's own (same endpoint, same client)."""
-    meta = MessageModel.Meta
-    return _connection(meta.region, meta.host)
+# The connection transactions go through (the fault injector hooks its client).
+transaction_connection = store.transaction_connection
 
 
-@functools.cache
-def _connection(region: str, host: str | None) -> Connection:
-    return Connection(region=region, host=host)
+def _transact(
+    item: MessageModel,
+    conversation_id: str,
+    update: ConversationModel | list[Any],
+    *,
+    customer_id: str,
+    language: str | None,
+    words: list[str],
+) -> bool | None:
+    """The message (only if new), the conversation (`update`: a new conversation's whole item, written
+    only if its id is free; or the actions on an existing one), the customer's detected language and
+    (for a short message) its search index entries, atomically.
 
-
-def _transact(item: MessageModel, conversation_id: str, actions: list[Any]) -> bool:
-    """The message (only if new) and the conversation's update, atomically; False if already committed."""
+    False if the message was already committed; None if a new conversation's id is taken.
+    """
     try:
         with TransactWrite(connection=transaction_connection()) as tx:
+            if isinstance(update, ConversationModel):
+                tx.save(update, condition=ConversationModel.conversation_id.does_not_exist())
+            else:
+                tx.update(ConversationModel(conversation_id=conversation_id), actions=update)
             tx.save(item, condition=MessageModel.sort.does_not_exist())
-            tx.update(ConversationModel(conversation_id=conversation_id), actions=actions)
+            if language is not None:
+                tx.update(CustomerModel(customer_id=customer_id), actions=[CustomerModel.language.set(language)])
+            if len(words) <= INDEX_IN_COMMIT:
+                for word in words:
+                    tx.save(SearchTokenModel(token=searchindex.WORD + word, ref=conversation_id, at=item.created_at))
     except TransactWriteError as exc:
-        reasons = [getattr(r, "code", None) for r in (exc.cancellation_reasons or []) if r is not None]
-        if reasons and reasons[0] == "ConditionalCheckFailed":
+        # One reason per item (None where that item was fine), puts first in the order they were
+        # added (PynamoDB sends puts before updates): a new conversation, then the message.
+        reasons = [getattr(r, "code", None) for r in (exc.cancellation_reasons or [])]
+        new = isinstance(update, ConversationModel)
+        if new and reasons and reasons[0] == "ConditionalCheckFailed":
+            return None  # a new conversation's id is taken (by our earlier delivery, or another source)
+        at = 1 if new else 0
+        if len(reasons) > at and reasons[at] == "ConditionalCheckFailed":
             return False  # this message is already stored: an earlier delivery committed it
         if store.error_code(exc) == "ValidationException":
             raise store.item_rejected(exc) from exc

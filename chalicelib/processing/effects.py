@@ -14,7 +14,7 @@ from chalicelib.inbound import Channel, InboundMessage, TemplateRef
 from chalicelib.metrics import Metric, count, milliseconds
 from chalicelib.models import ConversationModel, EffectStatus, Status
 from chalicelib.observability import logger
-from chalicelib.outbox import Effect, EffectRefused, Kind, Policy, Sent
+from chalicelib.outbox import Effect, EffectRefused, Kind, Policy
 from chalicelib.processing.decisions import Committed, Decided
 from chalicelib.processing.stages import ack_effect_id, keyword_effect_id
 
@@ -95,7 +95,12 @@ def acknowledge(msg: InboundMessage, d: Decided, conv: ConversationModel, rt: Ru
 
     def take_slot() -> None:
         if not store.take_ack_slot(
-            identity, now=rt.clock(), max_acks=limit.max_acks, window=limit.per, effect_id=effect_id
+            identity,
+            now=rt.clock(),
+            max_acks=limit.max_acks,
+            window=limit.per,
+            effect_id=effect_id,
+            known=d.customer.ack_log,
         ):
             raise EffectRefused("rate_limited")  # a racing delivery took the last slot
 
@@ -118,7 +123,9 @@ def acknowledge(msg: InboundMessage, d: Decided, conv: ConversationModel, rt: Ru
             lambda: _rendered_sms(rt, "acknowledge", language, context),
             phone=msg.sender,
             rt=rt,
-            suppressed=lambda phone: store.suppression_reason(f"phone#{phone}") is not None,
+            # The screen stage checked our suppression list in this delivery (an ack is only sent when
+            # it passed); SNS's own opt-out list is still checked right before the publish.
+            suppressed=lambda _phone: False,
             ack=True,
             before_send=take_slot,
             on_not_sent=give_back,
@@ -146,8 +153,7 @@ def acknowledge(msg: InboundMessage, d: Decided, conv: ConversationModel, rt: Ru
         delivered = deliver_email(
             effect, compose, to=msg.sender, rt=rt, ack=True, before_send=take_slot, on_not_sent=give_back
         )
-    if delivered.status in (EffectStatus.SENT, EffectStatus.UNKNOWN):
-        store.confirm_ack(conv.conversation_id, delivered.rfc_message_id, now=rt.clock())
+    # A sent (or possibly sent) ack marked its conversation acknowledged with its stored message.
     if delivered.sent and not delivered.duplicate:
         count(Metric.ACK_SENT, channel=msg.channel.value)
         milliseconds(Metric.ACK_LATENCY, max(0.0, (rt.clock() - msg.received_at).total_seconds() * 1000))
@@ -162,12 +168,13 @@ def acknowledge(msg: InboundMessage, d: Decided, conv: ConversationModel, rt: Ru
 # ------------------------------------------------------------------ the SLA clock
 
 
-def sla_effect_id(conversation_id: str, version: int) -> str:
-    return f"sla-{conversation_id}-v{version}"
-
-
 def ensure_clock(d: Decided, conv: ConversationModel, rt: Runtime) -> None:
-    """Start the SLA clock whenever a conversation that needs one has none (version 1), not only on first try."""
+    """Start the SLA clock whenever a conversation that needs one has none (version 1), not only on first try.
+
+    The execution's deterministic name is the start's outbox record: Step Functions keeps names unique
+    (`ExecutionAlreadyExists` is success), so a retry after any failure, a lost answer included,
+    converges on the one clock without an outbox item of ours.
+    """
     if not d.opens_work or conv.status == Status.CLOSED.value:
         return
     if int(conv.workflow_version or 0) > 1 or conv.workflow_execution:
@@ -177,58 +184,48 @@ def ensure_clock(d: Decided, conv: ConversationModel, rt: Runtime) -> None:
         workflow.parse_timestamp(conv.created_at), conv.urgency, queue, rt.campaign.business_hours
     )
     first_due = store.iso(deadlines.first_response_due) if deadlines.first_response_due else None
-    # The version is stored before the start: the machine escalates only while it matches.
-    store.set_clock(
-        conv.conversation_id,
-        version=1,
-        first_response_due=first_due,
-        resolution_due=store.iso(deadlines.resolution_due),
-        execution=None,
-        status=conv.status,
-    )
-    effect = Effect(
-        sla_effect_id(conv.conversation_id, 1),
-        Kind.SLA_CLOCK,
-        Policy.SAME_KEY,
-        "stepfunctions",
-        "execution",
-        conv.conversation_id,
-    )
-
-    def start() -> Sent:
-        arn = workflow.start_sla_clock(
-            sfn=rt.sfn,
-            state_machine_arn=rt.settings.sla_state_machine_arn,
-            conversation_id=conv.conversation_id,
+    resolution_due = store.iso(deadlines.resolution_due)
+    # The version is stored before the start: the machine escalates only while it matches. The commit
+    # already stored it for a conversation it opened (same inputs, same deadlines).
+    if int(conv.workflow_version or 0) != 1 or conv.resolution_due != resolution_due:
+        store.set_clock(
+            conv.conversation_id,
             version=1,
-            deadlines=deadlines,
-            urgency=conv.urgency,
-            queue=queue,
-            hours=rt.campaign.business_hours,
+            first_response_due=first_due,
+            resolution_due=resolution_due,
+            execution=None,
+            status=conv.status,
         )
-        return Sent(provider_id=arn)
-
-    result = outbox.perform(effect, start, now=rt.clock)
-    arn = result.provider_id or workflow.execution_arn(
-        rt.settings.sla_state_machine_arn, workflow.execution_name(conv.conversation_id, 1, workflow.ClockKind.SLA)
+    arn = workflow.start_sla_clock(
+        sfn=rt.sfn,
+        state_machine_arn=rt.settings.sla_state_machine_arn,
+        conversation_id=conv.conversation_id,
+        version=1,
+        deadlines=deadlines,
+        urgency=conv.urgency,
+        queue=queue,
+        hours=rt.campaign.business_hours,
     )
     store.set_clock(
         conv.conversation_id,
         version=1,
         first_response_due=first_due,
-        resolution_due=store.iso(deadlines.resolution_due),
+        resolution_due=resolution_due,
         execution=arn,
         status=conv.status,
     )
 
 
-def resume_if_paused(conv: ConversationModel, rt: Runtime) -> None:
-    """The customer answered while we waited on them: the resolution clock runs again (state-based, re-entrant)."""
+def resume_if_paused(conv: ConversationModel, rt: Runtime) -> bool:
+    """The customer answered while we waited on them: the resolution clock runs again (state-based, re-entrant).
+
+    True when it changed the clock (the caller's copy of the conversation is then stale).
+    """
     if conv.status != Status.OPEN.value:
-        return
+        return False
     paused_at = workflow.paused_since(conv)
     if paused_at is None or conv.resolution_due is None:
-        return
+        return False
     queue = rt.campaign.queues[conv.queue]
     version = int(conv.workflow_version or 1)
     change = workflow.resume_sla_clock(
@@ -259,16 +256,20 @@ def resume_if_paused(conv: ConversationModel, rt: Runtime) -> None:
         timeline_entry=change.entry.to_item(),
         expected_version=version,
     )
+    return True
 
 
 def _more_urgent(new: str, old: str) -> bool:
     return new in URGENCIES and old in URGENCIES and URGENCIES.index(new) > URGENCIES.index(old)
 
 
-def reprioritise_if_needed(conv: ConversationModel, urgency: str, rt: Runtime) -> None:
-    """A later message raised the urgency (e.g. a chargeback threat): deadlines from the stricter target."""
+def reprioritise_if_needed(conv: ConversationModel, urgency: str, rt: Runtime) -> bool:
+    """A later message raised the urgency (e.g. a chargeback threat): deadlines from the stricter target.
+
+    True when it changed the clock (the caller's copy of the conversation is then stale).
+    """
     if not int(conv.workflow_version or 0) or not _more_urgent(urgency, conv.urgency):
-        return
+        return False
     conv = store.get_conversation(conv.conversation_id) or conv  # a resume just now bumped the version
     queue = rt.campaign.queues[conv.queue]
     version = int(conv.workflow_version or 1)
@@ -298,6 +299,7 @@ def reprioritise_if_needed(conv: ConversationModel, urgency: str, rt: Runtime) -
         timeline_entry=change.entry.to_item(),
         expected_version=version,
     )
+    return True
 
 
 CALLBACK_RE = re.compile(
@@ -336,12 +338,19 @@ class Done:
 def run(msg: InboundMessage, d: Decided, committed: Committed, rt: Runtime) -> Done:
     """Every effect the committed state asks for; each converges when run again after a failure."""
     conv = committed.conversation
+
+    def reread() -> ConversationModel:
+        return store.get_conversation(conv.conversation_id) or conv
+
     answered = keyword_answer(msg, d, conv, rt)
+    # The commit's fresh read is current until a clock change below: only then is it read again.
+    changed = False
     if d.opens_work and not d.automated:
-        resume_if_paused(conv, rt)
-        reprioritise_if_needed(store.get_conversation(conv.conversation_id) or conv, d.classification.urgency, rt)
+        changed = resume_if_paused(conv, rt)
+        changed = reprioritise_if_needed(reread() if changed else conv, d.classification.urgency, rt) or changed
         if committed.stored and not committed.created:
             request_callback(conv, msg, rt)
     acked = acknowledge(msg, d, conv, rt)
-    ensure_clock(d, store.get_conversation(conv.conversation_id) or conv, rt)
+    # The ack changes only ack fields; the clock's state comes from the commit or a clock change.
+    ensure_clock(d, reread() if changed else conv, rt)
     return Done(keyword=answered, ack=acked)

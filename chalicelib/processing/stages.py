@@ -118,6 +118,11 @@ def thread(msg: InboundMessage, customer: store.CustomerRef, guarded: Guarded, r
     The conversation a source id opened is found first (by its derived id), so a redelivery after
     any failure converges on it instead of threading anew.
     """
+    if customer.created and not (msg.channel is Channel.EMAIL and (msg.in_reply_to or msg.references)):
+        # A customer first seen in this delivery has no conversation of its own, and no earlier
+        # delivery of this input opened one (identify runs before anything is opened): nothing to read.
+        # Only a mail answering someone's thread by its Message-IDs can join an existing conversation.
+        return Threaded(None)
     own = store.conversation_opened_by(msg.source_id, rt.campaign.reference_prefix, msg.reference)
     if own is not None:
         return Threaded(own)
@@ -127,7 +132,9 @@ def thread(msg: InboundMessage, customer: store.CustomerRef, guarded: Guarded, r
     return Threaded(existing)
 
 
-def screen_sender(msg: InboundMessage, guarded: Guarded, threaded: Threaded, rt: Runtime) -> str | None:
+def screen_sender(
+    msg: InboundMessage, guarded: Guarded, threaded: Threaded, rt: Runtime, known_log: tuple[str, ...] | None = None
+) -> str | None:
     """The stateful guard checks (suppression list, per-sender rate limit), for a message that could get an ack."""
     if guarded.reason is not None:
         return guarded.reason
@@ -144,9 +151,12 @@ def screen_sender(msg: InboundMessage, guarded: Guarded, threaded: Threaded, rt:
     if store.suppression_reason(identity) is not None:
         return guard.SuppressReason.SUPPRESSED.value
     limit = rt.campaign.ack_rate_limit
-    if existing is not None and store.holds_ack_slot(identity, ack_effect_id(existing.conversation_id)):
+    # The ack log as identify read it: the rate limit costs no read of its own.
+    if existing is not None and store.holds_ack_slot(
+        identity, ack_effect_id(existing.conversation_id), known=known_log
+    ):
         return None  # this conversation's own ack already took its slot
-    if not store.ack_slot_free(identity, now=rt.clock(), max_acks=limit.max_acks, window=limit.per):
+    if not store.ack_slot_free(identity, now=rt.clock(), max_acks=limit.max_acks, window=limit.per, known=known_log):
         return guard.SuppressReason.RATE_LIMITED.value
     return None
 
@@ -161,7 +171,7 @@ def decide(msg: InboundMessage, rt: Runtime) -> Decided:
     guarded = guard_stage(msg, rt)
     customer = identify(msg, rt)
     threaded = thread(msg, customer, guarded, rt)
-    reason = screen_sender(msg, guarded, threaded, rt)
+    reason = screen_sender(msg, guarded, threaded, rt, customer.ack_log)
     existing = threaded.existing
     recent = int(existing.inbound_count or 0) if existing is not None else 0
     classification = classify(

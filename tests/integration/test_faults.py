@@ -257,14 +257,20 @@ def _contact_of(stack: Any, body: str) -> str:
     return str(message["mail"]["source"])
 
 
+# Each transaction is a different group of writes (first contact, commit, an effect's mark with what
+# it stored): every one is swept, not only the first.
+TRANSACTION = "dynamodb.TransactWriteItems"
+
+
 def external_and_first_writes(calls: list[str]) -> list[int]:
-    """Every call that leaves DynamoDB (S3, SES, SNS, Step Functions) and the first of each DynamoDB write."""
+    """Every call that leaves DynamoDB (S3, SES, SNS, Step Functions), every transaction and the first
+    of each other DynamoDB write."""
     seen: set[str] = set()
     out = []
     for i, name in enumerate(calls):
         if name in READS:
             continue
-        if not name.startswith("dynamodb.") or name not in seen:
+        if not name.startswith("dynamodb.") or name == TRANSACTION or name not in seen:
             out.append(i)
         seen.add(name)
     return out
@@ -313,6 +319,30 @@ def test_sms_path_survives_one_fault_on_any_write_or_send(stack: Any, faults: Fa
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.value for f in FAULTS])
 def test_web_path_survives_one_fault_on_any_write_or_send(stack: Any, faults: FaultInjector, fault: Fault) -> None:
     sweep(stack, faults, "web", fault, external_and_first_writes)
+
+
+@pytest.mark.parametrize(
+    ("channel", "call"), [("sms", "sns.Publish"), ("email", "ses.SendRawEmail"), ("web", "ses.SendRawEmail")]
+)
+def test_a_throttled_ack_waits_and_goes_out_on_redelivery(
+    stack: Any, faults: FaultInjector, channel: str, call: str
+) -> None:
+    from chalicelib import outbox
+    from chalicelib.processing.stages import ack_effect_id
+
+    # GIVEN a contact whose ack send is throttled once, with the code the service really answers
+    # (SNS: `Throttled`, HTTP 429; SES: `Throttling`)
+    faults.reset()
+    contact = make_contact(stack, channel)
+    faults.fail_next(call, Fault.THROTTLE)
+    # WHEN it is processed and SQS redelivers the failed record
+    stack.pump.drain()
+    # THEN the throttle happened, and the ack went out once on the second try, not dropped
+    assert [(name, fault) for _, name, fault in faults.injected] == [(call, Fault.THROTTLE)]
+    assert violations(stack, contact, stack.moto_data()) == []
+    (conv,) = conversations_of(contact)
+    rec = outbox.get(ack_effect_id(conv.conversation_id))
+    assert rec is not None and (rec.status, rec.attempts) == ("sent", 2)
 
 
 def answered_conversation(stack: Any) -> tuple[Contact, str]:
@@ -426,6 +456,55 @@ def test_follow_up_is_sent_at_most_once_under_one_fault(stack: Any, faults: Faul
     assert report == [], "\n".join(report)
 
 
+def breach_event(stack: Any, conversation_id: str, kind: str = "first_response", level: int = 1) -> str:
+    """What the SLA machine's EmitBreachEvent state sends when a deadline passed unmet."""
+    now = datetime.now(UTC).isoformat()
+    return json.dumps(
+        {
+            "action": "sla_breached",
+            "conversation_id": conversation_id,
+            "version": "1",
+            "kind": kind,
+            "level": level,
+            "due": now,
+            "queue": "general",
+            "urgency": "high",
+            "at": now,
+            "execution": f"{stack.env['SLA_STATE_MACHINE_ARN']}:sla-{conversation_id}-v1",
+        }
+    )
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.value for f in FAULTS])
+def test_escalation_notice_is_sent_at_most_once_under_one_fault_on_its_publish(
+    stack: Any, faults: FaultInjector, fault: Fault
+) -> None:
+    from chalicelib import outbox
+    from chalicelib.workflow_events import escalation_effect_id
+    from local.outbox import escalations
+
+    # GIVEN a conversation whose first-response deadline passed: the machine's breach event, delivered
+    # twice (SQS is at least once), and a second level for the same deadline
+    _, conv_id = answered_conversation(stack)
+    faults.reset()
+    faults.fail_next("sns.Publish", fault)
+    url = stack.env["EVENTS_QUEUE_URL"]
+    for body in (breach_event(stack, conv_id), breach_event(stack, conv_id)):
+        stack.sqs.send_message(QueueUrl=url, MessageBody=body)
+    # WHEN the events queue is consumed, the publish failing once and the failed record redelivered
+    stack.pump.drain()
+    stack.sqs.send_message(QueueUrl=url, MessageBody=breach_event(stack, conv_id, level=2))
+    stack.pump.drain()
+    # THEN the fault fired, and supervisors got one notice per level: never two, none lost
+    assert [(name, f) for _, name, f in faults.injected] == [("sns.Publish", fault)]
+    notices = [e["detail"] for e in escalations(stack.moto_data()) if e["detail"].get("conversation_id") == conv_id]
+    assert sorted((n["kind"], n["level"]) for n in notices) == [("first_response", 1), ("first_response", 2)]
+    # AND the outbox holds each notice under its deterministic id (a lost answer: outcome unknown, not repeated)
+    first = outbox.get(escalation_effect_id(conv_id, 1, "first_response", 1))
+    assert first is not None
+    assert first.status == ("unknown" if fault is Fault.LOST_RESPONSE else "sent")
+
+
 # ------------------------------------------------------------------ duplicates, reordering, random faults
 
 
@@ -477,7 +556,7 @@ def test_random_faults_lose_nothing_and_double_nothing(stack: Any, faults: Fault
     # GIVEN 30 mixed contacts on the queue, and faults on a random ~10 % of processing attempts
     faults.reset()
     contacts = mixed_contacts(stack, MIXED)
-    calls_per_attempt = 33
+    calls_per_attempt = 14  # what one contact costs in processing (bench/bench_calls.py)
     faults.fail_randomly(1 - 0.9 ** (1 / calls_per_attempt), seed=7)
     # WHEN they are processed, failed records redelivered
     stack.pump.drain(max_rounds=400)

@@ -66,15 +66,18 @@ def test_a_breach_reaches_the_local_escalation_inbox_and_the_outbox_shows_it(
         queue=queue,
         hours=ALWAYS,
     )
-    # THEN the supervisors' notification arrives in the local escalation inbox (an SQS subscription)
+    # THEN the machine's breach event, delivered by the pump, becomes the supervisors' notification in
+    # the local escalation inbox (an SQS subscription)
     notice = wait_for(
-        lambda: [e for e in escalations(at_stack.moto_data()) if e["detail"].get("conversation_id") == conv],
+        lambda: (
+            drain() >= 0
+            and [e for e in escalations(at_stack.moto_data()) if e["detail"].get("conversation_id") == conv]
+        ),
         timeout=30,
         describe=lambda: f"escalations so far: {[e['subject'] for e in escalations(at_stack.moto_data())]}",
     )[0]
     assert notice["detail"]["type"] == "sla_breached"
     assert notice["detail"]["kind"] == "first_response"
-    drain()  # the breach event for the SlaBreached metric, as the pump would deliver it
     capsys.readouterr()  # the handlers' logs so far
     # AND `replydesk local outbox --channel escalation` lists it on one line
     assert main(["local", "outbox", "--channel", "escalation"]) == 0

@@ -7,6 +7,7 @@ import random
 import re
 import urllib.parse
 import urllib.request
+import uuid
 from typing import Any
 
 import pytest
@@ -475,7 +476,11 @@ def test_cli_send_publishes_and_replies_lists_the_ack(
 
 
 def test_simulator_api_sends_and_shows_the_thread(stack: Any, drain: Any) -> None:
-    # GIVEN the phone simulator of the local stack
+    # GIVEN the phone simulator of the local stack, whose raw bucket also holds a hostile "SMS" nested
+    # deeper than any JSON parser goes (the hostile-input tests store such objects)
+    stack.client("s3").put_object(
+        Bucket=stack.env["RAW_BUCKET"], Key=f"raw/sms/deep-{uuid.uuid4().hex}.json", Body=b"[" * 200_000
+    )
     phone = fresh_phone()
     body = json.dumps({"phone": phone, "text": "Hello from the page"}).encode()
     request = urllib.request.Request(

@@ -41,7 +41,9 @@ def edit_campaign(root: Path, change: object) -> None:
 
 
 def problems(root: Path, *, train: bool = False) -> list[str]:
-    return check_campaign("acme", CampaignLayout("acme", root), train=train).problems
+    from cli.campaign_train import ensure_model
+
+    return check_campaign("acme", CampaignLayout("acme", root), train=ensure_model if train else None).problems
 
 
 def test_new_campaign_is_complete_with_every_field_commented(root: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -28,6 +28,9 @@ def wrapped(outer: Exception, cause: BaseException) -> Exception:
     [
         # The service answered: the request arrived and nothing was done, so a retry is safe.
         (client_error("Throttling", 400), "not_sent"),
+        # SNS's own throttle (ThrottledException), as send_sms wraps it: the ack waits, it is not dropped.
+        (wrapped(DeliveryError("SNS refused the SMS"), client_error("Throttled", 429)), "not_sent"),
+        (client_error("TooManyRequestsException", 429), "not_sent"),
         (client_error("ServiceUnavailable", 503), "not_sent"),
         (wrapped(DeliveryError("SES refused"), client_error("InternalFailure", 500)), "not_sent"),
         (wrapped(TransientError("SES is throttling"), client_error("Throttling", 400)), "not_sent"),

@@ -1,4 +1,4 @@
-"""Train a topic model at package time (scikit-learn, dev only) and export it for `topic.TopicModel`."""
+"""Train a topic model (scikit-learn and numpy: dev tools, never in the Lambda package) for `topic.TopicModel`."""
 
 from __future__ import annotations
 
@@ -134,8 +134,6 @@ def train(
     """Fit, calibrate the softmax temperature and the unknown threshold out of fold, and export."""
     import numpy as np
 
-    from chalicelib.classify.topic import softmax_nll
-
     label_list = sorted(set(labels))
     if len(label_list) < 2:
         raise ValueError("need at least two labels to train a topic model")
@@ -196,3 +194,12 @@ def train(
 
 def vec_min_df(n: int) -> int:
     return 2 if n >= 2000 else 1
+
+
+def softmax_nll(scores: Any, y: Any, temperature: float) -> float:
+    import numpy as np
+
+    z = scores / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return float(-logp[np.arange(len(y)), y].mean())
