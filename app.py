@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+import threading
 from typing import TYPE_CHECKING, Any
 
 from chalice.app import Chalice, CloudWatchEvent, ConvertToMiddleware, Rate, Response, SQSEvent
@@ -40,13 +40,24 @@ app.register_blueprint(gdpr_api, url_prefix="/api")
 app.register_blueprint(brief_api, url_prefix="/api")
 
 
-@functools.cache
-def batch_processor(queue: str) -> BatchProcessor:
-    """One BatchProcessor per queue, built on the first batch: every function imports app.py, and
-    Powertools' batch utility (with the event classes it pulls in) is a large part of a cold start."""
-    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+_processors = threading.local()
 
-    return BatchProcessor(event_type=EventType.SQS)
+
+def batch_processor(queue: str) -> BatchProcessor:
+    """One BatchProcessor per queue and thread, built on the first batch: every function imports app.py,
+    and Powertools' batch utility (with the event classes it pulls in) is a large part of a cold start.
+
+    A processor holds one batch's records and failures. Lambda runs one batch per container at a time;
+    the local event pump runs several at once, one per poller thread, so each thread has its own.
+    """
+    by_queue: dict[str, BatchProcessor] | None = getattr(_processors, "by_queue", None)
+    if by_queue is None:
+        by_queue = _processors.by_queue = {}
+    if queue not in by_queue:
+        from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+
+        by_queue[queue] = BatchProcessor(event_type=EventType.SQS)
+    return by_queue[queue]
 
 
 @app.route("/", methods=["GET"])

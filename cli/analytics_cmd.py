@@ -162,12 +162,14 @@ def export_cmd(ns: argparse.Namespace) -> int:
     if target is None:
         return 1
     last = ns.day or datetime.now(UTC).date()
+    campaign = load_campaign(ns.campaign)
     results = export_range(
         last - timedelta(days=max(1, ns.days) - 1),
         last,
         s3=target.client("s3"),
         bucket=target.names.analytics_bucket,
-        include_bodies=load_campaign(ns.campaign).analytics_include_bodies,
+        include_bodies=campaign.analytics_include_bodies,
+        hours=campaign.business_hours,
     )
     for r in results:
         print(f"{r.day}  {r.conversations} conversations  {r.messages} messages")

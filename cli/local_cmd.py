@@ -106,6 +106,7 @@ def _run(ns: argparse.Namespace) -> int:
             smtp_port=ns.smtp_port,
             phone_port=ns.phone_port,
             dashboard_port=ns.dashboard_port,
+            **({"pump_concurrency": ns.pump_concurrency} if ns.pump_concurrency else {}),
         ).start()
     except BaseException:
         if view is not None:
@@ -156,6 +157,13 @@ def _outbox(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--campaign", default="demo")
     parser.add_argument("--stage", default="dev")
@@ -168,6 +176,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--json", action="store_true", help="print the handlers' raw output (Powertools JSON logs and EMF lines)"
+    )
+    parser.add_argument(
+        "--pump-concurrency",
+        type=_positive,
+        default=None,
+        help="concurrent batches per queue, as Lambda's event source mapping runs them (default 4)",
     )
     parser.set_defaults(func=_run)
     sub = parser.add_subparsers(dest="action")

@@ -79,12 +79,29 @@ def mappings_for(app_module: ModuleType, sqs: Any, region: str) -> list[Mapping]
     return out
 
 
+# Concurrent batches per queue under `make run`: Lambda's SQS event source mapping runs at least two
+# (its MaximumConcurrency floor) and scales up; on a laptop a few pollers per queue keep the acks
+# coming while one batch waits on the emulator. `replydesk local --pump-concurrency N` changes it.
+DEFAULT_CONCURRENCY = 4
+
+
 class EventPump:
-    def __init__(self, mappings: list[Mapping], sqs: Any, region: str, wait_seconds: int = 1) -> None:
+    def __init__(
+        self,
+        mappings: list[Mapping],
+        sqs: Any,
+        region: str,
+        wait_seconds: int = 1,
+        concurrency: int = DEFAULT_CONCURRENCY,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"pump concurrency must be at least 1, got {concurrency}")
         self.mappings = mappings
         self.sqs = sqs
         self.region = region
         self.wait_seconds = wait_seconds
+        self.concurrency = concurrency
+        self._count_lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.invocations = 0
@@ -112,17 +129,17 @@ class EventPump:
         context = LambdaContext(mapping.name, 512, max_runtime_ms=self.lambda_timeout_ms)
         context.aws_request_id = str(uuid.uuid4())
         context.invoked_function_arn = f"arn:aws:lambda:{self.region}:123456789012:function:{mapping.name}"
-        self.invocations += 1
+        self._add(invocations=1)
         try:
             result = mapping.handler(event, context) or {}
         except Exception:
             # A crashed invocation fails the whole batch: Lambda leaves every record on the queue.
             log.exception("handler %s raised; the batch stays on the queue", mapping.name)
-            self.failures += len(messages)
+            self._add(failures=len(messages))
             self._redeliver(mapping, messages)
             return len(messages)
         failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
-        self.failures += len(failed)
+        self._add(failures=len(failed))
         self._redeliver(mapping, [m for m in messages if m["MessageId"] in failed])
         done = [m for m in messages if m["MessageId"] not in failed]
         for i in range(0, len(done), 10):
@@ -132,10 +149,16 @@ class EventPump:
             )
         return len(messages)
 
+    def _add(self, *, invocations: int = 0, failures: int = 0, redeliveries: int = 0) -> None:
+        with self._count_lock:  # pollers run concurrently
+            self.invocations += invocations
+            self.failures += failures
+            self.redeliveries += redeliveries
+
     def _redeliver(self, mapping: Mapping, messages: list[dict[str, Any]]) -> None:
         if not self.redeliver_failed or not messages:
             return
-        self.redeliveries += len(messages)
+        self._add(redeliveries=len(messages))
         for i in range(0, len(messages), 10):
             self.sqs.change_message_visibility_batch(
                 QueueUrl=mapping.queue_url,
@@ -164,10 +187,12 @@ class EventPump:
                 self._stop.wait(1)
 
     def start(self) -> None:
+        """`concurrency` pollers per queue, each receiving and invoking one batch at a time."""
         for mapping in self.mappings:
-            t = threading.Thread(target=self._loop, args=(mapping,), name=f"pump-{mapping.name}", daemon=True)
-            t.start()
-            self._threads.append(t)
+            for n in range(self.concurrency):
+                t = threading.Thread(target=self._loop, args=(mapping,), name=f"pump-{mapping.name}-{n}", daemon=True)
+                t.start()
+                self._threads.append(t)
 
     def stop(self) -> None:
         self._stop.set()

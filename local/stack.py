@@ -24,7 +24,7 @@ from local.alarms import AlarmEvaluator
 from local.bootstrap import Bootstrap, Created, Resolver
 from local.emf import EmfForwarder
 from local.emulator import fast_queries, track_only
-from local.pump import EventPump, mappings_for
+from local.pump import DEFAULT_CONCURRENCY, EventPump, mappings_for
 from local.scheduler import Scheduler, schedules_for
 from local.smtp import SesInbound, start_smtp
 
@@ -72,6 +72,8 @@ class LocalStack:
     phone_port: int = 0
     dashboard_port: int = 0
     pump_threads: bool = True
+    # Concurrent batches per queue when the pump runs threads (local/pump.py DEFAULT_CONCURRENCY).
+    pump_concurrency: int = DEFAULT_CONCURRENCY
     forward_metrics: bool = True
     env: dict[str, str] = field(default_factory=dict)
     resources: dict[str, Created] = field(default_factory=dict)
@@ -200,7 +202,12 @@ class LocalStack:
             sys.path.insert(0, str(ROOT))
         self.app_module = importlib.import_module("app")
         self.sqs = self.client("sqs")
-        self.pump = EventPump(mappings_for(self.app_module, self.sqs, self.region), self.sqs, self.region)
+        self.pump = EventPump(
+            mappings_for(self.app_module, self.sqs, self.region),
+            self.sqs,
+            self.region,
+            concurrency=self.pump_concurrency,
+        )
         if self.pump_threads:
             self.pump.start()
         self.scheduler = Scheduler(schedules_for(self.app_module, self.region), self.region)

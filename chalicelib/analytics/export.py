@@ -17,10 +17,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.businesshours import business_time_between
 from chalicelib.models import ConversationModel, MessageModel
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+    from chalicelib.config import BusinessHours
 
 PREFIX = "analytics"
 
@@ -47,7 +50,17 @@ def first_response_seconds(conv: ConversationModel) -> float | None:
     return seconds_between(conv.created_at, conv.first_response_at)
 
 
-def conversation_row(conv: ConversationModel, *, exported_at: str) -> dict[str, Any]:
+def business_seconds_between(start: str | None, end: str | None, hours: BusinessHours | None) -> float | None:
+    """Open seconds from `start` to `end` under the campaign's business hours (what its SLAs count)."""
+    a, b = _ts(start), _ts(end)
+    if a is None or b is None or hours is None or a.tzinfo is None or b.tzinfo is None:
+        return None
+    return round(max(0.0, business_time_between(a, b, hours).total_seconds()), 3)
+
+
+def conversation_row(
+    conv: ConversationModel, *, exported_at: str, hours: BusinessHours | None = None
+) -> dict[str, Any]:
     breaches = list(conv.breaches or [])
     retention = conv.retention.as_dict() if conv.retention is not None else {}  # type: ignore[no-untyped-call]
     return {
@@ -69,6 +82,9 @@ def conversation_row(conv: ConversationModel, *, exported_at: str) -> dict[str, 
         "first_response_seconds": first_response_seconds(conv),
         "resolved_at": conv.resolved_at,
         "resolution_seconds": seconds_between(conv.created_at, conv.resolved_at),
+        # The same two times counted in business hours only: what the SLA deadlines measure.
+        "first_response_business_seconds": business_seconds_between(conv.created_at, conv.first_response_at, hours),
+        "resolution_business_seconds": business_seconds_between(conv.created_at, conv.resolved_at, hours),
         "first_response_due": conv.first_response_due,
         "resolution_due": conv.resolution_due,
         "breaches": len(breaches),
@@ -133,14 +149,20 @@ def partition_key(table: str, day: date) -> str:
 
 
 def export_day(
-    day: date, *, s3: S3Client, bucket: str, include_bodies: bool, now: datetime | None = None
+    day: date,
+    *,
+    s3: S3Client,
+    bucket: str,
+    include_bodies: bool,
+    now: datetime | None = None,
+    hours: BusinessHours | None = None,
 ) -> ExportResult:
     """Write one day's partition of both tables; rerunning the same day rewrites the same files."""
     exported_at = (now or datetime.now(UTC)).isoformat(timespec="seconds")
     conv_lines: list[str] = []
     msg_lines: list[str] = []
     for conv in conversations_updated(day):
-        conv_lines.append(json.dumps(conversation_row(conv, exported_at=exported_at), ensure_ascii=False))
+        conv_lines.append(json.dumps(conversation_row(conv, exported_at=exported_at, hours=hours), ensure_ascii=False))
         for msg in MessageModel.query(conv.conversation_id):
             msg_lines.append(
                 json.dumps(message_row(msg, exported_at=exported_at, include_bodies=include_bodies), ensure_ascii=False)
@@ -159,12 +181,19 @@ def export_day(
 
 
 def export_range(
-    first: date, last: date, *, s3: S3Client, bucket: str, include_bodies: bool, now: datetime | None = None
+    first: date,
+    last: date,
+    *,
+    s3: S3Client,
+    bucket: str,
+    include_bodies: bool,
+    now: datetime | None = None,
+    hours: BusinessHours | None = None,
 ) -> list[ExportResult]:
     out = []
     day = first
     while day <= last:
-        out.append(export_day(day, s3=s3, bucket=bucket, include_bodies=include_bodies, now=now))
+        out.append(export_day(day, s3=s3, bucket=bucket, include_bodies=include_bodies, now=now, hours=hours))
         day += timedelta(days=1)
     return out
 
@@ -181,5 +210,6 @@ def export_yesterday(now: datetime | None = None) -> dict[str, Any]:
         s3=rt.s3,
         bucket=StackNames.from_settings(rt.settings).analytics_bucket,
         include_bodies=rt.campaign.analytics_include_bodies,
+        hours=rt.campaign.business_hours,
     )
     return {"day": result.day.isoformat(), "conversations": result.conversations, "messages": result.messages}

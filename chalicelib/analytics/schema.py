@@ -21,6 +21,8 @@ CONVERSATION_COLUMNS: tuple[tuple[str, str], ...] = (
     ("first_response_seconds", "double"),
     ("resolved_at", "string"),
     ("resolution_seconds", "double"),
+    ("first_response_business_seconds", "double"),
+    ("resolution_business_seconds", "double"),
     ("first_response_due", "string"),
     ("resolution_due", "string"),
     ("breaches", "int"),

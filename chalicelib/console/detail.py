@@ -8,7 +8,7 @@ from typing import Any
 import nh3
 
 from chalicelib import store, workflow
-from chalicelib.console.sla import badge
+from chalicelib.console.sla import conversation_badge
 from chalicelib.errors import NotFound
 from chalicelib.models import ConversationModel, MessageModel
 
@@ -84,14 +84,7 @@ def conversation_detail(
         "first_response_at": conv.first_response_at,
         "resolved_at": conv.resolved_at,
         "callback_requested_at": conv.callback_requested_at,
-        "sla": badge(
-            status=conv.status,
-            created_at=conv.created_at,
-            first_response_due=conv.first_response_due,
-            first_response_at=conv.first_response_at,
-            resolution_due=conv.resolution_due,
-            now=now,
-        ).to_dict(),
+        "sla": conversation_badge(conv, now),
         "breaches": [
             {"kind": b.kind, "level": int(b.level or 1), "at": b.at, "due": b.due} for b in conv.breaches or []
         ],

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import Campaign
 from chalicelib.console import cursor as cursors
-from chalicelib.console.sla import badge
+from chalicelib.console.sla import conversation_badge
 from chalicelib.errors import ValidationError
 from chalicelib.models import ConversationModel, CustomerModel, Status
 from chalicelib.store import iso
@@ -188,14 +188,7 @@ def row(conv: ConversationModel, customer: CustomerModel | None, now: datetime, 
         "status": conv.status,
         "queue": conv.queue,
         "assignee": conv.assignee,
-        "sla": badge(
-            status=conv.status,
-            created_at=conv.created_at,
-            first_response_due=conv.first_response_due,
-            first_response_at=conv.first_response_at,
-            resolution_due=conv.resolution_due,
-            now=now,
-        ).to_dict(),
+        "sla": conversation_badge(conv, now),
         "updated_at": conv.updated_at,
         "version": int(conv.version or 0),
         "viewers": viewers,

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from chalicelib.models import Status
+from chalicelib.models import ConversationModel, Status
 from chalicelib.workflow import parse_timestamp
 
 # Amber under a quarter of the target left (Zendesk and Zammad colour their badges the same way).
@@ -74,3 +74,15 @@ def badge(
     else:
         state = SlaState.OK
     return Badge(kind, due_text, total, remaining, state)
+
+
+def conversation_badge(conv: ConversationModel, now: datetime) -> dict[str, Any]:
+    """The badge of a stored conversation, as the list and the conversation view show it."""
+    return badge(
+        status=conv.status,
+        created_at=conv.created_at,
+        first_response_due=conv.first_response_due,
+        first_response_at=conv.first_response_at,
+        resolution_due=conv.resolution_due,
+        now=now,
+    ).to_dict()

@@ -71,6 +71,12 @@ def test_duckdb_over_the_export_gives_the_domains_first_response_p50(
     domain_p50 = first_response_p50(ConversationModel.get(r, consistent_read=True) for r in refs)
     assert answered == 4
     assert domain_p50 is not None and duck_p50 == pytest.approx(domain_p50)
+    # AND the demo campaign is open around the clock: its business-hours times are the calendar ones
+    pairs = con.execute(
+        "SELECT first_response_seconds, first_response_business_seconds FROM conversations "  # noqa: S608
+        f"WHERE conversation_id IN ({ids}) AND first_response_seconds IS NOT NULL"
+    ).fetchall()
+    assert len(pairs) == 4 and all(b == pytest.approx(c) for c, b in pairs)
     # AND equals what `replydesk stats` computes from the same conversations (the export rounds to ms)
     from datetime import timedelta
 

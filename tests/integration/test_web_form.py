@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from local.outbox import sent_emails
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -209,3 +210,46 @@ def test_ack_is_in_the_customers_language(stack: Any, drain: Any, unique_email: 
     (ack,) = acks_to(stack, email)
     assert ack["language"] == lang
     assert body["reference"] in ack["text"]
+
+
+def test_concurrent_pollers_acknowledge_each_submission_once(stack: Any, drain: Any, unique_email: Any) -> None:
+    # GIVEN a pump with four pollers per queue, as `make run` runs it (Lambda's concurrent batches),
+    # whose intake handler records how many batches run at the same time
+    import threading
+
+    from local.pump import EventPump, Mapping
+
+    drain()
+    in_flight, most, lock = [0], [0], threading.Lock()
+
+    def counting(handler: Any) -> Any:
+        def run(event: dict[str, Any], context: Any) -> Any:
+            with lock:
+                in_flight[0] += 1
+                most[0] = max(most[0], in_flight[0])
+            try:
+                return handler(event, context)
+            finally:
+                with lock:
+                    in_flight[0] -= 1
+
+        return run
+
+    mappings = [
+        Mapping(m.name, m.queue_url, m.queue_arn, 2, counting(m.handler) if m.name == "process_intake" else m.handler)
+        for m in stack.pump.mappings
+    ]
+    pump = EventPump(mappings, stack.sqs, stack.region, wait_seconds=1, concurrency=4)
+    # WHEN a burst of submissions arrives while it runs
+    addresses = [unique_email("burst") for _ in range(12)]
+    for address in addresses:
+        assert post(stack, json.dumps(form(address)).encode())[0] == 202
+    pump.start()
+    try:
+        wait_for(lambda: all(acks_to(stack, a) for a in addresses), timeout=120, interval=1.0)
+    finally:
+        pump.stop()
+    # THEN batches ran side by side, and every customer got exactly one ack
+    assert most[0] >= 2
+    assert {a: len(acks_to(stack, a)) for a in addresses} == dict.fromkeys(addresses, 1)
+    assert pump.failures == 0
