@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.bootstrap import Resolver
+from local.bootstrap import RUN_BY_HARNESS, Resolver
 from local.outbox import ESCALATION_INBOX_SUFFIX
 
 _NAME_PROPERTY = {
@@ -62,8 +62,11 @@ def _names(template: Mapping[str, Any], region: str) -> list[tuple[str, str, str
             name = resolver.resolve(props["DatabaseInput"]["Name"])
         elif kind in _NAME_PROPERTY:
             name = resolver.resolve(props[_NAME_PROPERTY[kind]])
-        else:
+        elif kind in RUN_BY_HARNESS:
             continue  # run by the harness (functions, the API): nothing in moto
+        else:
+            # A type the bootstrap learned to create must be learned here too, never silently left behind.
+            raise ValueError(f"no local teardown for resource type {kind} ({lid})")
         out.append((lid, kind, str(name), res.get("DeletionPolicy") == "Retain"))
     return out
 
