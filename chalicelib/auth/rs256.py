@@ -50,6 +50,8 @@ def verify_pkcs1_sha256(message: bytes, signature: bytes, key: RsaPublicKey) -> 
     k = (key.n.bit_length() + 7) // 8
     if key.n.bit_length() < MIN_KEY_BITS or len(signature) != k:
         return False
+    if key.e < 3 or key.e % 2 == 0:  # e = 1 would make any block its own signature
+        return False
     s = int.from_bytes(signature, "big")
     if s >= key.n:
         return False

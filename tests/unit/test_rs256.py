@@ -45,7 +45,8 @@ def test_a_signature_cryptography_made_verifies() -> None:
 
 
 @pytest.mark.parametrize(
-    "case", ["other key", "payload changed", "signature cut", "signature flipped", "signature = n", "1024-bit key"]
+    "case",
+    ["other key", "payload changed", "signature cut", "signature flipped", "signature = n", "1024-bit key", "e = 1"],
 )
 @pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 def test_what_is_not_a_valid_signature_is_refused(case: str) -> None:
@@ -62,6 +63,13 @@ def test_what_is_not_a_valid_signature_is_refused(case: str) -> None:
         signature = signature[:-1] + bytes([signature[-1] ^ 1])
     elif case == "signature = n":
         signature = key.n.to_bytes(256, "big")
+    elif case == "e = 1":
+        # a "key" whose exponent is 1 makes the expected block its own signature: a forgery
+        import hashlib
+
+        t = bytes.fromhex("3031300d060960864801650304020105000420") + hashlib.sha256(message).digest()
+        signature = b"\x00\x01" + b"\xff" * (256 - len(t) - 3) + b"\x00" + t
+        key = RsaPublicKey(key.n, 1)
     else:
         small = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505 (the point: refused)
         message, signature = parts(signed(small))
