@@ -66,10 +66,13 @@ def handle_event(body: str) -> dict[str, Any]:
 @functools.cache
 def events_record_handler() -> Callable[[SQSRecord], dict[str, Any]]:
     def record_handler(record: SQSRecord) -> dict[str, Any]:
+        logger.thread_safe_clear_keys()  # per record and per thread (the local pump runs batches at once)
         try:
             return handle_event(record.body)
         except InvalidInput as exc:
             logger.warning("event rejected", extra={"reason": exc.reason})
             raise
+        finally:
+            logger.thread_safe_clear_keys()
 
     return record_handler

@@ -174,9 +174,9 @@ def intake_record_handler() -> Callable[[SQSRecord], dict[str, Any]]:
             )
             return {"rejected": exc.reason}
         started = time.perf_counter()
-        # Nothing of the previous record may leak into this one's log lines.
-        logger.remove_keys(["customer_id"])
-        logger.set_correlation_id(None)
+        # Nothing of the previous record may leak into this one's log lines. The keys are per thread:
+        # on Lambda one record runs at a time, the local pump runs several batches at once.
+        logger.thread_safe_clear_keys()
         try:
             try:
                 msg = load_inbound(record.body, rt)
@@ -201,7 +201,7 @@ def intake_record_handler() -> Callable[[SQSRecord], dict[str, Any]]:
                 park_in_dlq(record, reason, rt, **facts)
                 return {"rejected": type(exc).__name__}
             msg = stable_received_at(record, msg)
-            logger.set_correlation_id(msg.source_id)
+            logger.thread_safe_append_keys(correlation_id=msg.source_id)
             facts = {"channel": msg.channel.value, "source_id": msg.source_id, "raw_key": msg.raw_key}
             try:
                 result: dict[str, Any] = handle_once(key={"source_id": f"{msg.channel.value}#{msg.source_id}"}, msg=msg)
@@ -232,8 +232,7 @@ def intake_record_handler() -> Callable[[SQSRecord], dict[str, Any]]:
             )
             return result
         finally:
-            logger.remove_keys(["customer_id"])
-            logger.set_correlation_id(None)
+            logger.thread_safe_clear_keys()
 
     return record_handler
 

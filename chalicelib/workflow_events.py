@@ -58,7 +58,7 @@ def handle_workflow_event(data: dict[str, Any], rt: Runtime) -> dict[str, Any]:
     conversation_id = str(data.get("conversation_id") or "")
     if not conversation_id:
         raise InvalidInput("workflow event without conversation_id")
-    logger.set_correlation_id(conversation_id)
+    logger.thread_safe_append_keys(correlation_id=conversation_id)
     if action == "sla_breached":
         queue, kind, level = (str(data.get(k) or "") for k in ("queue", "kind", "level"))
         notice = notify_supervisors(data, rt)

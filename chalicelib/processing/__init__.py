@@ -43,9 +43,9 @@ def process(msg: InboundMessage, rt: Runtime) -> Outcome:
     same conversation, message and effects instead of deciding "first time or not" from a flag.
     """
     decided = decide(msg, rt)
-    logger.append_keys(customer_id=decided.customer.customer_id)
+    logger.thread_safe_append_keys(customer_id=decided.customer.customer_id)
     committed = commit(msg, decided, rt)
-    logger.set_correlation_id(committed.conversation.conversation_id)
+    logger.thread_safe_append_keys(correlation_id=committed.conversation.conversation_id)
     if decided.reason is not None and committed.stored:
         count(Metric.ACK_SUPPRESSED, channel=msg.channel.value, reason=decided.reason)
         logger.info("ack suppressed", extra={"reason": decided.reason, "channel": msg.channel.value})

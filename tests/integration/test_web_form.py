@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import re
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -40,6 +43,26 @@ def form(email: str, **extra: Any) -> dict[str, Any]:
     }
 
 
+@contextlib.contextmanager
+def kept_log_lines() -> Iterator[list[dict[str, Any]]]:
+    """The handlers' JSON log lines, formatted by Powertools in the thread that logs them (its keys
+    are per thread), while the block runs."""
+    from chalicelib.observability import logger
+
+    lines: list[dict[str, Any]] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(json.loads(logger.registered_formatter.format(record)))
+
+    handler = Keep()
+    logging.getLogger(logger.name).addHandler(handler)
+    try:
+        yield lines
+    finally:
+        logging.getLogger(logger.name).removeHandler(handler)
+
+
 def acks_to(stack: Any, address: str) -> list[dict[str, Any]]:
     return [m for m in sent_emails(stack.moto_data()) if address in m["to"]]
 
@@ -66,8 +89,12 @@ def test_form_submission_is_stored_raw_and_acknowledged_once(stack: Any, drain: 
     raws = [json.loads(s3.get_object(Bucket=stack.env["RAW_BUCKET"], Key=k)["Body"].read()) for k in keys]
     assert any(r["email"] == email and r["reference"] == reference for r in raws)
     # WHEN the intake queue is processed
-    drain()
-    # THEN exactly one ack went to that address, with the reference, marked as an auto-reply
+    with kept_log_lines() as lines:
+        drain()
+    # THEN the handler's log lines name the conversation (and nothing of the previous record)
+    processed = [x for x in lines if x.get("message") == "message processed"]
+    assert [x.get("correlation_id") for x in processed] == [reference]
+    # AND exactly one ack went to that address, with the reference, marked as an auto-reply
     acks = acks_to(stack, email)
     assert len(acks) == 1, acks
     ack = acks[0]
@@ -242,14 +269,21 @@ def test_concurrent_pollers_acknowledge_each_submission_once(stack: Any, drain: 
     pump = EventPump(mappings, stack.sqs, stack.region, wait_seconds=1, concurrency=4)
     # WHEN a burst of submissions arrives while it runs
     addresses = [unique_email("burst") for _ in range(12)]
+    references = []
     for address in addresses:
-        assert post(stack, json.dumps(form(address)).encode())[0] == 202
-    pump.start()
-    try:
-        wait_for(lambda: all(acks_to(stack, a) for a in addresses), timeout=120, interval=1.0)
-    finally:
-        pump.stop()
+        status, body = post(stack, json.dumps(form(address)).encode())
+        assert status == 202
+        references.append(body["reference"])
+    with kept_log_lines() as lines:
+        pump.start()
+        try:
+            wait_for(lambda: all(acks_to(stack, a) for a in addresses), timeout=120, interval=1.0)
+        finally:
+            pump.stop()
     # THEN batches ran side by side, and every customer got exactly one ack
     assert most[0] >= 2
+    # AND each record's log line names its own conversation, whichever batch ran beside it
+    processed = [x.get("correlation_id") for x in lines if x.get("message") == "message processed"]
+    assert sorted(processed, key=str) == sorted(references)
     assert {a: len(acks_to(stack, a)) for a in addresses} == dict.fromkeys(addresses, 1)
     assert pump.failures == 0
