@@ -34,6 +34,8 @@ AUTOMATED = frozenset(
 )
 # A sender we may not answer: the message is kept, but it opens no staff work unless it joins an open thread.
 HELD_BACK = frozenset({"suppressed", "rate_limited"})
+# Nobody to answer (an SMS without a usable number, an address no mail can go to): kept, but no staff work.
+UNANSWERABLE = frozenset({"no_sender", "invalid_sender"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +77,7 @@ class Decided:
         """Whether the message asks staff for something (and so needs an SLA clock)."""
         if self.reason is None:
             return True
-        if self.reason in AUTOMATED:
+        if self.reason in AUTOMATED or self.reason in UNANSWERABLE:
             return False
         if self.reason in HELD_BACK:
             # A suppressed or rate-limited sender gets staff work only by answering an open conversation.

@@ -303,10 +303,13 @@ def test_sms_without_a_valid_sender_is_stored_with_the_reason_and_nothing_is_sen
     assert [m for m in new if m.get("phone_number") in {origination, "", None}] == []
     if origination:
         assert [m for m in new if str(m.get("phone_number", "")).endswith(origination[-7:])] == []
-    if msg.conversation_id:
-        from chalicelib import store
+    # AND it opens no staff work: its conversation is closed, with no SLA clock (nobody could be answered)
+    from chalicelib import store
 
-        assert [m for m in store.conversation_messages(msg.conversation_id) if m.direction == "out"] == []
+    conv = store.get_conversation(msg.conversation_id)
+    assert conv is not None and conv.status == "closed"
+    assert not conv.workflow_version and not conv.workflow_execution
+    assert [m for m in store.conversation_messages(msg.conversation_id) if m.direction == "out"] == []
 
 
 def _malformed_entry(stack: Any, sns_message_id: str) -> dict[str, Any]:
