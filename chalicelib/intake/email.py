@@ -119,7 +119,7 @@ def reference_tokens(subject: str, prefix: str) -> tuple[str, ...]:
 
 
 _SUBJECT_PREFIX = re.compile(
-    r"^\s*(?:(?:re|aw|sv|vs|antw|antwort|r|rif|ref|odp|res|fw|fwd|wg|tr|vb|enc|rv|doorst)"
+    r"^\s*(?:(?:re|aw|sv|vs|antw|antwort|r|rif|ref|réf|rép|odp|res|fw|fwd|wg|tr|vb|enc|rv|doorst|ynt|atb)"
     r"(?:\s*\[\d+\]|\(\d+\))?\s*[:：]\s*)+",
     re.IGNORECASE,
 )

@@ -95,21 +95,35 @@ def find_conversation(msg: InboundMessage, customer_id: str, rt: Runtime) -> Con
             # A token alone is guessable: it only threads the customer's own conversations.
             if conv is not None and conv.customer_id == customer_id:
                 return conv
-        # Clients that drop In-Reply-To still say "Re:"/"AW:": the same customer's latest email
-        # conversation with the same subject is the thread.
-        # Without a prefix (RT-style mails that repeat the subject) only an open one counts.
-        base = normalise_subject(msg.subject)
-        latest = store.latest_conversation(customer_id, channel=Channel.EMAIL) if base else None
-        if (
-            latest is not None
-            and normalise_subject(latest.subject) == base
-            and (base != (msg.subject or "").strip() or latest.status in store.OPEN_STATUSES)
-        ):
-            return latest
-        return None
+        return _by_subject(msg.subject, customer_id)
     if msg.channel is Channel.SMS:
         return store.latest_conversation(customer_id, channel=Channel.SMS)
     return None  # a web-form submission is a new query by definition
+
+
+# How far back the subject match looks among the customer's conversations (one Query).
+SUBJECT_LOOKBACK = 20
+
+
+def _by_subject(subject: str, customer_id: str) -> ConversationModel | None:
+    """Clients that drop In-Reply-To still say "Re:", "AW:", "SV:"…: the same customer's email
+    conversation with the same normalised subject is the thread, the newest open one first, so a reply
+    to an older question is not taken for a new one. With a reply prefix, the newest with that subject
+    (resolved ones reopen within the window); without one (RT-style mails that repeat the subject) only
+    an open one counts."""
+    base = normalise_subject(subject)
+    if not base:
+        return None
+    same = [
+        c
+        for c in store.customer_conversations(customer_id, limit=SUBJECT_LOOKBACK)
+        if c.channel == Channel.EMAIL.value and normalise_subject(c.subject) == base
+    ]
+    open_ones = [c for c in same if c.status in store.OPEN_STATUSES]
+    if open_ones:
+        return open_ones[0]
+    prefixed = base != (subject or "").strip()
+    return same[0] if same and prefixed else None
 
 
 def thread(msg: InboundMessage, customer: store.CustomerRef, guarded: Guarded, rt: Runtime) -> Threaded:

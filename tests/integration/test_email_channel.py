@@ -296,6 +296,24 @@ def test_stacked_reply_prefixes_do_not_stack_in_our_subject(stack: Any, drain: A
     assert len(acks_to(stack, sender)) == 1
 
 
+def test_a_reply_by_subject_joins_the_older_open_question_not_the_latest(stack: Any, drain: Any) -> None:
+    # GIVEN a customer with two open questions, the second asked after the first
+    sender = mailbox("twoq")
+    for subject in ("Question number 1", "Question number 2"):
+        raw, _ = customer_mail(stack, sender, subject)
+        send(stack, raw, sender)
+        drain()
+    by_subject = {c.subject: c.conversation_id for c in email_conversations(sender)}
+    assert set(by_subject) == {"Question number 1", "Question number 2"}
+    # WHEN their client answers the first one with a German prefix and no In-Reply-To
+    raw, reply_id = customer_mail(stack, sender, "AW: Question number 1", "Any news on this?")
+    send(stack, raw, sender)
+    drain()
+    # THEN it joins the first question's conversation, not the latest one and not a new one
+    assert inbound(reply_id, sender).conversation_id == by_subject["Question number 1"]
+    assert len(email_conversations(sender)) == 2
+
+
 def test_same_raw_message_delivered_twice_is_stored_and_acknowledged_once(stack: Any, drain: Any) -> None:
     # GIVEN one raw message that reaches us twice (a retrying MTA): same bytes, same Message-ID
     sender = mailbox("twice")

@@ -223,6 +223,9 @@ def test_reference_tokens_and_ids() -> None:
     assert message_ids("<a@b> <c@d>\r\n <a@b>") == ("a@b", "c@d")
     assert message_ids("a@b") == ("a@b",)
     assert normalise_subject("Re: AW: SV: Fwd:  Hello   there") == "Hello there"
+    # the prefixes of other clients and languages, with counters
+    for prefixed in ("RE[2]: Hello there", "Réf : Hello there", "VS: Antw: Hello there", "YNT: Hello there"):
+        assert normalise_subject(prefixed) == "Hello there", prefixed
     assert normalise_verdicts({"virusVerdict": {"status": "FAIL"}}) == {"virus": "FAIL"}
 
 
