@@ -11,16 +11,26 @@ moto's DynamoDB Query sorts the whole table (`Table.all_items`) for every call, 
 one partition, so every query gets slower with every item any test ever wrote. `fast_queries` hands a
 query only the partition it names (or, for an index, the items unsorted: the query sorts what it keeps).
 Results, order and pagination are the same (tests/functional/test_emulator.py compares them).
+
+moto's TransactWriteItems deep-copies every table a transaction touches (once per item) so it can
+roll back, which costs as much as the tables hold: late in a session one transaction took longer than
+a whole contact early on. `light_transactions` keeps a copy of the items the transaction names
+instead and puts those back when it fails; what is stored after a transaction, failed or not, is the
+same (the functional test compares both).
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Iterable
 from typing import Any
 
 from moto.core import common_models
 from moto.core.model_instances import model_data
+from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 
 # What local/outbox.py and the phone simulator read from data.json.
@@ -55,6 +65,8 @@ def restore() -> None:
     common_models.BaseModel.__new__ = staticmethod(_original_new)  # type: ignore[method-assign]
     Table.query = _original_query  # type: ignore[method-assign]
     Table.all_items = _original_all_items  # type: ignore[method-assign]
+    DynamoDBBackend.transact_write_items = _original_transact  # type: ignore[method-assign]
+    dynamodb_models.copy = copy  # type: ignore[attr-defined]
 
 
 def _service_of(cls: type[Any]) -> str:
@@ -99,3 +111,68 @@ def _all_items(self: Table) -> list[Any]:
 def _bucket_items(table: Table, bucket: Any) -> list[Any]:
     # With a range key a partition is a dict of items by range key; without one it is the item itself.
     return list(bucket.values()) if table.range_key_attr else [bucket]
+
+
+_original_transact = DynamoDBBackend.transact_write_items
+
+
+class _TablesNotCopied:
+    """The `copy` module as moto's DynamoDB backend sees it, except that a whole Table is not copied
+    (its transaction's backup); items and everything else still are."""
+
+    @staticmethod
+    def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+
+def light_transactions() -> None:
+    """Transactions back up the items they name, not whole tables (idempotent; undone by `restore`)."""
+    dynamodb_models.copy = _TablesNotCopied()  # type: ignore[assignment,attr-defined]
+    DynamoDBBackend.transact_write_items = _transact  # type: ignore[method-assign]
+
+
+def _transact(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+    saved = [s for s in (_saved_item(self, entry) for entry in transact_items) if s is not None]
+    try:
+        _original_transact(self, transact_items)
+    except Exception:
+        # moto's own rollback now puts back the same Table objects: undo the applied items ourselves,
+        # newest first, so an item named twice ends as it was before the first.
+        for table, hash_key, range_key, item in reversed(saved):
+            _put_back(table, hash_key, range_key, item)
+        raise
+
+
+def _saved_item(backend: DynamoDBBackend, entry: dict[str, Any]) -> tuple[Table, Any, Any, Any] | None:
+    try:
+        op_type, op = next(iter(entry.items()))
+        table = backend.tables[op["TableName"]]
+        attrs = op["Item"] if op_type == "Put" else op["Key"]
+        hash_key = DynamoType(attrs[table.hash_key_attr])
+        range_key = DynamoType(attrs[table.range_key_attr]) if table.range_key_attr else None
+        current = table.get_item(hash_key, range_key)
+    except Exception:  # noqa: BLE001 - a malformed operation: moto refuses it before writing anything
+        return None
+    return table, hash_key, range_key, copy.deepcopy(current)
+
+
+def _put_back(table: Table, hash_key: Any, range_key: Any, item: Any) -> None:
+    if range_key is None:
+        if item is None:
+            table.items.pop(hash_key, None)
+        else:
+            table.items[hash_key] = item
+        return
+    partition = table.items.get(hash_key)
+    if item is None:
+        if partition is not None:
+            partition.pop(range_key, None)
+            if not partition:
+                table.items.pop(hash_key, None)
+    elif partition is None:
+        table.items[hash_key] = {range_key: item}
+    else:
+        partition[range_key] = item

@@ -23,7 +23,7 @@ from cli.template import merge_template
 from local.alarms import AlarmEvaluator
 from local.bootstrap import Bootstrap, Created, Resolver
 from local.emf import EmfForwarder
-from local.emulator import fast_queries, track_only
+from local.emulator import fast_queries, light_transactions, track_only
 from local.pump import DEFAULT_CONCURRENCY, EventPump, mappings_for
 from local.scheduler import Scheduler, schedules_for
 from local.smtp import SesInbound, start_smtp
@@ -86,9 +86,11 @@ class LocalStack:
         # The pump polls several times a second; the emulator's access log would drown everything else.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         # Only what the tools read back from data.json stays in moto's registry (it never forgets), and
-        # a query reads its own partition rather than sorting the whole table (local/emulator.py).
+        # a query reads its own partition rather than sorting the whole table, and a transaction backs up
+        # its items rather than whole tables (local/emulator.py).
         track_only()
         fast_queries()
+        light_transactions()
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         self.moto.start()
         self.endpoint = f"http://127.0.0.1:{self.moto_port}"

@@ -24,6 +24,7 @@ def patched_then_restored() -> Iterator[None]:
     yield
     emulator.track_only()
     emulator.fast_queries()
+    emulator.light_transactions()
 
 
 def client(url: str, service: str) -> Any:
@@ -149,3 +150,59 @@ class _Bytes:
         size = self.left if size < 0 else min(size, self.left)
         self.left -= size
         return b"x" * size
+
+
+def transactions(ddb: Any, table: str) -> list[list[dict[str, Any]]]:
+    """Transactions that fail part way (a condition on a later item) or succeed, over items that exist and not."""
+    put = {"Put": {"TableName": table, "Item": {"pk": {"S": "conv-0-0"}, "sk": {"S": "msg#new"}, "n": {"N": "1"}}}}
+    update = {
+        "Update": {
+            "TableName": table,
+            "Key": {"pk": {"S": "conv-1-1"}, "sk": {"S": "msg#01"}},
+            "UpdateExpression": "SET n = n + :one",
+            "ExpressionAttributeValues": {":one": {"N": "1"}},
+        }
+    }
+    delete = {"Delete": {"TableName": table, "Key": {"pk": {"S": "conv-2-2"}, "sk": {"S": "msg#02"}}}}
+    fresh_partition = {"Put": {"TableName": table, "Item": {"pk": {"S": "brand-new"}, "sk": {"S": "a"}}}}
+    failing = {
+        "ConditionCheck": {
+            "TableName": table,
+            "Key": {"pk": {"S": "conv-3-3"}, "sk": {"S": "msg#03"}},
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+    }
+    return [
+        [put, update, delete, fresh_partition, failing],  # everything applied, then cancelled
+        [update, put],  # succeeds
+        [delete, failing],  # cancelled
+    ]
+
+
+def table_state(ddb: Any, table: str) -> list[dict[str, Any]]:
+    return sorted(ddb.scan(TableName=table)["Items"], key=lambda i: (i["pk"]["S"], i["sk"]["S"]))
+
+
+def test_transactions_leave_the_same_items_with_and_without_the_light_backup(
+    moto_url: str, patched_then_restored: None
+) -> None:
+    from botocore.exceptions import ClientError
+
+    ddb = client(moto_url, "dynamodb")
+    outcomes: dict[str, tuple[list[str], list[dict[str, Any]]]] = {}
+    for mode in ("moto as shipped", "light backup"):
+        # GIVEN a fresh table with items
+        (emulator.restore if mode == "moto as shipped" else emulator.light_transactions)()
+        table = table_with_items(ddb)
+        # WHEN each transaction runs (some cancelled by a condition after earlier items were applied)
+        codes = []
+        for items in transactions(ddb, table):
+            try:
+                ddb.transact_write_items(TransactItems=items)
+                codes.append("ok")
+            except ClientError as exc:
+                codes.append(exc.response["Error"]["Code"])
+        outcomes[mode] = (codes, table_state(ddb, table))
+    # THEN both answer the same and leave the same items
+    assert outcomes["moto as shipped"][0] == ["TransactionCanceledException", "ok", "TransactionCanceledException"]
+    assert outcomes["light backup"] == outcomes["moto as shipped"]
