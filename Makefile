@@ -23,7 +23,8 @@ help:
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+	# Chalice's packager supports pip below 26.3: the newest pip would make the resolver complain.
+	$(BIN)/python -m pip install -q --upgrade 'pip<26.3' 2>&1 | grep -v '^WARNING: Location' || true
 	$(BIN)/python -m pip install -q -r requirements-dev.txt 2>&1 | grep -v '^WARNING: Location' ; test $${PIPESTATUS[0]} -eq 0
 	$(BIN)/python -m pip install -q --no-deps -e . 2>&1 | grep -v '^WARNING: Location' ; test $${PIPESTATUS[0]} -eq 0
 	touch $(STAMP)

@@ -69,7 +69,7 @@ def refuse_incomplete(campaign: str) -> str | None:
 
 
 def _run(ns: argparse.Namespace) -> int:
-    from local.console import ConsoleView, hide_known_noise
+    from local.console import ConsoleView, hide_known_noise, route_logs_through
 
     refusal = refuse_incomplete(ns.campaign)
     if refusal:
@@ -90,9 +90,12 @@ def _run(ns: argparse.Namespace) -> int:
     # Held until the banner is out, so the banner comes first as the README shows.
     view = None
     if not ns.json:
-        view = ConsoleView(sys.stdout, lookup=_conversation_facts, hold=True)
+        original = sys.stdout
+        view = ConsoleView(original, lookup=_conversation_facts, hold=True)
         sys.stdout = view
         sys.stderr = ConsoleView(sys.stderr)
+        # ... and handlers created before it (the campaign check imported the Logger) are moved onto it.
+        route_logs_through(view, original)
         hide_known_noise()
 
     from local.stack import LocalStack

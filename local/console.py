@@ -150,6 +150,24 @@ def hide_known_noise() -> None:
     warnings.filterwarnings("ignore", message="IAMAuthorizer is not a supported in local mode")
 
 
+def route_logs_through(view: Any, original: TextIO) -> int:
+    """Point every logging handler that writes to `original` at `view`; returns how many it moved.
+
+    Powertools' Logger keeps the stream it was created with, so a handler module imported before the
+    view was installed (the campaign check imports them) would print past it, raw.
+    """
+    moved = 0
+    loggers = [logging.getLogger()] + [
+        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
+    ]
+    for lg in loggers:
+        for handler in lg.handlers:
+            if isinstance(handler, logging.StreamHandler) and handler.stream is original:
+                handler.setStream(view)
+                moved += 1
+    return moved
+
+
 class ConsoleView:
     """A text stream for sys.stdout that writes `render(line)` of each complete line to `inner`.
 

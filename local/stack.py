@@ -334,7 +334,6 @@ class LocalStack:
                 "                   `replydesk local outbox` (one line per message; --full, --json)",
                 "  escalations      a local inbox on the escalation topic, shown by the outbox",
                 f"  moto endpoint    {self.endpoint}  (AWS_ENDPOINT_URL)",
-                f"  staff console    {self.api_url}/console/",
                 *(f"  staff login      {u.username} / {u.password}  ({u.role})" for u in DEMO_STAFF),
                 f"  dashboard        {self.dashboard_url}/  (CloudWatch dashboard {self.dashboard_name}, from EMF)",
             ]

@@ -236,3 +236,28 @@ def test_console_view_holds_lines_until_the_banner_is_out() -> None:
     assert lines[0] == "BANNER"
     assert lines[1].split()[1] == "RD-VQRFDR"
     assert lines[2].split()[1] == "RD-LATER1"
+
+
+def test_log_handlers_made_before_the_view_are_moved_onto_it() -> None:
+    # GIVEN a handler that already writes to the terminal's stream (Powertools keeps the stream it was
+    # created with, and the campaign check imports the Logger before `replydesk local` installs its view)
+    import io
+    import logging
+
+    from local.console import ConsoleView, route_logs_through
+
+    terminal, shown = io.StringIO(), io.StringIO()
+    log = logging.getLogger("replydesk.test.route")
+    handler = logging.StreamHandler(terminal)
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        view = ConsoleView(shown)
+        # WHEN the view is installed and the handlers are routed through it
+        assert route_logs_through(view, terminal) == 1
+        log.warning(json.dumps({**BREACHED, "correlation_id": "RD-ROUTED"}))
+    finally:
+        log.removeHandler(handler)
+    # THEN the line is rendered by the view, not written raw to the terminal
+    assert terminal.getvalue() == ""
+    assert "RD-ROUTED" in shown.getvalue() and "{" not in shown.getvalue()
