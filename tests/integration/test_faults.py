@@ -32,8 +32,9 @@ from local.phone import send_sms
 pytestmark = pytest.mark.integration
 
 FAULTS = list(Fault)
-# Mixed contacts per run here; bench/bench_faults.py prints the bigger runs.
-MIXED = 30
+# Mixed contacts (email, SMS, web in turn) for the random-fault run and the shuffled double delivery.
+RANDOM_FAULT_CONTACTS = 300
+TWICE_SHUFFLED_CONTACTS = 500
 # Reads change nothing: a failed read is an ordinary retry. Each sweep fails every call that leaves
 # DynamoDB (S3, SES, SNS, Step Functions) and the first of each kind of DynamoDB write, to keep the
 # file within a few minutes on a shared machine.
@@ -533,12 +534,14 @@ def assert_invariants(stack: Any, contacts: list[Contact]) -> None:
     assert report == [], "\n".join(report)
 
 
+@pytest.mark.timeout(1500)  # hundreds of contacts: longer than the suite's per-test limit
 def test_every_message_delivered_twice_in_shuffled_order(stack: Any, faults: FaultInjector) -> None:
-    # GIVEN 30 mixed contacts (email, SMS, web form) waiting on the intake queue
+    # GIVEN 500 mixed contacts (email, SMS, web form) waiting on the intake queue
     faults.reset()
-    contacts = mixed_contacts(stack, MIXED)
+    stack.pump.drain()  # nothing else on the queue
+    contacts = mixed_contacts(stack, TWICE_SHUFFLED_CONTACTS)
     bodies = take_queue(stack)
-    assert len(bodies) == MIXED
+    assert len(bodies) == TWICE_SHUFFLED_CONTACTS
     # WHEN every record is delivered twice, all shuffled into one stream
     twice = bodies * 2
     random.Random(11).shuffle(twice)
@@ -547,19 +550,20 @@ def test_every_message_delivered_twice_in_shuffled_order(stack: Any, faults: Fau
         stack.sqs.send_message_batch(
             QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": b} for n, b in enumerate(twice[i : i + 10])]
         )
-    stack.pump.drain()
+    stack.pump.drain(max_rounds=2000)
     # THEN each contact has one message, one conversation, one ack and one clock
     assert_invariants(stack, contacts)
 
 
+@pytest.mark.timeout(1500)
 def test_random_faults_lose_nothing_and_double_nothing(stack: Any, faults: FaultInjector) -> None:
-    # GIVEN 30 mixed contacts on the queue, and faults on a random ~10 % of processing attempts
+    # GIVEN 300 mixed contacts on the queue, and faults on a random ~10 % of processing attempts
     faults.reset()
-    contacts = mixed_contacts(stack, MIXED)
+    contacts = mixed_contacts(stack, RANDOM_FAULT_CONTACTS)
     calls_per_attempt = 14  # what one contact costs in processing (bench/bench_calls.py)
     faults.fail_randomly(1 - 0.9 ** (1 / calls_per_attempt), seed=7)
     # WHEN they are processed, failed records redelivered
-    stack.pump.drain(max_rounds=400)
+    stack.pump.drain(max_rounds=2000)
     faults.fail_randomly(0.0)
     # THEN faults did happen, and still no contact is lost or doubled
     assert faults.injected, "no fault was injected"
