@@ -52,11 +52,6 @@ def contact_page() -> str:
     return _page_cache[1]
 
 
-def clear_page_cache() -> None:
-    global _page_cache
-    _page_cache = None
-
-
 def faq_by_language(campaign: Campaign, templates: TemplateStore) -> dict[str, dict[str, str]]:
     """{language: {topic: answer}} from the library's `faq-<topic>` snippets; the campaign file's `faq`
     fills the default language where the library has no answer."""
