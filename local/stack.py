@@ -237,7 +237,8 @@ class LocalStack:
         self.alarms = AlarmEvaluator(self.client("cloudwatch"))
         if self.pump_threads:
             self.scheduler.start()
-            self.alarms.start()
+            if self.moto is not None:  # an attached stack's alarms are evaluated by the emulator's owner
+                self.alarms.start()
         self.emf = EmfForwarder(self.client("cloudwatch")) if self.forward_metrics else None
         if self.emf is not None:
             self.emf.install()
@@ -272,6 +273,7 @@ class LocalStack:
             topic_arn=self.env["INBOUND_EMAIL_TOPIC_ARN"],
             recipients=list(self.campaign.inbound_addresses),
             domain=self.campaign.inbound_domain,
+            ses=self.client("ses"),  # mail to another campaign in this emulator goes by its receipt rule
         )
         self.smtp = start_smtp(self.smtp_handler, self.smtp_port)
         self.smtp_port = self.smtp.port
