@@ -13,12 +13,10 @@ emulator while measuring). Lost and duplicated are counted from what moto record
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import os
 import smtplib
-import statistics
 import sys
 import threading
 import time
@@ -31,6 +29,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from benchlib import ack_arguments, machine, print_ack_figures, steady  # noqa: E402
 
 
 def addresses(count: int) -> list[str]:
@@ -46,13 +46,6 @@ def customer_mail(sender: str, to: str, n: int) -> bytes:
     msg["Message-ID"] = make_msgid(domain="customer.test")
     msg.set_content(f"Hello, my order number {1000 + n} has not arrived yet. Can you check?\n")
     return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, -(-len(ordered) * p // 100) - 1))
-    return ordered[int(k)]
 
 
 def main(count: int, rate: float, timeout: float) -> None:
@@ -96,24 +89,18 @@ def main(count: int, rate: float, timeout: float) -> None:
     events.register("before-parameter-build.ses.SendRawEmail", remember_destination)
     events.register("after-call.ses.SendRawEmail", on_sent)
 
-    def sender() -> None:
-        t0 = time.perf_counter()
-        for i, address in enumerate(senders):
-            # A fixed schedule, not sleep(1/rate) after each send, so delivery time does not slow the rate.
-            delay = t0 + i / rate - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            sent_at[address] = time.perf_counter()
-            try:
-                # One connection per message, as independent senders' MTAs would open.
-                with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=30) as smtp:
-                    smtp.sendmail(address, [to], mails[i])
-            except (smtplib.SMTPException, OSError) as exc:
-                smtp_errors.append(type(exc).__name__)
+    def send(i: int, address: str) -> None:
+        sent_at[address] = time.perf_counter()
+        try:
+            # One connection per message, as independent senders' MTAs would open.
+            with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=30) as smtp:
+                smtp.sendmail(address, [to], mails[i])
+        except (smtplib.SMTPException, OSError) as exc:
+            smtp_errors.append(type(exc).__name__)
 
     try:
         with contextlib.redirect_stdout(sink):
-            thread = threading.Thread(target=sender, name="bench-sender", daemon=True)
+            thread = threading.Thread(target=steady, args=(senders, rate, send), name="bench-sender", daemon=True)
             begin = time.perf_counter()
             thread.start()
             thread.join()
@@ -135,39 +122,23 @@ def main(count: int, rate: float, timeout: float) -> None:
     lost = count - len(recorded)
     duplicated = sum(1 for n in recorded.values() if n > 1)
     span = max(sent_at.values()) - min(sent_at.values()) if sent_at else 0.0
-    cores = os.cpu_count()
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
-    print(
-        f"Mail in over SMTP -> ack sent through SES, fresh local stack (moto server, pump threads), "
-        f"{cores} cores ({usable} usable), Python {sys.version.split()[0]}"
-    )
+    print(f"Mail in over SMTP -> ack sent through SES, fresh local stack (moto server, pump threads), {machine()}")
     print(f"  stack start-up              {startup:.1f} s")
     print(
         f"  messages                    {count} from {count} distinct addresses at {rate:g}/s "
         f"(sent over {span:.1f} s; SMTP accepted {received}, errors {len(smtp_errors)})"
     )
-    if latencies:
-        p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
-        print(
-            f"  latency p50 / p95 / max     {p50:.0f} / {p95:.0f} / {max(latencies):.0f} ms"
-            f"   (mean {statistics.fmean(latencies):.0f} ms)"
-        )
-    print(f"  lost / duplicated           {lost} / {duplicated}   (acks moto recorded: {sum(recorded.values())})")
-    print(f"  pump record failures        {pump_failures}")
-    print(f"  wall time until all acked   {elapsed:.1f} s ({len(acked_at) / elapsed:.1f} acks/s)")
+    print_ack_figures(
+        latencies,
+        lost=lost,
+        duplicated=duplicated,
+        recorded=sum(recorded.values()),
+        pump_failures=pump_failures,
+        acked=len(acked_at),
+        elapsed=elapsed,
+    )
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--count", type=int, default=200)
-    parser.add_argument(
-        "--rate",
-        type=float,
-        default=2.0,
-        help="messages per second (below what the local stack sustains, so no backlog)",
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=60.0, help="seconds to wait for acks after the last message was sent"
-    )
-    ns = parser.parse_args()
+    ns = ack_arguments("messages")
     main(ns.count, ns.rate, ns.timeout)

@@ -12,11 +12,9 @@ load on the emulator while measuring). Lost and duplicated are counted from what
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import os
-import statistics
 import sys
 import threading
 import time
@@ -28,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchlib import ack_arguments, machine, print_ack_figures, steady  # noqa: E402
+
 
 def phones(count: int) -> list[str]:
     """Distinct valid Swedish mobile numbers; none ends in 99 (moto's SNS says those opted out)."""
@@ -38,13 +38,6 @@ def phones(count: int) -> list[str]:
             out.append(f"+4670{n:07d}")
         n += 1
     return out
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, -(-len(ordered) * p // 100) - 1))
-    return ordered[int(k)]
 
 
 def main(count: int, rate: float, timeout: float) -> None:
@@ -85,19 +78,13 @@ def main(count: int, rate: float, timeout: float) -> None:
     events.register("after-call.sns.Publish", on_published)
     line = PhoneLine.for_stack(stack)
 
-    def sender() -> None:
-        t0 = time.perf_counter()
-        for i, phone in enumerate(numbers):
-            # A fixed schedule, not sleep(1/rate) after each send, so publishing time does not slow the rate.
-            delay = t0 + i / rate - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            sent_at[phone] = time.perf_counter()
-            send_sms(line, phone, f"Hello, where is my order number {1000 + i}?")
+    def send(i: int, phone: str) -> None:
+        sent_at[phone] = time.perf_counter()
+        send_sms(line, phone, f"Hello, where is my order number {1000 + i}?")
 
     try:
         with contextlib.redirect_stdout(sink):
-            thread = threading.Thread(target=sender, name="bench-sender", daemon=True)
+            thread = threading.Thread(target=steady, args=(numbers, rate, send), name="bench-sender", daemon=True)
             begin = time.perf_counter()
             thread.start()
             thread.join()
@@ -117,36 +104,20 @@ def main(count: int, rate: float, timeout: float) -> None:
     lost = count - len(recorded)
     duplicated = sum(1 for n in recorded.values() if n > 1)
     span = max(sent_at.values()) - min(sent_at.values()) if sent_at else 0.0
-    cores = os.cpu_count()
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
-    print(
-        f"SMS in -> ack SMS recorded, fresh local stack (moto server, pump threads), {cores} cores "
-        f"({usable} usable), Python {sys.version.split()[0]}"
-    )
+    print(f"SMS in -> ack SMS recorded, fresh local stack (moto server, pump threads), {machine()}")
     print(f"  stack start-up              {startup:.1f} s")
     print(f"  messages                    {count} from {count} distinct numbers at {rate:g}/s (sent over {span:.1f} s)")
-    if latencies:
-        p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
-        print(
-            f"  latency p50 / p95 / max     {p50:.0f} / {p95:.0f} / {max(latencies):.0f} ms"
-            f"   (mean {statistics.fmean(latencies):.0f} ms)"
-        )
-    print(f"  lost / duplicated           {lost} / {duplicated}   (acks moto recorded: {sum(recorded.values())})")
-    print(f"  pump record failures        {pump_failures}")
-    print(f"  wall time until all acked   {elapsed:.1f} s ({len(acked_at) / elapsed:.1f} acks/s)")
+    print_ack_figures(
+        latencies,
+        lost=lost,
+        duplicated=duplicated,
+        recorded=sum(recorded.values()),
+        pump_failures=pump_failures,
+        acked=len(acked_at),
+        elapsed=elapsed,
+    )
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--count", type=int, default=200)
-    parser.add_argument(
-        "--rate",
-        type=float,
-        default=2.0,
-        help="messages per second (below what the local stack sustains, so no backlog)",
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=60.0, help="seconds to wait for acks after the last message was sent"
-    )
-    ns = parser.parse_args()
+    ns = ack_arguments("messages")
     main(ns.count, ns.rate, ns.timeout)

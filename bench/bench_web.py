@@ -41,16 +41,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchlib import cores, percentile, quiet  # noqa: E402
+
 PYTHON = ROOT / ".venv" / "bin" / "python"
 IMPORT_ENV = {"REPLYDESK_CAMPAIGN": "demo", "REPLYDESK_STAGE": "dev", "AWS_DEFAULT_REGION": "us-east-1"}
 PACKAGE_OUT = ROOT / "build" / "bench-package"
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, -(-len(ordered) * p // 100) - 1))
-    return ordered[int(k)]
 
 
 def form(email: str, i: int) -> bytes:
@@ -78,19 +73,6 @@ def post_contact(api_url: str, body: bytes) -> int:
             return int(resp.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
-
-
-@contextlib.contextmanager
-def quiet(sink: io.StringIO) -> Iterator[None]:
-    """The handlers print JSON logs and EMF to stdout, Chalice's local server a line per request to stderr."""
-    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-        yield
-
-
-def cores() -> str:
-    total = os.cpu_count()
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else total
-    return f"{total} cores ({usable} usable)"
 
 
 # ---------------------------------------------------------------------------------------------- 1. latency
