@@ -24,13 +24,12 @@ import warnings
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchlib import ack_arguments, machine, print_ack_figures, steady  # noqa: E402
+from benchlib import FirstAck, ack_arguments, machine, print_ack_figures, steady  # noqa: E402
 
 
 def addresses(count: int) -> list[str]:
@@ -66,28 +65,9 @@ def main(count: int, rate: float, timeout: float) -> None:
     to = stack.campaign.inbound_addresses[0]
     mails = [customer_mail(s, to, i) for i, s in enumerate(senders)]
     sent_at: dict[str, float] = {}
-    acked_at: dict[str, float] = {}
     smtp_errors: list[str] = []
-    all_acked = threading.Event()
-    lock = threading.Lock()
-
-    def remember_destination(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        context["bench_to"] = next(iter(params.get("Destinations") or []), None)
-
-    def on_sent(context: dict[str, Any], http_response: Any = None, **_: Any) -> None:
-        address = context.get("bench_to")
-        if address in wanted and http_response is not None and http_response.status_code == 200:
-            with lock:
-                acked_at.setdefault(address, time.perf_counter())
-                if len(acked_at) == count:
-                    all_acked.set()
-
-    # Hooks on the processing path's cached SES client (what get_runtime() hands to send_email):
-    # before-parameter-build sees the API parameters, after-call the moment moto answered; both get
-    # the same request context.
-    events = aws.ses().meta.events
-    events.register("before-parameter-build.ses.SendRawEmail", remember_destination)
-    events.register("after-call.ses.SendRawEmail", on_sent)
+    acks = FirstAck(senders)
+    acks.watch(aws.ses(), "SendRawEmail", lambda params: params.get("Destinations") or [])
 
     def send(i: int, address: str) -> None:
         sent_at[address] = time.perf_counter()
@@ -104,7 +84,7 @@ def main(count: int, rate: float, timeout: float) -> None:
             begin = time.perf_counter()
             thread.start()
             thread.join()
-            all_acked.wait(timeout)
+            acks.all.wait(timeout)
             elapsed = time.perf_counter() - begin
             time.sleep(1.0)  # give a late duplicate the chance to show
             recorded: dict[str, int] = {}
@@ -118,7 +98,7 @@ def main(count: int, rate: float, timeout: float) -> None:
         with contextlib.redirect_stdout(sink):
             stack.stop()
 
-    latencies = [(acked_at[a] - sent_at[a]) * 1000 for a in senders if a in acked_at and a in sent_at]
+    latencies = [(acks.at[a] - sent_at[a]) * 1000 for a in senders if a in acks.at and a in sent_at]
     lost = count - len(recorded)
     duplicated = sum(1 for n in recorded.values() if n > 1)
     span = max(sent_at.values()) - min(sent_at.values()) if sent_at else 0.0
@@ -134,7 +114,7 @@ def main(count: int, rate: float, timeout: float) -> None:
         duplicated=duplicated,
         recorded=sum(recorded.values()),
         pump_failures=pump_failures,
-        acked=len(acked_at),
+        acked=len(acks.at),
         elapsed=elapsed,
     )
 

@@ -20,13 +20,12 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchlib import ack_arguments, machine, print_ack_figures, steady  # noqa: E402
+from benchlib import FirstAck, ack_arguments, machine, print_ack_figures, steady  # noqa: E402
 
 
 def phones(count: int) -> list[str]:
@@ -56,26 +55,8 @@ def main(count: int, rate: float, timeout: float) -> None:
     numbers = phones(count)
     wanted = set(numbers)
     sent_at: dict[str, float] = {}
-    acked_at: dict[str, float] = {}
-    all_acked = threading.Event()
-    lock = threading.Lock()
-
-    def remember_phone(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        context["bench_phone"] = (params.get("body") or {}).get("PhoneNumber")
-
-    def on_published(context: dict[str, Any], http_response: Any = None, **_: Any) -> None:
-        phone = context.get("bench_phone")
-        if phone in wanted and http_response is not None and http_response.status_code == 200:
-            with lock:
-                acked_at.setdefault(phone, time.perf_counter())
-                if len(acked_at) == count:
-                    all_acked.set()
-
-    # Hooks on the processing path's cached SNS client (what get_runtime() hands to send_sms):
-    # before-call sees the request, after-call the moment moto answered.
-    events = aws.sns().meta.events
-    events.register("before-call.sns.Publish", remember_phone)
-    events.register("after-call.sns.Publish", on_published)
+    acks = FirstAck(numbers)
+    acks.watch(aws.sns(), "Publish", lambda params: [params.get("PhoneNumber")])
     line = PhoneLine.for_stack(stack)
 
     def send(i: int, phone: str) -> None:
@@ -88,7 +69,7 @@ def main(count: int, rate: float, timeout: float) -> None:
             begin = time.perf_counter()
             thread.start()
             thread.join()
-            all_acked.wait(timeout)
+            acks.all.wait(timeout)
             elapsed = time.perf_counter() - begin
             time.sleep(1.0)  # give a late duplicate the chance to show
             recorded: dict[str, int] = {}
@@ -100,7 +81,7 @@ def main(count: int, rate: float, timeout: float) -> None:
         with contextlib.redirect_stdout(sink):
             stack.stop()
 
-    latencies = [(acked_at[p] - sent_at[p]) * 1000 for p in numbers if p in acked_at and p in sent_at]
+    latencies = [(acks.at[p] - sent_at[p]) * 1000 for p in numbers if p in acks.at and p in sent_at]
     lost = count - len(recorded)
     duplicated = sum(1 for n in recorded.values() if n > 1)
     span = max(sent_at.values()) - min(sent_at.values()) if sent_at else 0.0
@@ -113,7 +94,7 @@ def main(count: int, rate: float, timeout: float) -> None:
         duplicated=duplicated,
         recorded=sum(recorded.values()),
         pump_failures=pump_failures,
-        acked=len(acked_at),
+        acked=len(acks.at),
         elapsed=elapsed,
     )
 

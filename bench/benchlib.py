@@ -8,9 +8,10 @@ import io
 import os
 import statistics
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -90,3 +91,48 @@ def print_ack_figures(
     print(f"  lost / duplicated           {lost} / {duplicated}   (acks moto recorded: {recorded})")
     print(f"  pump record failures        {pump_failures}")
     print(f"  wall time until all acked   {elapsed:.1f} s ({acked / elapsed:.1f} acks/s)")
+
+
+class FirstAck:
+    """When the first ack to each wanted recipient left: botocore hooks on the runtime's cached client.
+
+    `provide-client-params` sees the API parameters and `after-call` the moment moto answered; both get
+    the same request context. No polling load on the emulator while measuring.
+    """
+
+    def __init__(self, wanted: Iterable[str]) -> None:
+        self.wanted = set(wanted)
+        self.at: dict[str, float] = {}
+        self.all = threading.Event()
+        self._lock = threading.Lock()
+        self._unwatch: list[Callable[[], object]] = []
+
+    def watch(self, client: Any, operation: str, recipients: Callable[[dict[str, Any]], Iterable[str | None]]) -> None:
+        service = client.meta.service_model.service_name
+
+        def remember(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+            context["bench_to"] = [r for r in recipients(params) if r]
+
+        def answered(context: dict[str, Any], http_response: Any = None, **_: Any) -> None:
+            if http_response is None or http_response.status_code != 200:
+                return
+            now = time.perf_counter()
+            with self._lock:
+                for to in context.get("bench_to", []):
+                    if to in self.wanted:
+                        self.at.setdefault(to, now)
+                if len(self.at) == len(self.wanted):
+                    self.all.set()
+
+        hooks = {
+            f"provide-client-params.{service}.{operation}": remember,
+            f"after-call.{service}.{operation}": answered,
+        }
+        for event, hook in hooks.items():
+            client.meta.events.register(event, hook)
+        self._unwatch.append(lambda: [client.meta.events.unregister(e, h) for e, h in hooks.items()])
+
+    def unwatch(self) -> None:
+        """Take the hooks off again, for a benchmark that goes on using the same client."""
+        while self._unwatch:
+            self._unwatch.pop()()
