@@ -6,36 +6,20 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from cli.deploy import DeployError, DnsRecord, Plan, Request, Where, check_dns, dns_records, dnspython_resolver
 from cli.template import ROOT
 
 
 def _where(ns: argparse.Namespace) -> Where:
-    import boto3
+    from cli.ops_target import target_from
 
-    region = ns.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    endpoint = None if ns.aws else ns.endpoint
-    session: Any = boto3.session.Session()
-
-    def client(service: str) -> object:
-        if endpoint is None:
-            return session.client(service, region_name=region)
-        return session.client(
-            service,
-            region_name=region,
-            endpoint_url=endpoint,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 - fake, the emulator only
-        )
-
-    if endpoint is not None:
+    if ns.endpoint and not ns.aws:
         # PynamoDB (the library push) reads credentials from the environment: fake ones for the emulator.
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    account = str(client("sts").get_caller_identity()["Account"])  # type: ignore[attr-defined]
-    return Where(client, region, account, endpoint)
+    target = target_from(ns)
+    return Where(target.client, target.region, target.names.account, target.endpoint)
 
 
 def _confirm(yes: bool) -> object:
@@ -62,11 +46,11 @@ def _print_records(records: list[DnsRecord]) -> None:
 def _run(ns: argparse.Namespace) -> int:
     from chalicelib.campaign.checks import IncompleteCampaign
 
-    if ns.check_dns:
-        return _check_dns(ns)
     if not ns.aws and not ns.endpoint:
         print("replydesk deploy: say where: --endpoint URL (a moto server) or --aws", file=sys.stderr)
         return 2
+    if ns.check_dns:
+        return _check_dns(ns)
     where = _where(ns)
     req = Request(
         campaign=ns.campaign,

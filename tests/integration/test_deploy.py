@@ -6,9 +6,13 @@ campaign, other stage) is in it, and the region's receipt rule set starts out as
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -210,3 +214,87 @@ def test_without_a_terminal_deploy_refuses_to_confirm(monkeypatch: pytest.Monkey
     plan = Plan("replydesk-demo-x", "cs", "CREATE", ["Add AWS::SQS::Queue IntakeQueue"])
     assert _confirm(False)(plan) is False  # type: ignore[operator]
     assert _confirm(True)(plan) is True  # type: ignore[operator]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "REPLYDESK_", "MOTO_"))}
+    env |= {"PYTHONPATH": str(ROOT), "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", "deploy", *args],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_the_command_deploys_then_reports_the_dns_records_still_missing(bare_moto: str, tmp_path: Path) -> None:
+    # GIVEN the demo campaign deployed by the command (a no-op if the test above deployed it already)
+    base = ("--campaign", "demo", "--stage", "deploytest", "--endpoint", bare_moto)
+    done = cli(*base, "--yes", "--out", str(tmp_path / "pkg"))
+    assert done.returncode == 0, done.stderr
+    assert "DNS records the domain owner must add" in done.stdout
+    assert "10 inbound-smtp.us-east-1.amazonaws.com" in done.stdout
+    # WHEN its DNS is checked against a name server that has the MX and an SPF policy only
+    zone = {
+        ("demo.replydesk.test.", "MX"): ["10 inbound-smtp.us-east-1.amazonaws.com."],
+        ("demo.replydesk.test.", "TXT"): ['"v=spf1 include:amazonses.com ~all"'],
+    }
+    with dns_server(zone) as nameserver:
+        check = cli(*base, "--check-dns", "--nameserver", nameserver)
+    # THEN the five others are reported missing, exit 1
+    assert check.returncode == 1, check.stderr
+    lines = check.stdout.splitlines()
+    assert [line.split()[1:3] for line in lines if line.strip().startswith("ok")] == [
+        ["demo.replydesk.test", "TXT"],
+        ["demo.replydesk.test", "MX"],
+    ]
+    assert "5 of 7 records missing" in check.stdout
+
+
+@contextlib.contextmanager
+def dns_server(zone: dict[tuple[str, str], list[str]]) -> Iterator[str]:
+    """A UDP name server on a free port answering from `zone`; NXDOMAIN for a name it does not hold."""
+    import dns.message
+    import dns.rcode
+    import dns.rdatatype
+    import dns.rrset
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.2)
+    stopping = threading.Event()
+
+    def serve() -> None:
+        while not stopping.is_set():
+            try:
+                wire, peer = sock.recvfrom(4096)
+            except TimeoutError:
+                continue
+            query = dns.message.from_wire(wire)
+            answer = dns.message.make_response(query)
+            question = query.question[0]
+            name, rtype = question.name.to_text().lower(), dns.rdatatype.to_text(question.rdtype)
+            if (name, rtype) in zone:
+                answer.answer.append(dns.rrset.from_text_list(name, 60, "IN", rtype, zone[(name, rtype)]))
+            elif not any(n == name for n, _ in zone):
+                answer.set_rcode(dns.rcode.NXDOMAIN)
+            sock.sendto(answer.to_wire(), peer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        stopping.set()
+        thread.join(timeout=5)
+        sock.close()
+
+
+def test_the_command_says_where_to_deploy_and_refuses_an_unknown_campaign(bare_moto: str) -> None:
+    nowhere = cli("--campaign", "demo", "--stage", "x")
+    assert nowhere.returncode == 2 and "--endpoint URL" in nowhere.stderr
+    unknown = cli("--campaign", "nosuch", "--stage", "x", "--endpoint", bare_moto, "--yes")
+    assert unknown.returncode == 1 and "nothing deployed" in unknown.stderr and "nosuch" in unknown.stderr
