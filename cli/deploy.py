@@ -466,6 +466,8 @@ def present(record: DnsRecord, found: list[str]) -> bool:
     if record.type == "MX":
         host = want.split()[-1]
         return any(f.split()[-1] == host for f in norm)
+    if record.type == "TXT":  # SES's verification token: exact, case included
+        return record.value in [f.strip().strip('"') for f in found]
     return want in norm
 
 

@@ -1,0 +1,69 @@
+"""Pure parts of `replydesk deploy` and of the stack-scoped local names."""
+
+from __future__ import annotations
+
+import pytest
+
+from cli.deploy import DnsRecord, emulator_template, present
+from local.bootstrap import role_name, stack_name
+
+pytestmark = pytest.mark.unit
+
+
+def test_role_names_are_scoped_to_the_stack_and_fit_iam() -> None:
+    # GIVEN two campaigns' stacks WHEN they name the same role THEN the names differ
+    assert role_name("AppRole", {}, stack_name("a", "dev")) == "replydesk-a-dev-AppRole"
+    assert role_name("AppRole", {}, stack_name("b", "dev")) == "replydesk-b-dev-AppRole"
+    # ... a RoleName given in the template is kept
+    assert role_name("AppRole", {"RoleName": "fixed"}, "replydesk-a-dev") == "fixed"
+    # ... and a long one is cut to IAM's 64 characters, still distinct per stack
+    long_a = role_name("AnalyticsExportRole", {}, stack_name("a" * 30, "s" * 30))
+    long_b = role_name("AnalyticsExportRole", {}, stack_name("a" * 30, "t" * 30))
+    assert len(long_a) == len(long_b) == 64 and long_a != long_b
+
+
+def test_the_emulator_template_leaves_out_sam_and_whatever_refers_to_what_is_left_out() -> None:
+    sam = {
+        "Transform": "AWS::Serverless-2016-10-31",
+        "Parameters": {"Stage": {"Type": "String"}},
+        "Resources": {
+            "Fn": {"Type": "AWS::Serverless::Function", "Properties": {}},
+            "Pool": {"Type": "AWS::Cognito::UserPool", "Properties": {}},
+            "Queue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": {"Ref": "Stage"}}},
+            "NeedsPool": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": {"Ref": "Pool"}}},
+            "NeedsQueue": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": {"Fn::GetAtt": ["Queue", "Arn"]}}},
+        },
+    }
+    out = emulator_template(sam)
+    assert set(out["Resources"]) == {"Queue", "NeedsQueue"}
+    assert "Transform" not in out and out["Parameters"] == sam["Parameters"]
+
+
+@pytest.mark.parametrize(
+    ("record", "found", "ok"),
+    [
+        (
+            DnsRecord("d.test", "TXT", "v=spf1 include:amazonses.com ~all", ""),
+            ['"v=spf1 mx include:amazonses.com -all"'],
+            True,
+        ),
+        (DnsRecord("d.test", "TXT", "v=spf1 include:amazonses.com ~all", ""), ["v=spf1 mx -all"], False),
+        (
+            DnsRecord("_dmarc.d.test", "TXT", "v=DMARC1; p=quarantine", ""),
+            ["v=DMARC1; p=reject; rua=mailto:x@d.test"],
+            True,
+        ),
+        (
+            DnsRecord("d.test", "MX", "10 inbound-smtp.us-east-1.amazonaws.com", ""),
+            ["20 inbound-smtp.us-east-1.amazonaws.com."],
+            True,
+        ),
+        (DnsRecord("d.test", "MX", "10 inbound-smtp.us-east-1.amazonaws.com", ""), ["10 mx.other.test"], False),
+        (DnsRecord("k._domainkey.d.test", "CNAME", "k.dkim.amazonses.com", ""), ["K.dkim.amazonses.com."], True),
+        (DnsRecord("_amazonses.d.test", "TXT", "Tok+en=", ""), [], False),
+        (DnsRecord("_amazonses.d.test", "TXT", "Tok+en=", ""), ['"Tok+en="'], True),
+        (DnsRecord("_amazonses.d.test", "TXT", "Tok+en=", ""), ["tok+en="], False),
+    ],
+)
+def test_a_record_is_present_when_dns_answers_with_what_it_needs(record: DnsRecord, found: list[str], ok: bool) -> None:
+    assert present(record, found) is ok
