@@ -53,6 +53,8 @@ class Plan:
     name: str
     kind: str  # CREATE or UPDATE
     changes: list[str] = field(default_factory=list)
+    # The stack's id: after a refused change set the name may also name the stack left under review.
+    stack_id: str = ""
 
     @property
     def empty(self) -> bool:
@@ -187,7 +189,7 @@ def create_change_set(
     """Create the change set and wait for CloudFormation to compute it; an empty one is deleted again."""
     name = f"replydesk-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
     kind = "UPDATE" if updating else "CREATE"
-    cf.create_change_set(
+    created = cf.create_change_set(
         StackName=stack,
         ChangeSetName=name,
         ChangeSetType=kind,
@@ -203,7 +205,7 @@ def create_change_set(
         if time.monotonic() > deadline:
             raise DeployError(f"change set {name} not computed within {timeout:.0f} s")
         time.sleep(poll)
-    plan = Plan(stack, name, kind)
+    plan = Plan(stack, name, kind, stack_id=str(created.get("StackId") or stack))
     if desc["Status"] == "FAILED":
         reason = str(desc.get("StatusReason", ""))
         cf.delete_change_set(StackName=stack, ChangeSetName=name)
@@ -216,8 +218,8 @@ def create_change_set(
         plan.changes.append(
             f"{rc.get('Action', '?'):<7} {rc.get('ResourceType', '?'):<36} {rc.get('LogicalResourceId')}{replace}"
         )
-    if not plan.changes:  # computed but empty (moto reports its CREATE this way for a template it skips)
-        plan.changes.append(f"{kind.title()} the stack's parameters")
+    if not plan.changes:  # computed, but no resource changes: parameters or outputs only
+        plan.changes.append("parameters or outputs only (no resource changes)")
     return plan
 
 
@@ -226,14 +228,14 @@ def execute(cf: Any, plan: Plan, *, poll: float = 10.0, timeout: float = 3600.0)
     cf.execute_change_set(StackName=plan.stack, ChangeSetName=plan.name)
     deadline = time.monotonic() + timeout
     while True:
-        status = stack_status(cf, plan.stack) or "DELETED"
+        status = stack_status(cf, plan.stack_id) or "DELETED"
         if not status.endswith("IN_PROGRESS"):
             break
         if time.monotonic() > deadline:
             raise DeployError(f"stack {plan.stack} still {status} after {timeout:.0f} s")
         time.sleep(poll)
     if status not in TERMINAL_OK:
-        events = cf.describe_stack_events(StackName=plan.stack).get("StackEvents", [])
+        events = cf.describe_stack_events(StackName=plan.stack_id).get("StackEvents", [])
         failed = [
             f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason', '')}"
             for e in events
@@ -529,6 +531,13 @@ def deploy(req: Request, where: Where, *, root: Path) -> list[DnsRecord]:
     key = upload(client, bucket, f"{stack}/template.json", json.dumps(body, sort_keys=True).encode())
     url = f"https://{bucket}.s3.{region}.amazonaws.com/{key}"
     status = stack_status(cf, stack)
+    if status is not None and (status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS"):
+        raise DeployError(f"stack {stack} is {status}: wait for that operation to end, then deploy again")
+    if status == "ROLLBACK_COMPLETE":
+        raise DeployError(
+            f"stack {stack} failed its creation (ROLLBACK_COMPLETE) and cannot be updated: delete it "
+            "(CloudFormation delete-stack; retained tables and buckets stay) and deploy again"
+        )
     updating = status is not None and status != "REVIEW_IN_PROGRESS"
     given = {"ReceiptRuleSetName": rule_set}
     if req.public_url is not None:
@@ -544,10 +553,11 @@ def deploy(req: Request, where: Where, *, root: Path) -> list[DnsRecord]:
             cf.delete_change_set(StackName=stack, ChangeSetName=plan.name)
             raise DeployError(f"change set {plan.name} not executed (deleted); nothing changed")
         req.say(f"stack {stack}: {execute(cf, plan, poll=req.poll)}")
+    stack_ref = plan.stack_id or stack
 
     created = {
         lid: adopt(lid, kind, physical, region=region, account=where.account)
-        for lid, kind, physical in stack_resources(cf, stack)
+        for lid, kind, physical in stack_resources(cf, stack_ref)
     }
     if where.endpoint is not None:
         created, made = create_rest_on_emulator(

@@ -172,7 +172,9 @@ def test_deploy_runs_the_post_deploy_steps_and_a_rerun_changes_nothing(where: Wh
     assert sorted(r["Name"] for r in rules) == ["account-own", "replydesk-demo-deploytest-store"]
 
 
-def test_a_change_set_not_confirmed_is_not_executed(where: Where, tmp_path: Path) -> None:
+def test_a_change_set_not_confirmed_is_not_executed_and_a_later_deploy_creates_the_stack(
+    where: Where, tmp_path: Path
+) -> None:
     # GIVEN a stage never deployed, WHEN its change set is refused
     lines: list[str] = []
     with pytest.raises(DeployError, match="not executed"):
@@ -181,6 +183,12 @@ def test_a_change_set_not_confirmed_is_not_executed(where: Where, tmp_path: Path
     assert any(line.startswith("change set ") for line in lines)
     tables = where.client("dynamodb").list_tables()["TableNames"]
     assert not [t for t in tables if t.startswith("replydesk-demo-refused-")]
+    # WHEN it is deployed again and confirmed THEN the stack left under review is created after all
+    again: list[str] = []
+    deploy(request(tmp_path, "refused", again), where, root=ROOT)
+    assert "stack replydesk-demo-refused: CREATE_COMPLETE" in again
+    tables = where.client("dynamodb").list_tables()["TableNames"]
+    assert "replydesk-demo-refused-conversations" in tables
 
 
 def test_check_dns_names_the_records_still_missing(where: Where, tmp_path: Path) -> None:
