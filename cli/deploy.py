@@ -19,8 +19,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.config import Campaign
+from chalicelib.config import Campaign, load_campaign
+from chalicelib.ops.stack import StackNames, bind_models_to
+from cli.package_cmd import package
 from cli.receipt_rules import activate, rules, shared_rule_set
+from local.bootstrap import Bootstrap, Created, Resolver, stack_name
 
 Client = Callable[[str], Any]
 # The SAM types and what the local harness runs itself: never given to moto's CloudFormation.
@@ -74,8 +77,6 @@ def emulator_template(sam: Mapping[str, Any]) -> dict[str, Any]:
     A resource that refers to one left out goes too (moto would resolve the reference to nothing);
     the bootstrap creates what is left out, after the stack, through the APIs.
     """
-    from local.bootstrap import Resolver
-
     resources = {k: v for k, v in sam["Resources"].items() if v.get("Type") in EMULATOR_STACK_TYPES}
     probe = Resolver({}, "us-east-1")
     changed = True
@@ -95,10 +96,8 @@ def emulator_template(sam: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def adopt(logical_id: str, kind: str, physical: str, *, region: str, account: str) -> Any:
+def adopt(logical_id: str, kind: str, physical: str, *, region: str, account: str) -> Created:
     """A stack's resource as the bootstrap's resolver sees it: its Ref and the attributes the template reads."""
-    from local.bootstrap import Created
-
     arn = f"arn:aws:{{}}:{region}:{account}:{{}}"
     if kind == "AWS::S3::Bucket":
         return Created(logical_id, kind, physical, {"Arn": f"arn:aws:s3:::{physical}"})
@@ -265,14 +264,12 @@ def create_rest_on_emulator(
     client: Client,
     bucket: str,
     stack: str,
-) -> tuple[dict[str, Any], bool]:
+) -> tuple[dict[str, Created], bool]:
     """Create through the APIs what moto's CloudFormation skipped; (every resource, whether this call created any).
 
     What was created is recorded beside the packaged template, so a rerun refers to it rather than
     creating it twice. A rerun whose skipped part differs is refused: updating those in place is not built.
     """
-    from local.bootstrap import Bootstrap, Created
-
     rest = {k: v for k, v in merge["Resources"].items() if "Type" in v and k not in stack_created}
     digest = hashlib.sha256(json.dumps(rest, sort_keys=True, default=str).encode()).hexdigest()
     key = f"{stack}/emulated.json"
@@ -305,8 +302,6 @@ def function_environment(
     merge: Mapping[str, Any], created: Mapping[str, Any], params: Mapping[str, Any], region: str
 ) -> dict[str, str]:
     """The functions' environment (Globals) resolved against the stack: the tables, queues and pool the steps use."""
-    from local.bootstrap import Resolver
-
     defaults = {k: v.get("Default") for k, v in merge["Parameters"].items()}
     resolver = Resolver({**defaults, **params}, region)
     resolver.created.update(created)
@@ -341,7 +336,12 @@ def sender_notifications(ses: Any, identity: str, topic_arn: str) -> str:
     todo = [kind for kind in ("Bounce", "Complaint") if current.get(f"{kind}Topic") != topic_arn]
     for kind in todo:
         ses.set_identity_notification_topic(Identity=identity, NotificationType=kind, SnsTopic=topic_arn)
-    return f"bounce and complaint notifications of {identity} -> {topic_arn}" + ("" if todo else " (already set)")
+    line = f"bounce and complaint notifications of {identity} -> {topic_arn}" + ("" if todo else " (already set)")
+    # An identity has one topic per kind: a second stack sending from the same domain takes them over.
+    previous = {str(current[f"{k}Topic"]) for k in todo if current.get(f"{k}Topic")}
+    if previous:
+        line += f"\n  warning: they went to {', '.join(sorted(previous))}; stacks sending from one domain share them"
+    return line
 
 
 def admin_user(idp: Any, pool_id: str, *, email: str, username: str, temporary_password: str | None) -> str:
@@ -507,11 +507,6 @@ def deploy(req: Request, where: Where, *, root: Path) -> list[DnsRecord]:
 
     Raises IncompleteCampaign (nothing packaged) or DeployError (what failed and what to do).
     """
-    from chalicelib.config import load_campaign
-    from chalicelib.ops.stack import StackNames, bind_models_to
-    from cli.package_cmd import package
-    from local.bootstrap import stack_name
-
     sam_path = package(req.campaign, req.stage, req.out)
     sam = json.loads(sam_path.read_text(encoding="utf-8"))
     merge = json.loads((req.out / "merge.json").read_text(encoding="utf-8"))

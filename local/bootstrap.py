@@ -16,6 +16,8 @@ from typing import Any
 
 import boto3
 
+from cli.receipt_rules import activate, put_rule, shared_rule_set
+
 ACCOUNT_ID = "123456789012"  # moto's default account
 PARTITION = "aws"
 
@@ -287,8 +289,6 @@ class Bootstrap:
     def receipt_rule(self, lid: str, p: dict[str, Any]) -> Created:
         # Into the region's shared set (cli/receipt_rules.py), as `replydesk deploy` does on AWS: a second
         # campaign in the same emulator adds its rule beside the first one's instead of replacing the set.
-        from cli.receipt_rules import activate, put_rule, shared_rule_set
-
         ses = self.client("ses")
         rule_set = shared_rule_set(ses, default=p["RuleSetName"])
         put_rule(ses, rule_set, p["Rule"])

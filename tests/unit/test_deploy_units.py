@@ -67,3 +67,56 @@ def test_the_emulator_template_leaves_out_sam_and_whatever_refers_to_what_is_lef
 )
 def test_a_record_is_present_when_dns_answers_with_what_it_needs(record: DnsRecord, found: list[str], ok: bool) -> None:
     assert present(record, found) is ok
+
+
+def test_sender_notifications_are_set_once_and_a_takeover_is_named() -> None:
+    import boto3
+    from botocore.stub import Stubber
+
+    from cli.deploy import sender_notifications
+
+    ours, theirs = "arn:aws:sns:us-east-1:1:replydesk-a-prod-ses-feedback", "arn:aws:sns:us-east-1:1:other"
+    ses = boto3.client("ses", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(ses) as stub:
+        # GIVEN a domain whose bounces go to another stack's topic and whose complaints go nowhere
+        stub.add_response(
+            "get_identity_notification_attributes",
+            {
+                "NotificationAttributes": {
+                    "a.test": {
+                        "BounceTopic": theirs,
+                        "ComplaintTopic": "",
+                        "DeliveryTopic": "",
+                        "ForwardingEnabled": True,
+                    }
+                }
+            },
+            {"Identities": ["a.test"]},
+        )
+        for kind in ("Bounce", "Complaint"):
+            stub.add_response(
+                "set_identity_notification_topic",
+                {},
+                {"Identity": "a.test", "NotificationType": kind, "SnsTopic": ours},
+            )
+        # WHEN they are pointed at this stack's topic THEN both are set and the takeover is said
+        line = sender_notifications(ses, "a.test", ours)
+        stub.assert_no_pending_responses()
+    assert line.endswith(f"warning: they went to {theirs}; stacks sending from one domain share them")
+    with Stubber(ses) as stub:
+        # ... and a rerun finds both set and sets nothing
+        stub.add_response(
+            "get_identity_notification_attributes",
+            {
+                "NotificationAttributes": {
+                    "a.test": {
+                        "BounceTopic": ours,
+                        "ComplaintTopic": ours,
+                        "DeliveryTopic": "",
+                        "ForwardingEnabled": True,
+                    }
+                }
+            },
+            {"Identities": ["a.test"]},
+        )
+        assert sender_notifications(ses, "a.test", ours).endswith("(already set)")
