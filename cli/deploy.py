@@ -254,48 +254,81 @@ def stack_resources(cf: Any, stack: str) -> list[tuple[str, str, str]]:
 
 
 # ---------------------------------------------------------------------------------------------- the emulator's rest
+# What the bootstrap's creators put in place of an existing one (put_metric_alarm, the policies, the rule
+# replaced by name): a changed resource of these types is updated by creating it again.
+UPDATABLE_BY_API = frozenset(
+    {
+        "AWS::CloudWatch::Alarm",
+        "AWS::S3::BucketPolicy",
+        "AWS::SNS::TopicPolicy",
+        "AWS::SQS::QueuePolicy",
+        "AWS::SES::ReceiptRule",
+    }
+)
+
+
+def _digests(merge: Mapping[str, Any], lids: set[str]) -> dict[str, str]:
+    """Per resource, a digest of its definition and of the parameter values it refers to."""
+    params = merge.get("Parameters", {})
+    probe = Resolver({}, "us-east-1")
+    out = {}
+    for lid in lids:
+        res = merge["Resources"][lid]
+        used = sorted(d for d in probe.depends(res) if d in params)
+        body = {"resource": res, "parameters": {name: params[name].get("Default") for name in used}}
+        out[lid] = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+    return out
+
+
 def create_rest_on_emulator(
     endpoint: str,
     region: str,
-    account: str,
     merge: Mapping[str, Any],
-    stack_created: Mapping[str, Any],
+    stack_created: Mapping[str, Created],
     *,
     client: Client,
     bucket: str,
     stack: str,
-) -> tuple[dict[str, Created], bool]:
-    """Create through the APIs what moto's CloudFormation skipped; (every resource, whether this call created any).
+) -> tuple[dict[str, Created], list[str]]:
+    """Create through the APIs what moto's CloudFormation skipped; (every resource, the ids created or updated).
 
-    What was created is recorded beside the packaged template, so a rerun refers to it rather than
-    creating it twice. A rerun whose skipped part differs is refused: updating those in place is not built.
+    What was created is recorded beside the packaged template with a digest per resource, so a rerun
+    refers to what is unchanged, creates what is new and re-creates what changed where the API
+    replaces in place (alarms, policies, the receipt rule). Any other change, or a removal, is refused
+    with the resources named: moto cannot update those, so deploy into a fresh emulator.
     """
-    rest = {k: v for k, v in merge["Resources"].items() if "Type" in v and k not in stack_created}
-    digest = hashlib.sha256(json.dumps(rest, sort_keys=True, default=str).encode()).hexdigest()
+    rest = {k for k, v in merge["Resources"].items() if "Type" in v and k not in stack_created}
     key = f"{stack}/emulated.json"
     s3 = client("s3")
     try:
         record = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     except ClientError:
-        record = None
-    if record is not None:
-        if record["digest"] != digest:
-            raise DeployError(
-                f"the emulator already holds resources of {stack} that moto's CloudFormation cannot update, "
-                "and the template changed them: updating those locally is not built. Deploy into a fresh emulator."
-            )
-        created = {lid: Created(**c) for lid, c in record["created"].items()}
-        return {**stack_created, **created}, False
-    boot = Bootstrap(endpoint, region)
+        record = {"digests": {}, "created": {}}
+    now = _digests(merge, rest)
+    changed = {lid for lid in rest if lid in record["digests"] and record["digests"][lid] != now[lid]}
+    gone = set(record["created"]) - rest
+    kinds = {lid: c["type"] for lid, c in record["created"].items()}
+    kinds.update({lid: merge["Resources"][lid]["Type"] for lid in rest})
+    stuck = sorted(lid for lid in changed | gone if kinds[lid] not in UPDATABLE_BY_API)
+    if stuck:
+        raise DeployError(
+            f"the emulator holds resources of {stack} that moto's CloudFormation skips and the template changed "
+            f"or dropped ({', '.join(f'{lid} {kinds[lid]}' for lid in stuck)}): updating those locally is not "
+            "built. Deploy into a fresh emulator."
+        )
+    for lid in sorted(gone):  # only alarms and the like get here; an alarm the template dropped goes
+        if kinds[lid] == "AWS::CloudWatch::Alarm":
+            client("cloudwatch").delete_alarms(AlarmNames=[record["created"][lid]["ref"]])
+    keep = {lid: Created(**record["created"][lid]) for lid in rest if lid in record["created"] and lid not in changed}
     harness = {lid: f"{stack}-{lid}" for lid, res in merge["Resources"].items() if "Type" not in res}
-    everything = boot.create_all(merge, extra_refs=harness, existing=stack_created)
+    everything = Bootstrap(endpoint, region).create_all(merge, extra_refs=harness, existing={**stack_created, **keep})
     mine = {
         lid: {"logical_id": c.logical_id, "type": c.type, "ref": c.ref, "attrs": c.attrs}
         for lid, c in everything.items()
         if lid in rest
     }
-    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps({"digest": digest, "created": mine}).encode())
-    return everything, True
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps({"digests": now, "created": mine}).encode())
+    return everything, sorted(rest - set(keep))
 
 
 def function_environment(
@@ -556,10 +589,10 @@ def deploy(req: Request, where: Where, *, root: Path) -> list[DnsRecord]:
     }
     if where.endpoint is not None:
         created, made = create_rest_on_emulator(
-            where.endpoint, region, where.account, merge, created, client=client, bucket=bucket, stack=stack
+            where.endpoint, region, merge, created, client=client, bucket=bucket, stack=stack
         )
         req.say(
-            "emulator: created what moto's CloudFormation skips through the APIs"
+            f"emulator: created or updated through the APIs {len(made)} resources moto's CloudFormation skips"
             if made
             else "emulator: what moto's CloudFormation skips exists already"
         )

@@ -306,3 +306,34 @@ def test_the_command_says_where_to_deploy_and_refuses_an_unknown_campaign(bare_m
     assert nowhere.returncode == 2 and "--endpoint URL" in nowhere.stderr
     unknown = cli("--campaign", "nosuch", "--stage", "x", "--endpoint", bare_moto, "--yes")
     assert unknown.returncode == 1 and "nothing deployed" in unknown.stderr and "nosuch" in unknown.stderr
+
+
+def test_a_redeploy_recreates_what_the_api_replaces_and_refuses_other_changes(where: Where, tmp_path: Path) -> None:
+    from cli.deploy import adopt, create_rest_on_emulator, stack_resources
+
+    # GIVEN demo deployed to a stage of its own, and what moto's CloudFormation made of it
+    deploy(request(tmp_path, "update", []), where, root=ROOT)
+    merge = json.loads((tmp_path / "pkg-update" / "merge.json").read_text(encoding="utf-8"))
+    stack = "replydesk-demo-update"
+    made_by_stack = {
+        lid: adopt(lid, kind, physical, region=REGION, account=ACCOUNT)
+        for lid, kind, physical in stack_resources(where.client("cloudformation"), stack)
+    }
+    rest = {"client": where.client, "bucket": f"replydesk-deploy-{ACCOUNT}-{REGION}", "stack": stack}
+    alarm = next(lid for lid, r in merge["Resources"].items() if r.get("Type") == "AWS::CloudWatch::Alarm")
+
+    # WHEN one alarm's threshold changes
+    merge["Resources"][alarm]["Properties"]["Threshold"] = 12345
+    _, made = create_rest_on_emulator(where.endpoint or "", REGION, merge, made_by_stack, **rest)
+
+    # THEN that alarm alone is made again, now with the new threshold
+    assert made == [alarm]
+    alarms = where.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"{stack}-")["MetricAlarms"]
+    assert [a["Threshold"] for a in alarms].count(12345.0) == 1
+    # ... and unchanged, nothing is made
+    assert create_rest_on_emulator(where.endpoint or "", REGION, merge, made_by_stack, **rest)[1] == []
+
+    # WHEN the staff pool's definition changes THEN the deploy refuses, naming it: moto cannot update a pool
+    merge["Resources"]["StaffUserPool"]["Properties"]["Policies"]["PasswordPolicy"]["MinimumLength"] = 14
+    with pytest.raises(DeployError, match="StaffUserPool AWS::Cognito::UserPool"):
+        create_rest_on_emulator(where.endpoint or "", REGION, merge, made_by_stack, **rest)
