@@ -26,9 +26,8 @@ from cli.receipt_rules import activate, rules, shared_rule_set
 from local.bootstrap import Bootstrap, Created, Resolver, stack_name
 
 Client = Callable[[str], Any]
-# The SAM types and what the local harness runs itself: never given to moto's CloudFormation.
-SAM_TYPES = ("AWS::Serverless::Function", "AWS::Serverless::Api", "AWS::Lambda::Permission")
-# Types moto's CloudFormation creates faithfully enough for the stack (checked against moto's model map).
+# Types moto's CloudFormation creates for the stack (tests/unit/test_deploy_units.py checks moto's model
+# map has each); everything else of the template (SAM, alarms, Cognito, ...) the bootstrap creates.
 EMULATOR_STACK_TYPES = frozenset(
     {
         "AWS::S3::Bucket",
@@ -157,7 +156,8 @@ def stack_status(cf: Any, stack: str) -> str | None:
     try:
         return str(cf.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"])
     except ClientError as exc:
-        if "does not exist" in str(exc):
+        # A missing stack is a plain ValidationError: only its message tells it from a bad request.
+        if exc.response["Error"]["Code"] == "ValidationError" and "does not exist" in str(exc):
             return None
         raise
 
@@ -211,7 +211,11 @@ def create_change_set(
         if any(s in reason for s in NO_CHANGES):
             return plan
         raise DeployError(f"change set {name} failed: {reason}")
-    for change in desc.get("Changes", []):
+    changes = list(desc.get("Changes", []))
+    while desc.get("NextToken"):  # a large stack's change set comes in pages
+        desc = cf.describe_change_set(StackName=stack, ChangeSetName=name, NextToken=desc["NextToken"])
+        changes += desc.get("Changes", [])
+    for change in changes:
         rc = change.get("ResourceChange", {})
         replace = " (replaced)" if rc.get("Replacement") == "True" else ""
         plan.changes.append(
@@ -411,14 +415,6 @@ def push_library(campaign: Campaign, root: Path) -> str:
     pushed = push_seed(campaign, root / "templates" / campaign.name, author="replydesk deploy")
     changed = sum(p.changed for p in pushed)
     return f"template library pushed: {changed} of {len(pushed)} templates new or changed"
-
-
-def pool_id_named(idp: Any, name: str) -> str:
-    for page in idp.get_paginator("list_user_pools").paginate(MaxResults=60):
-        for pool in page.get("UserPools", []):
-            if pool["Name"] == name:
-                return str(pool["Id"])
-    raise DeployError(f"no Cognito user pool named {name}")
 
 
 # ---------------------------------------------------------------------------------------------- DNS

@@ -120,3 +120,11 @@ def test_sender_notifications_are_set_once_and_a_takeover_is_named() -> None:
             {"Identities": ["a.test"]},
         )
         assert sender_notifications(ses, "a.test", ours).endswith("(already set)")
+
+
+def test_moto_cloudformation_knows_every_type_the_emulator_stack_holds() -> None:
+    from moto.cloudformation.parsing import get_model_map
+
+    from cli.deploy import EMULATOR_STACK_TYPES
+
+    assert not EMULATOR_STACK_TYPES - set(get_model_map())
