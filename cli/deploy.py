@@ -536,13 +536,26 @@ def deploy(req: Request, where: Where, *, root: Path) -> list[DnsRecord]:
 
     Raises IncompleteCampaign (nothing packaged) or DeployError (what failed and what to do).
     """
+    stack = stack_name(req.campaign, req.stage)
+    client, region = where.client, where.region
+    ses, cf = client("ses"), client("cloudformation")
+    # What the stack is in decides create or update; a state no change set can take is refused first.
+    status = stack_status(cf, stack)
+    if status is not None and (status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS"):
+        raise DeployError(f"stack {stack} is {status}: wait for that operation to end, then deploy again")
+    if status == "ROLLBACK_COMPLETE":
+        raise DeployError(
+            f"stack {stack} failed its creation (ROLLBACK_COMPLETE) and cannot be updated: delete it "
+            "(CloudFormation delete-stack; retained tables and buckets stay) and deploy again"
+        )
+    updating = status is not None and status != "REVIEW_IN_PROGRESS"
+    if not updating:
+        _refuse_leftovers(client, stack)
+
     sam_path = package(req.campaign, req.stage, req.out)
     sam = json.loads(sam_path.read_text(encoding="utf-8"))
     merge = json.loads((req.out / "merge.json").read_text(encoding="utf-8"))
     campaign = load_campaign(req.campaign)
-    stack = stack_name(req.campaign, req.stage)
-    client, region = where.client, where.region
-    ses, cf = client("ses"), client("cloudformation")
 
     # The shared rule set must exist before the stack adds its rule to it.
     rule_set = shared_rule_set(ses)
@@ -554,15 +567,6 @@ def deploy(req: Request, where: Where, *, root: Path) -> list[DnsRecord]:
         body = with_code_in_s3(sam, bucket, code)
     key = upload(client, bucket, f"{stack}/template.json", json.dumps(body, sort_keys=True).encode())
     url = f"https://{bucket}.s3.{region}.amazonaws.com/{key}"
-    status = stack_status(cf, stack)
-    if status is not None and (status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS"):
-        raise DeployError(f"stack {stack} is {status}: wait for that operation to end, then deploy again")
-    if status == "ROLLBACK_COMPLETE":
-        raise DeployError(
-            f"stack {stack} failed its creation (ROLLBACK_COMPLETE) and cannot be updated: delete it "
-            "(CloudFormation delete-stack; retained tables and buckets stay) and deploy again"
-        )
-    updating = status is not None and status != "REVIEW_IN_PROGRESS"
     given = {"ReceiptRuleSetName": rule_set}
     if req.public_url is not None:
         given["PublicUrl"] = req.public_url
@@ -628,3 +632,16 @@ def _bind_templates(table: str, *, endpoint: str | None, region: str) -> None:
     TemplateModel.Meta.host = endpoint
     TemplateModel.Meta.region = region
     TemplateModel._connection = None  # PynamoDB caches its connection per model
+
+
+def _refuse_leftovers(client: Client, stack: str) -> None:
+    """A new stack cannot take names that are taken: tables a deleted stack retained, or a `replydesk local`
+    of the same campaign and stage in this emulator. Said before any change set, with what to do."""
+    pages = client("dynamodb").get_paginator("list_tables").paginate()
+    taken = [n for page in pages for n in page.get("TableNames", []) if n.startswith(f"{stack}-")]
+    if taken:
+        raise DeployError(
+            f"no stack {stack} exists, but its tables do ({', '.join(taken[:3])}{', ...' if len(taken) > 3 else ''}): "
+            "kept from a deleted stack (DeletionPolicy: Retain), or made by `replydesk local` in this emulator. "
+            "Delete or rename them, or deploy another stage (or into a moto server of its own)."
+        )

@@ -337,3 +337,25 @@ def test_a_redeploy_recreates_what_the_api_replaces_and_refuses_other_changes(wh
     merge["Resources"]["StaffUserPool"]["Properties"]["Policies"]["PasswordPolicy"]["MinimumLength"] = 14
     with pytest.raises(DeployError, match="StaffUserPool AWS::Cognito::UserPool"):
         create_rest_on_emulator(where.endpoint or "", REGION, merge, made_by_stack, **rest)
+
+
+def test_a_new_stack_whose_tables_are_left_over_is_refused_before_anything(where: Where, tmp_path: Path) -> None:
+    # GIVEN a table a deleted stack of this campaign and stage retained
+    ddb = where.client("dynamodb")
+    ddb.create_table(
+        TableName="replydesk-demo-leftover-customers",
+        AttributeDefinitions=[{"AttributeName": "customer_id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "customer_id", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    # WHEN it is deployed THEN it is refused, the table named, and nothing is packaged or created
+    with pytest.raises(DeployError, match="replydesk-demo-leftover-customers"):
+        deploy(request(tmp_path, "leftover", []), where, root=ROOT)
+    assert not (tmp_path / "pkg-leftover").exists()
+    assert cf_status(where, "replydesk-demo-leftover") is None
+
+
+def cf_status(where: Where, stack: str) -> str | None:
+    from cli.deploy import stack_status
+
+    return stack_status(where.client("cloudformation"), stack)
