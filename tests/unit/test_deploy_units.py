@@ -128,3 +128,29 @@ def test_moto_cloudformation_knows_every_type_the_emulator_stack_holds() -> None
     from cli.deploy import EMULATOR_STACK_TYPES
 
     assert not EMULATOR_STACK_TYPES - set(get_model_map())
+
+
+def test_on_aws_the_functions_code_is_the_uploaded_zip_and_an_update_keeps_the_secret() -> None:
+    from cli.deploy import parameters, with_code_in_s3
+
+    sam = {
+        "Parameters": {"CsatSecret": {}, "PublicUrl": {}, "ReceiptRuleSetName": {}, "Stage": {"Default": "prod"}},
+        "Resources": {
+            "ProcessIntake": {"Type": "AWS::Serverless::Function", "Properties": {"CodeUri": "./deployment.zip"}},
+            "IntakeQueue": {"Type": "AWS::SQS::Queue", "Properties": {}},
+        },
+    }
+    # GIVEN the packaged template WHEN its code is uploaded THEN each function points at the zip in S3
+    out = with_code_in_s3(sam, "replydesk-deploy-1-eu-west-1", "replydesk-a-prod/deployment.zip/abc")
+    code = out["Resources"]["ProcessIntake"]["Properties"]["CodeUri"]
+    assert code == "s3://replydesk-deploy-1-eu-west-1/replydesk-a-prod/deployment.zip/abc"
+    assert sam["Resources"]["ProcessIntake"]["Properties"]["CodeUri"] == "./deployment.zip"  # input untouched
+    # ... and an update passes the rule set, keeps the secret and the URL, and leaves defaults to the template
+    keep = ("CsatSecret", "PublicUrl")
+    assert parameters(sam, {"ReceiptRuleSetName": "shared"}, updating=True, keep=keep) == [
+        {"ParameterKey": "CsatSecret", "UsePreviousValue": True},
+        {"ParameterKey": "PublicUrl", "UsePreviousValue": True},
+        {"ParameterKey": "ReceiptRuleSetName", "ParameterValue": "shared"},
+    ]
+    created = parameters(sam, {"ReceiptRuleSetName": "shared", "CsatSecret": "s" * 64}, updating=False, keep=keep)
+    assert [p["ParameterKey"] for p in created] == ["CsatSecret", "ReceiptRuleSetName"]
