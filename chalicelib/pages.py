@@ -70,7 +70,13 @@ def render_contact_page(campaign: Campaign, faqs: dict[str, dict[str, str]]) -> 
         return (
             _env()
             .get_template("closed.html")
-            .render(brand=campaign.brand, message=campaign.closing.message, next_url=campaign.closing.next_url)
+            .render(
+                brand=campaign.brand,
+                message=campaign.closing.message,
+                messages={lang: campaign.closing.message_for(lang) for lang in campaign.languages},
+                default_language=campaign.default_language,
+                next_url=campaign.closing.next_url,
+            )
         )
     return (
         _env()

@@ -46,10 +46,12 @@ def close_intake(layout: CampaignLayout) -> bool:
         else:
             text = re.sub(r"^closing:.*$", "closing:\n  closed: true", text, count=1, flags=re.M)
     else:
-        message = json.dumps(f"The {campaign.brand} campaign has ended. Thank you for writing to us.")
+        from chalicelib.campaign.scaffold import closing_messages
+
+        messages = closing_messages(campaign.brand, campaign.languages, indent="    ")
         text = (
             text.rstrip("\n")
-            + f"\n\n# Set by `replydesk campaign retire`.\nclosing:\n  closed: true\n  message: {message}\n"
+            + f"\n\n# Set by `replydesk campaign retire`.\nclosing:\n  closed: true\n  message:\n{messages}\n"
         )
     path.write_text(text, encoding="utf-8")
     load_campaign(layout.name, layout.campaigns_dir)  # still a valid campaign, or ConfigError

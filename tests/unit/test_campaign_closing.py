@@ -53,8 +53,9 @@ def test_a_closed_campaigns_acks_carry_the_closing_message_in_every_channel(clos
     html = store.render("acknowledge", "email", "html", "sv", ctx).text
     subject = store.render("acknowledge-subject", "email", "txt", "sv", ctx).text
     sms = store.render("acknowledge", "sms", "txt", "sv", ctx).text
-    # THEN each carries the closing message instead of the usual acknowledgement
-    message = campaign.closing.message
+    # THEN each carries the Swedish closing message instead of the usual acknowledgement
+    message = campaign.closing.message_for("sv")
+    assert message == "Kampanjen Omega är avslutad. Tack för att du skrev till oss."
     assert message in text and message in html and message in sms
     assert "Den här kampanjen är avslutad [RD-ABC123]" in subject
     assert "Tack för att du kontaktade" not in text
