@@ -809,9 +809,7 @@ def _parse_closing(data: Mapping[str, Any], chk: _Checker, languages: tuple[str,
     if mail not in tuple(ClosingMail):
         chk.fail("closing.mail", f"must be one of {', '.join(ClosingMail)}, got {mail!r}")
         mail = ClosingMail.AUTO_REPLY.value
-    return Closing(
-        closed=bool(closed), message=message, next_url=next_url, messages=messages, mail=ClosingMail(mail)
-    )
+    return Closing(closed=bool(closed), message=message, next_url=next_url, messages=messages, mail=ClosingMail(mail))
 
 
 def _guard_settings(data: Mapping[str, Any], chk: _Checker) -> GuardSettings:
