@@ -145,6 +145,7 @@ class Retire:
         except ValueError as exc:
             _err(str(exc))
             return 2
+        target = self.target  # binds the models to the stack's tables
         convs = open_conversations(campaign)
         if not convs:
             print("open-conversations: no open conversation")
@@ -153,8 +154,8 @@ class Retire:
         for c in convs:
             what = fate(c, campaign, close=ns.close, queue=ns.reassign_to, assignee=ns.assign_to)
             print(f"  {c.queue}: {describe(c)}: {what}")
-        sqs = self.target.client("sqs")
-        events_url = sqs.get_queue_url(QueueName=self.target.names.queue("events"))["QueueUrl"]
+        sqs = target.client("sqs")
+        events_url = sqs.get_queue_url(QueueName=target.names.queue("events"))["QueueUrl"]
         if ns.reassign_to or ns.assign_to:
             moving = [
                 c.conversation_id

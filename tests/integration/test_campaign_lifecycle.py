@@ -182,11 +182,22 @@ def test_retiring_the_running_campaign_archives_it_then_deletes_its_stack(
     # WHEN the stack deletion is asked for before any archive THEN it is refused
     refused = replydesk(acme, *base, "--step", "delete-stack")
     assert refused.returncode == 1 and "run `--step archive` first" in refused.stderr
-    # WHEN the campaign is archived, then its stack deleted
-    archived = replydesk(acme, *base, "--step", "archive")
-    assert archived.returncode == 0, archived.stderr
-    deleted = replydesk(acme, *base, "--step", "delete-stack")
-    assert deleted.returncode == 0, deleted.stderr
+    # WHEN the whole retire runs in one command, closing what is still open
+    first = replydesk(acme, *base, "--close", "--settle", "60s")
+    # THEN it stops after setting closing.closed: the running stack reads it when it restarts
+    assert first.returncode == 1 and "stopped at step stop-intake" in first.stderr, first.stderr
+    # WHEN it runs again (each step is idempotent)
+    done = replydesk(acme, *base, "--close", "--settle", "60s", timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # THEN both open conversations were listed, told the closing message in Swedish and closed, then
+    # the campaign archived and its stack deleted
+    assert "open-conversations: 2 open" in done.stdout and "every conversation is closed" in done.stdout
+    assert "is retired" in done.stdout
+    # (matched without its "ä": the local outbox reader does not decode an 8bit reply's UTF-8)
+    sent = sent_emails(moto_data(local_stack["moto"]))
+    closing = [m for m in sent if "Kampanjen Acme Cykel" in m["text"] and "avslutad" in m["text"]]
+    assert sorted(m["to"][0] for m in closing) == ["karin@kund.test", "sven@kund.test"], [m["text"] for m in sent]
+    assert {m["language"] for m in closing} == {"sv"}
     # THEN the archive holds the manifest, each customer's GDPR export and the day's analytics
     import boto3
 
