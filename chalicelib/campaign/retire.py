@@ -399,3 +399,29 @@ def delete_cloudformation_stack(
     return StackDeletion(
         existed=True, deleted=tuple(sorted(deleted)), kept=tuple(sorted(kept)), status="DELETE_COMPLETE"
     )
+
+
+# SMTP's "mailbox unavailable, delivery not authorised" (RFC 5321 550, RFC 3463 5.7.1): permanent, so
+# senders' servers do not retry and their users read the message.
+BOUNCE_SMTP_CODE = "550"
+BOUNCE_STATUS_CODE = "5.7.1"
+
+
+def bounce_action(campaign: Campaign) -> dict[str, Any] | None:
+    """The receipt rule's SES `BounceAction` of a closed campaign with `closing.mail: bounce`, or None.
+
+    It follows the S3 action, so the mail is still stored raw (and by our processing, without an ack);
+    the bounce's text is the default language's closing message (SES sends one text to every sender).
+    """
+    closing = campaign.closing
+    if not closing.closed or closing.mail.value != "bounce":
+        return None
+    text = closing.message + (f" {closing.next_url}" if closing.next_url else "")
+    return {
+        "BounceAction": {
+            "SmtpReplyCode": BOUNCE_SMTP_CODE,
+            "StatusCode": BOUNCE_STATUS_CODE,
+            "Message": text,
+            "Sender": campaign.sender_email,  # SES sends the bounce from this verified address
+        }
+    }

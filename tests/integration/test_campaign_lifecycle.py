@@ -363,3 +363,61 @@ def test_a_closed_campaign_tells_form_mail_and_sms_customers_it_has_ended(projec
     assert message in mail["text"] and mail["auto_submitted"] == "auto-replied"
     (sms,) = [m for m in result["sms"] if m["to"] == "+46701234567"]
     assert sms["text"] == f"Omega: {message}"
+
+
+BOUNCE_DRIVER = """
+import json, smtplib
+from email.message import EmailMessage
+from local.outbox import sent_emails, sent_sms
+from local.phone import send_sms
+from local.stack import LocalStack
+s = LocalStack(campaign_name="sigma", pump_threads=False, forward_metrics=False).start()
+try:
+    rules = s.client("ses").describe_active_receipt_rule_set()["Rules"]
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = "bo@kund.test", "support@sigma.replydesk.test", "My order"
+    mail.set_content("Hello, where is my order? It has not arrived yet and I am waiting for it.")
+    with smtplib.SMTP("127.0.0.1", s.smtp_port, timeout=60) as smtp:
+        smtp.send_message(mail)
+    send_sms(s, "+46701234568", "Hello, where is my order?")
+    for _ in range(3):
+        s.pump.drain()
+    from chalicelib.models import MessageModel
+    stored = [m.suppressed_reason for m in MessageModel.scan() if m.direction == "in" and m.channel == "email"]
+    data = s.moto_data()
+    print(json.dumps({"rules": rules, "mail": sent_emails(data), "sms": sent_sms(data), "stored": stored},
+                     default=str))
+finally:
+    s.stop()
+"""
+
+
+def test_a_closed_campaign_that_bounces_mail_has_the_ses_bounce_rule_and_acks_no_mail(project: Path) -> None:
+    # GIVEN a campaign retired by the stop-intake step with closing.mail set to bounce, then started
+    new_campaign(project, "sigma", "--brand", "Sigma")
+    closed = replydesk(project, "campaign", "retire", "sigma", "--step", "stop-intake")
+    assert closed.returncode == 0, closed.stderr
+    path = project / "chalicelib" / "campaigns" / "sigma.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("mail: auto_reply", "mail: bounce"), encoding="utf-8")
+    # WHEN a customer mails the campaign and another sends an SMS
+    done = subprocess.run(
+        [sys.executable, "-c", BOUNCE_DRIVER],
+        cwd=project,
+        env=env_for(project),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    # THEN the active receipt rule in the emulator stores the mail, then bounces it with the closing message
+    (rule,) = result["rules"]
+    assert [next(iter(a)) for a in rule["Actions"]] == ["S3Action", "BounceAction"]
+    bounce = rule["Actions"][1]["BounceAction"]
+    assert bounce["SmtpReplyCode"] == "550" and bounce["Sender"] == "support@sigma.replydesk.test"
+    assert bounce["Message"] == "The Sigma campaign has ended. Thank you for writing to us."
+    # AND the mail is stored, with no ack sent (reason campaign_closed), while the SMS gets the closing text
+    assert result["stored"] == ["campaign_closed"]
+    assert [m for m in result["mail"] if "bo@kund.test" in m["to"]] == []
+    (sms,) = [m for m in result["sms"] if m["to"] == "+46701234568"]
+    assert sms["text"] == "Sigma: The Sigma campaign has ended. Thank you for writing to us."
