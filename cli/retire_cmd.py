@@ -52,6 +52,10 @@ def register_retire(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ret.set_defaults(func=retire_cmd)
 
 
+class NoStack(Exception):
+    """No stack answers where the options point (already said on stderr)."""
+
+
 def _err(text: str) -> None:
     print(f"replydesk campaign retire: {text}", file=sys.stderr)
 
@@ -70,12 +74,13 @@ class Retire:
     @property
     def target(self) -> Any:
         if self._target is None:
-            from cli.ops_target import LOCAL_ENDPOINT, target_from
+            from cli.ops_target import LOCAL_ENDPOINT, bound_stack
 
             ns = argparse.Namespace(**vars(self.ns))
             ns.campaign, ns.endpoint = self.ns.name, self.ns.endpoint or LOCAL_ENDPOINT
-            self._target = target_from(ns)
-            self._target.bind_models()
+            self._target = bound_stack(ns)  # says on stderr why when no stack answers
+            if self._target is None:
+                raise NoStack
         return self._target
 
     def options(self) -> Any:
@@ -295,6 +300,13 @@ def retire_cmd(ns: argparse.Namespace) -> int:
     except ConfigError as exc:
         _err(str(exc))
         return 2
+    try:
+        return _retire(retire, ns)
+    except NoStack:
+        return 1
+
+
+def _retire(retire: Retire, ns: argparse.Namespace) -> int:
     if ns.dry_run:
         return retire.dry_run()
     if ns.step:
