@@ -49,6 +49,8 @@ ENV_COGNITO_JWKS_URL = "COGNITO_JWKS_URL"
 ENV_TEMPLATES_TABLE = "TEMPLATES_TABLE"
 ENV_CSAT_SECRET = "CSAT_SECRET"  # noqa: S105 - the variable's name, not a secret
 ENV_PUBLIC_URL = "PUBLIC_URL"
+# The stack's Secrets Manager secret (name or ARN) that keys the erased identities' hashes (chalicelib/gdpr).
+ENV_ERASURE_KEY_SECRET = "ERASURE_KEY_SECRET"  # noqa: S105 - the variable's name, not a secret
 
 _REQUIRED = {
     "raw_bucket": ENV_RAW_BUCKET,
@@ -160,6 +162,8 @@ class Settings:
     templates_table: str
     csat_secret: str = field(repr=False)  # signs the one-click rating links
     public_url: str | None = None  # where customers reach the stack's public routes (rating links)
+    # Keys the erased identities' hashes; only erasure and the erased-suppression check need it.
+    erasure_key_secret: str | None = None
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: str) -> Settings:
@@ -212,6 +216,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: str) ->
         region=region,
         endpoint_url=endpoint,
         public_url=public_url,
+        erasure_key_secret=env.get(ENV_ERASURE_KEY_SECRET, "").strip() or None,
         **values,
     )
 
