@@ -133,4 +133,6 @@ def accepted_response(accepted: web.Accepted, accept_header: str) -> Response:
 
 def health() -> dict[str, Any]:
     settings = get_settings()
-    return {"status": "ok", "campaign": settings.campaign, "stage": settings.stage}
+    # `closed`: whether this running stack has read a retired campaign file (`campaign retire` checks it).
+    closed = get_campaign().closing.closed
+    return {"status": "ok", "campaign": settings.campaign, "stage": settings.stage, "closed": closed}

@@ -34,6 +34,12 @@ def register_retire(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ret.add_argument(
         "--stack-name", default=None, help="the CloudFormation stack (--aws; default replydesk-NAME-STAGE)"
     )
+    ret.add_argument(
+        "--api",
+        default=None,
+        metavar="URL",
+        help="the stack's public API: stop-intake then checks (GET URL/health) that the running stack is closed",
+    )
     opens = ret.add_argument_group("open conversations (step open-conversations)")
     opens.add_argument("--wait-until-empty", action="store_true", help="wait for staff to answer every one")
     opens.add_argument("--timeout", default="1h", help="how long --wait-until-empty waits (90s, 5m, 2h, 3d)")
@@ -134,6 +140,26 @@ class Retire:
             return 1
         if changed:
             print(restart)
+            return 0
+        return self._check_running_stack(restart) if self.ns.api else 0
+
+    def _check_running_stack(self, restart: str) -> int:
+        """With --api: the running stack must have read the closed campaign, or it still takes contacts."""
+        from local.endpoints import StackUnavailable, get_json
+
+        url = self.ns.api.rstrip("/") + "/health"
+        try:
+            health = get_json(url, timeout=15)
+        except StackUnavailable as exc:
+            _err(f"stop-intake: cannot check the running stack ({exc})")
+            return 1
+        if (health.get("campaign"), health.get("stage")) != (self.ns.name, self.ns.stage):
+            _err(f"stop-intake: {url} is the stack of {health.get('campaign')}/{health.get('stage')}, not this one")
+            return 1
+        if health.get("closed") is not True:
+            _err(f"stop-intake: the stack at {self.ns.api} still takes contacts (closing.closed unread). {restart}")
+            return 1
+        print(f"the running stack at {self.ns.api} is closed")
         return 0
 
     def open_conversations(self) -> int:

@@ -168,3 +168,26 @@ def test_archive_step_exports_each_customer_and_each_day_into_the_archive_bucket
     assert day in manifest["days"]
     rows = s3.get_object(Bucket=bucket, Key=f"analytics/conversations/dt={day}/part-00000.jsonl")["Body"].read()
     assert reference in rows.decode()
+
+
+def test_the_whole_retire_stops_while_the_running_stack_still_takes_contacts(
+    stack: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+    from pathlib import Path
+
+    # GIVEN a checkout whose demo campaign file is already closed, while the running stack read it open
+    campaigns = tmp_path / "chalicelib" / "campaigns"
+    campaigns.mkdir(parents=True)
+    repo = Path(__file__).resolve().parents[2] / "chalicelib" / "campaigns"
+    shutil.copy(repo / "demo.brief.md", campaigns / "demo.brief.md")
+    text = (repo / "demo.yaml").read_text(encoding="utf-8").replace("  closed: false", "  closed: true")
+    (campaigns / "demo.yaml").write_text(text, encoding="utf-8")
+    base = ["campaign", "retire", "demo", "--stage", "dev", "--root", str(tmp_path), "--endpoint", stack.endpoint]
+    # WHEN the whole retire runs with the stack's API to check THEN it stops at stop-intake, saying why
+    assert main([*base, "--api", stack.api_url]) == 1
+    err = capsys.readouterr().err
+    assert f"the stack at {stack.api_url} still takes contacts" in err and "stopped at step stop-intake" in err
+    # AND the running stack says so itself
+    with urllib.request.urlopen(f"{stack.api_url}/health", timeout=30) as resp:
+        assert json.loads(resp.read())["closed"] is False
