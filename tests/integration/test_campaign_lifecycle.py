@@ -366,7 +366,7 @@ def test_a_closed_campaign_tells_form_mail_and_sms_customers_it_has_ended(projec
 
 
 BOUNCE_DRIVER = """
-import json, smtplib
+import json, smtplib, urllib.error, urllib.request
 from email.message import EmailMessage
 from local.outbox import sent_emails, sent_sms
 from local.phone import send_sms
@@ -374,6 +374,15 @@ from local.stack import LocalStack
 s = LocalStack(campaign_name="sigma", pump_threads=False, forward_metrics=False).start()
 try:
     rules = s.client("ses").describe_active_receipt_rule_set()["Rules"]
+    form = {"name": "Ann", "email": "ann@kund.test", "topic": "returns", "message": "Can I return it?", "consent": True}
+    req = urllib.request.Request(s.api_url + "/contact", data=json.dumps(form).encode(), method="POST",
+                                 headers={"Content-Type": "application/json", "Accept": "application/json",
+                                          "Accept-Language": "sv-SE,sv;q=0.9,en;q=0.8"})
+    try:
+        urllib.request.urlopen(req, timeout=30)
+        post = (202, {})
+    except urllib.error.HTTPError as exc:
+        post = (exc.code, json.loads(exc.read() or b"{}"))
     mail = EmailMessage()
     mail["From"], mail["To"], mail["Subject"] = "bo@kund.test", "support@sigma.replydesk.test", "My order"
     mail.set_content("Hello, where is my order? It has not arrived yet and I am waiting for it.")
@@ -385,8 +394,8 @@ try:
     from chalicelib.models import MessageModel
     stored = [m.suppressed_reason for m in MessageModel.scan() if m.direction == "in" and m.channel == "email"]
     data = s.moto_data()
-    print(json.dumps({"rules": rules, "mail": sent_emails(data), "sms": sent_sms(data), "stored": stored},
-                     default=str))
+    print(json.dumps({"rules": rules, "mail": sent_emails(data), "sms": sent_sms(data), "stored": stored,
+                      "post": post}, default=str))
 finally:
     s.stop()
 """
@@ -394,7 +403,7 @@ finally:
 
 def test_a_closed_campaign_that_bounces_mail_has_the_ses_bounce_rule_and_acks_no_mail(project: Path) -> None:
     # GIVEN a campaign retired by the stop-intake step with closing.mail set to bounce, then started
-    new_campaign(project, "sigma", "--brand", "Sigma")
+    new_campaign(project, "sigma", "--brand", "Sigma", "--languages", "en,sv")
     closed = replydesk(project, "campaign", "retire", "sigma", "--step", "stop-intake")
     assert closed.returncode == 0, closed.stderr
     path = project / "chalicelib" / "campaigns" / "sigma.yaml"
@@ -421,3 +430,8 @@ def test_a_closed_campaign_that_bounces_mail_has_the_ses_bounce_rule_and_acks_no
     assert [m for m in result["mail"] if "bo@kund.test" in m["to"]] == []
     (sms,) = [m for m in result["sms"] if m["to"] == "+46701234568"]
     assert sms["text"] == "Sigma: The Sigma campaign has ended. Thank you for writing to us."
+    # AND a Swedish browser's form post is refused with the Swedish closing message
+    assert result["post"] == [
+        410,
+        {"Code": "GoneError", "Message": "Kampanjen Sigma är avslutad. Tack för att du skrev till oss."},
+    ]

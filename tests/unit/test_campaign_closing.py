@@ -191,3 +191,15 @@ def test_a_closed_campaign_that_bounces_mail_adds_the_ses_bounce_action_and_neve
     assert check_message(mail, bouncing) is SuppressReason.CAMPAIGN_CLOSED
     assert check_message(mail, replying) is None
     assert check_message(sms, bouncing) is None
+
+
+def test_the_410_of_a_closed_form_speaks_the_browsers_first_campaign_language() -> None:
+    from chalicelib.pages import preferred_language
+
+    langs = ("en", "sv", "de")
+    # GIVEN Accept-Language headers WHEN matched to the campaign's languages THEN the highest q wins
+    assert preferred_language("sv-SE,sv;q=0.9,en;q=0.8", langs) == "sv"
+    assert preferred_language("fr-FR, de;q=0.7, en;q=0.9", langs) == "en"
+    assert preferred_language("ja, zh;q=0.5", langs) is None
+    assert preferred_language("", langs) is None
+    assert preferred_language("de;q=bad, sv;q=0.1", langs) == "sv"
