@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -168,6 +169,9 @@ class Retire:
         from chalicelib.config import parse_duration
 
         ns, campaign = self.ns, self.campaign
+        if ns.assign_to and not re.match(r"^[\w.@+-]{1,128}$", ns.assign_to):
+            _err(f"--assign-to {ns.assign_to!r} is not a staff username")
+            return 2
         if ns.reassign_to and ns.reassign_to not in campaign.queues:
             _err(f"--reassign-to {ns.reassign_to!r} is not a queue of the campaign ({', '.join(campaign.queues)})")
             return 2

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib import store, workflow
 from chalicelib.auth import Staff
-from chalicelib.errors import Conflict, InvalidInput, NotFound, TransientError
+from chalicelib.errors import Conflict, InvalidInput, NotFound, TransientError, ValidationError
 from chalicelib.inbound import Channel
 from chalicelib.models import EffectStatus, Status
 from chalicelib.observability import logger
@@ -55,6 +55,8 @@ def _patch(conversation_id: str, body: dict[str, Any], rt: Runtime) -> Conversat
             return _current(conversation_id)
         except Conflict:
             continue
+        except ValidationError as exc:  # e.g. a malformed username: never right on a retry
+            raise InvalidInput(f"retire: {exc}") from exc
     raise TransientError(f"retire: {conversation_id} kept changing while it was being updated")
 
 
@@ -94,7 +96,7 @@ def close_conversation(conversation_id: str, *, rt: Runtime) -> dict[str, Any]:
         outcome = "not sent: no customer address to answer"
     if not any(_kind(e) == CLOSING_KIND for e in conv.timeline or ()):
         entry = workflow.TimelineEntry(rt.clock(), CLOSING_KIND, f"campaign retired: closing message {outcome}")
-        store.add_timeline_once(conversation_id, entry.to_item(), condition=_status_is(conv.status))
+        store.add_timeline_once(conversation_id, entry.to_item(), condition=_still_open())
     _patch(conversation_id, {"status": Status.CLOSED.value}, rt)
     logger.info("conversation closed by retire", extra={"conversation_id": conversation_id, "outcome": outcome})
     return {"action": CLOSE_ACTION, "closed": True, "message": outcome}
@@ -140,7 +142,7 @@ def _kind(entry: Any) -> str:
     return str(data.get("kind", "")) if isinstance(data, dict) else ""
 
 
-def _status_is(status: str) -> Any:
+def _still_open() -> Any:
     from chalicelib.models import ConversationModel
 
-    return ConversationModel.status == status
+    return ConversationModel.status.is_in(*OPEN_STATUSES)
