@@ -109,10 +109,12 @@ class Retire:
 
         conversations = None
         names = StackNames(self.ns.name, self.ns.stage, self.ns.region or "us-east-1", "123456789012")
-        if self.ns.aws or self.ns.endpoint:
-            # Asked for a stack: its names and the conversations still open in it.
+        try:
+            # The stack's names and the conversations still open in it; the plan is printed without them.
             names = self.target.names
             conversations = open_conversations(self.campaign)
+        except NoStack:
+            pass
         steps = plan(
             self.campaign,
             names,

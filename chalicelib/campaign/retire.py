@@ -204,8 +204,8 @@ def plan(
     )
     if conversations is None:
         listed: tuple[str, ...] = (
-            "the open conversations are listed from the stack when the step runs "
-            "(give --endpoint or --aws to list them now)",
+            "no stack answered, so the open conversations are listed when the step runs "
+            "(--endpoint for another local stack, --aws for the deployed one)",
         )
     elif not conversations:
         listed = ("no open conversation",)
