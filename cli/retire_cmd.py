@@ -189,7 +189,9 @@ class Retire:
             return 0
         print(f"open-conversations: {len(convs)} open")
         for c in convs:
-            what = fate(c, campaign, close=ns.close, queue=ns.reassign_to, assignee=ns.assign_to)
+            what = fate(
+                c, campaign, close=ns.close, queue=ns.reassign_to, assignee=ns.assign_to, wait=ns.wait_until_empty
+            )
             print(f"  {c.queue}: {describe(c)}: {what}")
         sqs = target.client("sqs")
         events_url = sqs.get_queue_url(QueueName=target.names.queue("events"))["QueueUrl"]

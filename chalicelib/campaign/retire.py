@@ -101,7 +101,15 @@ def open_conversations(campaign: Campaign) -> list[OpenConversation]:
     return out
 
 
-def fate(conv: OpenConversation, campaign: Campaign, *, close: bool, queue: str | None, assignee: str | None) -> str:
+def fate(
+    conv: OpenConversation,
+    campaign: Campaign,
+    *,
+    close: bool,
+    queue: str | None,
+    assignee: str | None,
+    wait: bool = False,
+) -> str:
     """What the open-conversations step does to one conversation with these options."""
     moves = [f"queue {queue}"] if queue and queue != conv.queue else []
     moves += [assignee] if assignee and assignee != conv.assignee else []
@@ -109,7 +117,8 @@ def fate(conv: OpenConversation, campaign: Campaign, *, close: bool, queue: str 
     if close:
         lang = conv.language if conv.language in campaign.closing.messages else campaign.default_language
         by = "SMS" if conv.channel == "sms" else "email"  # a web form is answered by email
-        said.append(f"told the closing message ({lang}) by {by}, then closed")
+        told = f"told the closing message ({lang}) by {by}, then closed"
+        said.append(f"if still open after the wait, {told}" if wait else told)
     elif moves:
         said.append("open until staff answer it")
     else:
@@ -212,7 +221,7 @@ def plan(
     else:
         listed = tuple(
             f"{c.queue}: {describe(c)}: "
-            + fate(c, campaign, close=options.close, queue=options.queue, assignee=options.assignee)
+            + fate(c, campaign, close=options.close, queue=options.queue, assignee=options.assignee, wait=options.wait)
             for c in conversations
         )
     return [
