@@ -191,3 +191,32 @@ def test_the_whole_retire_stops_while_the_running_stack_still_takes_contacts(
     # AND the running stack says so itself
     with urllib.request.urlopen(f"{stack.api_url}/health", timeout=30) as resp:
         assert json.loads(resp.read())["closed"] is False
+
+
+def test_waiting_for_staff_gives_up_after_the_timeout_and_a_bad_option_is_refused(
+    stack: Any, drain: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN an open conversation nobody answers
+    reference = _submit(stack, f"wait-{uuid.uuid4().hex[:8]}@customer.test")
+    drain()
+    base = [
+        "campaign",
+        "retire",
+        "demo",
+        "--stage",
+        "dev",
+        "--endpoint",
+        stack.endpoint,
+        "--step",
+        "open-conversations",
+    ]
+    # WHEN the step waits one second for staff THEN it gives up, still refusing, and names what is open
+    assert main([*base, "--wait-until-empty", "--timeout", "1s"]) == 1
+    captured = capsys.readouterr()
+    assert "waiting up to 1s for staff to answer them" in captured.out and reference in captured.out
+    assert "still open after 1s" in captured.out and "still open: answer them in the console" in captured.err
+    # WHEN it is asked to move work to a queue the campaign lacks, or a malformed username THEN usage errors
+    assert main([*base, "--reassign-to", "nowhere"]) == 2
+    assert "is not a queue of the campaign" in capsys.readouterr().err
+    assert main([*base, "--assign-to", "a b"]) == 2
+    assert "is not a staff username" in capsys.readouterr().err
