@@ -220,3 +220,46 @@ def test_waiting_for_staff_gives_up_after_the_timeout_and_a_bad_option_is_refuse
     assert "is not a queue of the campaign" in capsys.readouterr().err
     assert main([*base, "--assign-to", "a b"]) == 2
     assert "is not a staff username" in capsys.readouterr().err
+
+
+def test_an_sms_conversation_is_told_in_its_language_and_an_opted_out_one_is_closed_without(
+    stack: Any, drain: Any
+) -> None:
+    import random
+
+    from chalicelib.campaign.retire import request
+    from chalicelib.campaign.winddown import CLOSE_ACTION, CLOSING_KIND
+    from chalicelib.models import ConversationModel, MessageModel
+    from local.outbox import sent_sms
+    from local.phone import send_sms
+
+    def conversation_of(phone: str) -> str:
+        found = [m.conversation_id for m in MessageModel.scan() if m.direction == "in" and m.sender == phone]
+        assert found, phone
+        return found[-1]
+
+    # GIVEN a Swedish SMS customer, and another who then opted out with STOP
+    swede, stopped = (f"+4670{random.randint(1_000_000, 9_999_999)}" for _ in range(2))
+    send_sms(stack, swede, "Hej! Var är min beställning? Jag har väntat i två veckor på paketet.")
+    send_sms(stack, stopped, "Where is my order? It has not arrived yet.")
+    drain()
+    send_sms(stack, stopped, "STOP")
+    drain()
+    ids = [conversation_of(swede), conversation_of(stopped)]
+    before = {p: len([m for m in sent_sms(stack.moto_data()) if m["to"] == p]) for p in (swede, stopped)}
+    # WHEN the retire step closes both
+    request(stack.sqs, stack.env["EVENTS_QUEUE_URL"], CLOSE_ACTION, ids)
+    drain()
+    # THEN the Swedish customer got the Swedish closing message by SMS once; the opted-out one nothing
+    after = {p: [m["text"] for m in sent_sms(stack.moto_data()) if m["to"] == p] for p in (swede, stopped)}
+    assert len(after[swede]) == before[swede] + 1
+    assert "Kampanjen Northwind Outdoor är avslutad." in after[swede][-1]
+    assert len(after[stopped]) == before[stopped]
+    # AND both are closed, each timeline saying what became of its closing message
+    details = {}
+    for cid in ids:
+        conv = ConversationModel.get(cid, consistent_read=True)
+        assert conv.status == "closed"
+        details[cid] = next(_entry(e)["detail"] for e in conv.timeline if _entry(e)["kind"] == CLOSING_KIND)
+    assert details[ids[0]] == "campaign retired: closing message sent by SMS (sv)"
+    assert details[ids[1]].startswith("campaign retired: closing message not sent: ")
