@@ -404,7 +404,7 @@ def delete_cloudformation_stack(
             StackName=stack_name, WaiterConfig={"Delay": delay, "MaxAttempts": max_attempts}
         )
     except WaiterError as exc:
-        raise RuntimeError(f"stack {stack_name} was not deleted: {exc}") from exc
+        raise RuntimeError(f"stack {stack_name} was not deleted: {_delete_failures(cfn, stack_name) or exc}") from exc
     return StackDeletion(
         existed=True, deleted=tuple(sorted(deleted)), kept=tuple(sorted(kept)), status="DELETE_COMPLETE"
     )
@@ -434,3 +434,17 @@ def bounce_action(campaign: Campaign) -> dict[str, Any] | None:
             "Sender": campaign.sender_email,  # SES sends the bounce from this verified address
         }
     }
+
+
+def _delete_failures(cfn: Any, stack_name: str) -> str:
+    """Why CloudFormation could not delete the stack: each resource that failed, with its reason."""
+    try:
+        events = cfn.describe_stack_events(StackName=stack_name)["StackEvents"]
+    except Exception:  # noqa: BLE001 - the reason is a courtesy; the failure itself is already known
+        return ""
+    failed = [
+        f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason', '')}"
+        for e in events
+        if e.get("ResourceStatus") == "DELETE_FAILED" and e["LogicalResourceId"] != stack_name
+    ]
+    return "; ".join(dict.fromkeys(failed[:10]))
