@@ -26,6 +26,7 @@ _NAME_PROPERTY = {
     "AWS::CloudWatch::Dashboard": "DashboardName",
     "AWS::Athena::WorkGroup": "Name",
     "AWS::Cognito::UserPool": "UserPoolName",
+    "AWS::SecretsManager::Secret": "Name",
 }
 # Deleted with their parent (a subscription with its topic, ...). The receipt rule is not: it lives in
 # the region's rule set that every campaign shares (cli/receipt_rules.py), so it is deleted on its own.
