@@ -8,11 +8,12 @@ creates and local/bootstrap.py creates the rest through their APIs, as it does f
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.config import Campaign, load_campaign
-from chalicelib.ops.stack import StackNames, bind_models_to
+from chalicelib.ops.stack import StackNames
 from cli.package_cmd import package
 from cli.receipt_rules import activate, rules, shared_rule_set
 from local.bootstrap import Bootstrap, Created, Resolver, stack_name
@@ -604,9 +605,8 @@ def deploy(req: Request, where: Where, *, root: Path) -> list[DnsRecord]:
     token, dkim = domain_tokens(ses, domain)
     req.say(sender_notifications(ses, domain, env["SES_FEEDBACK_TOPIC_ARN"]))
     names = StackNames(req.campaign, req.stage, region, where.account)
-    bind_models_to(names, endpoint=where.endpoint, region=region)
-    _bind_templates(names.table("templates"), endpoint=where.endpoint, region=region)
-    req.say(push_library(campaign, root))
+    with _templates_table(names.table("templates"), endpoint=where.endpoint, region=region):
+        req.say(push_library(campaign, root))
     if req.admin_email:
         username = req.admin_username or req.admin_email.split("@", 1)[0]
         # Locally nothing mails the invitation, so the temporary password is printed instead.
@@ -625,13 +625,25 @@ def deploy(req: Request, where: Where, *, root: Path) -> list[DnsRecord]:
     return dns_records(campaign, region, verification_token=token, dkim_tokens=dkim)
 
 
-def _bind_templates(table: str, *, endpoint: str | None, region: str) -> None:
+@contextlib.contextmanager
+def _templates_table(table: str, *, endpoint: str | None, region: str) -> Iterator[None]:
+    """The template model pointed at the stack's table for the push, then back where it was.
+
+    Only this model: the push needs no other, and a process that also serves a stack (the tests'
+    session stack) must find its models, and its erasure key source, as its runtime bound them.
+    """
     from chalicelib.models import TemplateModel
 
-    TemplateModel.Meta.table_name = table
-    TemplateModel.Meta.host = endpoint
-    TemplateModel.Meta.region = region
+    meta: Any = TemplateModel.Meta
+    saved = (meta.table_name, getattr(meta, "host", None), getattr(meta, "region", None))
+    connection = TemplateModel._connection
+    meta.table_name, meta.host, meta.region = table, endpoint, region
     TemplateModel._connection = None  # PynamoDB caches its connection per model
+    try:
+        yield
+    finally:
+        meta.table_name, meta.host, meta.region = saved
+        TemplateModel._connection = connection
 
 
 def _refuse_leftovers(client: Client, stack: str) -> None:

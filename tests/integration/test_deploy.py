@@ -88,6 +88,12 @@ def test_deploy_runs_the_post_deploy_steps_and_a_rerun_changes_nothing(where: Wh
     )
     ses.set_active_receipt_rule_set(RuleSetName="account-rules")
 
+    # ... and this process's models bound as they are (the session's local stack may be serving from them)
+    from chalicelib.gdpr import hashing
+    from chalicelib.models import TemplateModel
+
+    bound = (TemplateModel.Meta.table_name, getattr(TemplateModel.Meta, "host", None), hashing._source)
+
     # WHEN the demo campaign is deployed with an admin
     lines: list[str] = []
     plans: list[Plan] = []
@@ -97,6 +103,7 @@ def test_deploy_runs_the_post_deploy_steps_and_a_rerun_changes_nothing(where: Wh
     records = deploy(req, where, root=ROOT)
 
     # THEN the change set was shown (every table to add) before it ran, and the stack exists
+    assert (TemplateModel.Meta.table_name, getattr(TemplateModel.Meta, "host", None), hashing._source) == bound
     cf = where.client("cloudformation")
     stack = cf.describe_stacks(StackName="replydesk-demo-deploytest")["Stacks"][0]
     assert stack["StackStatus"] == "CREATE_COMPLETE"
