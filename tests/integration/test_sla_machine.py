@@ -25,6 +25,8 @@ from chalicelib.workflow import (
     execution_arn,
     execution_name,
     pause_sla_clock,
+    sla_input,
+    sla_timers,
     start_follow_up,
     start_sla_clock,
     stop_sla_clock,
@@ -339,3 +341,64 @@ def test_later_staff_reply_supersedes_the_earlier_follow_up(stack: Any, drain: A
     assert item(stack, conv)["status"]["S"] == "pending_customer"
     output = json.loads(client(stack, "stepfunctions").describe_execution(executionArn=arn)["output"])
     assert output["outcome"] == {"follow_up": "skipped", "reason": "superseded"}
+
+
+def test_a_timer_delivered_twice_records_one_breach_sends_one_notice_and_starts_one_next_step(
+    stack: Any, drain: Any, unique_email: Any
+) -> None:
+    # GIVEN an unanswered conversation whose first-response timer fired: the machine's event, which
+    # SQS may deliver more than once
+    conv = conversation(stack, drain, unique_email)
+    queue = fast_queue(first_response=1, resolution=600)
+    deadlines = compute_deadlines(datetime.now(UTC) - seconds(5), "normal", queue, ALWAYS)
+    timers = [t.to_input() for t in sla_timers(deadlines, urgency="normal", queue=queue, hours=ALWAYS)]
+    event = {
+        "action": "sla_due",
+        "conversation_id": conv,
+        "clock": sla_input(conv, 2, 0, timers),
+        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "execution": "delivered-by-the-test",
+    }
+    # WHEN it is delivered twice, the second time after the first was handled
+    for _ in range(2):
+        client(stack, "sqs").send_message(QueueUrl=stack.env["EVENTS_QUEUE_URL"], MessageBody=json.dumps(event))
+        drain()
+    # THEN the breach is on the item once, the supervisors got one notice, and the resolution timer
+    # runs once, as step 1 of the clock
+    got = item(stack, conv)
+    assert [(b["M"]["kind"]["S"], b["M"]["level"]["N"]) for b in got["breaches"]["L"]] == [("first_response", "1")]
+    assert [e["M"]["kind"]["S"] for e in got["timeline"]["L"]].count("sla_breached") == 1
+    assert [(n["kind"], str(n["level"])) for n in notices(stack, conv)] == [("first_response", "1")]
+    step1 = execution_arn(stack.env["SLA_STATE_MACHINE_ARN"], execution_name(conv, 2, "sla", 1))
+    assert status(stack, step1) == "RUNNING"
+    step1_input = json.loads(client(stack, "stepfunctions").describe_execution(executionArn=step1)["input"])
+    assert step1_input["timer"]["kind"] == "resolution"
+    stop_sla_clock(
+        sfn=client(stack, "stepfunctions"),
+        state_machine_arn=stack.env["SLA_STATE_MACHINE_ARN"],
+        conversation_id=conv,
+        version=2,
+        cause="test over",
+    )
+
+
+def test_an_auto_resolve_delivered_twice_resolves_once(stack: Any, drain: Any, unique_email: Any) -> None:
+    # GIVEN a conversation pending on the customer after a follow-up, and the machine's auto-resolve request
+    reply_id = f"fu-{uuid.uuid4().hex[:8]}"
+    conv = conversation(stack, drain, unique_email, status={"S": "pending_customer"}, follow_up_id={"S": reply_id})
+    event = {
+        "action": "auto_resolve",
+        "conversation_id": conv,
+        "reply_id": reply_id,
+        "inbound_count": item(stack, conv)["inbound_count"]["N"],
+        "resolved_status_due": "resolved#9999-12-31T23:59:59+00:00",
+        "execution": "delivered-by-the-test",
+    }
+    # WHEN it is delivered twice
+    for _ in range(2):
+        client(stack, "sqs").send_message(QueueUrl=stack.env["EVENTS_QUEUE_URL"], MessageBody=json.dumps(event))
+        drain()
+    # THEN the conversation is resolved, with one auto_resolved entry on its timeline
+    got = item(stack, conv)
+    assert got["status"]["S"] == "resolved"
+    assert [e["M"]["kind"]["S"] for e in got["timeline"]["L"]].count("auto_resolved") == 1
