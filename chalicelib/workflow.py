@@ -299,8 +299,8 @@ def start_sla_step(
 def stop_clock(*, sfn: SFNClient, execution_arn: str, cause: str) -> bool:
     """Stop an SLA or follow-up execution; False if it was not running (finished, or never started).
 
-    The ASL also checks `workflow_version` / `follow_up_id` on the item, so a stop that fails after the
-    version was bumped still cannot escalate on stale deadlines.
+    The events handler also checks `workflow_version` / `follow_up_id` on the item when a timer fires,
+    so a stop that fails after the version was bumped still cannot escalate on stale deadlines.
     """
     try:
         sfn.stop_execution(executionArn=execution_arn, cause=cause[:256])
