@@ -10,11 +10,7 @@ set that names its recipient.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import smtplib
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -28,79 +24,20 @@ import pytest
 
 from local.outbox import sent_emails
 from local.stack import free_port
+from tests.integration.checkout import copy_checkout, replydesk, start_local, stop
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
-COPIED = ("app.py", "chalicelib", "cli", "local", "infra")
 PORTS = ("moto", "api", "smtp", "phone", "dashboard")
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """This checkout's code and the demo's seed library, plus a second campaign `acme`."""
-    root = tmp_path_factory.mktemp("two-campaigns")
-    for name in COPIED:
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, root / name)
-    (root / ".chalice").mkdir()
-    shutil.copy2(REPO / ".chalice" / "config.json", root / ".chalice" / "config.json")
-    shutil.copytree(REPO / "templates" / "demo", root / "templates" / "demo")
-    done = run(root, "campaign", "new", "acme", "--root", str(root), "--brand", "Acme Bikes")
+    root = copy_checkout(tmp_path_factory.mktemp("two-campaigns"))
+    done = replydesk(root, "campaign", "new", "acme", "--root", str(root), "--brand", "Acme Bikes", timeout=180)
     assert done.returncode == 0, done.stderr
     return root
-
-
-def env_for(root: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "REPLYDESK_", "MOTO_"))}
-    env |= {"PYTHONPATH": str(root), "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-    env["AWS_DEFAULT_REGION"] = "us-east-1"
-    return env
-
-
-def run(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args],
-        cwd=root,
-        env=env_for(root),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-
-
-def start_local(root: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "local", "--json", *args],
-        cwd=root,
-        env=env_for(root),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert proc.stdout is not None
-    seen: list[str] = []
-    deadline = time.monotonic() + 120
-    for line in proc.stdout:
-        seen.append(line)
-        if "Press Ctrl+C to stop" in line:
-            return proc, "".join(seen)
-        if time.monotonic() > deadline:
-            break
-    proc.kill()
-    pytest.fail(f"replydesk local {' '.join(args)} did not start:\n" + "".join(seen[-40:]))
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @pytest.fixture(scope="module")
