@@ -356,7 +356,7 @@ def _undo(on_not_sent: Callable[[], None], effect: Effect) -> None:
     """Give back what the try took (a rate-limit slot); its failure must not keep the record in flight."""
     try:
         on_not_sent()
-    except Exception as exc:  # noqa: BLE001 - a redelivery takes the same slot again (keyed by the effect)
+    except Exception as exc:  # noqa: BLE001 - the redelivery reuses the same slot (keyed by the effect)
         logger.warning(
             "giving back after a failed send failed",
             extra={"effect_kind": effect.kind.value, "error": type(exc).__name__},
@@ -378,8 +378,8 @@ def perform(
     `reserve` is written with the in-flight mark (an ack's rate-limit slot); when it cannot be had
     (EffectRefused), the effect is `failed` with that reason, nothing sent.
 
-    `before_send` runs once the effect is marked in flight, right before `send` (taking a rate-limit
-    slot, undoing an opt-out): whatever it raises, `send` was not called, so a lost answer of its own
+    `before_send` runs once the effect is marked in flight, right before `send` (START undoing the
+    opt-out): whatever it raises, `send` was not called, so a lost answer of its own
     write is "not sent" (retried), never an unknown outcome.
 
     `alongside` adds writes to the mark of a sent (or possibly sent) effect, in the same transaction.

@@ -33,8 +33,8 @@ pytestmark = pytest.mark.integration
 
 FAULTS = list(Fault)
 # Mixed contacts (email, SMS, web in turn) for the random-fault run and the shuffled double delivery.
-# The issue asks for 300 and 500: at that size the pair takes about a quarter of an hour here, and the
-# 300-contact random run lost one ack, not yet understood (README, Status): 30 each in the suite.
+# The issue asks for 300 and 500: at that size both pass, but take 557 s and 539 s on this 2-core
+# machine (README, Status), beyond the suite's budget: 30 each in the suite, the sizes are set here.
 RANDOM_FAULT_CONTACTS = 30
 TWICE_SHUFFLED_CONTACTS = 30
 # The staff reply and follow-up sweeps fail every call that leaves DynamoDB (S3, SES, SNS, Step
