@@ -135,10 +135,11 @@ def _envelope_facts(record: SQSRecord) -> tuple[str, str, str]:
 def intake_record_handler() -> Callable[[SQSRecord], dict[str, Any]]:
     """The batch record handler: parse, then the one processing path.
 
-    No idempotency records of its own: every stage is re-entrant on the channel's source id (derived
-    conversation and message ids, the commit's condition that the message is new, the outbox's
-    deterministic effect ids, the clock's execution name), so a duplicate delivery converges on the
-    same state and sends nothing again; two records less per message.
+    No idempotency record around it: every stage is re-entrant on the channel's source id (derived
+    conversation and message ids, the commit's condition that the message and the input's marker are
+    new, the outbox's deterministic effect ids, the clock's execution name), so a duplicate delivery,
+    in the same envelope or another, converges on the same state and sends nothing again; two calls
+    less per message.
     """
 
     def record_handler(record: SQSRecord) -> dict[str, Any]:
