@@ -10,8 +10,6 @@ from chalicelib import aws
 from chalicelib.api.staff import json_body, staff_route
 from chalicelib.auth import Role, Staff
 from chalicelib.config import get_settings
-from chalicelib.console import actions, customers, detail, merge, presence, queues, search, staffadmin
-from chalicelib.reply import staff_reply
 from chalicelib.runtime import get_runtime
 
 console_api = Blueprint(__name__)
@@ -25,6 +23,8 @@ def _query(name: str) -> str | None:
 
 
 def _viewers(conversation_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    from chalicelib.console import presence
+
     rt = get_runtime()
     return presence.viewers(
         ddb=aws.dynamodb(), table=rt.settings.presence_table, conversation_ids=conversation_ids, now=rt.clock()
@@ -38,6 +38,8 @@ def me(staff: Staff) -> dict[str, Any]:
 
 @staff_route(console_api, "/queues")
 def list_queues(staff: Staff) -> list[dict[str, Any]]:
+    from chalicelib.console import queues
+
     rt = get_runtime()
     return queues.queue_counts(
         ddb=aws.dynamodb(), table=rt.settings.conversations_table, campaign=rt.campaign, now=rt.clock()
@@ -46,6 +48,8 @@ def list_queues(staff: Staff) -> list[dict[str, Any]]:
 
 @staff_route(console_api, "/conversations")
 def list_conversations(staff: Staff) -> Response:
+    from chalicelib.console import queues
+
     rt = get_runtime()
     page = queues.conversation_page(
         ddb=aws.dynamodb(),
@@ -68,6 +72,8 @@ def list_conversations(staff: Staff) -> Response:
 
 @staff_route(console_api, "/conversations/{conversation_id}")
 def get_conversation(staff: Staff, conversation_id: str) -> dict[str, Any]:
+    from chalicelib.console import detail
+
     rt = get_runtime()
     viewers = _viewers([conversation_id]).get(conversation_id, [])
     return detail.conversation_detail(conversation_id, now=rt.clock(), viewers=viewers)
@@ -75,12 +81,16 @@ def get_conversation(staff: Staff, conversation_id: str) -> dict[str, Any]:
 
 @staff_route(console_api, "/customers/{customer_id}")
 def get_customer(staff: Staff, customer_id: str) -> dict[str, Any]:
+    from chalicelib.console import customers
+
     get_runtime()  # binds the models to this stage's tables
     return customers.customer_view(customer_id)
 
 
 @staff_route(console_api, "/customers/merge", methods=["POST"], role=Role.SUPERVISOR, content_types=_JSON)
 def merge_customers(staff: Staff) -> dict[str, Any]:
+    from chalicelib.console import merge
+
     rt = get_runtime()
     return merge.merge_customers(json_body(console_api), staff=staff, ddb=aws.dynamodb(), now=rt.clock())
 
@@ -88,6 +98,7 @@ def merge_customers(staff: Staff) -> dict[str, Any]:
 @staff_route(console_api, "/conversations/{conversation_id}/reply", methods=["POST"], content_types=_JSON)
 def reply_to_conversation(staff: Staff, conversation_id: str) -> dict[str, Any]:
     from chalicelib.library import service as library
+    from chalicelib.reply import staff_reply
 
     body = json_body(console_api)
     rt = get_runtime()
@@ -117,21 +128,29 @@ def reply_to_conversation(staff: Staff, conversation_id: str) -> dict[str, Any]:
 
 @staff_route(console_api, "/conversations/{conversation_id}", methods=["PATCH"], content_types=_JSON)
 def patch_conversation(staff: Staff, conversation_id: str) -> dict[str, Any]:
+    from chalicelib.console import actions
+
     return actions.patch_conversation(conversation_id, json_body(console_api), staff=staff, rt=get_runtime())
 
 
 @staff_route(console_api, "/conversations/{conversation_id}/notes", methods=["POST"], content_types=_JSON)
 def add_note(staff: Staff, conversation_id: str) -> dict[str, Any]:
+    from chalicelib.console import actions
+
     return actions.add_note(conversation_id, json_body(console_api), staff=staff, rt=get_runtime())
 
 
 @staff_route(console_api, "/conversations/{conversation_id}/callback", methods=["POST"], content_types=_JSON)
 def request_callback(staff: Staff, conversation_id: str) -> dict[str, Any]:
+    from chalicelib.console import actions
+
     return actions.request_callback(conversation_id, staff=staff, rt=get_runtime())
 
 
 @staff_route(console_api, "/conversations/{conversation_id}/presence", methods=["POST"], content_types=_JSON)
 def post_presence(staff: Staff, conversation_id: str) -> dict[str, Any]:
+    from chalicelib.console import presence
+
     rt = get_runtime()
     state = presence.parse_state(json_body(console_api).get("state"))
     viewers = presence.beat(
@@ -148,22 +167,30 @@ def post_presence(staff: Staff, conversation_id: str) -> dict[str, Any]:
 
 @staff_route(console_api, "/search")
 def search_everything(staff: Staff) -> dict[str, Any]:
+    from chalicelib.console import search
+
     return search.search(_query("q") or "", campaign=get_runtime().campaign)
 
 
 @staff_route(console_api, "/mentions")
 def my_mentions(staff: Staff) -> dict[str, Any]:
+    from chalicelib.console import search
+
     get_runtime()  # binds the models to this stage's tables
     return search.mentioned(staff.username)
 
 
 @staff_route(console_api, "/staff", role=Role.ADMIN)
 def list_staff(staff: Staff) -> list[dict[str, Any]]:
+    from chalicelib.console import staffadmin
+
     return staffadmin.list_staff(idp=aws.cognito_idp(), pool_id=get_settings().cognito_user_pool_id)
 
 
 @staff_route(console_api, "/staff", methods=["POST"], role=Role.ADMIN, content_types=_JSON)
 def invite_staff(staff: Staff) -> dict[str, Any]:
+    from chalicelib.console import staffadmin
+
     return staffadmin.invite(
         json_body(console_api),
         idp=aws.cognito_idp(),
@@ -176,6 +203,8 @@ def invite_staff(staff: Staff) -> dict[str, Any]:
 
 @staff_route(console_api, "/staff/{username}", methods=["PATCH"], role=Role.ADMIN, content_types=_JSON)
 def update_staff(staff: Staff, username: str) -> dict[str, Any]:
+    from chalicelib.console import staffadmin
+
     return staffadmin.update(
         username,
         json_body(console_api),

@@ -48,4 +48,3 @@ def test_dashboard_page_draws_every_widget_after_a_flow(stack: Any, page: Any, t
     for label in ("p50", "p95"):
         item = latency.locator("li", has_text=label)
         assert item.get_attribute("class") == "data", item.inner_text()
-

@@ -32,7 +32,7 @@ COPIED = ("app.py", "chalicelib", "cli", "local", "infra")
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The code of this checkout, without its campaigns' seed libraries: what an operator's clone holds."""
+    """The code of this checkout and the demo's library, which `campaign new` starts a campaign's from."""
     root = tmp_path_factory.mktemp("checkout")
     for name in COPIED:
         src = REPO / name
@@ -42,7 +42,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
             shutil.copy2(src, root / name)
     (root / ".chalice").mkdir()
     shutil.copy2(REPO / ".chalice" / "config.json", root / ".chalice" / "config.json")
-    (root / "templates").mkdir()
+    shutil.copytree(REPO / "templates" / "demo", root / "templates" / "demo")
     return root
 
 
