@@ -16,14 +16,13 @@ from types import ModuleType
 from typing import Any
 
 import boto3
-from moto.server import ThreadedMotoServer
 
 from chalicelib.config import load_campaign
 from cli.template import merge_template
 from local.alarms import AlarmEvaluator, SampleStore
 from local.bootstrap import Bootstrap, Created, Resolver, stack_name
 from local.emf import EmfForwarder
-from local.emulator import fast_queries, light_transactions, receipt_rule_deletion, track_only
+from local.emulator_process import EmulatorProcess
 from local.pump import DEFAULT_CONCURRENCY, EventPump, mappings_for
 from local.scheduler import Scheduler, schedules_for
 from local.smtp import SesInbound, start_smtp
@@ -88,19 +87,11 @@ class LocalStack:
         self.moto_port = self.moto_port or free_port()
         # moto's Step Functions call back into the server for service integrations through MOTO_PORT.
         os.environ["MOTO_PORT"] = str(self.moto_port)
-        # The pump polls several times a second; the emulator's access log would drown everything else.
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        # Only what the tools read back from data.json stays in moto's registry (it never forgets), and
-        # a query reads its own partition rather than sorting the whole table, and a transaction backs up
-        # its items rather than whole tables (local/emulator.py).
-        track_only()
-        fast_queries()
-        light_transactions()
-        receipt_rule_deletion()
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
-        server.start()
-        self.moto: ThreadedMotoServer | None = server
-        self.endpoint = f"http://127.0.0.1:{self.moto_port}"
+        # The emulator runs in a process of its own, beside the handlers instead of under their
+        # interpreter lock, with the tweaks that keep it fast over a long session (local/emulator.py:
+        # a bounded registry, partition queries, transactions that back up only their items).
+        self.moto: EmulatorProcess | None = EmulatorProcess(self.moto_port).start()
+        self.endpoint = self.moto.endpoint
         self._post("/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
         self.provision()
         self.load_app()

@@ -52,7 +52,7 @@ def stack() -> Iterator[Any]:
 def moto_url() -> Iterator[str]:
     """A moto server of the module's own (no stack, no resources), with fake credentials.
 
-    It shares the process's moto backends with the session stack's server: use names of your own.
+    The session stack's emulator is a process of its own (local/emulator_process.py), so nothing is shared.
     """
     from moto.server import ThreadedMotoServer
 
