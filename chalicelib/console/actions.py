@@ -130,6 +130,10 @@ def patch_conversation(conversation_id: str, body: Mapping[str, Any], *, staff: 
         elif status == Status.OPEN.value and conv.resolved_at:
             actions.append(ConversationModel.resolved_at.remove())
     actions.append(ConversationModel.timeline.set(ConversationModel.timeline.append([e.to_item() for e in entries])))
+    if "urgency" in fields:
+        # The why of an urgency is kept with it, as a later message's raise keeps its own.
+        why = workflow.urgency_reason(conv.urgency, str(fields["urgency"]), (), f"set by {staff.username}")
+        actions.append(ConversationModel.reasons.set(ConversationModel.reasons.append([why])))
     condition = ConversationModel.version == seen
     if seen == 0:
         condition = condition | ConversationModel.version.does_not_exist()

@@ -232,6 +232,13 @@ def test_no_staff_reply_escalates_twice_per_deadline(stack: Stack) -> None:
     assert item["urgency"]["S"] == "urgent"
     assert item["queue"]["S"] == "supervisors"
     assert [e["M"]["kind"]["S"] for e in item["timeline"]["L"]] == ["sla_breached"] * 4
+    # AND every urgency the breaches set is explained in the conversation's reasons
+    assert sorted(r["S"] for r in item["reasons"]["L"]) == [
+        "urgency high: first_response deadline missed (level 1)",
+        "urgency high: resolution deadline missed (level 1)",
+        "urgency urgent: first_response deadline missed (level 2)",
+        "urgency urgent: resolution deadline missed (level 2)",
+    ]
     # AND the events queue got one sla_breached event per breach, carrying what the supervisors'
     # notice says; the machine itself publishes nothing (our code sends the notice once, through the outbox)
     emitted = drain(stack, stack.events_queue_url)
