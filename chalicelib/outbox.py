@@ -58,6 +58,7 @@ class Kind(StrEnum):
     KEYWORD = "keyword"
     ESCALATION = "escalation"
     SLA_CLOCK = "sla_clock"
+    RESOLUTION = "resolution"  # the message staff send with "Resolve"
 
 
 class OutcomeUnknown(ReplydeskError):

@@ -70,7 +70,7 @@ def list_conversations(staff: Staff) -> Response:
 def get_conversation(staff: Staff, conversation_id: str) -> dict[str, Any]:
     rt = get_runtime()
     viewers = _viewers([conversation_id]).get(conversation_id, [])
-    return detail.conversation_detail(conversation_id, now=rt.clock(), viewers=viewers)
+    return detail.conversation_detail(conversation_id, now=rt.clock(), viewers=viewers, library=rt.templates)
 
 
 @staff_route(console_api, "/customers/{customer_id}")

@@ -534,6 +534,8 @@ async function openConversation(id) {
 async function loadConversation(id) {
   const conv = await api.get(`conversations/${encodeURIComponent(id)}`);
   if (state.route.name !== "conv" || state.route.id !== id) return;
+  // Each conversation opens with the resolution message on (where the campaign has one for its channel).
+  if (!state.conv || state.conv.conversation_id !== id) $("#act-resolution-msg").checked = true;
   state.conv = conv;
   renderConversation();
   const customerId = conv.customer_id || (conv.customer && conv.customer.customer_id);
@@ -570,6 +572,7 @@ function renderConversation() {
   $("#conv-ref").textContent = c.reference || c.conversation_id;
   fill($("#conv-sla"), slaBadge(c.sla || currentDeadline(c)));
   renderViewers(c.viewers);
+  show($("#resolution-msg"), !!(c.resolution_message && c.resolution_message.available) && !["resolved", "closed"].includes(c.status));
   $("#act-status").value = ["new", "open", "pending_customer", "resolved", "closed"].includes(c.status) ? c.status : "open";
   fillAssignees(c.assignee);
   if (c.queue) {
@@ -955,15 +958,30 @@ function serial(fn) {
   return run;
 }
 
+/** Resolving tells the customer (once per resolution, server side) when the box next to "Resolve" is ticked. */
+function withResolutionMessage(fields, c) {
+  const offered = c.resolution_message && c.resolution_message.available && !$("#resolution-msg").hidden;
+  if (fields.status !== "resolved" || !offered || !$("#act-resolution-msg").checked) return fields;
+  return { ...fields, send_resolution_message: true };
+}
+
+function resolutionBanner(result, ref) {
+  if (!result) return;
+  // Named by reference: after "Resolve & next" the banner stays up over the next conversation.
+  if (result.sent) banner(result.duplicate ? `${ref} resolved; its resolution message had already gone out.` : `${ref} resolved; the customer got the resolution message (${result.channel}).`, "ok");
+  else banner(`${ref} resolved, but the resolution message was not sent: ${words(result.reason || "unknown reason")}`, "warning");
+}
+
 async function changeNow(fields) {
   const c = state.conv;
   if (!c) return false;
   banner("");
   try {
-    const updated = await api.patch(`conversations/${encodeURIComponent(c.conversation_id)}`, { version: c.version, ...fields });
+    const updated = await api.patch(`conversations/${encodeURIComponent(c.conversation_id)}`, { version: c.version, ...withResolutionMessage(fields, c) });
     if (updated && updated.conversation_id === c.conversation_id) {
       state.conv = { ...c, ...updated, timeline: updated.timeline || c.timeline };
     }
+    resolutionBanner(updated && updated.resolution_message, c.reference || c.conversation_id);
     await loadConversation(c.conversation_id).catch(() => {});
     state.list.etag = null;
     loadList().catch(() => {});
