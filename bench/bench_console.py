@@ -27,14 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchlib import percentile  # noqa: E402
+
 TARGET_P95_MS = 500  # a view the agent waits on: well under a second, on the emulator's Python tables
 STATUSES = ("new", "open", "open", "open", "pending_customer", "resolved", "closed")
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, -(-len(ordered) * p // 100) - 1))
-    return ordered[int(k)]
 
 
 class CallCounter:

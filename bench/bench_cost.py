@@ -46,6 +46,8 @@ for path in (ROOT, ROOT / "bench"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
+from benchlib import quiet  # noqa: E402
+
 LAMBDA_GB = 0.5  # .chalice/config.json lambda_memory_size 512
 BATCH = 10  # the intake mapping's batch size (app.py)
 
@@ -192,12 +194,6 @@ def units_of(service: str, op: str, params: dict[str, Any], response: Any) -> di
     if service == "stepfunctions":
         return {"sfn_start": 1.0} if op == "StartExecution" else {}
     return {}
-
-
-@contextlib.contextmanager
-def quiet(sink: io.StringIO) -> Iterator[None]:
-    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-        yield
 
 
 def send_web(stack: Any, i: int, run: str) -> None:

@@ -23,14 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchlib import percentile  # noqa: E402
+
 TARGET_SERVER_P95_S = 2.0
 TARGET_BROWSER_P95_S = 3.0
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, -(-len(ordered) * p // 100) - 1))
-    return ordered[int(k)]
 
 
 def line(name: str, values: list[float], target: float) -> str:

@@ -13,12 +13,10 @@ emulator while measuring). Lost and duplicated are counted from what moto record
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import os
 import smtplib
-import statistics
 import sys
 import threading
 import time
@@ -26,11 +24,12 @@ import warnings
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from benchlib import FirstAck, ack_arguments, machine, print_ack_figures, steady  # noqa: E402
 
 
 def addresses(count: int) -> list[str]:
@@ -46,13 +45,6 @@ def customer_mail(sender: str, to: str, n: int) -> bytes:
     msg["Message-ID"] = make_msgid(domain="customer.test")
     msg.set_content(f"Hello, my order number {1000 + n} has not arrived yet. Can you check?\n")
     return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, -(-len(ordered) * p // 100) - 1))
-    return ordered[int(k)]
 
 
 def main(count: int, rate: float, timeout: float) -> None:
@@ -73,51 +65,26 @@ def main(count: int, rate: float, timeout: float) -> None:
     to = stack.campaign.inbound_addresses[0]
     mails = [customer_mail(s, to, i) for i, s in enumerate(senders)]
     sent_at: dict[str, float] = {}
-    acked_at: dict[str, float] = {}
     smtp_errors: list[str] = []
-    all_acked = threading.Event()
-    lock = threading.Lock()
+    acks = FirstAck(senders)
+    acks.watch(aws.ses(), "SendRawEmail", lambda params: params.get("Destinations") or [])
 
-    def remember_destination(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        context["bench_to"] = next(iter(params.get("Destinations") or []), None)
-
-    def on_sent(context: dict[str, Any], http_response: Any = None, **_: Any) -> None:
-        address = context.get("bench_to")
-        if address in wanted and http_response is not None and http_response.status_code == 200:
-            with lock:
-                acked_at.setdefault(address, time.perf_counter())
-                if len(acked_at) == count:
-                    all_acked.set()
-
-    # Hooks on the processing path's cached SES client (what get_runtime() hands to send_email):
-    # before-parameter-build sees the API parameters, after-call the moment moto answered; both get
-    # the same request context.
-    events = aws.ses().meta.events
-    events.register("before-parameter-build.ses.SendRawEmail", remember_destination)
-    events.register("after-call.ses.SendRawEmail", on_sent)
-
-    def sender() -> None:
-        t0 = time.perf_counter()
-        for i, address in enumerate(senders):
-            # A fixed schedule, not sleep(1/rate) after each send, so delivery time does not slow the rate.
-            delay = t0 + i / rate - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            sent_at[address] = time.perf_counter()
-            try:
-                # One connection per message, as independent senders' MTAs would open.
-                with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=30) as smtp:
-                    smtp.sendmail(address, [to], mails[i])
-            except (smtplib.SMTPException, OSError) as exc:
-                smtp_errors.append(type(exc).__name__)
+    def send(i: int, address: str) -> None:
+        sent_at[address] = time.perf_counter()
+        try:
+            # One connection per message, as independent senders' MTAs would open.
+            with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=30) as smtp:
+                smtp.sendmail(address, [to], mails[i])
+        except (smtplib.SMTPException, OSError) as exc:
+            smtp_errors.append(type(exc).__name__)
 
     try:
         with contextlib.redirect_stdout(sink):
-            thread = threading.Thread(target=sender, name="bench-sender", daemon=True)
+            thread = threading.Thread(target=steady, args=(senders, rate, send), name="bench-sender", daemon=True)
             begin = time.perf_counter()
             thread.start()
             thread.join()
-            all_acked.wait(timeout)
+            acks.all.wait(timeout)
             elapsed = time.perf_counter() - begin
             time.sleep(1.0)  # give a late duplicate the chance to show
             recorded: dict[str, int] = {}
@@ -131,43 +98,27 @@ def main(count: int, rate: float, timeout: float) -> None:
         with contextlib.redirect_stdout(sink):
             stack.stop()
 
-    latencies = [(acked_at[a] - sent_at[a]) * 1000 for a in senders if a in acked_at and a in sent_at]
+    latencies = [(acks.at[a] - sent_at[a]) * 1000 for a in senders if a in acks.at and a in sent_at]
     lost = count - len(recorded)
     duplicated = sum(1 for n in recorded.values() if n > 1)
     span = max(sent_at.values()) - min(sent_at.values()) if sent_at else 0.0
-    cores = os.cpu_count()
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
-    print(
-        f"Mail in over SMTP -> ack sent through SES, fresh local stack (moto server, pump threads), "
-        f"{cores} cores ({usable} usable), Python {sys.version.split()[0]}"
-    )
+    print(f"Mail in over SMTP -> ack sent through SES, fresh local stack (moto server, pump threads), {machine()}")
     print(f"  stack start-up              {startup:.1f} s")
     print(
         f"  messages                    {count} from {count} distinct addresses at {rate:g}/s "
         f"(sent over {span:.1f} s; SMTP accepted {received}, errors {len(smtp_errors)})"
     )
-    if latencies:
-        p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
-        print(
-            f"  latency p50 / p95 / max     {p50:.0f} / {p95:.0f} / {max(latencies):.0f} ms"
-            f"   (mean {statistics.fmean(latencies):.0f} ms)"
-        )
-    print(f"  lost / duplicated           {lost} / {duplicated}   (acks moto recorded: {sum(recorded.values())})")
-    print(f"  pump record failures        {pump_failures}")
-    print(f"  wall time until all acked   {elapsed:.1f} s ({len(acked_at) / elapsed:.1f} acks/s)")
+    print_ack_figures(
+        latencies,
+        lost=lost,
+        duplicated=duplicated,
+        recorded=sum(recorded.values()),
+        pump_failures=pump_failures,
+        acked=len(acks.at),
+        elapsed=elapsed,
+    )
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--count", type=int, default=200)
-    parser.add_argument(
-        "--rate",
-        type=float,
-        default=2.0,
-        help="messages per second (below what the local stack sustains, so no backlog)",
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=60.0, help="seconds to wait for acks after the last message was sent"
-    )
-    ns = parser.parse_args()
+    ns = ack_arguments("messages")
     main(ns.count, ns.rate, ns.timeout)

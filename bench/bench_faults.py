@@ -33,17 +33,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchlib import percentile  # noqa: E402
+
 for var, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
     os.environ.setdefault(var, value)
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = max(0, min(len(ordered) - 1, -(-len(ordered) * p // 100) - 1))
-    return ordered[int(k)]
 
 
 class AckClock:

@@ -12,21 +12,20 @@ load on the emulator while measuring). Lost and duplicated are counted from what
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import os
-import statistics
 import sys
 import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from benchlib import FirstAck, ack_arguments, machine, print_ack_figures, steady  # noqa: E402
 
 
 def phones(count: int) -> list[str]:
@@ -38,13 +37,6 @@ def phones(count: int) -> list[str]:
             out.append(f"+4670{n:07d}")
         n += 1
     return out
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, -(-len(ordered) * p // 100) - 1))
-    return ordered[int(k)]
 
 
 def main(count: int, rate: float, timeout: float) -> None:
@@ -63,45 +55,21 @@ def main(count: int, rate: float, timeout: float) -> None:
     numbers = phones(count)
     wanted = set(numbers)
     sent_at: dict[str, float] = {}
-    acked_at: dict[str, float] = {}
-    all_acked = threading.Event()
-    lock = threading.Lock()
-
-    def remember_phone(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        context["bench_phone"] = (params.get("body") or {}).get("PhoneNumber")
-
-    def on_published(context: dict[str, Any], http_response: Any = None, **_: Any) -> None:
-        phone = context.get("bench_phone")
-        if phone in wanted and http_response is not None and http_response.status_code == 200:
-            with lock:
-                acked_at.setdefault(phone, time.perf_counter())
-                if len(acked_at) == count:
-                    all_acked.set()
-
-    # Hooks on the processing path's cached SNS client (what get_runtime() hands to send_sms):
-    # before-call sees the request, after-call the moment moto answered.
-    events = aws.sns().meta.events
-    events.register("before-call.sns.Publish", remember_phone)
-    events.register("after-call.sns.Publish", on_published)
+    acks = FirstAck(numbers)
+    acks.watch(aws.sns(), "Publish", lambda params: [params.get("PhoneNumber")])
     line = PhoneLine.for_stack(stack)
 
-    def sender() -> None:
-        t0 = time.perf_counter()
-        for i, phone in enumerate(numbers):
-            # A fixed schedule, not sleep(1/rate) after each send, so publishing time does not slow the rate.
-            delay = t0 + i / rate - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            sent_at[phone] = time.perf_counter()
-            send_sms(line, phone, f"Hello, where is my order number {1000 + i}?")
+    def send(i: int, phone: str) -> None:
+        sent_at[phone] = time.perf_counter()
+        send_sms(line, phone, f"Hello, where is my order number {1000 + i}?")
 
     try:
         with contextlib.redirect_stdout(sink):
-            thread = threading.Thread(target=sender, name="bench-sender", daemon=True)
+            thread = threading.Thread(target=steady, args=(numbers, rate, send), name="bench-sender", daemon=True)
             begin = time.perf_counter()
             thread.start()
             thread.join()
-            all_acked.wait(timeout)
+            acks.all.wait(timeout)
             elapsed = time.perf_counter() - begin
             time.sleep(1.0)  # give a late duplicate the chance to show
             recorded: dict[str, int] = {}
@@ -113,40 +81,24 @@ def main(count: int, rate: float, timeout: float) -> None:
         with contextlib.redirect_stdout(sink):
             stack.stop()
 
-    latencies = [(acked_at[p] - sent_at[p]) * 1000 for p in numbers if p in acked_at and p in sent_at]
+    latencies = [(acks.at[p] - sent_at[p]) * 1000 for p in numbers if p in acks.at and p in sent_at]
     lost = count - len(recorded)
     duplicated = sum(1 for n in recorded.values() if n > 1)
     span = max(sent_at.values()) - min(sent_at.values()) if sent_at else 0.0
-    cores = os.cpu_count()
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
-    print(
-        f"SMS in -> ack SMS recorded, fresh local stack (moto server, pump threads), {cores} cores "
-        f"({usable} usable), Python {sys.version.split()[0]}"
-    )
+    print(f"SMS in -> ack SMS recorded, fresh local stack (moto server, pump threads), {machine()}")
     print(f"  stack start-up              {startup:.1f} s")
     print(f"  messages                    {count} from {count} distinct numbers at {rate:g}/s (sent over {span:.1f} s)")
-    if latencies:
-        p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
-        print(
-            f"  latency p50 / p95 / max     {p50:.0f} / {p95:.0f} / {max(latencies):.0f} ms"
-            f"   (mean {statistics.fmean(latencies):.0f} ms)"
-        )
-    print(f"  lost / duplicated           {lost} / {duplicated}   (acks moto recorded: {sum(recorded.values())})")
-    print(f"  pump record failures        {pump_failures}")
-    print(f"  wall time until all acked   {elapsed:.1f} s ({len(acked_at) / elapsed:.1f} acks/s)")
+    print_ack_figures(
+        latencies,
+        lost=lost,
+        duplicated=duplicated,
+        recorded=sum(recorded.values()),
+        pump_failures=pump_failures,
+        acked=len(acks.at),
+        elapsed=elapsed,
+    )
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--count", type=int, default=200)
-    parser.add_argument(
-        "--rate",
-        type=float,
-        default=2.0,
-        help="messages per second (below what the local stack sustains, so no backlog)",
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=60.0, help="seconds to wait for acks after the last message was sent"
-    )
-    ns = parser.parse_args()
+    ns = ack_arguments("messages")
     main(ns.count, ns.rate, ns.timeout)

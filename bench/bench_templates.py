@@ -26,14 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchlib import percentile  # noqa: E402
+
 # Cold is 4 GetItems on the local emulator (on DynamoDB each is single-digit ms) plus compiling 3 parts.
 TARGETS = {"cold_p95_ms": 250.0, "warm_p95_ms": 5.0, "calls_cold": 4, "calls_warm": 0, "calls_after_ttl": 2}
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, -(-len(ordered) * p // 100) - 1))
-    return ordered[int(k)]
 
 
 def context(campaign: Any) -> dict[str, Any]:

@@ -41,16 +41,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchlib import FirstAck, cores, percentile, quiet, steady  # noqa: E402
+
 PYTHON = ROOT / ".venv" / "bin" / "python"
 IMPORT_ENV = {"REPLYDESK_CAMPAIGN": "demo", "REPLYDESK_STAGE": "dev", "AWS_DEFAULT_REGION": "us-east-1"}
 PACKAGE_OUT = ROOT / "build" / "bench-package"
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, -(-len(ordered) * p // 100) - 1))
-    return ordered[int(k)]
 
 
 def form(email: str, i: int) -> bytes:
@@ -80,19 +75,6 @@ def post_contact(api_url: str, body: bytes) -> int:
         return int(exc.code)
 
 
-@contextlib.contextmanager
-def quiet(sink: io.StringIO) -> Iterator[None]:
-    """The handlers print JSON logs and EMF to stdout, Chalice's local server a line per request to stderr."""
-    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-        yield
-
-
-def cores() -> str:
-    total = os.cpu_count()
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else total
-    return f"{total} cores ({usable} usable)"
-
-
 # ---------------------------------------------------------------------------------------------- 1. latency
 def latency(stack: Any, count: int, rate: float, timeout: float, sink: io.StringIO) -> None:
     from chalicelib import aws
@@ -104,48 +86,21 @@ def latency(stack: Any, count: int, rate: float, timeout: float, sink: io.String
     sent_at: dict[str, float] = {}
     accepted_ms: list[float] = []
     statuses: collections.Counter[int] = collections.Counter()
-    acked_at: dict[str, float] = {}
-    all_acked = threading.Event()
-    lock = threading.Lock()
+    acks = FirstAck(addresses)
+    acks.watch(aws.ses(), "SendRawEmail", lambda params: params.get("Destinations") or [])
 
-    def remember_to(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        context["bench_to"] = list(params.get("Destinations") or [])
-
-    def on_sent(context: dict[str, Any], http_response: Any = None, **_: Any) -> None:
-        if http_response is None or http_response.status_code != 200:
-            return
-        now = time.perf_counter()
-        with lock:
-            for address in context.get("bench_to", []):
-                if address in wanted:
-                    acked_at.setdefault(address, now)
-            if len(acked_at) == count:
-                all_acked.set()
-
-    # Hooks on the pipeline's cached SES client (what get_runtime() hands to send_email):
-    # provide-client-params sees the API parameters, after-call the moment moto answered.
-    events = aws.ses().meta.events
-    events.register("provide-client-params.ses.SendRawEmail", remember_to)
-    events.register("after-call.ses.SendRawEmail", on_sent)
-
-    def sender() -> None:
-        t0 = time.perf_counter()
-        for i, address in enumerate(addresses):
-            # A fixed schedule, not sleep(1/rate) after each post, so the API's own time does not slow the rate.
-            delay = t0 + i / rate - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            sent_at[address] = time.perf_counter()
-            status = post_contact(stack.api_url, form(address, i))
-            accepted_ms.append((time.perf_counter() - sent_at[address]) * 1000)
-            statuses[status] += 1
+    def send(i: int, address: str) -> None:
+        sent_at[address] = time.perf_counter()
+        status = post_contact(stack.api_url, form(address, i))
+        accepted_ms.append((time.perf_counter() - sent_at[address]) * 1000)
+        statuses[status] += 1
 
     with quiet(sink):
-        thread = threading.Thread(target=sender, name="bench-sender", daemon=True)
+        thread = threading.Thread(target=steady, args=(addresses, rate, send), name="bench-sender", daemon=True)
         begin = time.perf_counter()
         thread.start()
         thread.join()
-        all_acked.wait(timeout)
+        acks.all.wait(timeout)
         elapsed = time.perf_counter() - begin
         time.sleep(1.0)  # give a late duplicate the chance to show
         recorded: collections.Counter[str] = collections.Counter()
@@ -154,10 +109,9 @@ def latency(stack: Any, count: int, rate: float, timeout: float, sink: io.String
                 if address in wanted:
                     recorded[address] += 1
         pump_failures = stack.pump.failures
-    events.unregister("provide-client-params.ses.SendRawEmail", remember_to)
-    events.unregister("after-call.ses.SendRawEmail", on_sent)
+    acks.unwatch()
 
-    latencies = [(acked_at[a] - sent_at[a]) * 1000 for a in addresses if a in acked_at and a in sent_at]
+    latencies = [(acks.at[a] - sent_at[a]) * 1000 for a in addresses if a in acks.at and a in sent_at]
     lost = count - len(recorded)
     duplicated = sum(1 for n in recorded.values() if n > 1)
     span = max(sent_at.values()) - min(sent_at.values()) if sent_at else 0.0
@@ -180,7 +134,7 @@ def latency(stack: Any, count: int, rate: float, timeout: float, sink: io.String
         f"   (acks moto recorded: {sum(recorded.values())}; no ack within {timeout:g} s of the last post = lost)"
     )
     print(f"  pump record failures        {pump_failures}")
-    print(f"  wall time until all acked   {elapsed:.1f} s ({len(acked_at) / elapsed:.1f} acks/s)")
+    print(f"  wall time until all acked   {elapsed:.1f} s ({len(acks.at) / elapsed:.1f} acks/s)")
 
 
 # ------------------------------------------------------------------------------------- 4. calls per contact

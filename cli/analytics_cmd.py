@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cli.ops_target import Target, add_target_arguments, target_from
+from cli.ops_target import Target, add_target_arguments, bound_stack
 
 CACHE = Path("build") / "analytics"
 
@@ -143,22 +143,11 @@ def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.set_defaults(func=report_cmd)
 
 
-def _target(ns: argparse.Namespace) -> Target | None:
-    try:
-        target = target_from(ns)
-        target.bind_models()
-    except Exception as exc:  # noqa: BLE001 - any failure here means "no such stack" to the operator
-        where = "AWS" if ns.aws else ns.endpoint
-        print(f"no {ns.campaign}/{ns.stage} stack answers at {where} ({type(exc).__name__})", file=sys.stderr)
-        return None
-    return target
-
-
 def export_cmd(ns: argparse.Namespace) -> int:
     from chalicelib.analytics.export import export_range
     from chalicelib.config import load_campaign
 
-    target = _target(ns)
+    target = bound_stack(ns)
     if target is None:
         return 1
     last = ns.day or datetime.now(UTC).date()
@@ -177,7 +166,7 @@ def export_cmd(ns: argparse.Namespace) -> int:
 
 
 def _load(ns: argparse.Namespace) -> Any:
-    target = _target(ns)
+    target = bound_stack(ns)
     if target is None:
         return None
     root = ns.cache or CACHE / f"{ns.campaign}-{ns.stage}"

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cli.ops_target import Target, add_target_arguments, target_from
+from cli.ops_target import add_target_arguments, bound_stack
 
 
 def _add_subject(p: argparse.ArgumentParser) -> None:
@@ -51,23 +51,12 @@ def _add_steps(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(func=steps_cmd)
 
 
-def _connect(ns: argparse.Namespace) -> Target | None:
-    try:
-        target = target_from(ns)
-        target.bind_models()
-    except Exception as exc:  # noqa: BLE001 - any failure here means "no such stack" to the operator
-        where = "AWS" if ns.aws else ns.endpoint
-        print(f"no {ns.campaign}/{ns.stage} stack answers at {where} ({type(exc).__name__})", file=sys.stderr)
-        return None
-    return target
-
-
 def export_cmd(ns: argparse.Namespace) -> int:
     from chalicelib.errors import NotFound, ValidationError
     from chalicelib.gdpr.export import export_customer, export_zip
     from chalicelib.gdpr.subject import find_subject
 
-    target = _connect(ns)
+    target = bound_stack(ns)
     if target is None:
         return 1
     try:
@@ -93,7 +82,7 @@ def erase_cmd(ns: argparse.Namespace) -> int:
     from chalicelib.gdpr.erase import Clients, erase_customer
     from chalicelib.gdpr.subject import find_subject
 
-    target = _connect(ns)
+    target = bound_stack(ns)
     if target is None:
         return 1
     try:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 
 from chalicelib.ops.dlq import DlqClient, DlqEntry, DlqName, Held, by_ids, everything
-from cli.ops_target import add_target_arguments, target_from
+from cli.ops_target import Target, add_target_arguments, reach
 
 
 def _age(seconds: float) -> str:
@@ -62,15 +62,12 @@ def _add_purge(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _connect(ns: argparse.Namespace) -> tuple[DlqClient, DlqName] | None:
-    try:
-        target = target_from(ns)
+    def dlq(target: Target) -> tuple[DlqClient, DlqName]:
         client = DlqClient(sqs=target.client("sqs"), s3=target.client("s3"), names=target.names)
-        client.url(DlqName(ns.queue).dlq)
-    except Exception as exc:  # noqa: BLE001 - any failure here means "no such stack" to the operator
-        where = "AWS" if ns.aws else ns.endpoint
-        print(f"no {ns.campaign}/{ns.stage} stack answers at {where} ({type(exc).__name__})", file=sys.stderr)
-        return None
-    return client, DlqName(ns.queue)
+        client.url(DlqName(ns.queue).dlq)  # fails when the stack is not there
+        return client, DlqName(ns.queue)
+
+    return reach(ns, dlq)
 
 
 def list_cmd(ns: argparse.Namespace) -> int:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from chalicelib.ops.stack import StackNames
 
 LOCAL_ENDPOINT = "http://127.0.0.1:5000"
+
+T = TypeVar("T")
 
 
 def add_target_arguments(p: argparse.ArgumentParser) -> None:
@@ -59,3 +63,27 @@ def target_from(ns: argparse.Namespace) -> Target:
     probe = Target(StackNames(ns.campaign, ns.stage, region, "0"), endpoint, region)
     account = str(probe.client("sts").get_caller_identity()["Account"])
     return Target(StackNames(ns.campaign, ns.stage, region, account), endpoint, region)
+
+
+def bound_stack(ns: argparse.Namespace) -> Target | None:
+    """The stack the options name, with the PynamoDB models bound to its tables; None (said why) if it is not there."""
+
+    def bound(target: Target) -> Target:
+        target.bind_models()
+        return target
+
+    return reach(ns, bound)
+
+
+def reach(ns: argparse.Namespace, use: Callable[[Target], T]) -> T | None:
+    """`use` applied to the stack the options name, or None after saying on stderr that no such stack answers.
+
+    Any failure while reaching it means "no such stack" to the operator: the exception's type is named,
+    never its text, which may quote a table or an address.
+    """
+    try:
+        return use(target_from(ns))
+    except Exception as exc:  # noqa: BLE001 - see above
+        where = "AWS" if ns.aws else ns.endpoint
+        print(f"no {ns.campaign}/{ns.stage} stack answers at {where} ({type(exc).__name__})", file=sys.stderr)
+        return None

@@ -7,7 +7,6 @@ here it would only add line-length refusals for fixtures with overlong lines.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,51 +14,20 @@ from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses, parseaddr
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from local.outbox import sent_emails
 from tests.conftest import dlq_messages
+from tests.unit.mailcorpus import CONTENT_ONLY_SPAM, DATA, Row, rows
 
 pytestmark = pytest.mark.integration
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-LABELS = DATA / "email_labels.csv"
 BATCH = 40
 
-NO_ACK_LABELS = frozenset({"bounce", "auto_reply", "complaint", "challenge_response", "delay_warning", "mdn", "spam"})
-# Spam with no header signal at all: SES's content filter would say FAIL (tests/unit/mailcorpus.py).
-CONTENT_ONLY_SPAM = frozenset(
-    {
-        "bounces_bounceparser/spam-bogus-email-in-report.msg",
-        "bounces_bounceparser/spam-with-badly-parsed-email.msg",
-        "bounces_bounceparser/spam-with-image.msg",
-        "emails_flanker/spam/broken-ctype.eml",
-        "emails_flanker/spam/broken-headers.eml",
-    }
-)
 OUTLOOK_MSG = "emails_mail_parser/mail_outlook_1"
 SES_HEADERS_CAP = 10 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    file: str
-    label: str
-    auto_submitted: str
-    precedence: str
-    list_id: str
-
-    @property
-    def must_not_ack(self) -> bool:
-        return (
-            self.label in NO_ACK_LABELS
-            or bool(self.list_id)
-            or self.precedence.strip().lower() in ("bulk", "list", "junk")
-            or (bool(self.auto_submitted) and self.auto_submitted.strip().lower() != "no")
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +35,6 @@ class Delivery:
     row: Row
     ses_id: str
     raw: bytes
-
-
-def rows() -> list[Row]:
-    with LABELS.open(encoding="utf-8", newline="") as fh:
-        return [
-            Row(r["file"], r["label"], r["auto_submitted"], r["precedence"], r["list_id"]) for r in csv.DictReader(fh)
-        ]
 
 
 def envelope_sender(raw: bytes) -> str:
@@ -190,7 +151,7 @@ BOUNCE_STRIDE = 3
 OTHER_STRIDE = 1
 
 
-def stack_sample(corpus: list[Row]) -> list[Row]:
+def stack_sample(corpus: tuple[Row, ...]) -> list[Row]:
     bounces = [r for r in corpus if r.label == "bounce"]
     other = [r for r in corpus if r.label == "other"]
     rare = [r for r in corpus if r.label not in ("bounce", "other")]
