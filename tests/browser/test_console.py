@@ -461,6 +461,9 @@ def test_resolve_and_next_by_keyboard(stack: Any, drain: Any, console: Callable[
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(re.escape(f"#/c/{first.conversation_id}") + "$"))
     page.wait_for_selector("#conv-view:not([hidden]) .msg")
+    # AND sees the resolution message ticked next to Resolve (the demo library has one for email)
+    expect(page.locator("#resolution-msg")).to_be_visible()
+    expect(page.locator("#act-resolution-msg")).to_be_checked()
     # AND presses e (resolve and next)
     page.keyboard.press("e")
     # THEN the first is resolved and another conversation of the list is open
@@ -469,6 +472,15 @@ def test_resolve_and_next_by_keyboard(stack: Any, drain: Any, console: Callable[
         timeout=15,
         describe=lambda: f"status is {store.get_conversation(first.conversation_id).status}",
     )
+    # AND its customer got the resolution message, and the banner says so by reference
+    wait_for(
+        lambda: [
+            m for m in sent_emails(stack.moto_data()) if first_addr in m["to"] and "marked your question" in m["text"]
+        ],
+        timeout=15,
+        describe=lambda: "no resolution mail",
+    )
+    expect(page.locator("#conv-banner")).to_contain_text(f"{first.conversation_id} resolved; the customer got")
     expect(page).to_have_url(re.compile(r"#/c/(?!" + re.escape(first.conversation_id) + r"$)[^/]+$"))
     assert page.evaluate("location.hash").removeprefix("#/c/") in ids
     screenshot(page, tmp_path, "resolved-next")
