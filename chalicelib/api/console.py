@@ -10,7 +10,7 @@ from chalicelib import aws
 from chalicelib.api.staff import json_body, staff_route
 from chalicelib.auth import Role, Staff
 from chalicelib.config import get_settings
-from chalicelib.console import actions, customers, detail, merge, presence, queues, search, staffadmin
+from chalicelib.console import actions, customers, detail, mentions, merge, presence, queues, search, staffadmin
 from chalicelib.reply import staff_reply
 from chalicelib.runtime import get_runtime
 
@@ -122,7 +122,14 @@ def patch_conversation(staff: Staff, conversation_id: str) -> dict[str, Any]:
 
 @staff_route(console_api, "/conversations/{conversation_id}/notes", methods=["POST"], content_types=_JSON)
 def add_note(staff: Staff, conversation_id: str) -> dict[str, Any]:
-    return actions.add_note(conversation_id, json_body(console_api), staff=staff, rt=get_runtime())
+    return mentions.add_note(
+        conversation_id,
+        json_body(console_api),
+        staff=staff,
+        rt=get_runtime(),
+        idp=aws.cognito_idp(),
+        pool_id=get_settings().cognito_user_pool_id,
+    )
 
 
 @staff_route(console_api, "/conversations/{conversation_id}/callback", methods=["POST"], content_types=_JSON)
@@ -157,9 +164,10 @@ def my_mentions(staff: Staff) -> dict[str, Any]:
     return search.mentioned(staff.username)
 
 
-@staff_route(console_api, "/staff", role=Role.ADMIN)
+@staff_route(console_api, "/staff")
 def list_staff(staff: Staff) -> list[dict[str, Any]]:
-    return staffadmin.list_staff(idp=aws.cognito_idp(), pool_id=get_settings().cognito_user_pool_id)
+    # Everyone may see who the colleagues are (mentions, assignment); only an admin sees emails and roles.
+    return staffadmin.staff_for(staff, idp=aws.cognito_idp(), pool_id=get_settings().cognito_user_pool_id)
 
 
 @staff_route(console_api, "/staff", methods=["POST"], role=Role.ADMIN, content_types=_JSON)

@@ -329,6 +329,7 @@ def _note(m: Any) -> dict[str, Any]:
         "author": meta.get("author"),
         "sent_by": m.sent_by,
         "mentions": list(meta.get("mentions") or []),
+        "source_id": m.source_id,
     }
 
 

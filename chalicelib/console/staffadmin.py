@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +68,46 @@ def list_staff(*, idp: CognitoIdentityProviderClient, pool_id: str) -> list[dict
     return sorted(out, key=lambda u: u["username"])
 
 
+# The colleagues' directory (mention completion, assignment) changes rarely: one ListUsers per container
+# and this many seconds, whatever the number of agents typing "@".
+DIRECTORY_TTL_SECONDS = 120.0
+_directory: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+
+
+def directory(
+    *, idp: CognitoIdentityProviderClient, pool_id: str, clock: Callable[[], float] = time.monotonic
+) -> list[dict[str, Any]]:
+    """The enabled staff members as `{username, name}`: what every colleague may see, cached per pool."""
+    cached = _directory.get(pool_id)
+    if cached is not None and clock() - cached[0] < DIRECTORY_TTL_SECONDS:
+        return cached[1]
+    out = []
+    token: str | None = None
+    while True:
+        listing = idp.list_users(UserPoolId=pool_id, Limit=PAGE, **({"PaginationToken": token} if token else {}))
+        for user in listing.get("Users", []):
+            if user.get("Enabled", True):
+                out.append({"username": user["Username"], "name": _attrs(user).get("name", "")})
+        token = listing.get("PaginationToken")
+        if not token:
+            break
+    found = sorted(out, key=lambda u: u["username"])
+    _directory[pool_id] = (clock(), found)
+    return found
+
+
+def forget_directory() -> None:
+    """After an invite, a role change or a disable: the next directory read asks Cognito again."""
+    _directory.clear()
+
+
+def staff_for(viewer: Staff, *, idp: CognitoIdentityProviderClient, pool_id: str) -> list[dict[str, Any]]:
+    """`GET /api/staff`: an admin gets the whole list (emails, roles, status), everyone else the directory."""
+    if viewer.has(Role.ADMIN):
+        return list_staff(idp=idp, pool_id=pool_id)
+    return directory(idp=idp, pool_id=pool_id)
+
+
 _EMAIL_RE = re.compile(r"^[^@\s]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 _USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
 
@@ -127,6 +168,7 @@ def invite(
             UserPoolId=pool_id, Username=username, UserAttributes=attrs, DesiredDeliveryMediums=["EMAIL"]
         )
         _set_role(idp, pool_id, username, role)
+    forget_directory()
     logger.info("staff invited", extra={"staff": username, "role": role.value, "by": by.username})
     audit.record(
         ddb, subject=f"staff#{username}", event="invite", actor=by.username, now=now, detail={"role": role.value}
@@ -162,6 +204,7 @@ def update(
             else:
                 idp.admin_disable_user(UserPoolId=pool_id, Username=username)
                 idp.admin_user_global_sign_out(UserPoolId=pool_id, Username=username)
+    forget_directory()
     logger.info("staff changed", extra={"staff": username, "fields": sorted(body), "by": by.username})
     changed = {k: body[k] for k in ("role", "enabled") if k in body}
     audit.record(ddb, subject=f"staff#{username}", event="staff_change", actor=by.username, now=now, detail=changed)

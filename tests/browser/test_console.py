@@ -579,6 +579,51 @@ def test_an_agent_is_told_of_a_mention_and_finds_the_conversation(
     expect(badge).to_have_text("1", timeout=40_000)
 
 
+def test_a_mention_is_completed_from_the_colleagues_and_mails_them(
+    stack: Any, drain: Any, console: Callable[..., Any], tmp_path: Path
+) -> None:
+    # GIVEN an agent on a conversation, writing an internal note
+    address = mailbox("mention-complete")
+    smtp_mail(stack, address, "Store credit", "Can I turn my refund into store credit?")
+    drain()
+    conv = email_conversation(address)
+    page = console("agent", f"#/c/{conv.conversation_id}")
+    page.wait_for_selector("#conv-view:not([hidden]) .msg")
+    page.keyboard.press("n")
+    # WHEN they type "@bl" (the start of a colleague's name)
+    page.keyboard.type("Could you take this one, @bl")
+    # THEN the colleagues matching it are offered, by username and name, never the agent themselves
+    options = page.locator("#mention-list li")
+    expect(options.first).to_have_attribute("data-username", "agent2")
+    assert "Blair Agent" in options.first.inner_text()
+    assert page.locator('#mention-list li[data-username="agent"]').count() == 0
+    screenshot(page, tmp_path, "mention-complete")
+    # WHEN they press Enter
+    page.keyboard.press("Enter")
+    # THEN the mention is completed in place and the list closes
+    assert page.input_value("#composer-text") == "Could you take this one, @agent2 "
+    expect(page.locator("#mention-list")).to_be_hidden()
+    # WHEN the note is added
+    page.keyboard.type("please")
+    page.keyboard.press("Control+Enter")
+    # THEN the colleague is mailed once, with the reference and no note text
+    wait_for(
+        lambda: [
+            m
+            for m in sent_emails(stack.moto_data())
+            if "agent2@staff.replydesk.test" in m["to"] and conv.conversation_id in m["subject"]
+        ],
+        timeout=15,
+        describe=lambda: "no mention mail to agent2",
+    )
+    (mail,) = [
+        m
+        for m in sent_emails(stack.moto_data())
+        if "agent2@staff.replydesk.test" in m["to"] and conv.conversation_id in m["subject"]
+    ]
+    assert "take this one" not in mail["text"]
+
+
 def test_template_inserted_with_the_keyboard_filled_previewed_and_sent(
     stack: Any, drain: Any, console: Callable[..., Any], tmp_path: Path
 ) -> None:

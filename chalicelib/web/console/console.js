@@ -35,6 +35,7 @@ const state = {
   customer: null,
   composer: { mode: "reply", key: null, template: null, offer: null, sending: false },
   picker: { items: [], active: 0, chosen: null, open: false },
+  mention: { items: [], active: 0, open: false },
   presenceState: "viewing",
   openHtml: new Set(),
   changing: Promise.resolve(true),
@@ -147,7 +148,8 @@ async function enter() {
   $("#campaign").textContent = [state.config.brand, state.config.name].filter(Boolean).join(" · ");
   show($("#admin-nav"), hasRole("admin"));
   renderViews();
-  if (hasRole("admin")) loadStaff().catch(() => {});
+  // Colleagues for @mention completion and assignment (an admin's list is the Staff page's, with roles).
+  (hasRole("admin") ? loadStaff() : loadColleagues()).catch(() => {});
   loadBrief().catch(() => {});
   await loadQueues();
   if (!location.hash || location.hash === "#" || location.hash === "#/") location.hash = "#/view/mine";
@@ -1154,6 +1156,7 @@ function wireComposer() {
     if (!ta.value.trim()) setPresence("viewing");
   });
   ta.addEventListener("keydown", (e) => {
+    if (state.mention.open && onMentionKey(e)) return;
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
       e.preventDefault();
       send();
@@ -1179,6 +1182,7 @@ function resetComposer() {
 
 function setMode(mode) {
   state.composer.mode = mode;
+  if (mode !== "note") closeMentions();
   $("#mode-reply").classList.toggle("active", mode === "reply");
   $("#mode-note").classList.toggle("active", mode === "note");
   $("#composer").classList.toggle("is-note", mode === "note");
@@ -1235,8 +1239,93 @@ function onComposerInput(e) {
       openPicker();
     }
   }
+  if (state.composer.mode === "note") suggestMentions(ta);
   setPresence(ta.value.trim() ? "composing" : "viewing");
   updateCounter();
+}
+
+// ------------------------------------------------------------------ @mention completion
+
+/** The "@abc" being typed just before the cursor, if any (an email address is not a mention). */
+function mentionAtCursor(ta) {
+  const before = ta.value.slice(0, ta.selectionStart);
+  const m = /(^|[^\w@.])@([\w.-]{0,40})$/.exec(before);
+  return m ? { start: before.length - m[2].length - 1, prefix: m[2].toLowerCase() } : null;
+}
+
+function suggestMentions(ta) {
+  const at = mentionAtCursor(ta);
+  const items = at
+    ? state.staff
+        .filter((s) => s.username !== myName())
+        .filter((s) => s.username.toLowerCase().startsWith(at.prefix) || (s.name || "").toLowerCase().split(/\s+/).some((w) => w.startsWith(at.prefix)))
+        .slice(0, 8)
+    : [];
+  state.mention = { items, active: 0, open: items.length > 0 };
+  renderMentions();
+}
+
+function renderMentions() {
+  const list = $("#mention-list");
+  const m = state.mention;
+  fill(
+    list,
+    m.items.map((s, i) =>
+      h(
+        "li",
+        {
+          role: "option",
+          class: i === m.active ? "active" : "",
+          "aria-selected": String(i === m.active),
+          "data-username": s.username,
+          // mousedown, not click: the textarea keeps its focus and its cursor.
+          onmousedown: (e) => {
+            e.preventDefault();
+            completeMention(s.username);
+          },
+        },
+        h("strong", {}, `@${s.username}`),
+        s.name ? h("span", { class: "muted small" }, ` ${s.name}`) : null
+      )
+    )
+  );
+  show(list, m.open);
+}
+
+function closeMentions() {
+  state.mention = { items: [], active: 0, open: false };
+  renderMentions();
+}
+
+function completeMention(username) {
+  const ta = $("#composer-text");
+  const at = mentionAtCursor(ta);
+  if (!at) return closeMentions();
+  const end = ta.selectionStart;
+  const insert = `@${username} `;
+  ta.value = ta.value.slice(0, at.start) + insert + ta.value.slice(end);
+  ta.selectionStart = ta.selectionEnd = at.start + insert.length;
+  state.composer.key = null;
+  closeMentions();
+  ta.focus();
+}
+
+/** Arrows move, Enter or Tab completes, Escape closes; true when the key was the list's. */
+function onMentionKey(e) {
+  const m = state.mention;
+  if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+    m.active = (m.active + (e.key === "ArrowDown" ? 1 : -1) + m.items.length) % m.items.length;
+    renderMentions();
+  } else if ((e.key === "Enter" || e.key === "Tab") && !e.ctrlKey && !e.metaKey) {
+    completeMention(m.items[m.active].username);
+  } else if (e.key === "Escape") {
+    closeMentions();
+  } else {
+    return false;
+  }
+  e.preventDefault();
+  e.stopPropagation();
+  return true;
 }
 
 async function send() {
@@ -1258,7 +1347,9 @@ async function send() {
   const id = encodeURIComponent(c.conversation_id);
   try {
     if (comp.mode === "note") {
-      await api.post(`conversations/${id}/notes`, { text, idempotency_key: comp.key });
+      const note = await api.post(`conversations/${id}/notes`, { text, idempotency_key: comp.key });
+      const missed = ((note && note.notified) || []).filter((n) => !n.sent);
+      if (missed.length) err.textContent = `Note saved; not mailed: ${missed.map((n) => `@${n.username} (${words(n.reason || "not sent")})`).join(", ")}.`;
     } else {
       const body = { text, idempotency_key: comp.key, wait_for_customer: $("#composer-wait").checked };
       if (comp.template) body.template = comp.template;
@@ -1558,6 +1649,11 @@ async function openStaff() {
   await loadStaff().catch((e) => {
     $("#staff-error").textContent = `Could not load the staff: ${e.message}`;
   });
+}
+
+async function loadColleagues() {
+  const answer = await api.get("staff");
+  state.staff = Array.isArray(answer) ? answer : [];
 }
 
 async function loadStaff() {
