@@ -11,6 +11,7 @@ from chalicelib.api.staff import json_body, staff_route
 from chalicelib.auth import Role, Staff
 from chalicelib.config import get_settings
 from chalicelib.console import actions, customers, detail, mentions, merge, presence, queues, search, staffadmin
+from chalicelib.console.access import queue_access
 from chalicelib.reply import staff_reply
 from chalicelib.runtime import get_runtime
 
@@ -33,14 +34,19 @@ def _viewers(conversation_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
 
 @staff_route(console_api, "/me")
 def me(staff: Staff) -> dict[str, Any]:
-    return staff.to_dict()
+    # `queues`: the queues this staff member works (per-queue access), in the campaign's order.
+    return {**staff.to_dict(), "queues": queue_access(staff).visible(get_runtime().campaign.queues)}
 
 
 @staff_route(console_api, "/queues")
 def list_queues(staff: Staff) -> list[dict[str, Any]]:
     rt = get_runtime()
     return queues.queue_counts(
-        ddb=aws.dynamodb(), table=rt.settings.conversations_table, campaign=rt.campaign, now=rt.clock()
+        ddb=aws.dynamodb(),
+        table=rt.settings.conversations_table,
+        campaign=rt.campaign,
+        now=rt.clock(),
+        access=queue_access(staff),
     )
 
 
@@ -58,6 +64,7 @@ def list_conversations(staff: Staff) -> Response:
         limit=queues.parse_limit(_query("limit")),
         now=rt.clock(),
         presence=_viewers,
+        access=queue_access(staff),
     )
     tag = queues.etag(page)
     headers: dict[str, str | list[str]] = {"ETag": tag, "Cache-Control": "private, no-cache"}
@@ -70,13 +77,15 @@ def list_conversations(staff: Staff) -> Response:
 def get_conversation(staff: Staff, conversation_id: str) -> dict[str, Any]:
     rt = get_runtime()
     viewers = _viewers([conversation_id]).get(conversation_id, [])
-    return detail.conversation_detail(conversation_id, now=rt.clock(), viewers=viewers, library=rt.templates)
+    return detail.conversation_detail(
+        conversation_id, now=rt.clock(), viewers=viewers, library=rt.templates, access=queue_access(staff)
+    )
 
 
 @staff_route(console_api, "/customers/{customer_id}")
 def get_customer(staff: Staff, customer_id: str) -> dict[str, Any]:
     get_runtime()  # binds the models to this stage's tables
-    return customers.customer_view(customer_id)
+    return customers.customer_view(customer_id, access=queue_access(staff))
 
 
 @staff_route(console_api, "/customers/merge", methods=["POST"], role=Role.SUPERVISOR, content_types=_JSON)
@@ -91,6 +100,7 @@ def reply_to_conversation(staff: Staff, conversation_id: str) -> dict[str, Any]:
 
     body = json_body(console_api)
     rt = get_runtime()
+    queue_access(staff).check_id(conversation_id)
     if body.get("offer_id"):
         library.check_offer(conversation_id, str(body["offer_id"]), rt=rt)  # before anything is sent
     result = staff_reply(
@@ -117,16 +127,20 @@ def reply_to_conversation(staff: Staff, conversation_id: str) -> dict[str, Any]:
 
 @staff_route(console_api, "/conversations/{conversation_id}", methods=["PATCH"], content_types=_JSON)
 def patch_conversation(staff: Staff, conversation_id: str) -> dict[str, Any]:
-    return actions.patch_conversation(conversation_id, json_body(console_api), staff=staff, rt=get_runtime())
+    rt = get_runtime()
+    queue_access(staff).check_id(conversation_id)
+    return actions.patch_conversation(conversation_id, json_body(console_api), staff=staff, rt=rt)
 
 
 @staff_route(console_api, "/conversations/{conversation_id}/notes", methods=["POST"], content_types=_JSON)
 def add_note(staff: Staff, conversation_id: str) -> dict[str, Any]:
+    rt = get_runtime()
+    queue_access(staff).check_id(conversation_id)
     return mentions.add_note(
         conversation_id,
         json_body(console_api),
         staff=staff,
-        rt=get_runtime(),
+        rt=rt,
         idp=aws.cognito_idp(),
         pool_id=get_settings().cognito_user_pool_id,
     )
@@ -134,12 +148,15 @@ def add_note(staff: Staff, conversation_id: str) -> dict[str, Any]:
 
 @staff_route(console_api, "/conversations/{conversation_id}/callback", methods=["POST"], content_types=_JSON)
 def request_callback(staff: Staff, conversation_id: str) -> dict[str, Any]:
-    return actions.request_callback(conversation_id, staff=staff, rt=get_runtime())
+    rt = get_runtime()
+    queue_access(staff).check_id(conversation_id)
+    return actions.request_callback(conversation_id, staff=staff, rt=rt)
 
 
 @staff_route(console_api, "/conversations/{conversation_id}/presence", methods=["POST"], content_types=_JSON)
 def post_presence(staff: Staff, conversation_id: str) -> dict[str, Any]:
     rt = get_runtime()
+    queue_access(staff).check_id(conversation_id)
     state = presence.parse_state(json_body(console_api).get("state"))
     viewers = presence.beat(
         ddb=aws.dynamodb(),
@@ -155,19 +172,24 @@ def post_presence(staff: Staff, conversation_id: str) -> dict[str, Any]:
 
 @staff_route(console_api, "/search")
 def search_everything(staff: Staff) -> dict[str, Any]:
-    return search.search(_query("q") or "", campaign=get_runtime().campaign)
+    return search.search(_query("q") or "", campaign=get_runtime().campaign, access=queue_access(staff))
 
 
 @staff_route(console_api, "/mentions")
 def my_mentions(staff: Staff) -> dict[str, Any]:
     get_runtime()  # binds the models to this stage's tables
-    return search.mentioned(staff.username)
+    return search.mentioned(staff.username, access=queue_access(staff))
 
 
 @staff_route(console_api, "/staff")
 def list_staff(staff: Staff) -> list[dict[str, Any]]:
     # Everyone may see who the colleagues are (mentions, assignment); only an admin sees emails and roles.
-    return staffadmin.staff_for(staff, idp=aws.cognito_idp(), pool_id=get_settings().cognito_user_pool_id)
+    return staffadmin.staff_for(
+        staff,
+        idp=aws.cognito_idp(),
+        pool_id=get_settings().cognito_user_pool_id,
+        queues=list(get_runtime().campaign.queues),
+    )
 
 
 @staff_route(console_api, "/staff", methods=["POST"], role=Role.ADMIN, content_types=_JSON)
@@ -192,4 +214,5 @@ def update_staff(staff: Staff, username: str) -> dict[str, Any]:
         by=staff,
         ddb=aws.dynamodb(),
         now=get_runtime().clock(),
+        queues=list(get_runtime().campaign.queues),
     )

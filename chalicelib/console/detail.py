@@ -8,6 +8,7 @@ from typing import Any
 import nh3
 
 from chalicelib import store, workflow
+from chalicelib.console.access import QueueAccess
 from chalicelib.console.sla import conversation_badge
 from chalicelib.errors import NotFound
 from chalicelib.models import ConversationModel, MessageModel
@@ -59,15 +60,23 @@ def _resolution_message(
 
 
 def conversation_detail(
-    conversation_id: str, *, now: datetime, viewers: list[dict[str, Any]] | None = None, library: Any | None = None
+    conversation_id: str,
+    *,
+    now: datetime,
+    viewers: list[dict[str, Any]] | None = None,
+    library: Any | None = None,
+    access: QueueAccess | None = None,
 ) -> dict[str, Any]:
     """The conversation view: two reads (the item, then one Query for its messages).
 
     `library` (the template store) tells whether a resolution message can go out; its reads are cached.
+    `access`: a conversation in a queue the agent does not work is a 403 before its messages are read.
     """
     conv = store.get_conversation(conversation_id)
     if conv is None:
         raise NotFound(f"no conversation {conversation_id}")
+    if access is not None:
+        access.check(conv)
     messages = store.conversation_messages(conversation_id)
     inbound = [m for m in messages if m.direction == "in" and m.sender]
     channel = reply_channel(inbound[-1].channel if inbound else None)

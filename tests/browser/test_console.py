@@ -327,13 +327,40 @@ def test_only_an_admin_gets_the_staff_panel(console: Callable[..., Any], tmp_pat
     # WHEN the admin makes them an agent and disables them
     invited.locator("select").select_option("agent")
     expect(invited.locator("select")).to_have_value("agent")
+    # AND gives them the refunds queue only
+    invited.get_by_label(f"{username} works refunds").check()
+    expect(invited.get_by_label(f"{username} works refunds")).to_be_checked()
+    expect(invited.locator(".staff-queues")).not_to_contain_text("every queue")
     invited.locator("button", has_text="Disable").click()
     # THEN the list (read back from Cognito) says so
-    expect(invited.locator("td").nth(4)).to_have_text("disabled")
+    expect(invited.locator("td").nth(5)).to_have_text("disabled")
     expect(invited.locator("select")).to_have_value("agent")
+    expect(invited.get_by_label(f"{username} works refunds")).to_be_checked()
+    expect(invited.get_by_label(f"{username} works general")).not_to_be_checked()
     assert admin.inner_text("#staff-error") == ""
-    expect(admin.locator("#staff-body tr", has_text="agent2").locator("td").nth(4)).to_have_text("active")
+    expect(admin.locator("#staff-body tr", has_text="agent2").locator("td").nth(5)).to_have_text("active")
     screenshot(admin, tmp_path, "staff")
+
+
+def test_an_agent_sees_only_their_queues_and_is_told_why_another_does_not_open(
+    stack: Any, console: Callable[..., Any], tmp_path: Path
+) -> None:
+    from tests.functional.test_console_read import make_conversation
+
+    # GIVEN agent2, who works every demo queue but the supervisors' escalation queue, and an escalated conversation
+    escalated = make_conversation(queue="supervisors")
+    page = console("agent2")
+    # THEN the navigation lists their queues only
+    nav = page.locator("#queues")
+    expect(nav).to_contain_text("General")
+    assert "Supervisors" not in nav.inner_text()
+    # WHEN they follow a link to the escalated conversation
+    page.evaluate("id => { location.hash = '#/c/' + id }", escalated.conversation_id)
+    # THEN it does not open, and the page says which queue it is in and what to do
+    expect(page.locator("#timeline")).to_contain_text(
+        f"{escalated.conversation_id} is in the supervisors queue, which is not one of yours"
+    )
+    screenshot(page, tmp_path, "queue-access")
 
 
 # ------------------------------------------------------------------ the common path

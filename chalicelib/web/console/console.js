@@ -1669,11 +1669,12 @@ async function loadStaff() {
       const enabled = s.enabled !== false;
       return h(
         "tr",
-        {},
+        { "data-username": s.username },
         h("td", {}, s.username),
         h("td", {}, s.name || ""),
         h("td", {}, s.email || ""),
         h("td", {}, role),
+        h("td", { class: "staff-queues" }, staffQueues(s)),
         h("td", {}, enabled ? STAFF_STATUS[s.status] || words(String(s.status || "active").toLowerCase()) : "disabled"),
         h(
           "td",
@@ -1686,6 +1687,24 @@ async function loadStaff() {
       );
     })
   );
+}
+
+/** An agent's queues as boxes (their `queue-<id>` groups; none ticked: every queue); others see all. */
+function staffQueues(s) {
+  const role = s.role || "agent";
+  if (role !== "agent") return h("span", { class: "muted small" }, "all queues");
+  const all = (state.config.queues || []).map((q) => q.id || q);
+  const mine = new Set(s.queues || []);
+  const boxes = all.map((q) => {
+    const box = h("input", { type: "checkbox", value: q, checked: mine.has(q), "aria-label": `${s.username} works ${q}` });
+    box.addEventListener("change", (e) => {
+      const row = e.target.closest("td");
+      const chosen = [...row.querySelectorAll("input:checked")].map((b) => b.value);
+      updateStaff(s.username, { queues: chosen });
+    });
+    return h("label", { class: "small queue-box" }, box, ` ${q}`);
+  });
+  return [boxes, mine.size ? null : h("span", { class: "muted small" }, " (none ticked: every queue)")];
 }
 
 async function updateStaff(username, fields) {
