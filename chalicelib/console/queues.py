@@ -187,11 +187,24 @@ def _customers(ids: set[str]) -> dict[str, CustomerModel]:
     return {c.customer_id: c for c in CustomerModel.batch_get(list(ids))}
 
 
+def contact_of(customer: CustomerModel | None) -> str:
+    """What staff call a customer who gave no name (an SMS sender): the first proven address or number."""
+    if customer is None:
+        return ""
+    for identity in sorted(customer.identities or ()):
+        return identity.partition("#")[2]
+    return ""
+
+
 def row(conv: ConversationModel, customer: CustomerModel | None, now: datetime, viewers: list[Any]) -> dict[str, Any]:
     return {
         "conversation_id": conv.conversation_id,
         "reference": conv.reference,
-        "customer": {"customer_id": conv.customer_id, "name": customer.name if customer else ""},
+        "customer": {
+            "customer_id": conv.customer_id,
+            "name": customer.name if customer else "",
+            "contact": contact_of(customer),
+        },
         "channel": conv.channel,
         "subject": conv.subject,
         "topic": conv.topic,

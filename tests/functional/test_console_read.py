@@ -129,6 +129,22 @@ def test_mine_unassigned_and_breached_views(stack: Any, agent: dict[str, str]) -
     assert late.conversation_id in breached and free.conversation_id not in breached
 
 
+def test_a_customer_without_a_name_is_listed_by_their_number(stack: Any, agent: dict[str, str]) -> None:
+    # GIVEN an SMS customer, who gives no name, and one who wrote by mail with a name
+    texter = f"cus_{uuid.uuid4().hex[:10]}"
+    CustomerModel(customer_id=texter, identities={"phone#+46701112233"}, channels={"sms"}).save()
+    named = f"cus_{uuid.uuid4().hex[:10]}"
+    CustomerModel(customer_id=named, name="Maja", identities={"email#maja@customer.test"}).save()
+    sms = make_conversation(queue="refunds", customer_id=texter)
+    mail = make_conversation(queue="refunds", customer_id=named)
+    # WHEN the agent lists the queue
+    with Client(stack.app_module.app) as client:
+        rows = {r["conversation_id"]: r["customer"] for r in pages(client, agent, "queue=refunds&limit=50")}
+    # THEN the row carries the number to show instead of an internal id, and the name where there is one
+    assert rows[sms.conversation_id] == {"customer_id": texter, "name": "", "contact": "+46701112233"}
+    assert rows[mail.conversation_id]["name"] == "Maja"
+
+
 def test_queue_counts(stack: Any, agent: dict[str, str]) -> None:
     with Client(stack.app_module.app) as client:
         before = {q["queue"]: q for q in client.http.get("/api/queues", headers=agent).json_body}

@@ -424,7 +424,7 @@ function renderList() {
           },
         },
         h("td", { class: "ref" }, row.reference || row.conversation_id),
-        h("td", { class: "customer-cell" }, (row.customer && (row.customer.name || row.customer.customer_id)) || ""),
+        h("td", { class: "customer-cell" }, (row.customer && (row.customer.name || row.customer.contact || row.customer.customer_id)) || ""),
         h("td", {}, channelPill(row.channel)),
         h("td", {}, words(row.topic)),
         h("td", { class: "lang" }, row.language || ""),
