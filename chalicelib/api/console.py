@@ -10,7 +10,18 @@ from chalicelib import aws
 from chalicelib.api.staff import json_body, staff_route
 from chalicelib.auth import Role, Staff
 from chalicelib.config import get_settings
-from chalicelib.console import actions, customers, detail, mentions, merge, presence, queues, search, staffadmin
+from chalicelib.console import (
+    actions,
+    customers,
+    detail,
+    gauge,
+    mentions,
+    merge,
+    presence,
+    queues,
+    search,
+    staffadmin,
+)
 from chalicelib.console.access import queue_access
 from chalicelib.reply import staff_reply
 from chalicelib.runtime import get_runtime
@@ -41,9 +52,11 @@ def me(staff: Staff) -> dict[str, Any]:
 @staff_route(console_api, "/queues")
 def list_queues(staff: Staff) -> list[dict[str, Any]]:
     rt = get_runtime()
-    return queues.queue_counts(
+    # The counts of a gauge refreshed every minute (console/gauge.py): one GetItem per poll.
+    return gauge.cached_counts(
         ddb=aws.dynamodb(),
-        table=rt.settings.conversations_table,
+        presence_table=rt.settings.presence_table,
+        conversations_table=rt.settings.conversations_table,
         campaign=rt.campaign,
         now=rt.clock(),
         access=queue_access(staff),

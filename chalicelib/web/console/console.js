@@ -273,7 +273,7 @@ async function loadQueues() {
         {},
         h(
           "a",
-          { href: `#/queue/${encodeURIComponent(q.queue)}`, dataset: { queue: q.queue }, title: `${q.open || 0} open, ${q.breached || 0} breached, ${q.unassigned || 0} unassigned` },
+          { href: `#/queue/${encodeURIComponent(q.queue)}`, dataset: { queue: q.queue }, title: `${q.open || 0} open, ${q.breached || 0} breached, ${q.unassigned || 0} unassigned${q.as_of ? ` (counted ${fmtTime(q.as_of)})` : ""}` },
           q.label || q.queue,
           q.breached ? h("span", { class: "count breached" }, String(q.breached)) : null,
           h("span", { class: "count" }, String(q.open || 0))
