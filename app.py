@@ -76,7 +76,9 @@ def submit_contact() -> Response:
     body = request.raw_body if isinstance(request.raw_body, bytes) else (request.raw_body or "").encode()
     with http_errors():
         source_ip = str((request.context.get("identity") or {}).get("sourceIp") or "")
-        accepted = pages.submit(body, request.headers.get("content-type", ""), source_ip)
+        accepted = pages.submit(
+            body, request.headers.get("content-type", ""), source_ip, request.headers.get("accept-language", "")
+        )
     return pages.accepted_response(accepted, request.headers.get("accept", ""))
 
 

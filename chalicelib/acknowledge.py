@@ -73,7 +73,7 @@ def template_context(
             "sms_number": campaign.sms.number,
             # A retired campaign's acks carry the closing message instead (templates branch on it).
             "closed": campaign.closing.closed,
-            "closing_message": campaign.closing.message,
+            "closing_message": campaign.closing.message_for(language),
             "closing_url": campaign.closing.next_url or "",
         },
         "faq": campaign.faq.get(topic or "", ""),

@@ -89,8 +89,13 @@ def cognito_idp() -> CognitoIdentityProviderClient:
     return _client("cognito-idp")  # type: ignore[no-any-return]
 
 
+@functools.cache
+def secretsmanager() -> Any:  # its stubs are not a dependency
+    return _client("secretsmanager")
+
+
 def clear_caches() -> None:
     """Forget every client and the settings (tests, and the local stack after a reset)."""
-    for factory in (s3, sqs, sns, ses, dynamodb, stepfunctions, cloudwatch, cognito_idp, _session):
+    for factory in (s3, sqs, sns, ses, dynamodb, stepfunctions, cloudwatch, cognito_idp, secretsmanager, _session):
         factory.cache_clear()
     get_settings.cache_clear()

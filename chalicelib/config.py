@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,8 @@ ENV_COGNITO_JWKS_URL = "COGNITO_JWKS_URL"
 ENV_TEMPLATES_TABLE = "TEMPLATES_TABLE"
 ENV_CSAT_SECRET = "CSAT_SECRET"  # noqa: S105 - the variable's name, not a secret
 ENV_PUBLIC_URL = "PUBLIC_URL"
+# The stack's Secrets Manager secret (name or ARN) that keys the erased identities' hashes (chalicelib/gdpr).
+ENV_ERASURE_KEY_SECRET = "ERASURE_KEY_SECRET"  # noqa: S105 - the variable's name, not a secret
 
 _REQUIRED = {
     "raw_bucket": ENV_RAW_BUCKET,
@@ -159,6 +162,8 @@ class Settings:
     templates_table: str
     csat_secret: str = field(repr=False)  # signs the one-click rating links
     public_url: str | None = None  # where customers reach the stack's public routes (rating links)
+    # Keys the erased identities' hashes; only erasure and the erased-suppression check need it.
+    erasure_key_secret: str | None = None
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: str) -> Settings:
@@ -211,6 +216,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: str) ->
         region=region,
         endpoint_url=endpoint,
         public_url=public_url,
+        erasure_key_secret=env.get(ENV_ERASURE_KEY_SECRET, "").strip() or None,
         **values,
     )
 
@@ -383,13 +389,29 @@ class Alarms:
     sla_miss_rate: float = 0.2  # share of SLA outcomes missed over an hour
 
 
+class ClosingMail(StrEnum):
+    """What mail to a closed campaign gets: the closing message as a final auto-reply, or an SMTP bounce."""
+
+    AUTO_REPLY = "auto_reply"
+    BOUNCE = "bounce"
+
+
 @dataclass(frozen=True, slots=True)
 class Closing:
-    """A retired campaign (`closing.closed`): the form shows `message`, mail and SMS get it as the ack."""
+    """A retired campaign (`closing.closed`): the form shows the message, mail and SMS get it as the ack.
+
+    `messages` is the closing message per language; `message` is the default language's.
+    """
 
     closed: bool = False
     message: str = ""
     next_url: str | None = None  # where customers go instead (shown on the contact page and in acks)
+    messages: Mapping[str, str] = field(default_factory=dict)
+    mail: ClosingMail = ClosingMail.AUTO_REPLY
+
+    def message_for(self, language: str | None) -> str:
+        """The closing message in `language`, else the default language's."""
+        return self.messages.get(language or "", "") or self.message
 
 
 @dataclass(frozen=True, slots=True)
@@ -725,7 +747,7 @@ def parse_campaign(data: Any, source: str = "campaign") -> Campaign:
     guard = _guard_settings(data, chk)
     web_form = _web_form_limits(data, chk)
     alarms = _parse_alarms(data, chk)
-    closing = _parse_closing(data, chk)
+    closing = _parse_closing(data, chk, tuple(languages))
 
     if chk.problems:
         raise ConfigError(source, chk.problems)
@@ -761,16 +783,38 @@ def parse_campaign(data: Any, source: str = "campaign") -> Campaign:
     )
 
 
-def _parse_closing(data: Mapping[str, Any], chk: _Checker) -> Closing:
+def _parse_closing(data: Mapping[str, Any], chk: _Checker, languages: tuple[str, ...]) -> Closing:
     spec = chk.get(data, "closing", "", dict, required=False, default={})
     closed = chk.get(spec, "closed", "closing", bool, required=False, default=False)
-    message = chk.get(spec, "message", "closing", str, required=False, default="").strip()
+    raw = spec.get("message", "")
+    default = languages[0] if languages else ""
+    messages: dict[str, str] = {}
+    if isinstance(raw, str):
+        # A plain string is the default language's message (the other languages then lack one).
+        if raw.strip():
+            messages[default] = raw.strip()
+    elif isinstance(raw, dict):
+        for lang, text in raw.items():
+            if lang not in languages:
+                chk.fail(f"closing.message.{lang}", f"is not one of the campaign's languages ({', '.join(languages)})")
+            elif not isinstance(text, str) or not text.strip():
+                chk.fail(f"closing.message.{lang}", "must be a non-empty text")
+            else:
+                messages[str(lang)] = text.strip()
+    else:
+        chk.fail("closing.message", "must be a text or a mapping of language to text")
+    message = messages.get(default, "")
     next_url = chk.get(spec, "next_url", "closing", str, required=False)
     if closed and not message:
-        chk.fail("closing.message", "is required when closing.closed is true (customers are told it)")
+        where = "closing.message" if not messages else f"closing.message.{default}"
+        chk.fail(where, f"is required when closing.closed is true (customers are told it; default language {default})")
     if next_url is not None and not re.match(r"^https://[^\s]+$", next_url):
         chk.fail("closing.next_url", f"must be an https URL, got {next_url!r}")
-    return Closing(closed=bool(closed), message=message, next_url=next_url)
+    mail = chk.get(spec, "mail", "closing", str, required=False, default=ClosingMail.AUTO_REPLY.value)
+    if mail not in tuple(ClosingMail):
+        chk.fail("closing.mail", f"must be one of {', '.join(ClosingMail)}, got {mail!r}")
+        mail = ClosingMail.AUTO_REPLY.value
+    return Closing(closed=bool(closed), message=message, next_url=next_url, messages=messages, mail=ClosingMail(mail))
 
 
 def _guard_settings(data: Mapping[str, Any], chk: _Checker) -> GuardSettings:

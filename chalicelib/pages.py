@@ -211,7 +211,13 @@ def render_contact_page(campaign: Campaign, faqs: dict[str, dict[str, str]]) -> 
         return (
             _env()
             .get_template("closed.html")
-            .render(brand=campaign.brand, message=campaign.closing.message, next_url=campaign.closing.next_url)
+            .render(
+                brand=campaign.brand,
+                message=campaign.closing.message,
+                messages={lang: campaign.closing.message_for(lang) for lang in campaign.languages},
+                default_language=campaign.default_language,
+                next_url=campaign.closing.next_url,
+            )
         )
     labels = page_labels(campaign)
     return (
@@ -232,13 +238,28 @@ def render_contact_page(campaign: Campaign, faqs: dict[str, dict[str, str]]) -> 
     )
 
 
-def submit(body: bytes, content_type: str, source_ip: str = "") -> web.Accepted:
+def preferred_language(accept_language: str, languages: tuple[str, ...]) -> str | None:
+    """The first of the campaign's languages the browser asks for (`Accept-Language`, by q), or None."""
+    ranked = []
+    for i, part in enumerate(accept_language.split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                continue
+        ranked.append((-q, i, tag.strip().split("-")[0].lower()))
+    return next((lang for _q, _i, lang in sorted(ranked) if lang in languages), None)
+
+
+def submit(body: bytes, content_type: str, source_ip: str = "", accept_language: str = "") -> web.Accepted:
     """Rate-limit, validate, store raw, enqueue; raises ValidationError (TooManyRequests) for a 4xx (429)."""
     settings = get_settings()
     campaign = get_campaign()
     if campaign.closing.closed:
         count(Metric.MESSAGES_REJECTED, channel="web", reason="campaign_closed")
-        raise CampaignClosed(campaign.closing.message)
+        raise CampaignClosed(campaign.closing.message_for(preferred_language(accept_language, campaign.languages)))
     bind_models(settings)
     now = datetime.now(UTC)
     try:
@@ -272,4 +293,6 @@ def accepted_response(accepted: web.Accepted, accept_header: str) -> Response:
 
 def health() -> dict[str, Any]:
     settings = get_settings()
-    return {"status": "ok", "campaign": settings.campaign, "stage": settings.stage}
+    # `closed`: whether this running stack has read a retired campaign file (`campaign retire` checks it).
+    closed = get_campaign().closing.closed
+    return {"status": "ok", "campaign": settings.campaign, "stage": settings.stage, "closed": closed}

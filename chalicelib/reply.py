@@ -97,6 +97,12 @@ def _deliver(
     return deliver_email(effect, compose, to=sender, rt=rt, sent_by=sent_by)
 
 
+def send_final_message(conv: ConversationModel, *, effect: Effect, text: str, sent_by: str, rt: Runtime) -> Delivered:
+    """An automatic last answer (a retired campaign's closing message) in the reply wrapper, on the
+    conversation's channel, through the outbox like any reply; no clock or follow-up follows it."""
+    return _deliver(conv, effect=effect, purpose="reply", staff_text=text, sent_by=sent_by, rt=rt, auto_submitted=True)
+
+
 def _ref(template_id: str, version: int, language: str, chosen: TemplateRef | None) -> TemplateRef:
     return chosen if chosen is not None else TemplateRef(template_id, version, language)
 

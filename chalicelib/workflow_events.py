@@ -89,4 +89,8 @@ def handle_workflow_event(data: dict[str, Any], rt: Runtime) -> dict[str, Any]:
         indices.observe_auto_resolution(conversation_id, data.get("at"), rt.campaign)
         logger.info("auto resolved")
         return {"action": action}
+    if action in ("retire_close", "retire_reassign"):
+        from chalicelib.campaign.winddown import handle_retire_event
+
+        return handle_retire_event(data, rt)
     raise InvalidInput(f"unknown workflow action {action!r}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from chalicelib.campaign.layout import PROJECT_ROOT, CampaignLayout
 
@@ -129,108 +128,6 @@ def register(parser: argparse.ArgumentParser) -> None:
     chk.add_argument("--root", default=str(PROJECT_ROOT), help=root_help)
     chk.add_argument("--train", action="store_true", help="train the topic model if missing or stale")
     chk.set_defaults(func=_check)
-    _register_retire(sub)
+    from cli.retire_cmd import register_retire
 
-
-def _retire(ns: argparse.Namespace) -> int:
-    from chalicelib.campaign.retire import archive, plan, plan_text
-    from chalicelib.config import load_campaign
-    from cli.ops_target import target_from
-    from cli.template import merge_template
-
-    if ns.step == "stop-intake" and not ns.dry_run:
-        from chalicelib.campaign.retire import close_intake
-
-        layout = CampaignLayout(ns.name, Path(ns.root))
-        changed = close_intake(layout)
-        print(
-            f"{layout.rel(layout.campaign_file)}: closing.closed is {'now' if changed else 'already'} true. "
-            f"It takes effect when the stack restarts: `replydesk local --campaign {ns.name}`, or "
-            f"`replydesk package --campaign {ns.name} --stage {ns.stage}` and deploy."
-        )
-        return 0
-    campaign = load_campaign(ns.name, CampaignLayout(ns.name, Path(ns.root)).campaigns_dir)
-    ns.campaign = ns.name
-    if ns.dry_run:
-        from chalicelib.ops.stack import StackNames
-
-        # Names only: the plan needs no running stack (the account is the local emulator's unless --aws).
-        names = (
-            target_from(ns).names if ns.aws else StackNames(ns.name, ns.stage, ns.region or "us-east-1", "123456789012")
-        )
-        steps = plan(campaign, names, merge_template(campaign, ns.stage))
-        print(f"retiring campaign {ns.name!r} stage {ns.stage!r} would, in order:\n{plan_text(steps)}")
-        return 0
-    if ns.step is None:
-        print(
-            "replydesk campaign retire: handling open conversations is not built, so a whole retire is not "
-            "either; run the built steps one by one: `--step stop-intake` (then restart or redeploy), "
-            "`--step archive`, `--step delete-stack` (local stack only). `--dry-run` lists every step.",
-            file=sys.stderr,
-        )
-        return 2
-    target = target_from(ns)
-    if ns.step == "delete-stack":
-        return _delete_stack(ns, campaign, target)
-    target.bind_models()
-    result = archive(campaign, target.names, s3=target.client("s3"))
-    print(
-        f"archived campaign {ns.name!r} into s3://{result.bucket}/: {result.customers} customers "
-        f"({result.skipped} merged or empty skipped), {len(result.days)} days, {result.conversations} conversations, "
-        f"{result.messages} messages"
-    )
-    return 0
-
-
-def _delete_stack(ns: argparse.Namespace, campaign: Any, target: Any) -> int:
-    from botocore.exceptions import ClientError
-
-    from chalicelib.campaign.retire import archive_bucket
-    from cli.template import merge_template
-
-    if ns.aws:
-        print(
-            "replydesk campaign retire --step delete-stack: not built for --aws (only the local stack)", file=sys.stderr
-        )
-        return 2
-    bucket = archive_bucket(target.names)
-    try:
-        target.client("s3").head_object(Bucket=bucket, Key="manifest.json")
-    except ClientError:
-        print(
-            f"replydesk campaign retire: no archive in s3://{bucket}/ yet: run `--step archive` first", file=sys.stderr
-        )
-        return 1
-    from local.teardown import leftovers, teardown
-
-    template = merge_template(campaign, ns.stage)
-    done = teardown(template, client=target.client, region=target.region)
-    left = leftovers(template, client=target.client, region=target.region)
-    print(f"deleted {len(done.deleted)} resources of {target.names.prefix}; kept {len(done.kept)} (retention):")
-    print("\n".join(f"  kept {k}" for k in done.kept))
-    if left:
-        print("still there:\n" + "\n".join(f"  {x}" for x in left), file=sys.stderr)
-        return 1
-    print(
-        f"the archive stays in s3://{bucket}/. Stop `replydesk local` now: nothing of the stack runs in the emulator."
-    )
-    return 0
-
-
-def _register_retire(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from cli.ops_target import LOCAL_ENDPOINT
-
-    ret = sub.add_parser("retire", help="end a campaign: --dry-run lists every step; --step runs a built one")
-    ret.add_argument("name")
-    ret.add_argument("--stage", default="dev")
-    ret.add_argument("--dry-run", action="store_true", help="print every step and what it touches, do nothing")
-    ret.add_argument(
-        "--step",
-        choices=("stop-intake", "archive", "delete-stack"),
-        help="run one built step now (delete-stack: local stack only)",
-    )
-    ret.add_argument("--root", default=str(PROJECT_ROOT), help="project checkout holding the campaign file")
-    ret.add_argument("--endpoint", default=LOCAL_ENDPOINT, help="the local stack's moto endpoint (default %(default)s)")
-    ret.add_argument("--aws", action="store_true", help="the deployed stage, with your usual AWS credentials")
-    ret.add_argument("--region", default=None)
-    ret.set_defaults(func=_retire)
+    register_retire(sub)

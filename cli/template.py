@@ -55,12 +55,16 @@ def merge_template(campaign: Campaign, stage: str) -> dict[str, Any]:
 
 def _generate(template: dict[str, Any], campaign: Campaign, stage: str) -> None:
     """Fill in what chalicelib.ops builds from the metric definitions: the dashboard body and the alarms."""
+    from chalicelib.campaign.retire import bounce_action
     from chalicelib.ops import alarms, dashboard
 
     for res in template["Resources"].values():
         props = res.get("Properties", {})
         if props.get("DashboardBody") == {GENERATE: "dashboard"}:
             props["DashboardBody"] = {"Fn::Sub": dashboard.body_text(campaign, stage)}
+    rule = template["Resources"].get("ReceiptRule", {}).get("Properties", {}).get("Rule")
+    if rule is not None and (bounce := bounce_action(campaign)) is not None:
+        rule["Actions"].append(bounce)  # a closed campaign that bounces its mail (closing.mail: bounce)
     for lid, res in alarms.alarm_resources(campaign, stage).items():
         if lid in template["Resources"]:
             raise ValueError(f"generated alarm {lid} clashes with a resource of infra/template.yaml")

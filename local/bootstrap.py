@@ -150,6 +150,7 @@ class Bootstrap:
             "AWS::Cognito::UserPool": self.user_pool,
             "AWS::Cognito::UserPoolClient": self.user_pool_client,
             "AWS::Cognito::UserPoolGroup": self.user_pool_group,
+            "AWS::SecretsManager::Secret": self.secret,
         }
 
     def client(self, service: str) -> Any:
@@ -266,6 +267,20 @@ class Bootstrap:
     def receipt_rule(self, lid: str, p: dict[str, Any]) -> Created:
         self.client("ses").create_receipt_rule(RuleSetName=p["RuleSetName"], Rule=p["Rule"])
         return Created(lid, "AWS::SES::ReceiptRule", p["Rule"]["Name"])
+
+    def secret(self, lid: str, p: dict[str, Any]) -> Created:
+        """A generated secret, as CloudFormation's GenerateSecretString makes it; one retained from an
+        earlier run is kept as it is (its hashes stay matchable)."""
+        import secrets
+
+        sm = self.client("secretsmanager")
+        try:
+            arn = sm.describe_secret(SecretId=p["Name"])["ARN"]
+        except sm.exceptions.ResourceNotFoundException:
+            length = int(p.get("GenerateSecretString", {}).get("PasswordLength", 32))
+            value = secrets.token_hex(length)[:length]
+            arn = sm.create_secret(Name=p["Name"], Description=p.get("Description", ""), SecretString=value)["ARN"]
+        return Created(lid, "AWS::SecretsManager::Secret", arn, {"Id": arn})
 
     def alarm(self, lid: str, p: dict[str, Any]) -> Created:
         kwargs = {

@@ -8,7 +8,11 @@ import queue
 import sys
 import threading
 import time
-from typing import Any, TextIO
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from local.alarms import SampleStore
 
 log = logging.getLogger("replydesk.local.emf")
 
@@ -40,6 +44,14 @@ def metric_data(blob: dict[str, Any]) -> tuple[str, list[dict[str, Any]]] | None
     return namespace, out
 
 
+def _timestamp(blob: dict[str, Any]) -> datetime:
+    """The EMF blob's own time (milliseconds since the epoch), else now."""
+    ms = blob.get("_aws", {}).get("Timestamp")
+    if isinstance(ms, int | float):
+        return datetime.fromtimestamp(ms / 1000, UTC)
+    return datetime.now(UTC)
+
+
 class _Tee:
     def __init__(self, inner: TextIO, sink: queue.Queue[str]) -> None:
         self.inner = inner
@@ -58,8 +70,10 @@ class _Tee:
 
 
 class EmfForwarder:
-    def __init__(self, cloudwatch: Any) -> None:
+    def __init__(self, cloudwatch: Any, samples: SampleStore | None = None) -> None:
         self.cloudwatch = cloudwatch
+        # Each forwarded value with its EMF timestamp: local/alarms.py takes percentiles over them.
+        self.samples = samples
         self.lines: queue.Queue[str] = queue.Queue()
         self.forwarded = 0
         self._original: TextIO | None = None
@@ -93,7 +107,8 @@ class EmfForwarder:
     def _forward(self, text: str) -> None:
         for line in text.splitlines():
             try:
-                parsed = metric_data(json.loads(line))
+                blob = json.loads(line)
+                parsed = metric_data(blob)
             except (ValueError, TypeError):
                 continue
             if not parsed or not parsed[1]:
@@ -105,3 +120,6 @@ class EmfForwarder:
                 self.forwarded += len(data)
             except Exception:
                 log.exception("forwarding metrics failed")
+                continue
+            if self.samples is not None:
+                self.samples.record(namespace, data, _timestamp(blob))

@@ -20,7 +20,7 @@ from moto.server import ThreadedMotoServer
 
 from chalicelib.config import load_campaign
 from cli.template import merge_template
-from local.alarms import AlarmEvaluator
+from local.alarms import AlarmEvaluator, SampleStore
 from local.bootstrap import Bootstrap, Created, Resolver
 from local.emf import EmfForwarder
 from local.emulator import fast_queries, light_transactions, track_only
@@ -223,11 +223,13 @@ class LocalStack:
         if self.pump_threads:
             self.pump.start()
         self.scheduler = Scheduler(schedules_for(self.app_module, self.region), self.region)
-        self.alarms = AlarmEvaluator(self.client("cloudwatch"))
+        # The values the EMF forwarder sends, kept for the percentile alarms moto cannot compute.
+        self.metric_samples = SampleStore()
+        self.alarms = AlarmEvaluator(self.client("cloudwatch"), samples=self.metric_samples)
         if self.pump_threads:
             self.scheduler.start()
             self.alarms.start()
-        self.emf = EmfForwarder(self.client("cloudwatch")) if self.forward_metrics else None
+        self.emf = EmfForwarder(self.client("cloudwatch"), self.metric_samples) if self.forward_metrics else None
         if self.emf is not None:
             self.emf.install()
         self._start_api()

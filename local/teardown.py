@@ -26,6 +26,7 @@ _NAME_PROPERTY = {
     "AWS::CloudWatch::Dashboard": "DashboardName",
     "AWS::Athena::WorkGroup": "Name",
     "AWS::Cognito::UserPool": "UserPoolName",
+    "AWS::SecretsManager::Secret": "Name",
 }
 # Deleted with their parent (a rule with its rule set, a subscription with its topic, ...).
 _WITH_PARENT = {

@@ -155,6 +155,13 @@ def _check_templates(campaign: Campaign, layout: CampaignLayout, report: CheckRe
                         if not problem.startswith("library")
                         else f"{lib}: {problem.removeprefix('library.yaml: ')}"
                     )
+    if campaign.closing.closed or campaign.closing.messages:
+        for lang in campaign.languages:
+            if lang not in campaign.closing.messages:
+                report.problems.append(
+                    f"{layout.rel(layout.campaign_file)}: closing.message has no text in {lang} (customers "
+                    f"writing in {lang} would be told the {campaign.default_language} one)"
+                )
     if campaign.closing.closed:
         # Closed, the acks are the final auto-reply: one that ignores campaign.closed sends the usual ack.
         for lang in campaign.languages:

@@ -105,6 +105,26 @@ def _q(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+# The closing message in the starter languages; another language gets the English text to translate.
+CLOSING_TEXTS = {
+    "en": "The {brand} campaign has ended. Thank you for writing to us.",
+    "sv": "Kampanjen {brand} är avslutad. Tack för att du skrev till oss.",
+    "de": "Die Kampagne {brand} ist beendet. Danke für Ihre Nachricht.",
+    "fr": "La campagne {brand} est terminée. Merci de nous avoir écrit.",
+    "es": "La campaña {brand} ha terminado. Gracias por escribirnos.",
+}
+
+
+def closing_messages(brand: str, languages: Sequence[str], *, indent: str) -> str:
+    """YAML lines `lang: "text"` of the closing message, one per campaign language."""
+    lines = []
+    for lang in languages:
+        text = CLOSING_TEXTS.get(lang, CLOSING_TEXTS["en"]).format(brand=brand)
+        mark = "" if lang in CLOSING_TEXTS else "  # English: translate it"
+        lines.append(f"{indent}{lang}: {_q(text)}{mark}")
+    return "\n".join(lines)
+
+
 def _qlist(values: Sequence[str]) -> str:
     return "[" + ", ".join(_q(v) for v in values) + "]"
 
@@ -252,10 +272,14 @@ analytics:
 
 # A retired campaign (`replydesk campaign retire {o.name} --step stop-intake` sets closed: true; it takes
 # effect when the stack restarts or is redeployed): the contact page shows the message instead of the
-# form (a post gets 410), and mail and SMS are acknowledged with it instead of the usual ack.
+# form (a post gets 410), and mail and SMS are acknowledged with it instead of the usual ack. The
+# message per language (`campaign check` names a missing one); mail: auto_reply (the message as the
+# final ack) or bounce (SES refuses the mail; nothing is acknowledged).
 closing:
   closed: false
-  message: {_q(f"The {o.brand_name} campaign has ended. Thank you for writing to us.")}
+  message:
+{closing_messages(o.brand_name, o.languages, indent="    ")}
+  mail: auto_reply
   # next_url: https://www.example.com/support
 """
 

@@ -15,7 +15,7 @@ from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
 
 from chalicelib.errors import NotFound
-from chalicelib.gdpr.hashing import hashed_identity
+from chalicelib.gdpr.hashing import identity_hashes
 from chalicelib.gdpr.subject import Subject
 from chalicelib.models import ConversationModel, CustomerModel, IdentityModel, MessageModel, SuppressionModel
 
@@ -88,7 +88,7 @@ def holdings(subject: Subject) -> Holdings:
     messages = {c.conversation_id: list(MessageModel.query(c.conversation_id)) for c in conversations}
     suppressions = []
     for identity in subject.identities:
-        for key in (identity, hashed_identity(identity)):
+        for key in (identity, *identity_hashes(identity)):
             try:
                 suppressions.append(SuppressionModel.get(key, consistent_read=True))
             except DoesNotExist:

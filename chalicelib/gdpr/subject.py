@@ -36,11 +36,12 @@ def identity_for(*, email: str | None = None, phone: str | None = None) -> str:
 def erased_customer_id(identity: str) -> str:
     """The customer an identity belonged to, from the erasure's hashed reference, else the id it would get."""
     from chalicelib.gdpr.audit import AuditModel
-    from chalicelib.gdpr.hashing import hashed_identity
+    from chalicelib.gdpr.hashing import identity_hashes
     from chalicelib.store import stable_id
 
-    for ref in AuditModel.query(hashed_identity(identity), scan_index_forward=False, limit=1):
-        return ref.customer_id
+    for hashed in identity_hashes(identity):  # keyed, then an earlier erasure's unkeyed reference
+        for ref in AuditModel.query(hashed, scan_index_forward=False, limit=1):
+            return ref.customer_id
     # Customers are keyed by their first identity.
     return "cus_" + stable_id("identity", identity)
 

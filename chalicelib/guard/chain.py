@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalicelib.config import Campaign
+from chalicelib.config import Campaign, ClosingMail
 from chalicelib.guard.loops import is_auto_reply, is_foreign_loop, is_mailing_list, is_own_mail
 from chalicelib.guard.reasons import Check, SuppressReason
 from chalicelib.guard.reports import (
@@ -15,7 +15,16 @@ from chalicelib.guard.reports import (
 )
 from chalicelib.guard.senders import has_sender, is_automated_sender, is_own_number
 from chalicelib.guard.verdicts import is_forged, is_spam, is_virus
-from chalicelib.inbound import InboundMessage
+from chalicelib.inbound import Channel, InboundMessage
+
+
+def is_bounced_by_closing(msg: InboundMessage, campaign: Campaign) -> SuppressReason | None:
+    """Mail to a closed campaign that bounces it (`closing.mail: bounce`): SES's receipt rule answered
+    the sender with the bounce, so the message is stored but never acknowledged too."""
+    closing = campaign.closing
+    if msg.channel == Channel.EMAIL and closing.closed and closing.mail is ClosingMail.BOUNCE:
+        return SuppressReason.CAMPAIGN_CLOSED
+    return None
 
 
 def check_message(msg: InboundMessage, campaign: Campaign) -> SuppressReason | None:
@@ -41,6 +50,7 @@ def check_message(msg: InboundMessage, campaign: Campaign) -> SuppressReason | N
         is_foreign_loop,
         is_null_sender,
         has_sender,
+        lambda m: is_bounced_by_closing(m, campaign),
     )
     for check in checks:
         reason = check(msg)

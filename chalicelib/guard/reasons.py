@@ -30,6 +30,8 @@ class SuppressReason(StrEnum):
     SUPPRESSED = "suppressed"
     RATE_LIMITED = "rate_limited"
     OPTED_OUT = "opted_out"
+    # A closed campaign with `closing.mail: bounce`: SES's receipt rule bounces the mail, so no ack.
+    CAMPAIGN_CLOSED = "campaign_closed"
 
 
 Check = Callable[[InboundMessage], "SuppressReason | None"]

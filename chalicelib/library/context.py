@@ -8,14 +8,14 @@ from typing import Any
 from chalicelib.config import Campaign
 
 
-def _campaign(campaign: Campaign) -> dict[str, Any]:
+def _campaign(campaign: Campaign, language: str | None = None) -> dict[str, Any]:
     return {
         "brand": campaign.brand,
         "sender_name": campaign.sender_name,
         "sender_email": campaign.sender_email,
         "sms_number": campaign.sms.number,
         "closed": campaign.closing.closed,
-        "closing_message": campaign.closing.message,
+        "closing_message": campaign.closing.message_for(language),
         "closing_url": campaign.closing.next_url or "",
     }
 
@@ -52,7 +52,7 @@ def conversation_context(
             "language": language,
             "subject": conversation.subject or "",
         },
-        "campaign": _campaign(campaign),
+        "campaign": _campaign(campaign, language),
         "agent": {"name": (agent or {}).get("name", ""), "username": (agent or {}).get("username", "")},
         "inputs": dict(inputs or {}),
         "reply": {"text": "", "sent_by": (agent or {}).get("name", "")},
@@ -75,7 +75,7 @@ def sample_context(campaign: Campaign, *, language: str | None = None) -> dict[s
             "language": lang,
             "subject": "Sample subject",
         },
-        "campaign": _campaign(campaign),
+        "campaign": _campaign(campaign, lang),
         "agent": {"name": "Sam Agent", "username": "sam"},
         "inputs": {},
         "reply": {"text": "Sample answer text.", "sent_by": "Sam Agent"},

@@ -40,6 +40,11 @@ class StackNames:
         """`inbound-email`, `inbound-sms`, `ses-feedback`, `escalation`."""
         return f"arn:aws:sns:{self.region}:{self.account}:{self.prefix}-{name}"
 
+    @property
+    def erasure_key_secret(self) -> str:
+        """The Secrets Manager secret keying the erased identities' hashes (chalicelib/gdpr/hashing.py)."""
+        return f"{self.prefix}-erasure-key"
+
     @classmethod
     def from_settings(cls, settings: Settings) -> StackNames:
         # The raw bucket's name ends in the account id (the template appends it for global uniqueness).
@@ -70,3 +75,20 @@ def bind_models_to(names: StackNames, *, endpoint: str | None, region: str) -> N
     from chalicelib.gdpr.audit import bind_audit
 
     bind_audit(names.table("audit"), endpoint=endpoint, region=region)
+    _bind_erasure_key(names, endpoint=endpoint, region=region)
+
+
+def _bind_erasure_key(names: StackNames, *, endpoint: str | None, region: str) -> None:
+    """Erased identities are hashed with the stack's key: read from its secret when first needed."""
+    import functools
+
+    import boto3
+
+    from chalicelib.gdpr.hashing import bind_key_source, read_key
+
+    @functools.cache
+    def source() -> bytes:
+        client = boto3.session.Session().client("secretsmanager", region_name=region, endpoint_url=endpoint)
+        return read_key(client, names.erasure_key_secret)
+
+    bind_key_source(source)

@@ -182,11 +182,22 @@ def test_retiring_the_running_campaign_archives_it_then_deletes_its_stack(
     # WHEN the stack deletion is asked for before any archive THEN it is refused
     refused = replydesk(acme, *base, "--step", "delete-stack")
     assert refused.returncode == 1 and "run `--step archive` first" in refused.stderr
-    # WHEN the campaign is archived, then its stack deleted
-    archived = replydesk(acme, *base, "--step", "archive")
-    assert archived.returncode == 0, archived.stderr
-    deleted = replydesk(acme, *base, "--step", "delete-stack")
-    assert deleted.returncode == 0, deleted.stderr
+    # WHEN the whole retire runs in one command, closing what is still open
+    first = replydesk(acme, *base, "--close", "--settle", "60s")
+    # THEN it stops after setting closing.closed: the running stack reads it when it restarts
+    assert first.returncode == 1 and "stopped at step stop-intake" in first.stderr, first.stderr
+    # WHEN it runs again (each step is idempotent)
+    done = replydesk(acme, *base, "--close", "--settle", "60s", timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # THEN both open conversations were listed, told the closing message in Swedish and closed, then
+    # the campaign archived and its stack deleted
+    assert "open-conversations: 2 open" in done.stdout and "every conversation is closed" in done.stdout
+    assert "is retired" in done.stdout
+    # (matched without its "ä": the local outbox reader does not decode an 8bit reply's UTF-8)
+    sent = sent_emails(moto_data(local_stack["moto"]))
+    closing = [m for m in sent if "Kampanjen Acme Cykel" in m["text"] and "avslutad" in m["text"]]
+    assert sorted(m["to"][0] for m in closing) == ["karin@kund.test", "sven@kund.test"], [m["text"] for m in sent]
+    assert {m["language"] for m in closing} == {"sv"}
     # THEN the archive holds the manifest, each customer's GDPR export and the day's analytics
     import boto3
 
@@ -352,3 +363,75 @@ def test_a_closed_campaign_tells_form_mail_and_sms_customers_it_has_ended(projec
     assert message in mail["text"] and mail["auto_submitted"] == "auto-replied"
     (sms,) = [m for m in result["sms"] if m["to"] == "+46701234567"]
     assert sms["text"] == f"Omega: {message}"
+
+
+BOUNCE_DRIVER = """
+import json, smtplib, urllib.error, urllib.request
+from email.message import EmailMessage
+from local.outbox import sent_emails, sent_sms
+from local.phone import send_sms
+from local.stack import LocalStack
+s = LocalStack(campaign_name="sigma", pump_threads=False, forward_metrics=False).start()
+try:
+    rules = s.client("ses").describe_active_receipt_rule_set()["Rules"]
+    form = {"name": "Ann", "email": "ann@kund.test", "topic": "returns", "message": "Can I return it?", "consent": True}
+    req = urllib.request.Request(s.api_url + "/contact", data=json.dumps(form).encode(), method="POST",
+                                 headers={"Content-Type": "application/json", "Accept": "application/json",
+                                          "Accept-Language": "sv-SE,sv;q=0.9,en;q=0.8"})
+    try:
+        urllib.request.urlopen(req, timeout=30)
+        post = (202, {})
+    except urllib.error.HTTPError as exc:
+        post = (exc.code, json.loads(exc.read() or b"{}"))
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = "bo@kund.test", "support@sigma.replydesk.test", "My order"
+    mail.set_content("Hello, where is my order? It has not arrived yet and I am waiting for it.")
+    with smtplib.SMTP("127.0.0.1", s.smtp_port, timeout=60) as smtp:
+        smtp.send_message(mail)
+    send_sms(s, "+46701234568", "Hello, where is my order?")
+    for _ in range(3):
+        s.pump.drain()
+    from chalicelib.models import MessageModel
+    stored = [m.suppressed_reason for m in MessageModel.scan() if m.direction == "in" and m.channel == "email"]
+    data = s.moto_data()
+    print(json.dumps({"rules": rules, "mail": sent_emails(data), "sms": sent_sms(data), "stored": stored,
+                      "post": post}, default=str))
+finally:
+    s.stop()
+"""
+
+
+def test_a_closed_campaign_that_bounces_mail_has_the_ses_bounce_rule_and_acks_no_mail(project: Path) -> None:
+    # GIVEN a campaign retired by the stop-intake step with closing.mail set to bounce, then started
+    new_campaign(project, "sigma", "--brand", "Sigma", "--languages", "en,sv")
+    closed = replydesk(project, "campaign", "retire", "sigma", "--step", "stop-intake")
+    assert closed.returncode == 0, closed.stderr
+    path = project / "chalicelib" / "campaigns" / "sigma.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("mail: auto_reply", "mail: bounce"), encoding="utf-8")
+    # WHEN a customer mails the campaign and another sends an SMS
+    done = subprocess.run(
+        [sys.executable, "-c", BOUNCE_DRIVER],
+        cwd=project,
+        env=env_for(project),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    # THEN the active receipt rule in the emulator stores the mail, then bounces it with the closing message
+    (rule,) = result["rules"]
+    assert [next(iter(a)) for a in rule["Actions"]] == ["S3Action", "BounceAction"]
+    bounce = rule["Actions"][1]["BounceAction"]
+    assert bounce["SmtpReplyCode"] == "550" and bounce["Sender"] == "support@sigma.replydesk.test"
+    assert bounce["Message"] == "The Sigma campaign has ended. Thank you for writing to us."
+    # AND the mail is stored, with no ack sent (reason campaign_closed), while the SMS gets the closing text
+    assert result["stored"] == ["campaign_closed"]
+    assert [m for m in result["mail"] if "bo@kund.test" in m["to"]] == []
+    (sms,) = [m for m in result["sms"] if m["to"] == "+46701234568"]
+    assert sms["text"] == "Sigma: The Sigma campaign has ended. Thank you for writing to us."
+    # AND a Swedish browser's form post is refused with the Swedish closing message
+    assert result["post"] == [
+        410,
+        {"Code": "GoneError", "Message": "Kampanjen Sigma är avslutad. Tack för att du skrev till oss."},
+    ]

@@ -270,6 +270,17 @@ def test_export_then_erase_a_customer_with_email_sms_and_web_history(
     assert stored[0].actor == "dpo@operator.test"
     assert hashed_identity(f"phone#{phone}") in stored[0].identity_hashes
     assert hashed_identity(f"email#{email}") in stored[0].identity_hashes
+    # AND those hashes are keyed with the stack's own secret: the unkeyed hash of the number is not there
+    import hashlib
+    import hmac
+
+    from chalicelib.gdpr.hashing import legacy_hashed_identity
+
+    secret = stack.client("secretsmanager").get_secret_value(SecretId=stack.env["ERASURE_KEY_SECRET"])
+    keyed = hmac.new(secret["SecretString"].encode(), f"phone#{phone}".encode(), hashlib.sha256).hexdigest()
+    assert f"erased#k1#{keyed}" in stored[0].identity_hashes
+    assert legacy_hashed_identity(f"phone#{phone}") not in stored[0].identity_hashes
+    assert not [h for h in stored[0].identity_hashes if not h.startswith("erased#k1#")]
 
     # WHEN the erasure is run again
     rc, printed, err = cli(stack, capsys, "customer", "erase", "--phone", phone, "--by", "dpo@operator.test", "--yes")
@@ -400,3 +411,19 @@ def test_export_and_erase_through_the_console_api_need_the_admin_role(stack: Any
         assert IdentityModel.count(f"email#{email}") == 0
         # AND the export now finds nothing
         assert client.http.get(f"/api/customers/{customer_id}/export", headers=admin).status_code == 404
+
+
+def test_the_erasure_key_is_read_from_the_stacks_secret_and_a_short_one_is_refused(stack: Any) -> None:
+    from chalicelib.errors import ConfigError
+    from chalicelib.gdpr.hashing import read_key
+
+    sm = stack.client("secretsmanager")
+    # GIVEN the stack's generated secret WHEN read THEN it is the key (64 characters)
+    assert len(read_key(sm, stack.env["ERASURE_KEY_SECRET"])) == 64
+    # GIVEN a secret too short to key anything, and a missing one WHEN read THEN each is a clear error
+    name = f"replydesk-test-{uuid.uuid4().hex[:8]}-erasure-key"
+    sm.create_secret(Name=name, SecretString="short")
+    with pytest.raises(ConfigError, match="fewer than 32 bytes"):
+        read_key(sm, name)
+    with pytest.raises(ConfigError, match="cannot be read"):
+        read_key(sm, name + "-missing")

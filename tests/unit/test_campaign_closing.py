@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,8 +55,9 @@ def test_a_closed_campaigns_acks_carry_the_closing_message_in_every_channel(clos
     html = store.render("acknowledge", "email", "html", "sv", ctx).text
     subject = store.render("acknowledge-subject", "email", "txt", "sv", ctx).text
     sms = store.render("acknowledge", "sms", "txt", "sv", ctx).text
-    # THEN each carries the closing message instead of the usual acknowledgement
-    message = campaign.closing.message
+    # THEN each carries the Swedish closing message instead of the usual acknowledgement
+    message = campaign.closing.message_for("sv")
+    assert message == "Kampanjen Omega är avslutad. Tack för att du skrev till oss."
     assert message in text and message in html and message in sms
     assert "Den här kampanjen är avslutad [RD-ABC123]" in subject
     assert "Tack för att du kontaktade" not in text
@@ -91,3 +94,112 @@ def test_a_closed_campaign_whose_ack_ignores_the_closing_is_named(closed: Campai
         "templates/omega/sv/acknowledge.sms.txt: does not branch on campaign.closed (closing.closed is true, "
         "so customers would get the usual acknowledgement)"
     ]
+
+
+def _demo_data() -> dict[str, Any]:
+    import yaml
+
+    path = Path(__file__).resolve().parents[2] / "chalicelib/campaigns/demo.yaml"
+    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return data
+
+
+def test_the_closing_message_is_per_language_and_a_plain_string_is_the_default_languages() -> None:
+    # GIVEN the demo (en, sv, de, fr, es) closed with a message in English and Swedish only
+    data = _demo_data()
+    data["closing"] = {"closed": True, "message": {"en": "Ended.", "sv": "Avslutad."}}
+    closing = parse_campaign(data).closing
+    # THEN each language gets its own text, and a language without one the default language's
+    assert (closing.message, closing.message_for("sv"), closing.message_for("de")) == ("Ended.", "Avslutad.", "Ended.")
+    # WHEN the message is a plain string THEN it is the default language's
+    data["closing"] = {"closed": True, "message": "Ended."}
+    assert parse_campaign(data).closing.messages == {"en": "Ended."}
+    # WHEN a mapping names a language the campaign lacks, or lacks the default one THEN both are named
+    data["closing"] = {"closed": True, "message": {"sv": "Avslutad.", "it": "Finita."}}
+    with pytest.raises(ConfigError) as err:
+        parse_campaign(data)
+    assert any(p.startswith("closing.message.it: is not one of the campaign's languages") for p in err.value.problems)
+    assert any(p.startswith("closing.message.en: is required when closing.closed") for p in err.value.problems)
+
+
+def test_check_names_a_language_without_a_closing_message(closed: CampaignLayout) -> None:
+    # GIVEN the closed en+sv campaign whose file lost its Swedish closing message
+    path = closed.campaign_file
+    text = path.read_text(encoding="utf-8")
+    path.write_text("\n".join(x for x in text.splitlines() if not x.strip().startswith("sv: ")) + "\n")
+    # WHEN checked THEN the missing language is named with the file and field
+    assert check_campaign("omega", closed).problems == [
+        "chalicelib/campaigns/omega.yaml: closing.message has no text in sv (customers writing in sv would be "
+        "told the en one)"
+    ]
+
+
+def test_the_closed_contact_page_carries_every_languages_message_for_the_browser_to_pick(
+    closed: CampaignLayout,
+) -> None:
+    from chalicelib.pages import render_contact_page
+
+    # GIVEN the closed en+sv campaign WHEN its page is rendered
+    page = render_contact_page(load_campaign("omega", closed.campaigns_dir), {})
+    # THEN the default language's message is shown, and the Swedish one is there for a Swedish browser
+    assert '<p id="closing-message" lang="en">The Omega campaign has ended.' in page
+    assert '"sv": "Kampanjen Omega \\u00e4r avslutad.' in page or '"sv": "Kampanjen Omega är avslutad.' in page
+
+
+def test_a_closed_campaign_that_bounces_mail_adds_the_ses_bounce_action_and_never_acks_mail() -> None:
+    from chalicelib.config import ClosingMail
+    from chalicelib.guard import SuppressReason, check_message
+    from chalicelib.inbound import Channel, InboundMessage
+    from cli.template import merge_template
+
+    # GIVEN the demo closed with closing.mail: bounce, and the same campaign auto-replying
+    data = _demo_data()
+    data["closing"] = {**data["closing"], "closed": True, "mail": "bounce"}
+    bouncing = parse_campaign(data)
+    assert bouncing.closing.mail is ClosingMail.BOUNCE
+    data["closing"]["mail"] = "auto_reply"
+    replying = parse_campaign(data)
+    # WHEN their templates are merged
+    actions = merge_template(bouncing, "dev")["Resources"]["ReceiptRule"]["Properties"]["Rule"]["Actions"]
+    # THEN the bouncing one's receipt rule stores the mail first, then bounces it with the closing message
+    assert [next(iter(a)) for a in actions] == ["S3Action", "BounceAction"]
+    assert actions[1]["BounceAction"] == {
+        "SmtpReplyCode": "550",
+        "StatusCode": "5.7.1",
+        "Message": "The Northwind Outdoor campaign has ended. Thank you for writing to us.",
+        "Sender": bouncing.sender_email,
+    }
+    replying_actions = merge_template(replying, "dev")["Resources"]["ReceiptRule"]["Properties"]["Rule"]["Actions"]
+    assert [next(iter(a)) for a in replying_actions] == ["S3Action"]
+    # AND the guard gives a bounced mail no ack (SES bounced it), while SMS still gets the closing text
+    mail = InboundMessage(
+        channel=Channel.EMAIL,
+        source_id="m1",
+        raw_key="raw/email/m1",
+        received_at=datetime.now(UTC),
+        sender="ann@example.com",
+        text="Where is my order?",
+    )
+    sms = InboundMessage(
+        channel=Channel.SMS,
+        source_id="s1",
+        raw_key="raw/sms/s1",
+        received_at=datetime.now(UTC),
+        sender="+46701234567",
+        text="Where is my order?",
+    )
+    assert check_message(mail, bouncing) is SuppressReason.CAMPAIGN_CLOSED
+    assert check_message(mail, replying) is None
+    assert check_message(sms, bouncing) is None
+
+
+def test_the_410_of_a_closed_form_speaks_the_browsers_first_campaign_language() -> None:
+    from chalicelib.pages import preferred_language
+
+    langs = ("en", "sv", "de")
+    # GIVEN Accept-Language headers WHEN matched to the campaign's languages THEN the highest q wins
+    assert preferred_language("sv-SE,sv;q=0.9,en;q=0.8", langs) == "sv"
+    assert preferred_language("fr-FR, de;q=0.7, en;q=0.9", langs) == "en"
+    assert preferred_language("ja, zh;q=0.5", langs) is None
+    assert preferred_language("", langs) is None
+    assert preferred_language("de;q=bad, sv;q=0.1", langs) == "sv"

@@ -92,10 +92,56 @@ def test_erasure_matches_dlq_entries_by_address_case_insensitively() -> None:
     assert not naming(["bob@example.test"])(Held(entry, '{"x": "Ada@Example.test"}'))
 
 
-def test_hashed_identity_is_stable_and_hides_the_identity() -> None:
+@pytest.fixture
+def erasure_key() -> Any:
+    """A stack's erasure key, as the operator commands bind it (the function reads its secret instead)."""
+    from chalicelib.gdpr.hashing import bind_key_source
+
+    key = b"k" * 64
+    bind_key_source(lambda: key)
+    yield key
+    bind_key_source(None)
+
+
+def test_hashed_identity_is_stable_and_hides_the_identity(erasure_key: bytes) -> None:
     h = hashed_identity("phone#+14255550123")
-    assert h == hashed_identity("phone#+14255550123") and h.startswith("erased#")
+    assert h == hashed_identity("phone#+14255550123") and h.startswith("erased#k1#")
     assert "4255550123" not in h and h != hashed_identity("phone#+14255550124")
+
+
+def test_an_erased_identity_cannot_be_matched_without_the_stacks_key(erasure_key: bytes) -> None:
+    import hashlib
+    import hmac
+
+    from chalicelib.gdpr.hashing import bind_key_source, keyed_hash, legacy_hashed_identity
+
+    # GIVEN the hash a tombstone holds for an erased phone number
+    identity = "phone#+14255550123"
+    stored = hashed_identity(identity)
+    # WHEN someone tries candidates without the key: the plain hash, the old salted hash, another key
+    tries = {
+        "erased#" + hashlib.sha256(identity.encode()).hexdigest(),
+        legacy_hashed_identity(identity),
+        keyed_hash(identity, b"x" * 64),
+        "erased#k1#" + hmac.new(b"", identity.encode(), hashlib.sha256).hexdigest(),
+    }
+    # THEN none matches, while the stack's key recognises it again (the same identity, the same hash)
+    assert stored not in tries
+    assert stored == "erased#k1#" + hmac.new(erasure_key, identity.encode(), hashlib.sha256).hexdigest()
+    # AND another stack (another key) hashes the same identity differently
+    bind_key_source(lambda: b"o" * 64)
+    assert hashed_identity(identity) != stored
+
+
+def test_a_stack_without_its_erasure_key_refuses_to_hash(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.errors import ConfigError
+    from chalicelib.gdpr.hashing import bind_key_source
+
+    # GIVEN no key source and settings without the secret WHEN an identity is hashed THEN it is refused
+    bind_key_source(None)
+    monkeypatch.setattr("chalicelib.config.get_settings", lambda: type("S", (), {"erasure_key_secret": None})())
+    with pytest.raises(ConfigError, match="ERASURE_KEY_SECRET is not set"):
+        hashed_identity("phone#+14255550123")
 
 
 @pytest.mark.parametrize(
