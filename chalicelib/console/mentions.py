@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from chalicelib import outbox, store
 from chalicelib.auth import Staff
 from chalicelib.console import actions
+from chalicelib.console.access import queue_access
 from chalicelib.delivery import email_message_id
 from chalicelib.errors import TransientError
 from chalicelib.observability import logger
@@ -28,18 +29,26 @@ def mention_effect_id(note_source_id: str, username: str) -> str:
     return "mention-" + store.stable_id("mention", note_source_id, username)
 
 
-def staff_address(idp: CognitoIdentityProviderClient, pool_id: str, username: str) -> str | None:
-    """The email of an enabled staff member, from the Cognito user; None when there is no such colleague."""
+def colleague(idp: CognitoIdentityProviderClient, pool_id: str, username: str) -> Staff | None:
+    """An enabled staff member with their email and groups, from the Cognito user; None when there is no
+    such colleague (or they are disabled)."""
     try:
         user = idp.admin_get_user(UserPoolId=pool_id, Username=username)
+        if not user.get("Enabled", True):
+            return None
+        groups = idp.admin_list_groups_for_user(UserPoolId=pool_id, Username=username, Limit=60).get("Groups", [])
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "UserNotFoundException":
             return None
         raise TransientError("the user pool is unavailable") from exc
-    if not user.get("Enabled", True):
-        return None
     attrs = {a["Name"]: a.get("Value", "") for a in user.get("UserAttributes", [])}
-    return attrs.get("email") or None
+    return Staff(
+        sub=attrs.get("sub", ""),
+        username=username,
+        email=attrs.get("email", ""),
+        name=attrs.get("name", ""),
+        groups=tuple(g["GroupName"] for g in groups),
+    )
 
 
 def mention_mail(
@@ -99,14 +108,24 @@ def notify(
     """Mail every colleague the note mentions (not its author), at most once each, through the outbox."""
     source_id = str(note.get("source_id") or "")
     out: list[dict[str, Any]] = []
+    queue: str | None = None
     for username in note.get("mentions") or []:
         username = str(username)
         if username == author.username.lower():
             continue
-        address = staff_address(idp, pool_id, username)
-        if address is None:
+        who = colleague(idp, pool_id, username)
+        if who is None or not who.email:
             out.append({"username": username, "sent": False, "reason": "no such staff member", "duplicate": False})
             continue
+        if queue is None:
+            conv = store.get_conversation(conversation_id)
+            queue = conv.queue if conv is not None else ""
+        if not queue_access(who).allows(queue):
+            # The link would not open for them (per-queue access): the author is told instead.
+            reason = f"does not work the {queue} queue"
+            out.append({"username": username, "sent": False, "reason": reason, "duplicate": False})
+            continue
+        address = who.email
         effect = Effect(
             mention_effect_id(source_id, username), Kind.MENTION, Policy.AT_MOST_ONCE, "email", "email", conversation_id
         )

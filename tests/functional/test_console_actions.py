@@ -265,6 +265,29 @@ def test_a_mention_mails_the_colleague_once_with_a_link_and_no_customer_text(
     assert mail["auto_submitted"] == "auto-generated"
 
 
+def test_a_colleague_outside_the_conversations_queue_is_not_mailed_and_the_author_is_told(
+    stack: Any, tokens: dict[str, dict[str, str]]
+) -> None:
+    # GIVEN an escalated conversation, which agent2 (not in the supervisors queue) cannot open
+    conv = make_conversation(queue="supervisors")
+    body = json.dumps({"text": "@agent2 @supervisor have a look", "idempotency_key": uuid.uuid4().hex})
+    with Client(stack.app_module.app) as client:
+        # WHEN the agent mentions agent2 and the supervisor
+        resp = client.http.post(f"/api/conversations/{conv.conversation_id}/notes", headers=tokens["agent"], body=body)
+    # THEN the supervisor is mailed; agent2 is not (the link would not open for them), and the note says why
+    assert resp.status_code == 200, resp.body
+    notified = {n["username"]: n for n in resp.json_body["notified"]}
+    assert notified["supervisor"]["sent"] is True
+    assert notified["agent2"] == {
+        "username": "agent2",
+        "sent": False,
+        "reason": "does not work the supervisors queue",
+        "duplicate": False,
+    }
+    mailed = [m["to"] for m in sent_emails(stack.moto_data()) if conv.conversation_id in m["subject"]]
+    assert len(mailed) == 1 and "supervisor@staff.replydesk.test" in mailed[0]
+
+
 def test_every_staff_member_may_list_colleagues_but_only_an_admin_sees_their_details(
     stack: Any, tokens: dict[str, dict[str, str]]
 ) -> None:
