@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 from chalice.app import Chalice, CloudWatchEvent, ConvertToMiddleware, Rate, Response, SQSEvent
 
-from chalicelib import pages
 from chalicelib.api.auth import auth_api
 from chalicelib.api.brief import brief_api
 from chalicelib.api.console import console_api
@@ -62,6 +61,8 @@ def batch_processor(queue: str) -> BatchProcessor:
 
 @app.route("/", methods=["GET"])
 def contact_page() -> Response:
+    from chalicelib import pages  # the public pages' modules: not imported by every other function (cold start)
+
     return Response(
         body=pages.contact_page(),
         status_code=200,
@@ -71,6 +72,8 @@ def contact_page() -> Response:
 
 @app.route("/contact", methods=["POST"], content_types=["application/json", "application/x-www-form-urlencoded"])
 def submit_contact() -> Response:
+    from chalicelib import pages
+
     request = app.current_request
     assert request is not None  # Chalice sets it for every HTTP invocation
     body = request.raw_body if isinstance(request.raw_body, bytes) else (request.raw_body or "").encode()
@@ -84,6 +87,8 @@ def submit_contact() -> Response:
 
 @app.route("/health", methods=["GET"])
 def health() -> dict[str, Any]:
+    from chalicelib import pages
+
     return pages.health()
 
 

@@ -12,7 +12,10 @@
    Lambda's /var/task is read-only, so a real cold start has only the bytecode the zip carries
    (`replydesk package` adds it for what a cold start imports): the "as packaged" column
    (PYTHONDONTWRITEBYTECODE) is the honest one; "all bytecode cached" is the floor.
-3. `python -X importtime -c 'import app'` from the package, grouped by top-level package (cached bytecode).
+3. Where the time goes: CPU time of each step of both cold starts in one process (import app, the
+   settings and campaign, the botocore session, each client the runtime makes, the verifier, the
+   models), median of the runs, from the package with its bytecode cached.
+4. `python -X importtime -c 'import app'` from the package, grouped by top-level package (cached bytecode).
 
     .venv/bin/python bench/bench_coldstart.py [--runs 5]
 """
@@ -210,6 +213,47 @@ def cold_starts(path: Path, tmp: Path, env: dict[str, str], runs: int) -> tuple[
     return cached
 
 
+PHASES = """
+import time
+T = time.process_time
+marks = [("start", T())]
+import app
+marks.append(("import app", T()))
+from chalicelib import aws, config
+config.get_settings(); config.get_campaign(); marks.append(("settings and campaign file", T()))
+aws._session(); marks.append(("botocore session", T()))
+for n in ("s3", "ses", "sns", "stepfunctions", "dynamodb"):
+    getattr(aws, n)(); marks.append((n + " client", T()))
+from chalicelib import auth, runtime
+runtime.get_runtime(); marks.append(("rest of the runtime (template store)", T()))
+auth.get_verifier(); marks.append(("token verifier (staff API only)", T()))
+from chalicelib import pipeline
+pipeline.get_runtime(); pipeline.intake_record_handler()
+marks.append(("models and intake handler (processing only)", T()))
+print(";".join(f"{a}={(t - marks[i][1]) * 1000:.2f}" for i, (a, t) in enumerate(marks[1:])))
+"""
+
+
+def phases(pkg: Path, sdk: Path, env: dict[str, str], runs: int) -> None:
+    """CPU ms of each cold-start step in one fresh process (median of `runs`): what dominates."""
+    prelude = f"import sys; sys.path[:0] = [{str(pkg)!r}, {str(sdk)!r}]\n"
+    samples: list[dict[str, float]] = []
+    for _ in range(runs):
+        proc = subprocess.run(
+            [str(PYTHON), "-S", "-c", prelude + PHASES],
+            cwd=pkg,
+            env={"PATH": os.environ.get("PATH", ""), **env},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        pairs = (kv.split("=") for kv in proc.stdout.strip().splitlines()[-1].split(";"))
+        samples.append({k: float(v) for k, v in pairs})
+    print(f"  where the CPU time goes (one process, bytecode cached, median of {runs}):")
+    for step in samples[0]:
+        print(f"      {step:<44} {statistics.median(s[step] for s in samples):6.1f} ms")
+
+
 def import_breakdown(pkg: Path, sdk: Path, env: dict[str, str]) -> None:
     prelude = f"import sys; sys.path[:0] = [{str(pkg)!r}, {str(sdk)!r}]\n"
     proc = subprocess.run(
@@ -244,6 +288,7 @@ def main(runs: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         print("Cold start from the unzipped package (python -S: the package, the runtime's SDK, the stdlib)")
         pkg, sdk = cold_starts(path, Path(tmp), env, runs)
+        phases(pkg, sdk, env, runs)
         import_breakdown(pkg, sdk, env)
 
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 ACK_PER_CONTACT = 1.0  # at most one ack per conversation; suppressed ones send nothing (upper bound)
 REPLIES_PER_CONTACT = 2.0  # the staff answer and the follow-up, spread over the day (not at the peak)
 CONVERSATION_WRITES_PER_CONTACT = 4.0  # writes to the conversation item on the ack path (queue GSI moves)
-SLA_TRANSITIONS_PER_CONTACT = 12.0  # bench_workflow.py: answered in time, one escalation level
-FOLLOWUP_TRANSITIONS_PER_CONTACT = 9.0  # bench_workflow.py: follow-up sent, then auto-resolved
+SLA_TRANSITIONS_PER_CONTACT = 1.0  # bench_workflow.py: answered, the reply stops the clock at its first Wait
+FOLLOWUP_TRANSITIONS_PER_CONTACT = 3.0  # bench_workflow.py: follow-up sent, then auto-resolved
 EXECUTIONS_PER_CONTACT = 2.0  # an SLA clock and a follow-up
 DDB_CALLS_PER_CONTACT = 35.0  # bench_cost.py: DynamoDB calls on the API + intake path, all tables
 LAMBDA_SECONDS_PER_CONTACT = 0.3  # intake time per record on AWS (bench_cost.py's local figure is higher)

@@ -171,6 +171,8 @@ class ConversationModel(Model):
     workflow_execution = UnicodeAttribute(null=True)
     follow_up_id = UnicodeAttribute(null=True)  # the staff reply whose follow-up is current
     follow_up_sent_for = UnicodeAttribute(null=True)
+    # The SLA timers (v<version>-<kind>-l<level>) whose breach is recorded: a redelivered timer records none.
+    sla_fired = UnicodeSetAttribute(null=True)
     callback_requested_at = UnicodeAttribute(null=True)
     timeline = ListAttribute(of=MapAttribute, default=list)  # type: ignore[arg-type]
     expires_at = NumberAttribute(null=True, default_for_new=retention_expiry)  # TTL attribute (template)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -58,6 +59,8 @@ _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 # Wait states take ISO-8601 with a literal Z; moto's interpreter accepts only this form (plus fractions).
 _SFN_TS = "%Y-%m-%dT%H:%M:%SZ"
 _TOP_URGENCY = URGENCIES[-1]
+# A clock has at most two deadlines with two levels each; the bound only ends a stop's walk.
+MAX_SLA_STEPS = 8
 
 
 # ------------------------------------------------------------------ deadlines
@@ -155,26 +158,32 @@ def sla_timers(
     return tuple(sorted(timers, key=lambda t: t.at))
 
 
-def sla_input(conversation_id: str, version: int, timers: Iterable[Timer]) -> dict[str, Any]:
-    """The SLA machine's input (see infra/statemachines/sla.asl.json)."""
+class SlaAction(StrEnum):
+    # What the machines send to the events queue (chalicelib/workflow_events.py): never rename.
+    SLA_DUE = "sla_due"
+    FOLLOW_UP_DUE = "send_follow_up"
+    AUTO_RESOLVE_DUE = "auto_resolve"
+
+
+def sla_input(
+    conversation_id: str, version: int | str, step: int, timers: Sequence[Mapping[str, str]]
+) -> dict[str, Any]:
+    """The SLA machine's input for one timer (see infra/statemachines/sla.asl.json).
+
+    The machine waits for `timer.at` and hands the whole input to our events handler, which decides
+    whether the deadline was missed and starts step + 1 with `rest`: one Wait and one send per timer,
+    no Pass or Choice states (billed transitions, issue 13).
+    """
+    if not timers:
+        raise ValueError("an SLA clock needs at least one timer")
     return {
+        "action": SlaAction.SLA_DUE.value,
         "conversation_id": conversation_id,
         "version": str(version),
-        "timers": [t.to_input() for t in timers],
+        "step": str(step),
+        "timer": dict(timers[0]),
+        "rest": [dict(t) for t in timers[1:]],
     }
-
-
-def sla_start_input(conversation_id: str, version: int, timers: Sequence[Timer]) -> dict[str, Any]:
-    """`sla_input` with the machine's loop seeded on the first timer, so the clock starts at its Wait.
-
-    The machine's own loop start (a Pass and a Choice) would cost two billed transitions per clock;
-    Python knows the first timer already.
-    """
-    data = sla_input(conversation_id, version, timers)
-    if not data["timers"]:
-        raise ValueError("an SLA clock needs at least one timer")
-    data["loop"] = {"timer": data["timers"][0], "i": 1, "n": len(data["timers"])}
-    return data
 
 
 def follow_up_input(
@@ -189,14 +198,18 @@ def follow_up_input(
     """The follow-up machine's input (see infra/statemachines/followup.asl.json).
 
     The delays are wall-clock time: the customer's silence is measured in days, not in our office hours.
+    `resolve_after_seconds` is the follow-up task's timeout: the machine waits on it for the auto-resolve.
     """
     follow_up_at = replied_at + policy.delay
     return {
+        "action": SlaAction.FOLLOW_UP_DUE.value,
         "conversation_id": conversation_id,
         "reply_id": reply_id,
         "inbound_count": str(inbound_count),
         "follow_up_at": sfn_timestamp(follow_up_at),
         "resolve_at": sfn_timestamp(follow_up_at + policy.resolve_after),
+        # Step Functions takes a positive whole number of seconds for a task's timeout.
+        "resolve_after_seconds": max(1, math.ceil(policy.resolve_after.total_seconds())),
         "resolved_status_due": resolved_status_due,
     }
 
@@ -204,13 +217,14 @@ def follow_up_input(
 # ------------------------------------------------------------------ executions
 
 
-def execution_name(conversation_id: str, version: int | str, kind: str) -> str:
+def execution_name(conversation_id: str, version: int | str, kind: str, step: int = 0) -> str:
     """A deterministic Step Functions execution name: duplicate deliveries map onto one execution.
 
-    `<kind>-<conversation>-v<version>` with unsafe characters replaced; if that is too long or had to be
-    altered, a hash of the exact parts keeps different inputs from colliding.
+    `<kind>-<conversation>-v<version>` (and `-s<step>` for an SLA clock's later timers) with unsafe
+    characters replaced; if that is too long or had to be altered, a hash of the exact parts keeps
+    different inputs from colliding.
     """
-    raw = f"{kind}-{conversation_id}-v{version}"
+    raw = f"{kind}-{conversation_id}-v{version}" + (f"-s{step}" if step else "")
     safe = _NAME_UNSAFE.sub("_", raw)
     if safe == raw and len(raw) <= _NAME_MAX:
         return raw
@@ -260,15 +274,39 @@ def start_sla_clock(
 ) -> str:
     """Start the SLA execution for this conversation version; returns its ARN (also on a duplicate start)."""
     timers = sla_timers(deadlines, urgency=urgency, queue=queue, hours=hours, first_response_met=first_response_met)
-    name = execution_name(conversation_id, version, ClockKind.SLA)
-    return _start(sfn, state_machine_arn, name, sla_start_input(conversation_id, version, timers))
+    return start_sla_step(
+        sfn=sfn,
+        state_machine_arn=state_machine_arn,
+        conversation_id=conversation_id,
+        version=version,
+        step=0,
+        timers=[t.to_input() for t in timers],
+    )
+
+
+def start_sla_step(
+    *,
+    sfn: SFNClient,
+    state_machine_arn: str,
+    conversation_id: str,
+    version: int | str,
+    step: int,
+    timers: Sequence[Mapping[str, str]],
+) -> str:
+    """Start the execution that times `timers[0]` (step `step` of this clock version); its ARN, also on a duplicate.
+
+    One execution per timer, each named after its step: a redelivered event that starts the next step
+    again finds it (ExecutionAlreadyExists), and a stop finds the one running by walking the steps.
+    """
+    name = execution_name(conversation_id, version, ClockKind.SLA, step)
+    return _start(sfn, state_machine_arn, name, sla_input(conversation_id, version, step, timers))
 
 
 def stop_clock(*, sfn: SFNClient, execution_arn: str, cause: str) -> bool:
     """Stop an SLA or follow-up execution; False if it was not running (finished, or never started).
 
-    The ASL also checks `workflow_version` / `follow_up_id` on the item, so a stop that fails after the
-    version was bumped still cannot escalate on stale deadlines.
+    The events handler also checks `workflow_version` / `follow_up_id` on the item when a timer fires,
+    so a stop that fails after the version was bumped still cannot escalate on stale deadlines.
     """
     try:
         sfn.stop_execution(executionArn=execution_arn, cause=cause[:256])
@@ -281,9 +319,27 @@ def stop_clock(*, sfn: SFNClient, execution_arn: str, cause: str) -> bool:
 
 
 def stop_sla_clock(*, sfn: SFNClient, state_machine_arn: str, conversation_id: str, version: int, cause: str) -> bool:
-    """Stop the SLA execution of `version` (e.g. resolved or closed by staff)."""
-    name = execution_name(conversation_id, version, ClockKind.SLA)
-    return stop_clock(sfn=sfn, execution_arn=execution_arn(state_machine_arn, name), cause=cause)
+    """Stop the running SLA execution of `version` (e.g. answered, resolved or closed by staff).
+
+    The steps of one version run one after another: an earlier one has finished, a later one does not
+    exist yet. So the walk asks each step's status from step 0 (StopExecution alone cannot tell: it
+    answers success for a finished execution) and stops the one still running; usually that is step 0
+    (two calls). A step started just after the walk passed it finds the version bumped when it fires
+    and does nothing.
+    """
+    for step in range(MAX_SLA_STEPS):
+        arn = execution_arn(state_machine_arn, execution_name(conversation_id, version, ClockKind.SLA, step))
+        try:
+            status = sfn.describe_execution(executionArn=arn)["status"]
+        except ClientError as exc:
+            if _client_error_code(exc) in ("ExecutionDoesNotExist", "ValidationException"):
+                return False
+            raise TransientError(f"DescribeExecution failed: {_client_error_code(exc)}") from exc
+        if status == "RUNNING":
+            return stop_clock(sfn=sfn, execution_arn=arn, cause=cause)
+        if status != "SUCCEEDED":
+            return False  # stopped, failed or timed out: nothing of this version runs after it
+    return False
 
 
 # ------------------------------------------------------------------ timeline values
@@ -369,11 +425,17 @@ def resume_sla_clock(
         for t in sla_timers(new, urgency=urgency, queue=queue, hours=hours, first_response_met=first_response_met)
         if t.kind is not TimerKind.RESOLUTION or t.at > now
     ]
-    name = execution_name(conversation_id, version + 1, ClockKind.SLA)
     # Every timer already fired on the old clock (all overdue before the pause): nothing left to time.
     arn = None
     if timers:
-        arn = _start(sfn, state_machine_arn, name, sla_start_input(conversation_id, version + 1, timers))
+        arn = start_sla_step(
+            sfn=sfn,
+            state_machine_arn=state_machine_arn,
+            conversation_id=conversation_id,
+            version=version + 1,
+            step=0,
+            timers=[t.to_input() for t in timers],
+        )
     paused = business_time_between(paused_at, now, hours)
     return ClockChange(
         version=version + 1,

@@ -1,8 +1,10 @@
 """The campaign dashboard drawn locally: the stored CloudWatch dashboard, charted from get_metric_data.
 
 It reads the dashboard the bootstrap put into moto (the very body the template deploys), asks
-moto for every widget's series and draws them as inline SVG. Lines moto cannot answer (AWS/*
-service metrics, percentile statistics) are listed as AWS-only on the page, never drawn as zero.
+moto for every widget's series and draws them as inline SVG. moto computes no percentiles, so a
+percentile line of ours is taken over the values the EMF forwarder sent (nearest rank per period,
+the local percentile alarms' rule). Lines nothing local produces (AWS/* service metrics) are listed
+as AWS-only on the page, never drawn as zero.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from chalicelib.ops.dashboard import Line, parse_line
+from chalicelib.ops.dashboard import BASIC_STATS, Line, parse_line
+from local.alarms import SampleStore, percentile
 
 log = logging.getLogger("replydesk.local.dashboard")
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
@@ -29,16 +32,56 @@ class Series:
     line: Line
     timestamps: tuple[datetime, ...]
     values: tuple[float, ...]
+    from_samples: bool = False  # a percentile taken over the forwarded values, not asked of moto
 
     @property
     def has_data(self) -> bool:
         return bool(self.values)
 
+    @property
+    def aws_only(self) -> str | None:
+        return None if self.from_samples else self.line.aws_only
 
-def widget_series(cloudwatch: Any, lines: list[Line], *, start: datetime, end: datetime, period: int) -> list[Series]:
-    """One get_metric_data call for a widget's local lines; AWS-only lines come back empty."""
+
+def from_samples(line: Line, samples: SampleStore | None) -> bool:
+    """A percentile of our own namespace, which the forwarded values can answer although moto cannot."""
+    return (
+        samples is not None
+        and not line.namespace.startswith("AWS/")
+        and line.stat not in BASIC_STATS
+        and line.stat[:1] == "p"
+        and line.stat[1:].replace(".", "", 1).isdigit()
+    )
+
+
+def percentile_series(line: Line, samples: SampleStore, *, start: datetime, end: datetime, period: int) -> Series:
+    """The line's percentile per period over the values sent in it; periods without values have no point."""
+    dimensions = [{"Name": k, "Value": v} for k, v in line.dimensions]
+    step = timedelta(seconds=period)
+    found = samples.values(line.namespace, line.metric, dimensions, start, end)
+    buckets: dict[int, list[float]] = {}
+    for at, value in found:
+        buckets.setdefault(int((at - start) / step), []).append(value)
+    points = sorted((start + n * step, percentile(values, line.stat)) for n, values in buckets.items())
+    return Series(line, tuple(t for t, _ in points), tuple(v for _, v in points), from_samples=True)
+
+
+def widget_series(
+    cloudwatch: Any,
+    lines: list[Line],
+    *,
+    start: datetime,
+    end: datetime,
+    period: int,
+    samples: SampleStore | None = None,
+) -> list[Series]:
+    """One get_metric_data call for a widget's local lines, percentiles from `samples`; AWS-only come back empty."""
     local = [(i, ln) for i, ln in enumerate(lines) if ln.aws_only is None]
     found: dict[int, Series] = {}
+    if samples is not None:
+        for i, ln in enumerate(lines):
+            if from_samples(ln, samples):
+                found[i] = percentile_series(ln, samples, start=start, end=end, period=period)
     if local:
         queries = [
             {
@@ -97,7 +140,14 @@ def _svg(series: list[Series], start: datetime, end: datetime) -> str:
     return "".join(parts)
 
 
-def render_page(cloudwatch: Any, dashboard_name: str, *, minutes: int = 30, now: datetime | None = None) -> str:
+def render_page(
+    cloudwatch: Any,
+    dashboard_name: str,
+    *,
+    minutes: int = 30,
+    now: datetime | None = None,
+    samples: SampleStore | None = None,
+) -> str:
     body = json.loads(cloudwatch.get_dashboard(DashboardName=dashboard_name)["DashboardBody"])
     end = (now or datetime.now(UTC)) + timedelta(minutes=1)
     start = end - timedelta(minutes=minutes)
@@ -116,14 +166,14 @@ def render_page(cloudwatch: Any, dashboard_name: str, *, minutes: int = 30, now:
             continue
         lines = [parse_line(entry) for entry in props["metrics"]]
         # Locally a minute per point shows a short demo; on AWS the widget's own period applies.
-        series = widget_series(cloudwatch, lines, start=start, end=end, period=60)
+        series = widget_series(cloudwatch, lines, start=start, end=end, period=60, samples=samples)
         with_data = sum(1 for s in series if s.has_data)
-        local = sum(1 for s in series if s.line.aws_only is None)
+        local = sum(1 for s in series if s.aws_only is None)
         legend = []
         for i, s in enumerate(series):
-            if s.line.aws_only:
+            if s.aws_only:
                 legend.append(
-                    f'<li class="aws-only" title="{html.escape(s.line.aws_only)}">{html.escape(s.line.label)}'
+                    f'<li class="aws-only" title="{html.escape(s.aws_only)}">{html.escape(s.line.label)}'
                     " <em>AWS-only</em></li>"
                 )
             else:
@@ -175,9 +225,12 @@ section.no-data {{ border-color: #e0a800; }}
 class LocalDashboard:
     """Serves the page on 127.0.0.1:<port>; GET /?minutes=N sets the window."""
 
-    def __init__(self, cloudwatch: Any, dashboard_name: str, port: int = 0) -> None:
+    def __init__(
+        self, cloudwatch: Any, dashboard_name: str, port: int = 0, *, samples: SampleStore | None = None
+    ) -> None:
         self.cloudwatch = cloudwatch
         self.dashboard_name = dashboard_name
+        self.samples = samples
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -189,7 +242,12 @@ class LocalDashboard:
                 raw = (parse_qs(url.query).get("minutes") or ["30"])[0]
                 minutes = int(raw) if raw.isdigit() else 30
                 try:
-                    page = render_page(outer.cloudwatch, outer.dashboard_name, minutes=max(5, min(minutes, 1440)))
+                    page = render_page(
+                        outer.cloudwatch,
+                        outer.dashboard_name,
+                        minutes=max(5, min(minutes, 1440)),
+                        samples=outer.samples,
+                    )
                 except Exception:
                     log.exception("rendering the dashboard failed")
                     self.send_error(HTTPStatus.INTERNAL_SERVER_ERROR)

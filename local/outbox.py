@@ -16,7 +16,9 @@ ESCALATION_INBOX_SUFFIX = "local-escalation-inbox"
 
 
 def parse_sent(raw: str) -> EmailMessage:
-    msg = email.message_from_string(raw, policy=policy.default)
+    # moto hands the raw message back decoded as text; parsed as a string, an 8bit UTF-8 part's bytes
+    # would be read as ASCII ("ä" -> "\ufffd"), so it is parsed as the bytes SES was given.
+    msg = email.message_from_bytes(raw.encode("utf-8", "surrogateescape"), policy=policy.default)
     assert isinstance(msg, EmailMessage)
     return msg
 

@@ -278,7 +278,7 @@ class LocalStack:
         from local.dashboard import LocalDashboard
 
         self.dashboard = LocalDashboard(
-            self.client("cloudwatch"), self.dashboard_name, port=self.dashboard_port
+            self.client("cloudwatch"), self.dashboard_name, port=self.dashboard_port, samples=self.metric_samples
         ).start()
         self.dashboard_port = self.dashboard.port
         self.dashboard_url = self.dashboard.url

@@ -10,7 +10,7 @@ from pathlib import Path
 STATEMACHINE_DIR = Path(__file__).resolve().parents[1] / "infra" / "statemachines"
 NAMES = ("sla", "followup")
 # The placeholders the ASL uses; the template's DefinitionSubstitutions must provide each one.
-PLACEHOLDERS = ("ConversationsTable", "EscalationTopicArn", "EventsQueueUrl")
+PLACEHOLDERS = ("EventsQueueUrl",)
 _PLACEHOLDER_RE = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
 

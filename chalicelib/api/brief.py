@@ -9,8 +9,6 @@ from chalice.app import Blueprint
 from chalicelib import aws
 from chalicelib.api.staff import staff_route
 from chalicelib.auth import Staff
-from chalicelib.campaign import brief
-from chalicelib.console.audit import audit_table
 from chalicelib.runtime import get_runtime
 
 brief_api = Blueprint(__name__)
@@ -18,6 +16,9 @@ brief_api = Blueprint(__name__)
 
 @staff_route(brief_api, "/campaign/brief")
 def get_brief(staff: Staff) -> dict[str, Any]:
+    from chalicelib.campaign import brief
+    from chalicelib.console.audit import audit_table
+
     rt = get_runtime()
     current = brief.load_brief(rt.campaign.name)
     read = brief.last_read(aws.dynamodb(), table=audit_table(), username=staff.username)
@@ -26,6 +27,9 @@ def get_brief(staff: Staff) -> dict[str, Any]:
 
 @staff_route(brief_api, "/campaign/brief/read", methods=["POST"], content_types=["application/json"])
 def mark_brief_read(staff: Staff) -> dict[str, Any]:
+    from chalicelib.campaign import brief
+    from chalicelib.console.audit import audit_table
+
     rt = get_runtime()
     current = brief.load_brief(rt.campaign.name)
     ddb = aws.dynamodb()

@@ -10,10 +10,6 @@ from chalicelib import aws
 from chalicelib.api.staff import json_body, staff_route
 from chalicelib.auth import Role, Staff
 from chalicelib.errors import ValidationError
-from chalicelib.gdpr.audit import bind_audit
-from chalicelib.gdpr.erase import Clients, erase_customer
-from chalicelib.gdpr.export import export_customer
-from chalicelib.gdpr.subject import find_subject
 from chalicelib.ops.stack import StackNames
 from chalicelib.runtime import get_runtime
 
@@ -22,6 +18,8 @@ _JSON = ["application/json"]
 
 
 def _names() -> StackNames:
+    from chalicelib.gdpr.audit import bind_audit
+
     rt = get_runtime()  # binds the models to this stage's tables
     names = StackNames.from_settings(rt.settings)
     bind_audit(names.table("audit"), endpoint=rt.settings.endpoint_url, region=rt.settings.region)
@@ -31,6 +29,9 @@ def _names() -> StackNames:
 @staff_route(gdpr_api, "/customers/{customer_id}/export", role=Role.ADMIN)
 def export(staff: Staff, customer_id: str) -> dict[str, Any]:
     """GDPR Art. 15: the customer's data as one JSON document (attachments and raw objects as S3 keys)."""
+    from chalicelib.gdpr.export import export_customer
+    from chalicelib.gdpr.subject import find_subject
+
     names = _names()
     rt = get_runtime()
     return export_customer(find_subject(customer_id=customer_id), campaign=names.campaign, now=rt.clock())
@@ -39,6 +40,9 @@ def export(staff: Staff, customer_id: str) -> dict[str, Any]:
 @staff_route(gdpr_api, "/customers/{customer_id}/erase", methods=["POST"], role=Role.ADMIN, content_types=_JSON)
 def erase(staff: Staff, customer_id: str) -> dict[str, Any]:
     """GDPR Art. 17: `{"confirm": "<customer_id>"}` erases; calling again continues or returns the tombstone."""
+    from chalicelib.gdpr.erase import Clients, erase_customer
+    from chalicelib.gdpr.subject import find_subject
+
     if json_body(gdpr_api).get("confirm") != customer_id:
         raise ValidationError("'confirm' must repeat the customer id", field="confirm")
     names = _names()

@@ -8,10 +8,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chalicelib.campaign.layout import CampaignLayout
+from chalicelib.campaign.layout import PROJECT_ROOT, CampaignLayout
 from chalicelib.errors import ConfigError
 
-STARTER_DIR = Path(__file__).parent / "starter"
+# A new campaign's system templates start as the demo campaign's, which are written in en, sv, de, fr
+# and es, branch on `campaign.closed` and are tested with the demo: one copy, not a second set to keep
+# in step. These are the files taken; the demo's answers and offers are its own.
+SEED_DIR = PROJECT_ROOT / "templates" / "demo"
+SEED_FILES = (
+    "acknowledge-subject.email.txt",
+    "acknowledge.email.html",
+    "acknowledge.email.txt",
+    "acknowledge.sms.txt",
+    "follow_up.email.html",
+    "follow_up.email.txt",
+    "follow_up.sms.txt",
+    "opt_in_confirmation.sms.txt",
+    "opt_out_confirmation.sms.txt",
+    "rating-thanks.snippet.txt",
+    "reply.email.html",
+    "reply.email.txt",
+    "reply.sms.txt",
+)
 # A line the scaffold puts at the top of text it could not write in the file's language (a Jinja2
 # comment: it never reaches a customer). `campaign check` names every file that still has it.
 TRANSLATE_MARK = "{# replydesk:translate"
@@ -305,11 +323,11 @@ def brief_markdown(o: ScaffoldOptions) -> str:
 
 
 def _starter(lang: str, filename: str) -> tuple[str, bool]:
-    """A starter file's text in `lang`, or the fallback language's with a translate mark (second: marked)."""
-    path = STARTER_DIR / lang / filename
+    """A seed file's text in `lang`, or the fallback language's with a translate mark (second: marked)."""
+    path = SEED_DIR / lang / filename
     if path.is_file():
         return path.read_text(encoding="utf-8"), False
-    text = (STARTER_DIR / _FALLBACK_LANGUAGE / filename).read_text(encoding="utf-8")
+    text = (SEED_DIR / _FALLBACK_LANGUAGE / filename).read_text(encoding="utf-8")
     return _mark(text, lang, _FALLBACK_LANGUAGE), True
 
 
@@ -387,10 +405,9 @@ def scaffold(o: ScaffoldOptions, layout: CampaignLayout, *, force: bool = False)
         layout.templates_dir / "library.yaml": _library_yaml(o),
     }
     default = o.languages[0]
-    starter_files = sorted(p.name for p in (STARTER_DIR / _FALLBACK_LANGUAGE).iterdir() if p.is_file())
     for lang in o.languages:
         out = layout.templates_dir / lang
-        for filename in starter_files:
+        for filename in SEED_FILES:
             files[out / filename] = _starter(lang, filename)[0]
         for t in o.topic_specs:
             stem = f"answer-{t.id.replace('_', '-')}.email.txt"

@@ -43,3 +43,8 @@ def test_dashboard_page_draws_every_widget_after_a_flow(stack: Any, page: Any, t
         if drawn == 0 or int(w.get_attribute("data-with-data") or 0) == 0:
             missing.append(title)
     assert not missing, f"widgets drawn without data: {missing}"
+    # AND the ack latency percentiles, which moto does not compute, are drawn from the forwarded values
+    latency = page.locator('section.widget[data-title="Ack latency (ms)"]')
+    for label in ("p50", "p95"):
+        item = latency.locator("li", has_text=label)
+        assert item.get_attribute("class") == "data", item.inner_text()

@@ -48,11 +48,12 @@ def test_address_over_its_limit_gets_429_with_a_clear_message(stack: Any, monkey
 
 def test_client_ip_counter_is_one_conditional_update_and_expires(stack: Any) -> None:
     # GIVEN a client IP and a limit of 3 per hour
+    from chalicelib.config import get_settings
     from chalicelib.errors import TooManyRequests
     from chalicelib.guard import ratelimit
     from chalicelib.models import RateLimitModel, bind_models
 
-    bind_models(stack.app_module.pages.get_settings())
+    bind_models(get_settings())
     campaign = _strict(stack.campaign, per_ip=3)
     ip = f"198.51.100.{uuid.uuid4().int % 250}-{uuid.uuid4().hex[:6]}"
     now = datetime.now(UTC)

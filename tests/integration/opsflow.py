@@ -53,7 +53,8 @@ def run_flow(stack: Any) -> dict[str, Any]:
     """
     if getattr(stack, "_ops_flow", None):
         return dict(stack._ops_flow)
-    fwd = EmfForwarder(stack.client("cloudwatch"))
+    # The stack's sample store keeps what was forwarded: the local percentile alarms and dashboard read it.
+    fwd = EmfForwarder(stack.client("cloudwatch"), stack.metric_samples)
     fwd.install()
     try:
         tag = uuid.uuid4().hex[:8]

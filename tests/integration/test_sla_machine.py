@@ -1,36 +1,41 @@
-"""The real SLA and follow-up state machines running in moto server mode, with second-scale deadlines."""
+"""The real SLA and follow-up state machines on the session stack, with second-scale deadlines.
+
+Each machine only waits and hands its input to the events queue; the events handler (run by the
+pump) decides what the old looping machines decided in Choice states. So these tests start a clock
+on a real conversation, pump the events queue until the executions end, and assert what the
+customer, the supervisors and the conversation see, plus the states each execution entered (the
+billed transitions).
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
-import requests
-from moto.server import ThreadedMotoServer
+from botocore.exceptions import ClientError
 
 from chalicelib.config import BusinessHours, FollowUp, Queue, SlaPolicy
 from chalicelib.workflow import (
     compute_deadlines,
     execution_arn,
     execution_name,
+    pause_sla_clock,
+    sla_input,
+    sla_timers,
     start_follow_up,
     start_sla_clock,
     stop_sla_clock,
 )
-from local.statemachines import load_state_machine
+from local.outbox import escalations, sent_emails
+from tests.integration.test_workflow_stack import submit
 
 pytestmark = pytest.mark.integration
 
-REGION = "us-east-1"
-ROLE = "arn:aws:iam::123456789012:role/replydesk-statemachines"
 ALWAYS = BusinessHours(timezone="UTC", weekly={}, holidays=frozenset(), always_open=True)
 # Bounded waits: Wait states take real time, and moto rounds each one down to whole seconds.
 EXECUTION_TIMEOUT_S = 30
@@ -54,398 +59,353 @@ def fast_queue(*, first_response: int = 2, resolution: int = 3, again: int | Non
     )
 
 
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    # moto's ASL interpreter calls the service integrations back over HTTP on localhost:$MOTO_PORT,
-    # read when each task runs; port 0 means we only know it now.
-    previous = os.environ.get("MOTO_PORT")
-    os.environ["MOTO_PORT"] = str(port)
-    url = f"http://{host}:{port}"
-    requests.post(f"{url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=5)
-    yield url
-    server.stop()
-    if previous is None:
-        os.environ.pop("MOTO_PORT", None)
-    else:
-        os.environ["MOTO_PORT"] = previous
+EMAILS: dict[str, str] = {}
+_CLIENTS: dict[tuple[int, str], Any] = {}
 
 
-@dataclass(frozen=True)
-class Stack:
-    ddb: Any
-    sqs: Any
-    sns: Any
-    sfn: Any
-    table: str
-    events_queue_url: str
-    escalation_inbox_url: str
-    sla_arn: str
-    followup_arn: str
+def client(stack: Any, service: str) -> Any:
+    """One client per service for the module: making one per call would slow the polling down by seconds."""
+    key = (id(stack), service)
+    if key not in _CLIENTS:
+        _CLIENTS[key] = stack.client(service)
+    return _CLIENTS[key]
 
 
-@pytest.fixture
-def stack(moto_url: str) -> Stack:
-    """Fresh table, topic (with an SQS subscription to read escalations back), events queue and machines."""
-    kw: dict[str, Any] = {
-        "endpoint_url": moto_url,
-        "region_name": REGION,
-        "aws_access_key_id": "testing",
-        "aws_secret_access_key": "testing",
-    }
-    clients: list[Any] = [boto3.client(s, **kw) for s in ("dynamodb", "sqs", "sns", "stepfunctions")]
-    ddb, sqs, sns, sfn = clients
-    suffix = uuid.uuid4().hex[:8]
-    table = f"conversations-{suffix}"
-    ddb.create_table(
-        TableName=table,
-        KeySchema=[{"AttributeName": "conversation_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "conversation_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
+def conversation(stack: Any, drain: Callable[[], int], unique_email: Callable[[str], str], **attrs: Any) -> str:
+    """A web conversation as the stack opened it, moved to clock version 2 so the tests' clocks own it."""
+    email = unique_email("sla")
+    ref = submit(stack, email, "My order has not arrived, where is it?")
+    EMAILS[ref] = email
+    drain()
+    updates = {"workflow_version": {"N": "2"}, **attrs}
+    names = {f"#a{i}": k for i, k in enumerate(updates)}
+    client(stack, "dynamodb").update_item(
+        TableName=stack.env["CONVERSATIONS_TABLE"],
+        Key={"conversation_id": {"S": ref}},
+        UpdateExpression="SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(updates))),
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues={f":v{i}": v for i, v in enumerate(updates.values())},
     )
-    topic = sns.create_topic(Name=f"escalation-{suffix}")["TopicArn"]
-    events = sqs.create_queue(QueueName=f"events-{suffix}")["QueueUrl"]
-    inbox = sqs.create_queue(QueueName=f"escalation-inbox-{suffix}")["QueueUrl"]
-    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn)
-    subs = {"ConversationsTable": table, "EscalationTopicArn": topic, "EventsQueueUrl": events}
-    sla = sfn.create_state_machine(name=f"sla-{suffix}", definition=load_state_machine("sla", subs), roleArn=ROLE)[
-        "stateMachineArn"
-    ]
-    followup = sfn.create_state_machine(
-        name=f"followup-{suffix}", definition=load_state_machine("followup", subs), roleArn=ROLE
-    )["stateMachineArn"]
-    return Stack(ddb, sqs, sns, sfn, table, events, inbox, sla, followup)
+    return ref
 
 
-def put_conversation(stack: Stack, conversation_id: str, **extra: dict[str, Any]) -> None:
-    """A conversation item as the store writes it (PynamoDB writes defaults, so these are always present)."""
-    item: dict[str, Any] = {
-        "conversation_id": {"S": conversation_id},
-        "status": {"S": "open"},
-        "queue": {"S": "general"},
-        "urgency": {"S": "normal"},
-        "workflow_version": {"N": "1"},
-        "inbound_count": {"N": "1"},
-        "breaches": {"L": []},
-        "timeline": {"L": []},
-    }
-    item.update(extra)
-    stack.ddb.put_item(TableName=stack.table, Item=item)
+def item(stack: Any, conversation_id: str) -> dict[str, Any]:
+    got: dict[str, Any] = client(stack, "dynamodb").get_item(
+        TableName=stack.env["CONVERSATIONS_TABLE"], Key={"conversation_id": {"S": conversation_id}}, ConsistentRead=True
+    )["Item"]
+    return got
 
 
-def get_conversation(stack: Stack, conversation_id: str) -> dict[str, Any]:
-    item: dict[str, Any] = stack.ddb.get_item(TableName=stack.table, Key={"conversation_id": {"S": conversation_id}})[
-        "Item"
-    ]
-    return item
+def set_attrs(stack: Any, conversation_id: str, **attrs: Any) -> None:
+    names = {f"#a{i}": k for i, k in enumerate(attrs)}
+    client(stack, "dynamodb").update_item(
+        TableName=stack.env["CONVERSATIONS_TABLE"],
+        Key={"conversation_id": {"S": conversation_id}},
+        UpdateExpression="SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(attrs))),
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues={f":v{i}": v for i, v in enumerate(attrs.values())},
+    )
 
 
-def history(stack: Stack, arn: str) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
-    while True:
-        page = stack.sfn.get_execution_history(**kwargs)
-        events.extend(page["events"])
-        if not page.get("nextToken"):
-            return events
-        kwargs["nextToken"] = page["nextToken"]
-
-
-def states_entered(events: list[dict[str, Any]]) -> list[str]:
+def states_entered(stack: Any, arn: str) -> list[str]:
+    events = client(stack, "stepfunctions").get_execution_history(executionArn=arn, maxResults=1000)["events"]
     return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
 
 
-def wait_for_end(stack: Stack, arn: str, expected: str = "SUCCEEDED") -> list[dict[str, Any]]:
-    """Poll until the execution ends (bounded); on a wrong or missing end, fail with its history."""
-    deadline = time.monotonic() + EXECUTION_TIMEOUT_S
-    status = "RUNNING"
-    while time.monotonic() < deadline:
-        status = stack.sfn.describe_execution(executionArn=arn)["status"]
-        if status != "RUNNING":
-            break
-        time.sleep(0.25)
-    events = history(stack, arn)
-    if status != expected:
-        details = [json.dumps({k: v for k, v in e.items() if k.endswith("Details")})[:300] for e in events]
-        lines = [f"{e['id']:>3} {e['type']} {d}" for e, d in zip(events, details, strict=True)]
-        pytest.fail(f"execution {status}, expected {expected}; history:\n" + "\n".join(lines))
-    return events
+def status(stack: Any, arn: str) -> str | None:
+    try:
+        return str(client(stack, "stepfunctions").describe_execution(executionArn=arn)["status"])
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ExecutionDoesNotExist":
+            return None
+        raise
 
 
-def wait_for_state(stack: Stack, arn: str, state: str) -> None:
-    """Poll (bounded) until the execution has entered `state`, e.g. to act between two deadlines."""
+def sla_steps(stack: Any, conversation_id: str, version: int) -> list[str]:
+    """The ARNs of the clock's executions that exist, step by step."""
+    machine = stack.env["SLA_STATE_MACHINE_ARN"]
+    arns: list[str] = []
+    for step in range(8):
+        arn = execution_arn(machine, execution_name(conversation_id, version, "sla", step))
+        if status(stack, arn) is None:
+            break  # the steps run one after another: none after a missing one
+        arns.append(arn)
+    return arns
+
+
+def run_until(stack: Any, drain: Callable[[], int], done: Callable[[], bool], what: str) -> None:
+    """Pump the queues until `done()` (bounded); fail with what was expected."""
     deadline = time.monotonic() + EXECUTION_TIMEOUT_S
     while time.monotonic() < deadline:
-        if state in states_entered(history(stack, arn)):
+        drain()
+        if done():
+            drain()  # what the last execution sent
             return
-        time.sleep(0.1)
-    pytest.fail(f"execution never entered {state}; entered: {states_entered(history(stack, arn))}")
+        time.sleep(0.25)
+    pytest.fail(f"not within {EXECUTION_TIMEOUT_S}s: {what}")
 
 
-def drain(stack: Stack, queue_url: str) -> list[dict[str, Any]]:
-    """Every message now in the queue, bodies parsed (SNS envelopes unwrapped)."""
-    out: list[dict[str, Any]] = []
-    while True:
-        batch = stack.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
-        if not batch:
-            return out
-        for m in batch:
-            body = json.loads(m["Body"])
-            if "TopicArn" in body and "Message" in body:
-                # moto may hand the SNS Message over as an object rather than a string
-                msg = body["Message"]
-                body = {"Subject": body.get("Subject"), **(json.loads(msg) if isinstance(msg, str) else msg)}
-            out.append(body)
-            stack.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+def notices(stack: Any, conversation_id: str) -> list[dict[str, Any]]:
+    return [
+        e["detail"] for e in escalations(stack.moto_data()) if e["detail"].get("conversation_id") == conversation_id
+    ]
 
 
-def test_no_staff_reply_escalates_twice_per_deadline(stack: Stack) -> None:
-    # GIVEN an open conversation with a 2s first response and 3s resolution target, second level after 1s
-    conv = f"RD-{uuid.uuid4().hex[:6].upper()}"
-    put_conversation(stack, conv)
-    queue = fast_queue(first_response=2, resolution=3, again=1)
-    deadlines = compute_deadlines(datetime.now(UTC), "normal", queue, ALWAYS)
-    # WHEN its SLA clock runs and nobody answers
-    arn = start_sla_clock(
-        sfn=stack.sfn,
-        state_machine_arn=stack.sla_arn,
-        conversation_id=conv,
-        version=1,
-        deadlines=deadlines,
-        urgency="normal",
+def start_clock(stack: Any, conversation_id: str, queue: Queue, urgency: str = "normal") -> str:
+    return start_sla_clock(
+        sfn=client(stack, "stepfunctions"),
+        state_machine_arn=stack.env["SLA_STATE_MACHINE_ARN"],
+        conversation_id=conversation_id,
+        version=2,
+        deadlines=compute_deadlines(datetime.now(UTC), urgency, queue, ALWAYS),
+        urgency=urgency,
         queue=queue,
         hours=ALWAYS,
     )
-    events = wait_for_end(stack, arn)
+
+
+def test_no_staff_reply_escalates_twice_per_deadline(stack: Any, drain: Any, unique_email: Any) -> None:
+    # GIVEN an open conversation with a 2s first response and 3s resolution target, second level after 1s
+    conv = conversation(stack, drain, unique_email)
+    # WHEN its SLA clock runs and nobody answers
+    start_clock(stack, conv, fast_queue(first_response=2, resolution=3, again=1))
+    run_until(
+        stack,
+        drain,
+        lambda: (
+            len(notices(stack, conv)) == 4 and all(status(stack, a) != "RUNNING" for a in sla_steps(stack, conv, 2))
+        ),
+        "four breaches announced and the clock ended",
+    )
     # THEN four breaches are on the item, it is urgent and in the escalation queue
-    item = get_conversation(stack, conv)
-    breaches = [(b["M"]["kind"]["S"], b["M"]["level"]["N"]) for b in item["breaches"]["L"]]
-    assert sorted(breaches) == [
-        ("first_response", "1"),
-        ("first_response", "2"),
-        ("resolution", "1"),
-        ("resolution", "2"),
-    ]
-    assert item["urgency"]["S"] == "urgent"
-    assert item["queue"]["S"] == "supervisors"
-    assert [e["M"]["kind"]["S"] for e in item["timeline"]["L"]] == ["sla_breached"] * 4
+    got = item(stack, conv)
+    breaches = sorted((b["M"]["kind"]["S"], b["M"]["level"]["N"]) for b in got["breaches"]["L"])
+    assert breaches == [("first_response", "1"), ("first_response", "2"), ("resolution", "1"), ("resolution", "2")]
+    assert got["urgency"]["S"] == "urgent"
+    assert got["queue"]["S"] == "supervisors"
+    assert [e["M"]["kind"]["S"] for e in got["timeline"]["L"]].count("sla_breached") == 4
     # AND every urgency the breaches set is explained in the conversation's reasons
-    assert sorted(r["S"] for r in item["reasons"]["L"]) == [
+    assert sorted(r["S"] for r in got["reasons"]["L"] if r["S"].startswith("urgency ")) == [
         "urgency high: first_response deadline missed (level 1)",
         "urgency high: resolution deadline missed (level 1)",
         "urgency urgent: first_response deadline missed (level 2)",
         "urgency urgent: resolution deadline missed (level 2)",
     ]
-    # AND the events queue got one sla_breached event per breach, carrying what the supervisors'
-    # notice says; the machine itself publishes nothing (our code sends the notice once, through the outbox)
-    emitted = drain(stack, stack.events_queue_url)
-    assert sorted((e["action"], e["kind"], e["level"]) for e in emitted) == sorted(
-        ("sla_breached", k, lvl) for k, lvl in breaches
-    )
-    assert {e["execution"] for e in emitted} == {arn}
-    assert all(e["conversation_id"] == conv and str(e["version"]) == "1" and e["due"] and e["queue"] for e in emitted)
-    assert drain(stack, stack.escalation_inbox_url) == []
-    # AND the history shows each timer waited, checked and escalated
-    entered = states_entered(events)
-    assert entered.count("WaitForDeadline") == 4
-    assert entered.count("EmitBreachEvent") == 4
-    assert entered[-1] == "AllTimersDone"
+    # AND the supervisors got one notice per breach, naming the deadline and level, never what the customer wrote
+    sent = notices(stack, conv)
+    assert sorted((n["kind"], str(n["level"])) for n in sent) == breaches
+    assert all(n["type"] == "sla_breached" and n["due"] and n["queue"] == "supervisors" for n in sent)
+    # AND each timer was its own execution of one Wait and one send (2 billed transitions each)
+    steps = sla_steps(stack, conv, 2)
+    assert len(steps) == 4
+    assert [states_entered(stack, a) for a in steps] == [["WaitForDeadline", "DeadlineDue"]] * 4
 
 
-def test_staff_reply_before_the_deadline_means_no_breach(stack: Stack) -> None:
+def test_staff_reply_before_the_deadline_means_no_breach(stack: Any, drain: Any, unique_email: Any) -> None:
     # GIVEN a conversation with a 2s first response and 5s resolution target (moto rounds each Wait down
     # to whole seconds, so a timer may fire up to 1s early: the gap leaves room to resolve in between)
-    conv = f"RD-{uuid.uuid4().hex[:6].upper()}"
-    put_conversation(stack, conv)
-    queue = fast_queue(first_response=2, resolution=5)
-    deadlines = compute_deadlines(datetime.now(UTC), "high", queue, ALWAYS)
-    arn = start_sla_clock(
-        sfn=stack.sfn,
-        state_machine_arn=stack.sla_arn,
-        conversation_id=conv,
-        version=1,
-        deadlines=deadlines,
-        urgency="high",
-        queue=queue,
-        hours=ALWAYS,
+    conv = conversation(stack, drain, unique_email)
+    start_clock(stack, conv, fast_queue(first_response=2, resolution=5), urgency="high")
+    # WHEN staff answer at once, and resolve it once the first-response timer has fired
+    set_attrs(stack, conv, first_response_at={"S": datetime.now(UTC).isoformat()})
+    run_until(stack, drain, lambda: len(sla_steps(stack, conv, 2)) == 2, "the resolution timer started")
+    set_attrs(stack, conv, status={"S": "resolved"})
+    run_until(
+        stack,
+        drain,
+        lambda: all(status(stack, a) == "SUCCEEDED" for a in sla_steps(stack, conv, 2)),
+        "both timers fired",
     )
-    # WHEN staff answer at once and resolve it before the resolution deadline
-    stack.ddb.update_item(
-        TableName=stack.table,
-        Key={"conversation_id": {"S": conv}},
-        UpdateExpression="SET first_response_at = :t",
-        ExpressionAttributeValues={":t": {"S": datetime.now(UTC).isoformat()}},
-    )
-    wait_for_state(stack, arn, "DeadlineMet")
-    stack.ddb.update_item(
-        TableName=stack.table,
-        Key={"conversation_id": {"S": conv}},
-        UpdateExpression="SET #s = :r",
-        ExpressionAttributeNames={"#s": "status"},
-        ExpressionAttributeValues={":r": {"S": "resolved"}},
-    )
-    events = wait_for_end(stack, arn)
-    # THEN no breach, no escalation, no event, and the clock ended on the resolved conversation
-    assert get_conversation(stack, conv)["breaches"]["L"] == []
-    assert drain(stack, stack.escalation_inbox_url) == []
-    assert drain(stack, stack.events_queue_url) == []
-    entered = states_entered(events)
-    assert "RecordFirstResponseBreach" not in entered
-    assert "RecordResolutionBreach" not in entered
-    assert entered[-1] == "ConversationDone"
+    # THEN no breach, no notice, and the clock ended on the resolved conversation (no third step)
+    assert item(stack, conv).get("breaches", {"L": []})["L"] == []
+    assert notices(stack, conv) == []
+    assert len(sla_steps(stack, conv, 2)) == 2
 
 
-def test_newer_clock_version_supersedes_the_running_one(stack: Stack) -> None:
-    # GIVEN a running clock for version 1
-    conv = f"RD-{uuid.uuid4().hex[:6].upper()}"
-    put_conversation(stack, conv)
-    queue = fast_queue(first_response=2, resolution=3)
-    deadlines = compute_deadlines(datetime.now(UTC), "normal", queue, ALWAYS)
-    arn = start_sla_clock(
-        sfn=stack.sfn,
-        state_machine_arn=stack.sla_arn,
-        conversation_id=conv,
-        version=1,
-        deadlines=deadlines,
-        urgency="normal",
-        queue=queue,
-        hours=ALWAYS,
-    )
-    # WHEN the conversation moves to version 2 (paused, resumed or re-prioritised) and its stop is lost
-    stack.ddb.update_item(
-        TableName=stack.table,
-        Key={"conversation_id": {"S": conv}},
-        UpdateExpression="SET workflow_version = :v",
-        ExpressionAttributeValues={":v": {"N": "2"}},
-    )
-    events = wait_for_end(stack, arn)
-    # THEN the old clock stands down at its first deadline without escalating
-    assert states_entered(events)[-1] == "Superseded"
-    assert get_conversation(stack, conv)["breaches"]["L"] == []
-    assert drain(stack, stack.events_queue_url) == []
+def test_newer_clock_version_supersedes_the_running_one(stack: Any, drain: Any, unique_email: Any) -> None:
+    # GIVEN a running clock for version 2
+    conv = conversation(stack, drain, unique_email)
+    first = start_clock(stack, conv, fast_queue(first_response=2, resolution=3))
+    # WHEN the conversation moves to version 3 (paused, resumed or re-prioritised) and its stop is lost
+    set_attrs(stack, conv, workflow_version={"N": "3"})
+    run_until(stack, drain, lambda: status(stack, first) == "SUCCEEDED", "the first timer fired")
+    # THEN the old clock stands down at its first deadline without escalating or starting another timer
+    assert item(stack, conv).get("breaches", {"L": []})["L"] == []
+    assert notices(stack, conv) == []
+    assert sla_steps(stack, conv, 2) == [first]
 
 
-def test_duplicate_start_gives_one_execution(stack: Stack) -> None:
+def test_duplicate_start_gives_one_execution_and_an_answer_stops_it_at_its_wait(
+    stack: Any, drain: Any, unique_email: Any
+) -> None:
     # GIVEN a conversation whose creation message is delivered twice, the second time a moment later
-    conv = f"RD-{uuid.uuid4().hex[:6].upper()}"
-    put_conversation(stack, conv)
+    conv = conversation(stack, drain, unique_email)
     queue = fast_queue(first_response=20, resolution=30)
     created = datetime.now(UTC)
-    first = compute_deadlines(created, "normal", queue, ALWAYS)
-    later = compute_deadlines(created + seconds(5), "normal", queue, ALWAYS)
+    sfn = client(stack, "stepfunctions")
+    machine = stack.env["SLA_STATE_MACHINE_ARN"]
     # WHEN the clock is started three times (same input twice, then a different input)
     arns = [
         start_sla_clock(
-            sfn=stack.sfn,
-            state_machine_arn=stack.sla_arn,
+            sfn=sfn,
+            state_machine_arn=machine,
             conversation_id=conv,
-            version=1,
-            deadlines=d,
+            version=2,
+            deadlines=compute_deadlines(at, "normal", queue, ALWAYS),
             urgency="normal",
             queue=queue,
             hours=ALWAYS,
         )
-        for d in (first, first, later)
+        for at in (created, created, created + seconds(5))
     ]
     # THEN each start answers with the same execution, and only one exists
-    name = execution_name(conv, 1, "sla")
-    assert set(arns) == {execution_arn(stack.sla_arn, name)}
-    executions = stack.sfn.list_executions(stateMachineArn=stack.sla_arn)["executions"]
-    assert [e["name"] for e in executions if e["name"] == name] == [name]
-    # AND stopping it (resolved by staff) ends it
-    assert stop_sla_clock(
-        sfn=stack.sfn, state_machine_arn=stack.sla_arn, conversation_id=conv, version=1, cause="resolved"
-    )
-    # (moto applies a stop from its worker thread, so the status follows a moment later)
-    wait_for_end(stack, arns[0], expected="ABORTED")
-
-
-def test_follow_up_then_auto_resolve_without_customer_answer(stack: Stack) -> None:
-    # GIVEN staff replied (reply msg-1) and the conversation is pending on the customer
-    conv = f"RD-{uuid.uuid4().hex[:6].upper()}"
-    put_conversation(stack, conv, status={"S": "pending_customer"}, follow_up_id={"S": "msg-1"})
-    # WHEN the follow-up runs with a 2s delay and auto-resolve 1s later, and the customer stays silent
-    arn = start_follow_up(
-        sfn=stack.sfn,
-        state_machine_arn=stack.followup_arn,
+    name = execution_name(conv, 2, "sla")
+    assert set(arns) == {execution_arn(machine, name)}
+    assert [e["name"] for e in sfn.list_executions(stateMachineArn=machine)["executions"] if e["name"] == name] == [
+        name
+    ]
+    # AND the staff answer that puts it on the customer stops it while it waits: one billed transition
+    run_until(stack, drain, lambda: states_entered(stack, arns[0]) == ["WaitForDeadline"], "the clock waits")
+    change = pause_sla_clock(
+        sfn=sfn,
+        state_machine_arn=machine,
         conversation_id=conv,
-        reply_id="msg-1",
+        version=2,
+        deadlines=compute_deadlines(created, "normal", queue, ALWAYS),
+        now=datetime.now(UTC),
+    )
+    assert change.version == 3
+    run_until(stack, drain, lambda: status(stack, arns[0]) == "ABORTED", "the clock was stopped")
+    assert states_entered(stack, arns[0]) == ["WaitForDeadline"]
+    # AND a second stop finds nothing running
+    assert not stop_sla_clock(sfn=sfn, state_machine_arn=machine, conversation_id=conv, version=2, cause="again")
+
+
+def follow_up(stack: Any, conv: str, reply_id: str, *, delay: int = 1, resolve_after: int = 2) -> str:
+    got = item(stack, conv)
+    return start_follow_up(
+        sfn=client(stack, "stepfunctions"),
+        state_machine_arn=stack.env["FOLLOWUP_STATE_MACHINE_ARN"],
+        conversation_id=conv,
+        reply_id=reply_id,
         replied_at=datetime.now(UTC),
-        inbound_count=1,
-        policy=FollowUp(delay=seconds(2), resolve_after=seconds(1)),
+        inbound_count=int(got["inbound_count"]["N"]),
+        policy=FollowUp(delay=seconds(delay), resolve_after=seconds(resolve_after)),
         resolved_status_due="resolved#9999-12-31T23:59:59+00:00",
     )
-    events = wait_for_end(stack, arn)
-    # THEN the handler was asked to send the follow-up, then told the conversation was auto-resolved
-    emitted = drain(stack, stack.events_queue_url)
-    assert [e["action"] for e in emitted] == ["send_follow_up", "auto_resolved"]
-    assert all(e["conversation_id"] == conv and e["reply_id"] == "msg-1" for e in emitted)
-    # AND the item is resolved with its queue key and a timeline entry
-    item = get_conversation(stack, conv)
-    assert item["status"]["S"] == "resolved"
-    assert item["status_due"]["S"] == "resolved#9999-12-31T23:59:59+00:00"
-    assert "resolved_at" in item
-    assert [e["M"]["kind"]["S"] for e in item["timeline"]["L"]] == ["auto_resolved"]
-    assert states_entered(events) == [
-        "WaitForFollowUp",
-        "LoadConversation",
-        "StillWaitingOnCustomer",
-        "SendFollowUp",
-        "WaitToAutoResolve",
-        "ReloadConversation",
-        "StillNoAnswer",
-        "AutoResolve",
-        "EmitAutoResolved",
-    ]
 
 
-def test_customer_answer_cancels_the_follow_up(stack: Stack) -> None:
-    # GIVEN a follow-up scheduled 2s after a staff reply
-    conv = f"RD-{uuid.uuid4().hex[:6].upper()}"
-    put_conversation(stack, conv, status={"S": "pending_customer"}, follow_up_id={"S": "msg-1"})
-    arn = start_follow_up(
-        sfn=stack.sfn,
-        state_machine_arn=stack.followup_arn,
-        conversation_id=conv,
-        reply_id="msg-1",
-        replied_at=datetime.now(UTC),
-        inbound_count=1,
-        policy=FollowUp(delay=seconds(2), resolve_after=seconds(1)),
-        resolved_status_due="resolved#x",
-    )
+def follow_up_mails(stack: Any, conv: str) -> list[dict[str, Any]]:
+    return [m for m in sent_emails(stack.moto_data()) if EMAILS[conv] in m["to"] and "solve" in m["text"]]
+
+
+def test_follow_up_then_auto_resolve_without_customer_answer(stack: Any, drain: Any, unique_email: Any) -> None:
+    # GIVEN staff replied (reply fu-1) and the conversation is pending on the customer
+    reply_id = f"fu-{uuid.uuid4().hex[:8]}"
+    conv = conversation(stack, drain, unique_email, status={"S": "pending_customer"}, follow_up_id={"S": reply_id})
+    # WHEN the follow-up runs 1s after the reply, with 2s for the customer to answer it, and they stay silent
+    arn = follow_up(stack, conv, reply_id)
+    run_until(stack, drain, lambda: status(stack, arn) != "RUNNING", "the follow-up execution ended")
+    drain()
+    # THEN the customer got exactly one follow-up mail
+    assert len(follow_up_mails(stack, conv)) == 1
+    # AND the conversation is resolved, with its queue key and a timeline entry
+    got = item(stack, conv)
+    assert got["status"]["S"] == "resolved"
+    assert got["status_due"]["S"] == "resolved#9999-12-31T23:59:59+00:00"
+    assert "resolved_at" in got
+    kinds = [e["M"]["kind"]["S"] for e in got["timeline"]["L"]]
+    assert kinds.count("follow_up_sent") == 1 and kinds.count("auto_resolved") == 1
+    # AND the machine billed three transitions: the wait, the follow-up task (its timeout is the
+    # customer's time to answer), the auto-resolve request
+    assert states_entered(stack, arn) == ["WaitForFollowUp", "FollowUpDue", "AutoResolveDue"]
+
+
+def test_customer_answer_cancels_the_follow_up(stack: Any, drain: Any, unique_email: Any) -> None:
+    # GIVEN a follow-up scheduled 1s after a staff reply
+    reply_id = f"fu-{uuid.uuid4().hex[:8]}"
+    conv = conversation(stack, drain, unique_email, status={"S": "pending_customer"}, follow_up_id={"S": reply_id})
+    arn = follow_up(stack, conv, reply_id, resolve_after=60)
     # WHEN the customer writes again before it is due (the conversation reopens)
-    stack.ddb.update_item(
-        TableName=stack.table,
-        Key={"conversation_id": {"S": conv}},
-        UpdateExpression="SET inbound_count = :n, #s = :o",
-        ExpressionAttributeNames={"#s": "status"},
-        ExpressionAttributeValues={":n": {"N": "2"}, ":o": {"S": "open"}},
-    )
-    events = wait_for_end(stack, arn)
-    # THEN no follow-up is sent and the conversation stays open
-    assert states_entered(events)[-1] == "CustomerReplied"
-    assert drain(stack, stack.events_queue_url) == []
-    assert get_conversation(stack, conv)["status"]["S"] == "open"
+    got = item(stack, conv)
+    set_attrs(stack, conv, inbound_count={"N": str(int(got["inbound_count"]["N"]) + 1)}, status={"S": "open"})
+    run_until(stack, drain, lambda: status(stack, arn) != "RUNNING", "the follow-up execution ended")
+    # THEN no follow-up is sent, the conversation stays open, and the execution ended at once (it does
+    # not wait out the minute given to answer the follow-up): two billed transitions
+    assert follow_up_mails(stack, conv) == []
+    assert item(stack, conv)["status"]["S"] == "open"
+    assert status(stack, arn) == "SUCCEEDED"
+    assert states_entered(stack, arn) == ["WaitForFollowUp", "FollowUpDue"]
 
 
-def test_later_staff_reply_supersedes_the_earlier_follow_up(stack: Stack) -> None:
-    # GIVEN a follow-up for reply msg-1, and staff then replied again (msg-2 now owns the follow-up)
-    conv = f"RD-{uuid.uuid4().hex[:6].upper()}"
-    put_conversation(stack, conv, status={"S": "pending_customer"}, follow_up_id={"S": "msg-2"})
-    arn = start_follow_up(
-        sfn=stack.sfn,
-        state_machine_arn=stack.followup_arn,
+def test_later_staff_reply_supersedes_the_earlier_follow_up(stack: Any, drain: Any, unique_email: Any) -> None:
+    # GIVEN a follow-up for reply fu-1, and staff then replied again (fu-2 now owns the follow-up)
+    conv = conversation(stack, drain, unique_email, status={"S": "pending_customer"}, follow_up_id={"S": "fu-2"})
+    arn = follow_up(stack, conv, "fu-1", resolve_after=60)
+    # WHEN its time comes THEN it stands down without sending anything, and leaves the conversation be
+    run_until(stack, drain, lambda: status(stack, arn) != "RUNNING", "the follow-up execution ended")
+    assert follow_up_mails(stack, conv) == []
+    assert item(stack, conv)["status"]["S"] == "pending_customer"
+    output = json.loads(client(stack, "stepfunctions").describe_execution(executionArn=arn)["output"])
+    assert output["outcome"] == {"follow_up": "skipped", "reason": "superseded"}
+
+
+def test_a_timer_delivered_twice_records_one_breach_sends_one_notice_and_starts_one_next_step(
+    stack: Any, drain: Any, unique_email: Any
+) -> None:
+    # GIVEN an unanswered conversation whose first-response timer fired: the machine's event, which
+    # SQS may deliver more than once
+    conv = conversation(stack, drain, unique_email)
+    queue = fast_queue(first_response=1, resolution=600)
+    deadlines = compute_deadlines(datetime.now(UTC) - seconds(5), "normal", queue, ALWAYS)
+    timers = [t.to_input() for t in sla_timers(deadlines, urgency="normal", queue=queue, hours=ALWAYS)]
+    event = {
+        "action": "sla_due",
+        "conversation_id": conv,
+        "clock": sla_input(conv, 2, 0, timers),
+        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "execution": "delivered-by-the-test",
+    }
+    # WHEN it is delivered twice, the second time after the first was handled
+    for _ in range(2):
+        client(stack, "sqs").send_message(QueueUrl=stack.env["EVENTS_QUEUE_URL"], MessageBody=json.dumps(event))
+        drain()
+    # THEN the breach is on the item once, the supervisors got one notice, and the resolution timer
+    # runs once, as step 1 of the clock
+    got = item(stack, conv)
+    assert [(b["M"]["kind"]["S"], b["M"]["level"]["N"]) for b in got["breaches"]["L"]] == [("first_response", "1")]
+    assert [e["M"]["kind"]["S"] for e in got["timeline"]["L"]].count("sla_breached") == 1
+    assert [(n["kind"], str(n["level"])) for n in notices(stack, conv)] == [("first_response", "1")]
+    step1 = execution_arn(stack.env["SLA_STATE_MACHINE_ARN"], execution_name(conv, 2, "sla", 1))
+    assert status(stack, step1) == "RUNNING"
+    step1_input = json.loads(client(stack, "stepfunctions").describe_execution(executionArn=step1)["input"])
+    assert step1_input["timer"]["kind"] == "resolution"
+    stop_sla_clock(
+        sfn=client(stack, "stepfunctions"),
+        state_machine_arn=stack.env["SLA_STATE_MACHINE_ARN"],
         conversation_id=conv,
-        reply_id="msg-1",
-        replied_at=datetime.now(UTC) - seconds(10),
-        inbound_count=1,
-        policy=FollowUp(delay=seconds(1), resolve_after=seconds(1)),
-        resolved_status_due="resolved#x",
+        version=2,
+        cause="test over",
     )
-    # WHEN its time comes THEN it stands down without sending anything
-    events = wait_for_end(stack, arn)
-    assert states_entered(events)[-1] == "Superseded"
-    assert drain(stack, stack.events_queue_url) == []
+
+
+def test_an_auto_resolve_delivered_twice_resolves_once(stack: Any, drain: Any, unique_email: Any) -> None:
+    # GIVEN a conversation pending on the customer after a follow-up, and the machine's auto-resolve request
+    reply_id = f"fu-{uuid.uuid4().hex[:8]}"
+    conv = conversation(stack, drain, unique_email, status={"S": "pending_customer"}, follow_up_id={"S": reply_id})
+    event = {
+        "action": "auto_resolve",
+        "conversation_id": conv,
+        "reply_id": reply_id,
+        "inbound_count": item(stack, conv)["inbound_count"]["N"],
+        "resolved_status_due": "resolved#9999-12-31T23:59:59+00:00",
+        "execution": "delivered-by-the-test",
+    }
+    # WHEN it is delivered twice
+    for _ in range(2):
+        client(stack, "sqs").send_message(QueueUrl=stack.env["EVENTS_QUEUE_URL"], MessageBody=json.dumps(event))
+        drain()
+    # THEN the conversation is resolved, with one auto_resolved entry on its timeline
+    got = item(stack, conv)
+    assert got["status"]["S"] == "resolved"
+    assert [e["M"]["kind"]["S"] for e in got["timeline"]["L"]].count("auto_resolved") == 1

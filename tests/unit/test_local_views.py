@@ -168,6 +168,21 @@ def test_outbox_lists_each_recipient_once_with_its_decoded_name() -> None:
     assert mail["at"] == "2026-12-01T20:10:48+00:00"
 
 
+def test_outbox_reads_an_8bit_utf8_body_as_the_customer_does() -> None:
+    # GIVEN a Swedish ack sent with an 8bit UTF-8 text part, as moto hands it back (decoded text)
+    raw = (
+        "From: Northwind <support@demo.replydesk.test>\nTo: anna@customer.test\nSubject: Tack\n"
+        "Message-ID: <m2@demo.replydesk.test>\nMIME-Version: 1.0\n"
+        "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n"
+        "Vi har tagit emot ditt ärende.\n"
+    )
+    data = {"ses": {"RawMessage": [{"id": "sv-8bit", "destinations": ["anna@customer.test"], "raw_data": raw}]}}
+    # WHEN the outbox reads it
+    (mail,) = sent_emails(data)
+    # THEN the text is what the customer reads, not the bytes taken for ASCII
+    assert mail["text"] == "Vi har tagit emot ditt ärende.\n"
+
+
 def test_outbox_summary_is_one_line_per_message_mail_by_time_then_sms_then_escalations() -> None:
     # GIVEN two mails (out of order), an SMS and one escalation notification delivered twice
     items = outbox(moto_data())

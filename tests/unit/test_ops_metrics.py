@@ -183,3 +183,36 @@ def test_scheduler_runs_every_rate_schedule_of_the_app_with_a_scheduled_event() 
     # THEN the handler got EventBridge's scheduled-event shape, on the deployed rate
     assert schedule.every_seconds == 300 and out == {"tick": "ran"}
     assert seen[0]["detail-type"] == "Scheduled Event" and seen[0]["source"] == "aws.events"
+
+
+def test_local_dashboard_takes_a_percentile_per_period_over_the_forwarded_values() -> None:
+    from local.alarms import SampleStore
+    from local.dashboard import from_samples, percentile_series
+
+    # GIVEN ack latencies the EMF forwarder sent in two one-minute periods, and one of another dimension set
+    start = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
+    line = dashboard.parse_line(
+        ["replydesk", "AckLatency", "campaign", "demo", "stage", "dev", {"stat": "p95", "label": "p95"}]
+    )
+    samples = SampleStore()
+    dims = [{"Name": "campaign", "Value": "demo"}, {"Name": "stage", "Value": "dev"}]
+    for second, value in [(1, 100.0), (2, 200.0), (3, 900.0), (70, 50.0)]:
+        samples.record(
+            "replydesk",
+            [{"MetricName": "AckLatency", "Value": value, "Dimensions": dims}],
+            start + timedelta(seconds=second),
+        )
+    samples.record(
+        "replydesk",
+        [{"MetricName": "AckLatency", "Value": 5000.0, "Dimensions": [*dims, {"Name": "channel", "Value": "sms"}]}],
+        start + timedelta(seconds=5),
+    )
+    # WHEN the local dashboard draws the p95 line over three minutes
+    series = percentile_series(line, samples, start=start, end=start + timedelta(minutes=3), period=60)
+    # THEN each period with values has its nearest-rank p95 over exactly that dimension set, the empty one none
+    assert series.timestamps == (start, start + timedelta(minutes=1))
+    assert series.values == (900.0, 50.0)
+    # AND the line counts as drawn locally, while an average is still asked of moto and AWS/* stays AWS-only
+    assert from_samples(line, samples) and series.aws_only is None
+    assert not from_samples(dashboard.parse_line(["replydesk", "AckLatency", {"stat": "Average"}]), samples)
+    assert not from_samples(dashboard.parse_line(["AWS/Lambda", "Duration", {"stat": "p95"}]), samples)

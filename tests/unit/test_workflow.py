@@ -29,6 +29,7 @@ from chalicelib.workflow import (
     sla_input,
     sla_timers,
     start_sla_clock,
+    stop_sla_clock,
     timeline,
 )
 
@@ -196,20 +197,23 @@ def test_duplicate_start_returns_the_existing_execution() -> None:
 def test_sla_input_shape() -> None:
     # GIVEN deadlines for a low-urgency conversation in a queue without a second level
     d = Deadlines(datetime(2026, 11, 24, 10, 0, tzinfo=UTC), datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
-    timers = sla_timers(d, urgency="low", queue=queue(again=None), hours=ALWAYS)
-    # WHEN the machine input is built THEN numbers are strings (DynamoDB N) and times are Z timestamps
-    assert sla_input("RD-1", 4, timers) == {
+    timers = [t.to_input() for t in sla_timers(d, urgency="low", queue=queue(again=None), hours=ALWAYS)]
+    # WHEN the machine input of the clock's first step is built THEN it times the first deadline and
+    # carries the rest for the next step; numbers are strings and times are Z timestamps
+    assert sla_input("RD-1", 4, 0, timers) == {
+        "action": "sla_due",
         "conversation_id": "RD-1",
         "version": "4",
-        "timers": [
-            {
-                "kind": "first_response",
-                "level": "1",
-                "at": "2026-11-24T10:00:00Z",
-                "due": "2026-11-24T10:00:00Z",
-                "urgency": "normal",
-                "queue": "supervisors",
-            },
+        "step": "0",
+        "timer": {
+            "kind": "first_response",
+            "level": "1",
+            "at": "2026-11-24T10:00:00Z",
+            "due": "2026-11-24T10:00:00Z",
+            "urgency": "normal",
+            "queue": "supervisors",
+        },
+        "rest": [
             {
                 "kind": "resolution",
                 "level": "1",
@@ -222,6 +226,46 @@ def test_sla_input_shape() -> None:
     }
 
 
+def test_an_sla_clock_without_timers_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least one timer"):
+        sla_input("RD-1", 1, 0, [])
+
+
+def test_later_steps_of_a_clock_have_names_of_their_own() -> None:
+    assert execution_name("RD-1", 3, "sla", 0) == "sla-RD-1-v3"
+    assert execution_name("RD-1", 3, "sla", 2) == "sla-RD-1-v3-s2"
+
+
+def test_stop_walks_past_the_finished_steps_to_the_waiting_one() -> None:
+    # GIVEN a clock whose first timer fired (step 0 succeeded) and whose second waits (step 1)
+    sfn = sfn_client()
+    with Stubber(sfn) as stub:
+        for step, state in ((0, "SUCCEEDED"), (1, "RUNNING")):
+            name = execution_name("RD-1", 2, "sla", step)
+            stub.add_response(
+                "describe_execution",
+                {
+                    "executionArn": execution_arn(MACHINE, name),
+                    "stateMachineArn": MACHINE,
+                    "status": state,
+                    "startDate": datetime(2026, 11, 24, tzinfo=UTC),
+                },
+                {"executionArn": execution_arn(MACHINE, name)},
+            )
+        stub.add_response(
+            "stop_execution",
+            {"stopDate": datetime(2026, 11, 24, tzinfo=UTC)},
+            {"executionArn": execution_arn(MACHINE, "sla-RD-1-v2-s1"), "cause": "resolved"},
+        )
+        # WHEN it is stopped
+        stopped = stop_sla_clock(
+            sfn=sfn, state_machine_arn=MACHINE, conversation_id="RD-1", version=2, cause="resolved"
+        )
+        stub.assert_no_pending_responses()
+    # THEN the waiting step was stopped
+    assert stopped
+
+
 def test_pause_then_resume_moves_the_resolution_deadline_by_the_paused_time() -> None:
     # GIVEN a conversation due at 16:00 UTC, paused at 10:00 and resumed at 13:00 (always open)
     d = Deadlines(None, datetime(2026, 11, 24, 16, 0, tzinfo=UTC))
@@ -229,6 +273,16 @@ def test_pause_then_resume_moves_the_resolution_deadline_by_the_paused_time() ->
     now = datetime(2026, 11, 24, 13, 0, tzinfo=UTC)
     sfn = sfn_client()
     with Stubber(sfn) as stub:
+        stub.add_response(
+            "describe_execution",
+            {
+                "executionArn": execution_arn(MACHINE, "sla-RD-1-v2"),
+                "stateMachineArn": MACHINE,
+                "status": "RUNNING",
+                "startDate": paused_at,
+            },
+            {"executionArn": execution_arn(MACHINE, "sla-RD-1-v2")},
+        )
         stub.add_response(
             "stop_execution",
             {"stopDate": paused_at},
@@ -297,11 +351,14 @@ def test_follow_up_input_uses_wall_clock_delays() -> None:
         resolved_status_due="resolved#9999",
     )
     assert payload == {
+        "action": "send_follow_up",
         "conversation_id": "RD-1",
         "reply_id": "msg-9",
         "inbound_count": "2",
         "follow_up_at": "2026-11-29T16:30:00Z",
         "resolve_at": "2026-12-04T16:30:00Z",
+        # the follow-up task's timeout: how long the customer has to answer the follow-up
+        "resolve_after_seconds": 5 * 86400,
         "resolved_status_due": "resolved#9999",
     }
 
