@@ -96,9 +96,8 @@ def health() -> dict[str, Any]:
 def process_intake(event: SQSEvent) -> PartialItemFailureResponse:
     from aws_lambda_powertools.utilities.batch import process_partial_response
 
-    from chalicelib.pipeline import intake_record_handler, register_lambda_context
+    from chalicelib.pipeline import intake_record_handler
 
-    register_lambda_context(event.context)
     return process_partial_response(
         event=event.to_dict(),
         record_handler=intake_record_handler(),

@@ -13,7 +13,7 @@ from chalicelib.acknowledge import OutboundEmail, send_email
 from chalicelib.errors import TransientError
 from chalicelib.inbound import Channel, TemplateRef
 from chalicelib.models import ConversationModel, EffectStatus, MessageModel
-from chalicelib.outbox import Alongside, Effect, EffectRefused, EffectResult, Sent
+from chalicelib.outbox import Alongside, Effect, EffectRefused, EffectResult, Reserve, Sent
 
 if TYPE_CHECKING:
     from chalicelib.runtime import Runtime
@@ -107,6 +107,7 @@ def deliver_email(
     ack: bool = False,
     on_not_sent: Callable[[], None] = lambda: None,
     before_send: Callable[[], None] = lambda: None,
+    reserve: Reserve | None = None,
 ) -> Delivered:
     """Compose (with the effect's Message-ID), send once through the outbox, store the outbound message.
 
@@ -122,7 +123,6 @@ def deliver_email(
     message_id = store.outbound_message_id(Channel.EMAIL, effect.effect_id)
 
     def send() -> Sent:
-        before_send()
         provider = send_email(email, ses=rt.ses, campaign=rt.campaign)
         return Sent(provider_id=provider, message_id=message_id, template=ref)
 
@@ -143,7 +143,15 @@ def deliver_email(
         )
 
     alongside = _stored_with_mark(message, ack=ack, rfc_message_id=email.message_id, rt=rt)
-    result = outbox.perform(effect, send, now=rt.clock, on_not_sent=on_not_sent, alongside=alongside)
+    result = outbox.perform(
+        effect,
+        send,
+        now=rt.clock,
+        before_send=before_send,
+        on_not_sent=on_not_sent,
+        alongside=alongside,
+        reserve=reserve,
+    )
     _index(result, ack=ack, conversation_id=effect.conversation_id or "", subject=email.subject, text=email.text)
     return _finished(effect, result, message_id, rfc=email.message_id, ref=ref)
 
@@ -167,6 +175,7 @@ def deliver_sms(
     ack: bool = False,
     on_not_sent: Callable[[], None] = lambda: None,
     before_send: Callable[[], None] = lambda: None,
+    reserve: Reserve | None = None,
 ) -> Delivered:
     """Render, publish once through the outbox (SNS opt-outs honoured), store the outbound message."""
     from chalicelib import sms  # sms imports the render/config layers only; kept off the import path of events
@@ -178,7 +187,6 @@ def deliver_sms(
     message_id = store.outbound_message_id(Channel.SMS, effect.effect_id)
 
     def send() -> Sent:
-        before_send()
         result = sms.send_sms(
             sns=rt.sns,
             phone=phone,
@@ -206,6 +214,14 @@ def deliver_sms(
         )
 
     alongside = _stored_with_mark(message, ack=ack, rfc_message_id=None, rt=rt)
-    result = outbox.perform(effect, send, now=rt.clock, on_not_sent=on_not_sent, alongside=alongside)
+    result = outbox.perform(
+        effect,
+        send,
+        now=rt.clock,
+        before_send=before_send,
+        on_not_sent=on_not_sent,
+        alongside=alongside,
+        reserve=reserve,
+    )
     _index(result, ack=ack, conversation_id=effect.conversation_id or "", subject="", text=body.text)
     return _finished(effect, result, message_id, rfc=None, ref=body.ref)

@@ -302,6 +302,18 @@ class OutboxModel(Model):
     updated_at = UnicodeAttribute()
 
 
+class IntakeSeenModel(Model):
+    """One per committed inbound message, keyed by a hash of channel and source id, in the idempotency
+    table: the commit's transaction writes it (condition: new), so the same input in another envelope
+    (an MTA's retry is a new SES receipt with its own time) is not stored twice. TTL: `expiration`."""
+
+    class Meta(_Meta):
+        pass
+
+    id = UnicodeAttribute(hash_key=True)
+    expiration = NumberAttribute()  # epoch seconds, the table's TTL attribute
+
+
 class RateLimitModel(Model):
     """One counter per (subject, window): `web-ip#<ip>#<window start>`; DynamoDB's TTL removes old ones."""
 
@@ -371,6 +383,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     RateLimitModel,
     TemplateModel,
     SearchTokenModel,
+    IntakeSeenModel,
 )
 
 
@@ -386,6 +399,7 @@ def bind_models(settings: Settings) -> None:
         RateLimitModel: settings.rate_limits_table,
         TemplateModel: settings.templates_table,
         SearchTokenModel: settings.search_table,
+        IntakeSeenModel: settings.idempotency_table,
     }
     for model, table in tables.items():
         meta = model.Meta

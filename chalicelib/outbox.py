@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.errors import MessageError
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import (
     ClientError,
@@ -117,8 +117,11 @@ _UNKNOWN_OUTCOME = (ReadTimeoutError, ConnectionClosedError)
 _NOT_SENT = (EndpointConnectionError, ConnectTimeoutError)
 
 
-def classify_failure(exc: BaseException) -> str:
+def classify_failure(exc: BaseException, *, attempted: bool = True) -> str:
     """`not_sent` (retry), `unknown` (the request left, the answer was lost) or `refused` (never retry).
+
+    `attempted=False`: the failure came before the send was called (a pre-send step's own write lost
+    its answer), so whatever it was, nothing went out: never `unknown`.
 
     A ClientError is an answer from the service: the request arrived and was refused, so nothing was
     done (the SDK itself retries 5xx and throttling on that basis). A read timeout or a dropped
@@ -129,7 +132,7 @@ def classify_failure(exc: BaseException) -> str:
     while cur is not None and cur not in chain:
         chain.append(cur)
         cur = cur.__cause__ or cur.__context__
-    before_send = any(isinstance(e, SendNotAttempted) for e in chain)
+    before_send = not attempted or any(isinstance(e, SendNotAttempted) for e in chain)
     for e in chain:
         if isinstance(e, (OutcomeUnknown, *_UNKNOWN_OUTCOME)) and not before_send:
             return "unknown"
@@ -233,27 +236,55 @@ def _claim(effect: Effect, now: datetime) -> OutboxModel:
     return existing
 
 
-def _begin(rec: OutboxModel, now: datetime, *, retry_unknown: bool) -> None:
-    """Mark the send as under way; a concurrent try of the same effect makes this fail (and retry later)."""
+class Reserve(Protocol):
+    """A write that must happen with the in-flight mark (a rate-limit slot): one transaction, both or neither."""
+
+    def add(self, tx: TransactWrite) -> None:
+        """Add its write to `tx` (or nothing if already held); raise EffectRefused when it cannot be had."""
+
+    def refresh(self) -> None:
+        """Its condition failed (another delivery changed what it read): read again before the next add."""
+
+
+def _begin(rec: OutboxModel, now: datetime, *, retry_unknown: bool, reserve: Reserve | None = None) -> None:
+    """Mark the send as under way; a concurrent try of the same effect makes this fail (and retry later).
+
+    With `reserve` the mark and its write are one transaction (one call, and a lost answer left both
+    written or neither: the retry finds its own slot).
+    """
     allowed = OutboxModel.status == EffectStatus.PENDING.value
     if retry_unknown:
         allowed = allowed | (OutboxModel.status == EffectStatus.UNKNOWN.value)
-    try:
-        rec.update(
-            actions=[
-                OutboxModel.in_flight_since.set(_iso(now)),
-                OutboxModel.attempts.add(1),
-                OutboxModel.updated_at.set(_iso(now)),
-            ],
-            condition=allowed & OutboxModel.in_flight_since.does_not_exist() if not retry_unknown else allowed,
-        )
-    except UpdateError as exc:
-        if error_code(exc) == "ConditionalCheckFailedException":
-            raise TransientError("another delivery is carrying out this effect") from exc
-        # Nothing was sent: if the flag was written and only its answer lost, take it back, or the
-        # retry would take the effect for interrupted mid-send.
-        _release(rec, now)
-        raise _transient(exc, "begin") from exc
+    actions: list[Any] = [
+        OutboxModel.in_flight_since.set(_iso(now)),
+        OutboxModel.attempts.add(1),
+        OutboxModel.updated_at.set(_iso(now)),
+    ]
+    condition = allowed & OutboxModel.in_flight_since.does_not_exist() if not retry_unknown else allowed
+    for _ in range(3):
+        try:
+            if reserve is None:
+                rec.update(actions=actions, condition=condition)
+            else:
+                with TransactWrite(connection=store.transaction_connection()) as tx:
+                    tx.update(OutboxModel(effect_id=rec.effect_id), actions=actions, condition=condition)
+                    reserve.add(tx)
+            return
+        except (UpdateError, TransactWriteError) as exc:
+            # One reason per item, in the order added (both are updates): the mark, then the reserve.
+            reasons = [getattr(r, "code", None) for r in (getattr(exc, "cancellation_reasons", None) or [])]
+            if error_code(exc) == "ConditionalCheckFailedException" or (
+                reasons and reasons[0] == "ConditionalCheckFailed"
+            ):
+                raise TransientError("another delivery is carrying out this effect") from exc
+            if reserve is not None and len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                reserve.refresh()  # another delivery took a slot of this address meanwhile
+                continue
+            # Nothing was sent: if the flag was written and only its answer lost, take it back, or the
+            # retry would take the effect for interrupted mid-send.
+            _release(rec, now)
+            raise _transient(exc, "begin") from exc
+    raise TransientError("the reserve kept changing under the in-flight mark")
 
 
 # Writes that belong with an effect's mark (the message it stored, the conversation it changed): given
@@ -269,6 +300,7 @@ def _finish(
     sent: Sent | None = None,
     reason: str | None = None,
     alongside: Alongside | None = None,
+    condition: Any = None,
 ) -> None:
     actions: list[Any] = [
         OutboxModel.status.set(status.value),
@@ -296,10 +328,10 @@ def _finish(
     for attempt in (1, 2):
         try:
             if alongside is None:
-                rec.update(actions=actions)
+                rec.update(actions=actions, condition=condition)
             else:
                 with TransactWrite(connection=store.transaction_connection()) as tx:
-                    tx.update(OutboxModel(effect_id=rec.effect_id), actions=actions)
+                    tx.update(OutboxModel(effect_id=rec.effect_id), actions=actions, condition=condition)
                     alongside(tx, status, rec.created_at)
             return
         except (UpdateError, TransactWriteError) as exc:
@@ -309,11 +341,28 @@ def _finish(
 
 
 def _release(rec: OutboxModel, now: datetime) -> None:
-    """Nothing went out: the next try may send (best effort; a stuck flag only turns a retry into unknown)."""
+    """Nothing went out: the next try may send.
+
+    A flag left standing would make the next try take this effect for one interrupted mid-send (unknown,
+    never sent), so one failed release is tried again; past that it is best effort, logged.
+    """
+    for attempt in (1, 2):
+        try:
+            rec.update(actions=[OutboxModel.in_flight_since.remove(), OutboxModel.updated_at.set(_iso(now))])
+            return
+        except UpdateError:
+            logger.warning("outbox release failed", extra={"effect_id": rec.effect_id, "attempt": attempt})
+
+
+def _undo(on_not_sent: Callable[[], None], effect: Effect) -> None:
+    """Give back what the try took (a rate-limit slot); its failure must not keep the record in flight."""
     try:
-        rec.update(actions=[OutboxModel.in_flight_since.remove(), OutboxModel.updated_at.set(_iso(now))])
-    except UpdateError:
-        logger.warning("outbox release failed", extra={"effect_id": rec.effect_id})
+        on_not_sent()
+    except Exception as exc:  # noqa: BLE001 - the redelivery reuses the same slot (keyed by the effect)
+        logger.warning(
+            "giving back after a failed send failed",
+            extra={"effect_kind": effect.kind.value, "error": type(exc).__name__},
+        )
 
 
 def perform(
@@ -321,10 +370,19 @@ def perform(
     send: Callable[[], Sent],
     *,
     now: Callable[[], datetime],
+    before_send: Callable[[], None] = lambda: None,
     on_not_sent: Callable[[], None] = lambda: None,
     alongside: Alongside | None = None,
+    reserve: Reserve | None = None,
 ) -> EffectResult:
     """Carry out `effect` once: claim it, send, mark it; a repeat returns the first result as a duplicate.
+
+    `reserve` is written with the in-flight mark (an ack's rate-limit slot); when it cannot be had
+    (EffectRefused), the effect is `failed` with that reason, nothing sent.
+
+    `before_send` runs once the effect is marked in flight, right before `send` (START undoing the
+    opt-out): whatever it raises, `send` was not called, so a lost answer of its own
+    write is "not sent" (retried), never an unknown outcome.
 
     `alongside` adds writes to the mark of a sent (or possibly sent) effect, in the same transaction.
 
@@ -342,17 +400,26 @@ def perform(
         return _as_result(rec, duplicate=True)
     if rec.in_flight_since and effect.policy is Policy.AT_MOST_ONCE:
         # An earlier try died between its send and its mark: it may have gone out. Do not repeat it.
-        _finish(rec, EffectStatus.UNKNOWN, now(), reason="interrupted", alongside=alongside)
+        # Only while the flag is the one read here: a concurrent delivery that was still sending and
+        # has marked it since keeps its answer (this mark fails, and the retry finds it sent).
+        still = (OutboxModel.in_flight_since == rec.in_flight_since) & (OutboxModel.status == rec.status)
+        _finish(rec, EffectStatus.UNKNOWN, now(), reason="interrupted", alongside=alongside, condition=still)
         count(Metric.OUTCOME_UNKNOWN, kind=effect.kind.value)
         logger.warning("effect outcome unknown", extra={"effect_kind": effect.kind.value, "why": "interrupted"})
         return EffectResult(
             status=EffectStatus.UNKNOWN, duplicate=False, reason="interrupted", created_at=rec.created_at
         )
-    _begin(rec, now(), retry_unknown=effect.policy is Policy.SAME_KEY)
     try:
+        _begin(rec, now(), retry_unknown=effect.policy is Policy.SAME_KEY, reserve=reserve)
+    except EffectRefused as exc:
+        return _refused(rec, effect, exc.reason, now())
+    attempted = False
+    try:
+        before_send()
+        attempted = True
         sent = send()
     except Exception as exc:
-        kind = classify_failure(exc)
+        kind = classify_failure(exc, attempted=attempted)
         if kind == "unknown":
             _finish(rec, EffectStatus.UNKNOWN, now(), reason="response_lost", alongside=alongside)
             count(Metric.OUTCOME_UNKNOWN, kind=effect.kind.value)
@@ -362,13 +429,9 @@ def perform(
             return EffectResult(
                 status=EffectStatus.UNKNOWN, duplicate=False, reason="response_lost", created_at=rec.created_at
             )
-        on_not_sent()
+        _undo(on_not_sent, effect)
         if kind == "refused":
-            reason = refusal_reason(exc)
-            _finish(rec, EffectStatus.FAILED, now(), reason=reason)
-            count(Metric.EFFECT_FAILED, kind=effect.kind.value, reason=reason.split(":", 1)[0])
-            logger.warning("effect refused", extra={"effect_kind": effect.kind.value, "reason": reason})
-            return EffectResult(status=EffectStatus.FAILED, duplicate=False, reason=reason, created_at=rec.created_at)
+            return _refused(rec, effect, refusal_reason(exc), now())
         _release(rec, now())
         if isinstance(exc, TransientError):
             raise
@@ -384,12 +447,16 @@ def perform(
     )
 
 
+def _refused(rec: OutboxModel, effect: Effect, reason: str, now: datetime) -> EffectResult:
+    _finish(rec, EffectStatus.FAILED, now, reason=reason)
+    count(Metric.EFFECT_FAILED, kind=effect.kind.value, reason=reason.split(":", 1)[0])
+    logger.warning("effect refused", extra={"effect_kind": effect.kind.value, "reason": reason})
+    return EffectResult(status=EffectStatus.FAILED, duplicate=False, reason=reason, created_at=rec.created_at)
+
+
 def refuse(effect: Effect, reason: str, *, now: datetime) -> EffectResult:
     """Record an effect that failed before any send (its template cannot render): failed, once."""
     rec = _claim(effect, now)
     if rec.status != EffectStatus.PENDING.value:
         return _as_result(rec, duplicate=True)
-    _finish(rec, EffectStatus.FAILED, now, reason=reason)
-    count(Metric.EFFECT_FAILED, kind=effect.kind.value, reason=reason.split(":", 1)[0])
-    logger.warning("effect refused", extra={"effect_kind": effect.kind.value, "reason": reason})
-    return EffectResult(status=EffectStatus.FAILED, duplicate=False, reason=reason, created_at=rec.created_at)
+    return _refused(rec, effect, reason, now)

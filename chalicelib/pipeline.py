@@ -13,16 +13,10 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
 from botocore.exceptions import ClientError
 
 from chalicelib import aws, processing, runtime
 from chalicelib.classify import warm_up
-from chalicelib.config import get_settings
 from chalicelib.errors import InvalidInput, MissingArtefact, is_retryable
 from chalicelib.inbound import Channel, InboundMessage
 from chalicelib.intake.loader import load_inbound
@@ -138,30 +132,15 @@ def _envelope_facts(record: SQSRecord) -> tuple[str, str, str]:
 
 
 @functools.cache
-def idempotency_config() -> IdempotencyConfig:
-    return IdempotencyConfig(
-        event_key_jmespath="source_id", raise_on_no_idempotency_key=True, expires_after_seconds=7 * 24 * 3600
-    )
-
-
-def register_lambda_context(context: Any) -> None:
-    """Lets idempotency records expire with the invocation if it times out mid-record."""
-    if context is not None:
-        idempotency_config().register_lambda_context(context)
-
-
-@functools.cache
 def intake_record_handler() -> Callable[[SQSRecord], dict[str, Any]]:
-    """The batch record handler, with idempotency keyed on the channel's source id (not the SQS id)."""
-    settings = get_settings()
-    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=aws.dynamodb())
-    config = idempotency_config()
+    """The batch record handler: parse, then the one processing path.
 
-    @idempotent_function(  # type: ignore[untyped-decorator]  # Powertools leaves it untyped
-        data_keyword_argument="key", persistence_store=persistence, config=config
-    )
-    def handle_once(*, key: dict[str, str], msg: InboundMessage) -> dict[str, Any]:
-        return handle_inbound(msg, get_runtime()).to_dict()
+    No idempotency record around it: every stage is re-entrant on the channel's source id (derived
+    conversation and message ids, the commit's condition that the message and the input's marker are
+    new, the outbox's deterministic effect ids, the clock's execution name), so a duplicate delivery,
+    in the same envelope or another, converges on the same state and sends nothing again; two calls
+    less per message.
+    """
 
     def record_handler(record: SQSRecord) -> dict[str, Any]:
         try:
@@ -204,7 +183,7 @@ def intake_record_handler() -> Callable[[SQSRecord], dict[str, Any]]:
             logger.thread_safe_append_keys(correlation_id=msg.source_id)
             facts = {"channel": msg.channel.value, "source_id": msg.source_id, "raw_key": msg.raw_key}
             try:
-                result: dict[str, Any] = handle_once(key={"source_id": f"{msg.channel.value}#{msg.source_id}"}, msg=msg)
+                result: dict[str, Any] = handle_inbound(msg, rt).to_dict()
             except Exception as exc:
                 if is_retryable(exc):
                     logger.warning(

@@ -75,8 +75,21 @@ def _run(ns: argparse.Namespace) -> int:
     if refusal:
         print(refusal, file=sys.stderr)
         return 1
+    attach = (ns.endpoint or "").rstrip("/")
+    if attach:
+        # A second campaign beside a running stack: its emulator, and ports of its own (free ones by default).
+        try:
+            moto_data(attach)
+        except StackUnavailable as exc:
+            print(f"replydesk local: {exc.hint()}", file=sys.stderr)
+            return 1
+        for name, default in DEFAULT_PORTS.items():
+            if getattr(ns, name) == default:
+                setattr(ns, name, 0)
+        ns.moto_port = int(attach.rsplit(":", 1)[1])
     # moto's server thread only logs a port clash and the start then hangs: check first.
-    busy = ports_in_use({name: getattr(ns, name) for name in DEFAULT_PORTS})
+    wanted = {name: getattr(ns, name) for name in DEFAULT_PORTS if not (attach and name == "moto_port")}
+    busy = ports_in_use(wanted)
     if busy:
         print(
             f"replydesk local: port in use ({', '.join(busy)}). Is a local stack (`make run`) already running? "
@@ -109,6 +122,7 @@ def _run(ns: argparse.Namespace) -> int:
             smtp_port=ns.smtp_port,
             phone_port=ns.phone_port,
             dashboard_port=ns.dashboard_port,
+            attach_to=attach,
             **({"pump_concurrency": ns.pump_concurrency} if ns.pump_concurrency else {}),
         ).start()
     except BaseException:
@@ -176,6 +190,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--phone-port", type=int, default=DEFAULT_PORTS["phone_port"], help="the phone simulator page")
     parser.add_argument(
         "--dashboard-port", type=int, default=DEFAULT_PORTS["dashboard_port"], help="the campaign dashboard page"
+    )
+    parser.add_argument(
+        "--endpoint",
+        default=None,
+        help="host this campaign in the emulator of a running `replydesk local` (e.g. http://127.0.0.1:5000) "
+        "instead of starting one: two campaigns side by side in one account and region",
     )
     parser.add_argument(
         "--json", action="store_true", help="print the handlers' raw output (Powertools JSON logs and EMF lines)"

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 GROUPS = {
     "local": ("cli.local_cmd", "run the whole system locally on the embedded AWS emulator"),
     "package": ("cli.package_cmd", "package one campaign's CloudFormation template"),
+    "deploy": ("cli.deploy_cmd", "deploy a campaign: change set, rule set, notifications, library, admin, DNS records"),
     "mail": ("cli.mail_cmd", "diagnose raw emails: would they be acknowledged, and why not"),
     "sms": ("cli.sms_cmd", "SMS tools: segments, keywords, send a test SMS to the local stack, read its replies"),
     "topics": ("cli.topics_cmd", "train and evaluate topic classifiers"),

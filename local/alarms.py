@@ -91,14 +91,17 @@ def evaluate_alarm(alarm: dict[str, Any], points: list[float]) -> str:
     return "ALARM" if breaching >= needed else "OK"
 
 
-def evaluate_all(cloudwatch: Any, now: datetime | None = None, *, samples: SampleStore | None = None) -> dict[str, str]:
+def evaluate_all(
+    cloudwatch: Any, now: datetime | None = None, *, samples: SampleStore | None = None, prefix: str = ""
+) -> dict[str, str]:
     """Evaluate every metric alarm once; returns alarm name -> state it is in afterwards.
 
     Percentile alarms need `samples` (what the EMF forwarder sent); without them they keep their state.
     """
     now = now or datetime.now(UTC)
     out: dict[str, str] = {}
-    for alarm in cloudwatch.describe_alarms()["MetricAlarms"]:
+    found = cloudwatch.describe_alarms(**({"AlarmNamePrefix": prefix} if prefix else {}))["MetricAlarms"]
+    for alarm in found:
         if "Statistic" in alarm:
             points = _statistic_points(cloudwatch, alarm, now)
         elif samples is not None and "ExtendedStatistic" in alarm:
@@ -134,8 +137,11 @@ def _statistic_points(cloudwatch: Any, alarm: Mapping[str, Any], now: datetime) 
 class AlarmEvaluator:
     """Evaluates every alarm each minute while `make run` is up (CloudWatch does this on AWS)."""
 
-    def __init__(self, cloudwatch: Any, every_seconds: float = 60.0, samples: SampleStore | None = None) -> None:
+    def __init__(
+        self, cloudwatch: Any, every_seconds: float = 60.0, samples: SampleStore | None = None, prefix: str = ""
+    ) -> None:
         self.cloudwatch = cloudwatch
+        self.prefix = prefix  # the alarms of one stack (`replydesk-<campaign>-<stage>-`), or all
         self.every_seconds = every_seconds
         self.samples = samples
         self._stop = threading.Event()
@@ -144,7 +150,7 @@ class AlarmEvaluator:
     def _loop(self) -> None:
         while not self._stop.wait(self.every_seconds):
             try:
-                evaluate_all(self.cloudwatch, samples=self.samples)
+                evaluate_all(self.cloudwatch, samples=self.samples, prefix=self.prefix)
             except Exception:
                 log.exception("evaluating alarms failed")
 

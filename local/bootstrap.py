@@ -7,6 +7,7 @@ through its ordinary API. A resource type this module does not know is an error,
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+
+from cli.receipt_rules import activate, put_rule, shared_rule_set
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 PARTITION = "aws"
@@ -24,6 +27,24 @@ RUN_BY_HARNESS = {
     "AWS::Serverless::Api": "served over HTTP by local/api.py",
     "AWS::Lambda::Permission": "no Lambda service locally: the harness invokes handlers directly",
 }
+
+
+def stack_name(campaign: str, stage: str) -> str:
+    """The campaign stack's name: `replydesk deploy` names the CloudFormation stack so, the bootstrap its roles."""
+    return f"replydesk-{campaign}-{stage}"
+
+
+def role_name(logical_id: str, props: Mapping[str, Any], stack: str) -> str:
+    """A role's name: its RoleName, else stack-scoped as CloudFormation would make it (IAM names are global).
+
+    Within IAM's 64 characters; a longer one is cut and ends in a digest of the whole, so it stays unique.
+    """
+    if props.get("RoleName"):
+        return str(props["RoleName"])
+    name = f"{stack}-{logical_id}"
+    if len(name) <= 64:
+        return name
+    return f"{name[:55]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
 class BootstrapError(RuntimeError):
@@ -42,11 +63,12 @@ class Resolver:
     """Resolves Ref, Fn::GetAtt, Fn::Sub, Fn::Join and Fn::Select against created resources."""
 
     def __init__(self, parameters: Mapping[str, Any], region: str) -> None:
+        campaign, stage = parameters.get("Campaign"), parameters.get("Stage")
         self.values: dict[str, str] = {
             "AWS::AccountId": ACCOUNT_ID,
             "AWS::Region": region,
             "AWS::Partition": PARTITION,
-            "AWS::StackName": "replydesk-local",
+            "AWS::StackName": stack_name(campaign, stage) if campaign and stage else "replydesk-local",
             "AWS::URLSuffix": "amazonaws.com",
         }
         self.params = dict(parameters)
@@ -125,6 +147,7 @@ def _arn(service: str, region: str, resource: str) -> str:
 class Bootstrap:
     def __init__(self, endpoint_url: str, region: str) -> None:
         self.region = region
+        self.stack_name = "replydesk-local"  # set from the template's Campaign and Stage by create_all
         self.session: Any = boto3.session.Session(
             aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region
         )
@@ -239,7 +262,7 @@ class Bootstrap:
         return Created(lid, "AWS::DynamoDB::Table", p["TableName"], {"Arn": desc["TableArn"]})
 
     def role(self, lid: str, p: dict[str, Any]) -> Created:
-        name = p.get("RoleName") or f"replydesk-local-{lid}"
+        name = role_name(lid, p, self.stack_name)
         arn = self.client("iam").create_role(
             RoleName=name, AssumeRolePolicyDocument=json.dumps(p["AssumeRolePolicyDocument"])
         )["Role"]["Arn"]
@@ -265,7 +288,12 @@ class Bootstrap:
         return Created(lid, "AWS::SES::ReceiptRuleSet", p["RuleSetName"])
 
     def receipt_rule(self, lid: str, p: dict[str, Any]) -> Created:
-        self.client("ses").create_receipt_rule(RuleSetName=p["RuleSetName"], Rule=p["Rule"])
+        # Into the region's shared set (cli/receipt_rules.py), as `replydesk deploy` does on AWS: a second
+        # campaign in the same emulator adds its rule beside the first one's instead of replacing the set.
+        ses = self.client("ses")
+        rule_set = shared_rule_set(ses, default=p["RuleSetName"])
+        put_rule(ses, rule_set, p["Rule"])
+        activate(ses, rule_set)
         return Created(lid, "AWS::SES::ReceiptRule", p["Rule"]["Name"])
 
     def secret(self, lid: str, p: dict[str, Any]) -> Created:
@@ -375,18 +403,25 @@ class Bootstrap:
 
     # ---------------------------------------------------------------- the walk
     def create_all(
-        self, template: Mapping[str, Any], extra_refs: Mapping[str, str] | None = None
+        self,
+        template: Mapping[str, Any],
+        extra_refs: Mapping[str, str] | None = None,
+        existing: Mapping[str, Created] | None = None,
     ) -> dict[str, Created]:
+        """Create every resource of the template but those in `existing` (made already, e.g. by moto's
+        CloudFormation for `replydesk deploy`), which are only referred to; returns all of them."""
         params = {k: v.get("Default") for k, v in template.get("Parameters", {}).items()}
         for k, v in list(params.items()):
             if template["Parameters"][k].get("Type") == "CommaDelimitedList" and isinstance(v, str):
                 params[k] = [s for s in v.split(",") if s]
         resolver = Resolver(params, self.region)
+        self.stack_name = resolver.values["AWS::StackName"]
         resources = {k: v for k, v in template["Resources"].items() if "Type" in v}
         unknown = {v["Type"] for v in resources.values()} - set(self.creators) - set(RUN_BY_HARNESS)
         if unknown:
             raise BootstrapError(f"no local creator for resource types: {', '.join(sorted(unknown))}")
-        pending = {k: v for k, v in resources.items() if v["Type"] in self.creators}
+        pending = {k: v for k, v in resources.items() if v["Type"] in self.creators and k not in (existing or {})}
+        resolver.created.update(existing or {})
         for name, ref in (extra_refs or {}).items():
             resolver.created[name] = Created(name, "harness", ref, {"Arn": ref})
         harness_ids = {k for k, v in resources.items() if v["Type"] in RUN_BY_HARNESS}

@@ -176,3 +176,22 @@ def _put_back(table: Table, hash_key: Any, range_key: Any, item: Any) -> None:
         table.items[hash_key] = {range_key: item}
     else:
         partition[range_key] = item
+
+
+def receipt_rule_deletion() -> None:
+    """Teach moto's SES DeleteReceiptRule, which it lacks: campaigns share one rule set, so retiring one
+    deletes its rule, not the set (local/teardown.py). Deleting a rule that is not there succeeds, as on SES."""
+    from moto.core.responses import EmptyResult
+    from moto.ses.exceptions import RuleSetDoesNotExist
+    from moto.ses.responses import EmailResponse
+
+    def delete_receipt_rule(self: Any) -> Any:
+        rule_set_name = self._get_param("RuleSetName")
+        rule_name = self._get_param("RuleName")
+        rule_set = self.backend.receipt_rule_set.get(rule_set_name)
+        if rule_set is None:
+            raise RuleSetDoesNotExist(f"Rule set does not exist: {rule_set_name}")
+        rule_set.rules = [r for r in rule_set.rules if r["Name"] != rule_name]
+        return EmptyResult()
+
+    EmailResponse.delete_receipt_rule = delete_receipt_rule  # type: ignore[attr-defined]

@@ -103,21 +103,51 @@ def _capped_headers(headers: list[dict[str, str]]) -> dict[str, Any]:
 
 
 class SesInbound:
-    """aiosmtpd handler: accept the campaign's recipients, then do what the receipt rule does."""
+    """aiosmtpd handler: accept the campaign's recipients, then do what the receipt rule does.
 
-    def __init__(self, *, s3: Any, sns: Any, bucket: str, topic_arn: str, recipients: list[str], domain: str) -> None:
+    With `ses`, mail to another campaign in the same emulator is accepted too and handled by that
+    campaign's rule in the region's active rule set (its bucket, its topic), as SES inbound does.
+    """
+
+    def __init__(
+        self,
+        *,
+        s3: Any,
+        sns: Any,
+        bucket: str,
+        topic_arn: str,
+        recipients: list[str],
+        domain: str,
+        ses: Any = None,
+    ) -> None:
         self.s3 = s3
         self.sns = sns
         self.bucket = bucket
         self.topic_arn = topic_arn
         self.recipients = {r.lower() for r in recipients}
         self.domain = domain.lower()
+        self.ses = ses
         self.received = 0
+
+    def _other_rule(self, address: str) -> tuple[str, str] | None:
+        """(bucket, topic) of the active rule set's enabled S3 rule for an address not this campaign's."""
+        if self.ses is None:
+            return None
+        address = address.lower()
+        for rule in self.ses.describe_active_receipt_rule_set().get("Rules", []):
+            wanted = {r.lower() for r in rule.get("Recipients", [])}
+            if not rule.get("Enabled") or not (address in wanted or address.rpartition("@")[2] in wanted):
+                continue
+            for action in rule.get("Actions", []):
+                s3 = action.get("S3Action")
+                if s3 and s3.get("TopicArn"):
+                    return str(s3["BucketName"]), str(s3["TopicArn"])
+        return None
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
-        if address.lower() not in self.recipients:
+        if address.lower() not in self.recipients and self._other_rule(address) is None:
             return "550 5.1.1 Recipient address rejected: not a mailbox of this campaign"
         envelope.rcpt_tos.append(address)
         return "250 OK"
@@ -133,21 +163,35 @@ class SesInbound:
         return f"250 Ok: queued as {message_id}"
 
     def deliver(self, raw: bytes, mail_from: str, recipients: list[str]) -> str:
+        ours = [r for r in recipients if r.lower() in self.recipients]
+        theirs: dict[tuple[str, str], list[str]] = {}
+        for r in recipients:
+            if r.lower() not in self.recipients:
+                route = self._other_rule(r)
+                if route is not None:
+                    theirs.setdefault(route, []).append(r)
+        # One stored copy and one notification per rule that matched, as SES runs each matching rule.
+        ids = [self._deliver(raw, mail_from, rcpts, *route) for route, rcpts in theirs.items()]
+        if ours or not ids:
+            ids.insert(0, self._deliver(raw, mail_from, ours or recipients, self.bucket, self.topic_arn))
+        return ids[0]
+
+    def _deliver(self, raw: bytes, mail_from: str, recipients: list[str], bucket: str, topic_arn: str) -> str:
         message_id = ses_message_id()
         key = f"raw/email/{message_id}"
         # Raw first, exactly as SES's S3 action: the notification only points at the object.
-        self.s3.put_object(Bucket=self.bucket, Key=key, Body=raw)
+        self.s3.put_object(Bucket=bucket, Key=key, Body=raw)
         note = receipt_notification(
             raw,
             mail_from=mail_from,
             recipients=recipients,
             message_id=message_id,
-            bucket=self.bucket,
+            bucket=bucket,
             key=key,
-            topic_arn=self.topic_arn,
+            topic_arn=topic_arn,
             now=datetime.now(UTC),
         )
-        self.sns.publish(TopicArn=self.topic_arn, Message=json.dumps(note), Subject="Amazon SES Email Receipt")
+        self.sns.publish(TopicArn=topic_arn, Message=json.dumps(note), Subject="Amazon SES Email Receipt")
         self.received += 1
         return message_id
 

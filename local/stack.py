@@ -21,9 +21,9 @@ from moto.server import ThreadedMotoServer
 from chalicelib.config import load_campaign
 from cli.template import merge_template
 from local.alarms import AlarmEvaluator, SampleStore
-from local.bootstrap import Bootstrap, Created, Resolver
+from local.bootstrap import Bootstrap, Created, Resolver, stack_name
 from local.emf import EmfForwarder
-from local.emulator import fast_queries, light_transactions, track_only
+from local.emulator import fast_queries, light_transactions, receipt_rule_deletion, track_only
 from local.pump import DEFAULT_CONCURRENCY, EventPump, mappings_for
 from local.scheduler import Scheduler, schedules_for
 from local.smtp import SesInbound, start_smtp
@@ -75,11 +75,16 @@ class LocalStack:
     # Concurrent batches per queue when the pump runs threads (local/pump.py DEFAULT_CONCURRENCY).
     pump_concurrency: int = DEFAULT_CONCURRENCY
     forward_metrics: bool = True
+    # Another local stack's moto (`replydesk local --endpoint`): this campaign joins it instead of
+    # starting one, so two campaigns share one emulator as they share an account and region.
+    attach_to: str = ""
     env: dict[str, str] = field(default_factory=dict)
     resources: dict[str, Created] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> LocalStack:
+        if self.attach_to:
+            return self._attach()
         self.moto_port = self.moto_port or free_port()
         # moto's Step Functions call back into the server for service integrations through MOTO_PORT.
         os.environ["MOTO_PORT"] = str(self.moto_port)
@@ -91,10 +96,24 @@ class LocalStack:
         track_only()
         fast_queries()
         light_transactions()
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
-        self.moto.start()
+        receipt_rule_deletion()
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
+        server.start()
+        self.moto: ThreadedMotoServer | None = server
         self.endpoint = f"http://127.0.0.1:{self.moto_port}"
         self._post("/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
+        self.provision()
+        self.load_app()
+        return self
+
+    def _attach(self) -> LocalStack:
+        """Provision this campaign into a running emulator (its owner configured it) and serve it from here."""
+        self.endpoint = self.attach_to.rstrip("/")
+        self.moto_port = int(self.endpoint.rsplit(":", 1)[1])
+        # Step Functions' service integrations call the emulator that runs them, which is the other stack's.
+        os.environ["MOTO_PORT"] = str(self.moto_port)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self.moto = None
         self.provision()
         self.load_app()
         return self
@@ -116,7 +135,9 @@ class LocalStack:
         self.template = merge_template(self.campaign, self.stage)
         boot = Bootstrap(self.endpoint, self.region)
         harness = {
-            lid: f"replydesk-local-{lid}" for lid, res in self.template["Resources"].items() if "Type" not in res
+            lid: f"{stack_name(self.campaign_name, self.stage)}-{lid}"
+            for lid, res in self.template["Resources"].items()
+            if "Type" not in res
         }
         self.resources = boot.create_all(self.template, extra_refs=harness)
         resolver = Resolver({}, self.region)
@@ -225,7 +246,9 @@ class LocalStack:
         self.scheduler = Scheduler(schedules_for(self.app_module, self.region), self.region)
         # The values the EMF forwarder sends, kept for the percentile alarms moto cannot compute.
         self.metric_samples = SampleStore()
-        self.alarms = AlarmEvaluator(self.client("cloudwatch"), samples=self.metric_samples)
+        # Its own alarms only: a second campaign in this emulator evaluates its own, from its own samples.
+        own = f"{stack_name(self.campaign_name, self.stage)}-"
+        self.alarms = AlarmEvaluator(self.client("cloudwatch"), samples=self.metric_samples, prefix=own)
         if self.pump_threads:
             self.scheduler.start()
             self.alarms.start()
@@ -263,6 +286,7 @@ class LocalStack:
             topic_arn=self.env["INBOUND_EMAIL_TOPIC_ARN"],
             recipients=list(self.campaign.inbound_addresses),
             domain=self.campaign.inbound_domain,
+            ses=self.client("ses"),  # mail to another campaign in this emulator goes by its receipt rule
         )
         self.smtp = start_smtp(self.smtp_handler, self.smtp_port)
         self.smtp_port = self.smtp.port
@@ -297,12 +321,16 @@ class LocalStack:
             lambda: self.phone.stop(),
             lambda: self.dashboard.stop(),
             self._stop_emf,
-            lambda: self.moto.stop(),
+            self._stop_moto,
         ):
             try:
                 stop()
             except Exception:
                 log.exception("stopping a local component failed")
+
+    def _stop_moto(self) -> None:
+        if self.moto is not None:  # an attached stack leaves the emulator to the stack that started it
+            self.moto.stop()
 
     def _stop_emf(self) -> None:
         if self.emf is not None:

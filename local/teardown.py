@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.bootstrap import RUN_BY_HARNESS, Resolver
+from local.bootstrap import RUN_BY_HARNESS, Resolver, role_name
 from local.outbox import ESCALATION_INBOX_SUFFIX
 
 _NAME_PROPERTY = {
@@ -28,9 +28,9 @@ _NAME_PROPERTY = {
     "AWS::Cognito::UserPool": "UserPoolName",
     "AWS::SecretsManager::Secret": "Name",
 }
-# Deleted with their parent (a rule with its rule set, a subscription with its topic, ...).
+# Deleted with their parent (a subscription with its topic, ...). The receipt rule is not: it lives in
+# the region's rule set that every campaign shares (cli/receipt_rules.py), so it is deleted on its own.
 _WITH_PARENT = {
-    "AWS::SES::ReceiptRule",
     "AWS::SNS::Subscription",
     "AWS::SNS::TopicPolicy",
     "AWS::SQS::QueuePolicy",
@@ -58,7 +58,9 @@ def _names(template: Mapping[str, Any], region: str) -> list[tuple[str, str, str
             continue
         props = res.get("Properties", {})
         if kind == "AWS::IAM::Role":
-            name = props.get("RoleName") or f"replydesk-local-{lid}"  # as local/bootstrap.py names it
+            name = role_name(lid, props, resolver.values["AWS::StackName"])  # as local/bootstrap.py names it
+        elif kind == "AWS::SES::ReceiptRule":
+            name = resolver.resolve(props["Rule"]["Name"])
         elif kind == "AWS::Glue::Database":
             name = resolver.resolve(props["DatabaseInput"]["Name"])
         elif kind in _NAME_PROPERTY:
@@ -119,6 +121,15 @@ def _state_machine_arn(name: str, client: Callable[[str], Any]) -> str | None:
     return next((str(m["stateMachineArn"]) for m in machines if m["name"] == name), None)
 
 
+def _rule_set_of(rule: str, client: Callable[[str], Any]) -> str | None:
+    """The rule set holding this campaign's receipt rule (the shared one), or None."""
+    ses = client("ses")
+    for meta in ses.list_receipt_rule_sets().get("RuleSets", []):
+        if any(r["Name"] == rule for r in ses.describe_receipt_rule_set(RuleSetName=meta["Name"]).get("Rules", [])):
+            return str(meta["Name"])
+    return None
+
+
 def _exists(kind: str, name: str, client: Callable[[str], Any], region: str) -> bool:
     from botocore.exceptions import ClientError
 
@@ -135,6 +146,8 @@ def _exists(kind: str, name: str, client: Callable[[str], Any], region: str) -> 
             return name in client("dynamodb").list_tables().get("TableNames", [])
         if kind == "AWS::StepFunctions::StateMachine":
             return _state_machine_arn(name, client) is not None
+        if kind == "AWS::SES::ReceiptRule":
+            return _rule_set_of(name, client) is not None
         if kind == "AWS::SES::ReceiptRuleSet":
             return any(r["Name"] == name for r in client("ses").list_receipt_rule_sets().get("RuleSets", []))
         if kind == "AWS::CloudWatch::Alarm":
@@ -184,6 +197,8 @@ def _delete(kind: str, name: str, client: Callable[[str], Any], region: str) -> 
         client("dynamodb").delete_table(TableName=name)
     elif kind == "AWS::StepFunctions::StateMachine":
         client("stepfunctions").delete_state_machine(stateMachineArn=_state_machine_arn(name, client))
+    elif kind == "AWS::SES::ReceiptRule":
+        client("ses").delete_receipt_rule(RuleSetName=_rule_set_of(name, client), RuleName=name)
     elif kind == "AWS::SES::ReceiptRuleSet":
         ses = client("ses")
         active = ses.describe_active_receipt_rule_set().get("Metadata", {}).get("Name")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -98,6 +99,20 @@ def wait_for(
         if time.monotonic() > deadline:
             pytest.fail(f"condition not met within {timeout}s. {describe()}")
         time.sleep(interval)
+
+
+def post_contact(stack: Any, form: dict[str, Any]) -> dict[str, Any]:
+    """POST the contact form as the page's script does (JSON); its 202 body (`reference`, `status`)."""
+    req = urllib.request.Request(
+        f"{stack.api_url}/contact",
+        data=json.dumps(form).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert resp.status == 202, resp.status
+        body: dict[str, Any] = json.loads(resp.read())
+    return body
 
 
 def dlq_messages(stack: Any, queue_env: str = "INTAKE_DLQ_URL") -> list[dict[str, Any]]:

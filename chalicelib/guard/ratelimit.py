@@ -1,15 +1,20 @@
-"""Stateful limits on the contact form: submissions per client IP and per email address per window."""
+"""Stateful limits: contact-form submissions per client IP and per address, acks per sender per window."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from pynamodb.exceptions import UpdateError
+from pynamodb.exceptions import DoesNotExist, GetError, UpdateError
+from pynamodb.transactions import TransactWrite
 
 from chalicelib.config import Campaign, RateLimit
 from chalicelib.errors import TooManyRequests, TransientError
-from chalicelib.models import RateLimitModel
+from chalicelib.models import IdentityModel, RateLimitModel
+from chalicelib.outbox import EffectRefused
+from chalicelib.store import iso
 
 
 def _subject_key(kind: str, value: str) -> str:
@@ -64,3 +69,55 @@ def check_address(email: str, campaign: Campaign, *, now: datetime) -> None:
             "please try again later",
             field="email",
         )
+
+
+# ------------------------------------------------------------------ the per-sender ack limit
+
+
+@dataclass
+class AckSlot:
+    """One of an address's ack slots, taken in the same transaction as the ack's in-flight mark.
+
+    The identity's `ack_log` holds `<iso time>|<effect id>` entries; an entry of this effect already
+    there (an earlier try of the same ack) is the slot, taken again for free. `known` is the log as
+    this delivery read it (identify): the write is conditional on it still being the stored one, and
+    `refresh` drops it so the next `add` reads the current log. One write less than a slot of its own.
+    """
+
+    identity: str
+    effect_id: str
+    now: datetime
+    limit: RateLimit
+    known: Sequence[str] | None = None
+
+    def _log(self) -> list[str] | None:
+        if self.known is not None:
+            return list(self.known)
+        try:
+            item = IdentityModel.get(self.identity, consistent_read=True)
+        except DoesNotExist:
+            return None
+        except GetError as exc:
+            raise TransientError("reading the ack log failed") from exc
+        log = [str(t) for t in (item.ack_log or [])]
+        self.known = log
+        return log
+
+    def add(self, tx: TransactWrite) -> None:
+        """Add the slot's write to `tx`, or nothing if this effect holds one; EffectRefused when none is free."""
+        log = self._log()
+        if log is None or any(t.endswith(f"|{self.effect_id}") for t in log):
+            return  # no identity to count for (never on the ack path), or the slot is ours already
+        cutoff = iso(self.now - self.limit.per)
+        recent = [t for t in log if t.split("|", 1)[0] >= cutoff]
+        if len(recent) >= self.limit.max_acks:
+            raise EffectRefused("rate_limited")
+        # The equality condition turns two racing deliveries into one slot each, never one too many.
+        tx.update(
+            IdentityModel(identity=self.identity),
+            actions=[IdentityModel.ack_log.set([*recent, f"{iso(self.now)}|{self.effect_id}"])],  # type: ignore[list-item]
+            condition=IdentityModel.ack_log.does_not_exist() | (IdentityModel.ack_log == log),
+        )
+
+    def refresh(self) -> None:
+        self.known = None

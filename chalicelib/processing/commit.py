@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from pynamodb.exceptions import TransactWriteError
@@ -13,7 +14,14 @@ from chalicelib import searchindex, store, workflow
 from chalicelib.errors import TransientError
 from chalicelib.inbound import Attachment, Channel, InboundMessage
 from chalicelib.metrics import Metric, count
-from chalicelib.models import ConversationModel, CustomerModel, MessageModel, SearchTokenModel, Status
+from chalicelib.models import (
+    ConversationModel,
+    CustomerModel,
+    IntakeSeenModel,
+    MessageModel,
+    SearchTokenModel,
+    Status,
+)
 from chalicelib.processing.decisions import Committed, Decided
 
 if TYPE_CHECKING:
@@ -67,10 +75,18 @@ def _clock_plan(conv: ConversationModel, d: Decided, rt: Runtime) -> dict[str, A
         "workflow_version": 1,
         "resolution_due": resolution_due,
         "status_due": store.status_due(conv.status, first_due or resolution_due),
+        # The execution's name is derived, so its ARN is known before the start: stored now, no write after.
+        "workflow_execution": sla_execution_arn(conv.conversation_id, rt),
     }
     if first_due:
         plan["first_response_due"] = first_due
     return plan
+
+
+def sla_execution_arn(conversation_id: str, rt: Runtime) -> str:
+    """The ARN the conversation's first SLA clock has (or will have): its name is derived from the id."""
+    name = workflow.execution_name(conversation_id, 1, workflow.ClockKind.SLA)
+    return workflow.execution_arn(rt.settings.sla_state_machine_arn, name)
 
 
 def commit(msg: InboundMessage, d: Decided, rt: Runtime) -> Committed:
@@ -172,7 +188,13 @@ def _commit_into(
     language = c.language if d.customer.language is None and c.language_source == "detected" else None
     words = searchindex.tokens(f"{item.subject}\n{item.new_text or item.text}")
     stored = _transact(
-        item, conv.conversation_id, update, customer_id=d.customer.customer_id, language=language, words=words
+        item,
+        conv.conversation_id,
+        update,
+        seen=_seen(msg, now),
+        customer_id=d.customer.customer_id,
+        language=language,
+        words=words,
     )
     if stored is None:
         return None  # the new conversation's id is taken
@@ -209,6 +231,17 @@ def _reopen(msg: InboundMessage, now: datetime) -> list[Any]:
     ]
 
 
+# How long the commit remembers an input by its source id: longer than SQS keeps a message (14 days)
+# and than a retrying MTA tries (RFC 5321 suggests giving up after 4-5 days).
+SEEN_FOR = timedelta(days=15)
+
+
+def _seen(msg: InboundMessage, now: datetime) -> IntakeSeenModel:
+    """The input's marker: a hash of channel and source id (no address), expiring after SEEN_FOR."""
+    digest = hashlib.sha256(f"{msg.channel.value}#{msg.source_id}".encode()).hexdigest()[:40]
+    return IntakeSeenModel(id=f"intake#{digest}", expiration=int((now + SEEN_FOR).timestamp()))
+
+
 # The connection transactions go through (the fault injector hooks its client).
 transaction_connection = store.transaction_connection
 
@@ -218,13 +251,15 @@ def _transact(
     conversation_id: str,
     update: ConversationModel | list[Any],
     *,
+    seen: IntakeSeenModel,
     customer_id: str,
     language: str | None,
     words: list[str],
 ) -> bool | None:
-    """The message (only if new), the conversation (`update`: a new conversation's whole item, written
-    only if its id is free; or the actions on an existing one), the customer's detected language and
-    (for a short message) its search index entries, atomically.
+    """The message (only if new), the input's marker (only if new: the same source id in another
+    envelope has another receipt time, so another sort key), the conversation (`update`: a new
+    conversation's whole item, written only if its id is free; or the actions on an existing one),
+    the customer's detected language and (for a short message) its search index entries, atomically.
 
     False if the message was already committed; None if a new conversation's id is taken.
     """
@@ -235,6 +270,7 @@ def _transact(
             else:
                 tx.update(ConversationModel(conversation_id=conversation_id), actions=update)
             tx.save(item, condition=MessageModel.sort.does_not_exist())
+            tx.save(seen, condition=IntakeSeenModel.id.does_not_exist())
             if language is not None:
                 tx.update(CustomerModel(customer_id=customer_id), actions=[CustomerModel.language.set(language)])
             if len(words) <= INDEX_IN_COMMIT:
@@ -248,8 +284,8 @@ def _transact(
         if new and reasons and reasons[0] == "ConditionalCheckFailed":
             return None  # a new conversation's id is taken (by our earlier delivery, or another source)
         at = 1 if new else 0
-        if len(reasons) > at and reasons[at] == "ConditionalCheckFailed":
-            return False  # this message is already stored: an earlier delivery committed it
+        if "ConditionalCheckFailed" in reasons[at : at + 2]:
+            return False  # this message (or this input in another envelope) is already stored
         if store.error_code(exc) == "ValidationException":
             raise store.item_rejected(exc) from exc
         raise TransientError(f"commit failed: {store.error_code(exc) or type(exc).__name__}") from exc

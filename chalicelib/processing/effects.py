@@ -10,11 +10,13 @@ from chalicelib import outbox, sms, store, workflow
 from chalicelib.acknowledge import OutboundEmail, compose_email, reply_subject, template_context
 from chalicelib.config import URGENCIES
 from chalicelib.delivery import Delivered, SmsText, deliver_email, deliver_sms
+from chalicelib.guard.ratelimit import AckSlot
 from chalicelib.inbound import Channel, InboundMessage, TemplateRef
 from chalicelib.metrics import Metric, count, milliseconds
 from chalicelib.models import ConversationModel, EffectStatus, Status
 from chalicelib.observability import logger
-from chalicelib.outbox import Effect, EffectRefused, Kind, Policy
+from chalicelib.outbox import Effect, Kind, Policy
+from chalicelib.processing.commit import sla_execution_arn
 from chalicelib.processing.decisions import Committed, Decided
 from chalicelib.processing.stages import ack_effect_id, keyword_effect_id
 
@@ -93,16 +95,8 @@ def acknowledge(msg: InboundMessage, d: Decided, conv: ConversationModel, rt: Ru
     effect_id = ack_effect_id(conv.conversation_id)
     language = d.classification.language
 
-    def take_slot() -> None:
-        if not store.take_ack_slot(
-            identity,
-            now=rt.clock(),
-            max_acks=limit.max_acks,
-            window=limit.per,
-            effect_id=effect_id,
-            known=d.customer.ack_log,
-        ):
-            raise EffectRefused("rate_limited")  # a racing delivery took the last slot
+    # The slot is written with the ack's in-flight mark, from the ack log identify read.
+    slot = AckSlot(identity, effect_id, rt.clock(), limit, known=d.customer.ack_log)
 
     def give_back() -> None:
         store.release_ack_slot(identity, effect_id)
@@ -127,7 +121,7 @@ def acknowledge(msg: InboundMessage, d: Decided, conv: ConversationModel, rt: Ru
             # it passed); SNS's own opt-out list is still checked right before the publish.
             suppressed=lambda _phone: False,
             ack=True,
-            before_send=take_slot,
+            reserve=slot,
             on_not_sent=give_back,
         )
     else:
@@ -150,9 +144,7 @@ def acknowledge(msg: InboundMessage, d: Decided, conv: ConversationModel, rt: Ru
                 message_id=message_id,
             )
 
-        delivered = deliver_email(
-            effect, compose, to=msg.sender, rt=rt, ack=True, before_send=take_slot, on_not_sent=give_back
-        )
+        delivered = deliver_email(effect, compose, to=msg.sender, rt=rt, ack=True, reserve=slot, on_not_sent=give_back)
     # A sent (or possibly sent) ack marked its conversation acknowledged with its stored message.
     if delivered.sent and not delivered.duplicate:
         count(Metric.ACK_SENT, channel=msg.channel.value)
@@ -173,30 +165,34 @@ def ensure_clock(d: Decided, conv: ConversationModel, rt: Runtime) -> None:
 
     The execution's deterministic name is the start's outbox record: Step Functions keeps names unique
     (`ExecutionAlreadyExists` is success), so a retry after any failure, a lost answer included,
-    converges on the one clock without an outbox item of ours.
+    converges on the one clock without an outbox item of ours. Its ARN follows from the name and is
+    stored with the clock's version and deadlines before the start (by the commit that opened the
+    conversation): nothing is written after it. So whether the start happened is not recorded: a later
+    delivery into a version-1 conversation asks again, and Step Functions answers "already exists".
     """
     if not d.opens_work or conv.status == Status.CLOSED.value:
         return
-    if int(conv.workflow_version or 0) > 1 or conv.workflow_execution:
-        return  # running, paused or re-planned: the clock exists
+    if int(conv.workflow_version or 0) > 1:
+        return  # paused or re-planned: the clock exists
     queue = rt.campaign.queues[conv.queue]
     deadlines = workflow.compute_deadlines(
         workflow.parse_timestamp(conv.created_at), conv.urgency, queue, rt.campaign.business_hours
     )
     first_due = store.iso(deadlines.first_response_due) if deadlines.first_response_due else None
     resolution_due = store.iso(deadlines.resolution_due)
+    arn = sla_execution_arn(conv.conversation_id, rt)
     # The version is stored before the start: the machine escalates only while it matches. The commit
-    # already stored it for a conversation it opened (same inputs, same deadlines).
-    if int(conv.workflow_version or 0) != 1 or conv.resolution_due != resolution_due:
+    # already stored it for a conversation it opened (same inputs, same deadlines, same ARN).
+    if int(conv.workflow_version or 0) != 1 or conv.resolution_due != resolution_due or conv.workflow_execution != arn:
         store.set_clock(
             conv.conversation_id,
             version=1,
             first_response_due=first_due,
             resolution_due=resolution_due,
-            execution=None,
+            execution=arn,
             status=conv.status,
         )
-    arn = workflow.start_sla_clock(
+    workflow.start_sla_clock(
         sfn=rt.sfn,
         state_machine_arn=rt.settings.sla_state_machine_arn,
         conversation_id=conv.conversation_id,
@@ -205,14 +201,6 @@ def ensure_clock(d: Decided, conv: ConversationModel, rt: Runtime) -> None:
         urgency=conv.urgency,
         queue=queue,
         hours=rt.campaign.business_hours,
-    )
-    store.set_clock(
-        conv.conversation_id,
-        version=1,
-        first_response_due=first_due,
-        resolution_due=resolution_due,
-        execution=arn,
-        status=conv.status,
     )
 
 

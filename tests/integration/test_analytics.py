@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,22 +10,14 @@ from typing import Any
 import pytest
 
 from cli.main import main
+from tests.conftest import post_contact
 
 pytestmark = pytest.mark.integration
 
 
 def submit_form(stack: Any, email: str, message: str, topic: str) -> str:
-    req = urllib.request.Request(
-        f"{stack.api_url}/contact",
-        data=json.dumps(
-            {"name": "Ana Lytics", "email": email, "topic": topic, "message": message, "consent": True}
-        ).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json", "Accept": "application/json"},
-    )
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        reference: str = json.loads(resp.read())["reference"]
-    return reference
+    form = {"name": "Ana Lytics", "email": email, "topic": topic, "message": message, "consent": True}
+    return str(post_contact(stack, form)["reference"])
 
 
 def test_duckdb_over_the_export_gives_the_domains_first_response_p50(

@@ -7,8 +7,6 @@ tmp), so the repository never gains a campaign; its local stack is a process of 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import smtplib
 import subprocess
 import sys
@@ -23,46 +21,14 @@ import pytest
 
 from local.outbox import sent_emails
 from local.stack import free_port
+from tests.integration.checkout import copy_checkout, env_for, replydesk, start_local, stop
 
 pytestmark = pytest.mark.integration
-
-REPO = Path(__file__).resolve().parents[2]
-COPIED = ("app.py", "chalicelib", "cli", "local", "infra")
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The code of this checkout and the demo's library, which `campaign new` starts a campaign's from."""
-    root = tmp_path_factory.mktemp("checkout")
-    for name in COPIED:
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, root / name)
-    (root / ".chalice").mkdir()
-    shutil.copy2(REPO / ".chalice" / "config.json", root / ".chalice" / "config.json")
-    shutil.copytree(REPO / "templates" / "demo", root / "templates" / "demo")
-    return root
-
-
-def env_for(root: Path) -> dict[str, str]:
-    # Nothing of this session's stack may leak into the child: it builds its own from the campaign.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "REPLYDESK_", "MOTO_"))}
-    env |= {"PYTHONPATH": str(root), "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-    env["AWS_DEFAULT_REGION"] = "us-east-1"
-    return env
-
-
-def replydesk(root: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args],
-        cwd=root,
-        env=env_for(root),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return copy_checkout(tmp_path_factory.mktemp("checkout"))
 
 
 def new_campaign(root: Path, name: str, *extra: str) -> None:
@@ -81,35 +47,11 @@ def acme(project: Path) -> Path:
 def local_stack(acme: Path) -> Iterator[dict[str, Any]]:
     """`replydesk local --campaign acme` as a process; yields its ports once the banner is out."""
     ports = {name: free_port() for name in ("moto", "api", "smtp", "phone", "dashboard")}
-    args = [f"--{name}-port={port}" for name, port in ports.items()]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "local", "--campaign", "acme", "--json", *args],
-        cwd=acme,
-        env=env_for(acme),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert proc.stdout is not None
-    seen: list[str] = []
-    deadline = time.monotonic() + 120
+    proc, banner = start_local(acme, "--campaign", "acme", *(f"--{name}-port={port}" for name, port in ports.items()))
     try:
-        for line in proc.stdout:
-            seen.append(line)
-            if "Press Ctrl+C to stop" in line:
-                break
-            if time.monotonic() > deadline:
-                pytest.fail("local stack did not start in 120 s:\n" + "".join(seen[-40:]))
-        else:
-            pytest.fail(f"replydesk local exited ({proc.wait()}):\n" + "".join(seen[-40:]))
-        yield {**ports, "banner": "".join(seen)}
+        yield {**ports, "banner": banner}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def moto_data(port: int) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from cli.main import main
+from tests.conftest import post_contact
 
 pytestmark = pytest.mark.integration
 
@@ -36,15 +37,7 @@ def _entry(e: Any) -> dict[str, Any]:
 
 def _submit(stack: Any, email: str, topic: str = "returns") -> str:
     form = {"name": "Ari", "email": email, "topic": topic, "message": "I want to return my jacket.", "consent": True}
-    req = urllib.request.Request(
-        f"{stack.api_url}/contact",
-        data=json.dumps(form).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json", "Accept": "application/json"},
-    )
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        reference: str = json.loads(resp.read())["reference"]
-    return reference
+    return str(post_contact(stack, form)["reference"])
 
 
 def test_open_conversations_are_listed_by_queue_and_the_step_refuses_while_any_is_open(

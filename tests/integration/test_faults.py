@@ -33,13 +33,13 @@ pytestmark = pytest.mark.integration
 
 FAULTS = list(Fault)
 # Mixed contacts (email, SMS, web in turn) for the random-fault run and the shuffled double delivery.
-# The issue asks for 300 and 500: at that size the pair takes about a quarter of an hour here, and the
-# 300-contact random run lost one ack, not yet understood (README, Status): 30 each in the suite.
+# The issue asks for 300 and 500: at that size both pass, but take 557 s and 539 s on this 2-core
+# machine (README, Status), beyond the suite's budget: 30 each in the suite, the sizes are set here.
 RANDOM_FAULT_CONTACTS = 30
 TWICE_SHUFFLED_CONTACTS = 30
-# Reads change nothing: a failed read is an ordinary retry. Each sweep fails every call that leaves
-# DynamoDB (S3, SES, SNS, Step Functions) and the first of each kind of DynamoDB write, to keep the
-# file within a few minutes on a shared machine.
+# The staff reply and follow-up sweeps fail every call that leaves DynamoDB (S3, SES, SNS, Step
+# Functions), every transaction and the first of each other kind of DynamoDB write; the inbound paths'
+# sweeps fail every call, reads included (a read that fails must not be taken for "already done").
 READS = frozenset({"dynamodb.GetItem", "dynamodb.Query"})
 
 
@@ -53,10 +53,10 @@ def faults(stack: Any) -> Iterator[FaultInjector]:
     rt = pipeline.get_runtime()
     injector = FaultInjector().attach(runtime_clients(rt))
     pump = stack.pump
-    saved = (pump.redeliver_failed, pump.lambda_timeout_ms)
-    # Redeliver at once; a 1 ms "function timeout" lets an interrupted idempotency record expire, as it
-    # has by the time SQS redelivers after its visibility timeout.
-    pump.redeliver_failed, pump.lambda_timeout_ms = True, 1
+    saved = pump.redeliver_failed
+    # Redeliver at once, as SQS does after the visibility timeout (processing keeps no in-progress
+    # record that would have to expire first).
+    pump.redeliver_failed = True
     factory = pipeline.intake_record_handler
 
     def traced_factory() -> Callable[[Any], dict[str, Any]]:
@@ -76,7 +76,7 @@ def faults(stack: Any) -> Iterator[FaultInjector]:
         patch.setattr(pipeline, "intake_record_handler", traced_factory)
         yield injector
     injector.detach()
-    pump.redeliver_failed, pump.lambda_timeout_ms = saved
+    pump.redeliver_failed = saved
 
 
 def fresh_templates() -> None:
@@ -279,6 +279,11 @@ def external_and_first_writes(calls: list[str]) -> list[int]:
     return out
 
 
+def every_call(calls: list[str]) -> list[int]:
+    """Every call of the path, reads and every write included (one contact each, all in one drain)."""
+    return list(range(len(calls)))
+
+
 def sweep(
     stack: Any, faults: FaultInjector, channel: str, fault: Fault, select: Callable[[list[str]], list[int]]
 ) -> None:
@@ -311,17 +316,17 @@ def sweep(
 def test_email_path_survives_one_fault_on_any_call(stack: Any, faults: FaultInjector, fault: Fault) -> None:
     # GIVEN the calls one inbound email makes; WHEN each of them fails once in turn and SQS redelivers
     # THEN every mail is stored once, in one conversation, acknowledged once, with one SLA clock
-    sweep(stack, faults, "email", fault, external_and_first_writes)
+    sweep(stack, faults, "email", fault, every_call)
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.value for f in FAULTS])
-def test_sms_path_survives_one_fault_on_any_write_or_send(stack: Any, faults: FaultInjector, fault: Fault) -> None:
-    sweep(stack, faults, "sms", fault, external_and_first_writes)
+def test_sms_path_survives_one_fault_on_any_call(stack: Any, faults: FaultInjector, fault: Fault) -> None:
+    sweep(stack, faults, "sms", fault, every_call)
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.value for f in FAULTS])
-def test_web_path_survives_one_fault_on_any_write_or_send(stack: Any, faults: FaultInjector, fault: Fault) -> None:
-    sweep(stack, faults, "web", fault, external_and_first_writes)
+def test_web_path_survives_one_fault_on_any_call(stack: Any, faults: FaultInjector, fault: Fault) -> None:
+    sweep(stack, faults, "web", fault, every_call)
 
 
 @pytest.mark.parametrize(
@@ -562,7 +567,9 @@ def test_random_faults_lose_nothing_and_double_nothing(stack: Any, faults: Fault
     # GIVEN mixed contacts on the queue, and faults on a random ~10 % of processing attempts
     faults.reset()
     contacts = mixed_contacts(stack, RANDOM_FAULT_CONTACTS)
-    calls_per_attempt = 14  # what one contact costs in processing (bench/bench_calls.py)
+    # What one contact costs in processing (bench/bench_calls.py: 10-11 warm) plus the template reads
+    # each record makes here (the harness empties the template cache per record).
+    calls_per_attempt = 14
     faults.fail_randomly(1 - 0.9 ** (1 / calls_per_attempt), seed=7)
     # WHEN they are processed, failed records redelivered
     stack.pump.drain(max_rounds=2000)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import urllib.request
 import uuid
 import zipfile
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ import pytest
 from cli.main import main
 from local.phone import inbound_payload, replies_for, send_sms
 from local.smtp import receipt_notification, ses_message_id
+from tests.conftest import post_contact
 
 pytestmark = pytest.mark.integration
 
@@ -58,16 +58,7 @@ def deliver_email(stack: Any, raw: bytes, sender: str) -> str:
 
 
 def submit_form(stack: Any, **form: Any) -> dict[str, Any]:
-    req = urllib.request.Request(
-        f"{stack.api_url}/contact",
-        data=json.dumps({"topic": "order_status", "consent": True, **form}).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json", "Accept": "application/json"},
-    )
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        assert resp.status == 202
-        body: dict[str, Any] = json.loads(resp.read())
-    return body
+    return post_contact(stack, {"topic": "order_status", "consent": True, **form})
 
 
 def cli(stack: Any, capsys: Any, *args: str) -> tuple[int, str, str]:

@@ -15,21 +15,14 @@ from chalicelib.library.model import draft
 from chalicelib.library.repository import TemplateRepository
 from chalicelib.library.seed import push_seed, read_seed
 from local.outbox import sent_emails
+from tests.conftest import post_contact
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def post_form(stack: Any, data: dict[str, Any]) -> dict[str, Any]:
-    req = urllib.request.Request(
-        f"{stack.api_url}/contact",
-        data=json.dumps(data).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json", "Accept": "application/json"},
-    )
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        body: dict[str, Any] = json.loads(resp.read())
-    return body
+    return post_contact(stack, data)
 
 
 def test_the_seed_is_pushed_as_versions_and_a_second_push_changes_nothing(stack: Any) -> None:

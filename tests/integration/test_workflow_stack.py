@@ -15,17 +15,13 @@ import pytest
 from chalicelib.workflow import execution_name
 from local.outbox import sent_emails
 from tests import staffauth
+from tests.conftest import post_contact
 
 pytestmark = pytest.mark.integration
 
 
 def submit(stack: Any, email: str, message: str = "Where is my order? It has not arrived.") -> str:
-    body = json.dumps({"name": "Maja", "email": email, "message": message, "consent": True}).encode()
-    req = urllib.request.Request(
-        f"{stack.api_url}/contact", data=body, method="POST", headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return str(json.loads(resp.read())["reference"])
+    return str(post_contact(stack, {"name": "Maja", "email": email, "message": message, "consent": True})["reference"])
 
 
 def api(stack: Any, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:

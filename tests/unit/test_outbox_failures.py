@@ -62,3 +62,20 @@ def test_a_refusal_reason_names_no_value_from_the_request() -> None:
     assert refusal_reason(exc) == "DeliveryError:MessageRejected"
     assert refusal_reason(UndefinedError("'ada@example.test' is undefined")) == "template_error:UndefinedError"
     assert "ada@" not in refusal_reason(ValueError("bad header ada@example.test"))
+
+
+@pytest.mark.parametrize(
+    ("exc", "verdict"),
+    [
+        # A pre-send step's own write (START's opt-in) whose answer was lost: the send was never called.
+        (wrapped(TransientError("DynamoDB write failed"), ReadTimeoutError(endpoint_url="https://x")), "not_sent"),
+        (ReadTimeoutError(endpoint_url="https://x"), "not_sent"),
+        (client_error("ProvisionedThroughputExceededException", 400), "not_sent"),
+        # A refusal stays a refusal, whether or not the send was called.
+        (EffectRefused("rate_limited"), "refused"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else type(v).__name__,
+)
+def test_a_failure_before_the_send_was_called_is_never_an_unknown_outcome(exc: Exception, verdict: str) -> None:
+    # GIVEN a failure raised before the provider call WHEN classified as such THEN nothing can have gone out
+    assert classify_failure(exc, attempted=False) == verdict
