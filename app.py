@@ -129,6 +129,14 @@ def emit_backlog(event: CloudWatchEvent) -> dict[str, int]:
     return scheduled_backlog()
 
 
+# The console's queue counts, counted once a minute for every agent's poll (chalicelib/console/gauge.py).
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="refresh_queue_counts")
+def refresh_queue_counts(event: CloudWatchEvent) -> dict[str, Any]:
+    from chalicelib.console.gauge import scheduled_refresh
+
+    return scheduled_refresh()
+
+
 # Once a day: yesterday's (UTC) conversation and message metadata to the analytics bucket. A rate, not a
 # cron: at any time of day yesterday is complete, a rerun rewrites the same partition, and the local
 # scheduler runs it like the backlog gauge (the template test checks every schedule runs locally).

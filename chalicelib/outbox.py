@@ -58,6 +58,8 @@ class Kind(StrEnum):
     KEYWORD = "keyword"
     ESCALATION = "escalation"
     SLA_CLOCK = "sla_clock"
+    RESOLUTION = "resolution"  # the message staff send with "Resolve"
+    MENTION = "mention"  # a colleague @mentioned in an internal note is mailed
 
 
 class OutcomeUnknown(ReplydeskError):

@@ -106,7 +106,8 @@ class TemplateStore:
         if context.get("offer") and (uses is None or "offer" in uses):
             full["offer"] = self._snippet(Purpose.COMPLEMENTARY_OFFER.value, language, context) or context["offer"]
         if "links" not in context:
-            full["links"] = {"rating": {}, "live_chat": "", **(self.links(context) if self.links is not None else {})}
+            found = self.links(context) if self.links is not None else {}
+            full["links"] = {"rating": {}, "rating_page": "", "live_chat": "", **found}
         return full
 
     def faq_answers(

@@ -290,3 +290,65 @@ def send_follow_up(conversation_id: str, reply_id: str, *, rt: Runtime) -> bool:
     if not delivery.duplicate:
         count(Metric.FOLLOW_UP_SENT, channel=conv.channel)
     return True
+
+
+# ------------------------------------------------------------------ the resolution message
+
+
+def resolution_effect_id(conversation_id: str, resolved_at: str) -> str:
+    """One message per resolution: a retry of the same resolution finds its record, a later one is new."""
+    return "resolution-" + store.stable_id("resolution", conversation_id, resolved_at)
+
+
+def reply_channel(last_inbound_channel: str | None) -> str:
+    """The channel an answer goes out on: SMS to a phone, email otherwise (a web form gave an address)."""
+    return Channel.SMS.value if last_inbound_channel == Channel.SMS.value else Channel.EMAIL.value
+
+
+def resolution_template(templates: Any, channel: str) -> Any:
+    """The campaign's `resolution.<channel>` template, or None when the library has none (no message then)."""
+    return templates.source.latest(f"resolution.{channel}")
+
+
+def send_resolution_message(conversation_id: str, *, sent_by: str, rt: Runtime) -> dict[str, Any]:
+    """Tell the customer their conversation is resolved, with the rating links, on their channel and language.
+
+    Sent at most once per resolution (the effect id is derived from `resolved_at`), through the outbox,
+    stored with the template id, version and language it was rendered from. Without a `resolution`
+    template for the channel nothing is sent and the answer says so.
+    """
+    conv = store.get_conversation(conversation_id)
+    if conv is None:
+        raise NotFound(f"no conversation {conversation_id}")
+    if conv.status != Status.RESOLVED.value or not conv.resolved_at:
+        raise ValidationError("only a resolved conversation gets a resolution message", field="status")
+    last = store.last_inbound(conversation_id)
+    channel = reply_channel(last.channel if last is not None else None)
+    if resolution_template(rt.templates, channel) is None:
+        return {"sent": False, "reason": f"no resolution template for {channel}", "duplicate": False}
+    effect = Effect(
+        effect_id=resolution_effect_id(conversation_id, conv.resolved_at),
+        kind=Kind.RESOLUTION,
+        policy=Policy.AT_MOST_ONCE,
+        channel=Channel.EMAIL.value,
+        target_kind="email",
+        conversation_id=conversation_id,
+    )
+    delivery = _deliver(
+        conv, effect=effect, purpose="resolution", staff_text="", sent_by=sent_by, rt=rt, auto_submitted=True
+    )
+    if delivery.sent and not delivery.duplicate:
+        logger.info("resolution message sent", extra={"conversation_id": conversation_id, "channel": channel})
+    elif not delivery.sent:
+        logger.info(
+            "resolution message not sent", extra={"conversation_id": conversation_id, "reason": delivery.reason}
+        )
+    ref = delivery.template
+    return {
+        "sent": delivery.sent,
+        "reason": delivery.reason,
+        "duplicate": delivery.duplicate,
+        "message_id": delivery.message_id or None,
+        "channel": channel,
+        "template": {"id": ref.id, "version": ref.version, "language": ref.language} if ref is not None else None,
+    }

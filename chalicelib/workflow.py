@@ -6,7 +6,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -49,6 +49,7 @@ class TimelineKind(StrEnum):
     FOLLOW_UP_SENT = "follow_up_sent"
     AUTO_RESOLVED = "auto_resolved"
     RESOLVED = "resolved"
+    REOPENED = "reopened"  # the customer wrote to a resolved conversation
 
 
 # Step Functions execution names: 1-80 characters; we keep to [A-Za-z0-9-_] so names are also safe in
@@ -81,6 +82,11 @@ def compute_deadlines(created_at: datetime, urgency: str, queue: Queue, hours: B
         first_response_due=add_business_time(created_at, queue.sla.first_response[key], hours),
         resolution_due=add_business_time(created_at, queue.sla.resolution[key], hours),
     )
+
+
+def urgency_reason(old: str, new: str, why: Iterable[str], fallback: str) -> str:
+    """The line a conversation's `reasons` gains when its urgency changes: from what, to what, and why."""
+    return f"urgency {old} -> {new}: {'; '.join(why) or fallback}"
 
 
 def raised_urgency(urgency: str) -> str:
@@ -569,15 +575,19 @@ def timeline(conversation: ConversationView, now: datetime | None = None) -> lis
         else:
             state = "overdue" if due <= now else "pending"
         entries.append(TimelineEntry(due, kind, state))
-    if first_at is not None:
-        entries.append(TimelineEntry(first_at, TimelineKind.FIRST_RESPONSE))
     stored_kinds: set[str] = set()
     for raw in conversation.timeline or ():
         item = _as_dict(raw)
         if "at" not in item or "kind" not in item:
             continue
-        stored_kinds.add(str(item["kind"]))
-        entries.append(TimelineEntry(parse_timestamp(str(item["at"])), str(item["kind"]), str(item.get("detail", ""))))
+        stored = str(item["kind"])
+        if stored in (TimelineKind.FIRST_RESPONSE_DUE, TimelineKind.RESOLUTION_DUE):
+            continue  # a deadline is listed once, as it stands now (above), never as an older copy
+        stored_kinds.add(stored)
+        entries.append(TimelineEntry(parse_timestamp(str(item["at"])), stored, str(item.get("detail", ""))))
+    # The reply stores its own first-response entry (with who answered): the field adds one only without it.
+    if first_at is not None and TimelineKind.FIRST_RESPONSE not in stored_kinds:
+        entries.append(TimelineEntry(first_at, TimelineKind.FIRST_RESPONSE))
     if resolved_at is not None and TimelineKind.AUTO_RESOLVED not in stored_kinds:
         entries.append(TimelineEntry(resolved_at, TimelineKind.RESOLVED))
     return sorted(entries, key=lambda e: e.at)

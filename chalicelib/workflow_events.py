@@ -112,6 +112,12 @@ def _record_breach(conversation_id: str, version: str, timer: Mapping[str, str],
                 ConversationModel.breaches.set(ConversationModel.breaches.append([breach])),
                 ConversationModel.timeline.set(ConversationModel.timeline.append([entry.to_item()])),
                 ConversationModel.urgency.set(timer["urgency"]),
+                # The urgency's why, as every other change of it keeps one (console reasons).
+                ConversationModel.reasons.set(
+                    ConversationModel.reasons.append(
+                        [f"urgency {timer['urgency']}: {kind} deadline missed (level {level})"]
+                    )
+                ),
                 ConversationModel.queue.set(timer["queue"]),
                 ConversationModel.updated_at.set(store.iso(workflow.parse_timestamp(at))),
                 ConversationModel.sla_fired.add({key}),

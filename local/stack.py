@@ -201,6 +201,16 @@ class LocalStack:
             )
             idp.admin_set_user_password(UserPoolId=pool, Username=user.username, Password=user.password, Permanent=True)
             idp.admin_add_user_to_group(UserPoolId=pool, Username=user.username, GroupName=user.role)
+        # Per-queue access (chalicelib/console/access.py): `agent` works every queue, `agent2` all but the
+        # supervisors' escalation queue, so the demo shows an agent who does not see escalations.
+        from chalicelib.console.access import QUEUE_GROUP_PREFIX
+
+        escalation = {q.escalation_queue for q in self.campaign.queues.values() if q.escalation_queue}
+        for queue in self.campaign.queues:
+            group = QUEUE_GROUP_PREFIX + queue
+            idp.create_group(UserPoolId=pool, GroupName=group, Description=f"Works the {queue} queue")
+            for username in ("agent", *(() if queue in escalation else ("agent2",))):
+                idp.admin_add_user_to_group(UserPoolId=pool, Username=username, GroupName=group)
 
     def load_app(self) -> ModuleType:
         """Import app.py fresh against this stack's environment and start the pump, API and SMTP."""

@@ -22,6 +22,13 @@ def _query(name: str) -> str | None:
     return str(value) if value else None
 
 
+def _access(staff: Staff) -> Any:
+    """The queues this staff member works (per-queue access), checked by every conversation route."""
+    from chalicelib.console.access import queue_access
+
+    return queue_access(staff)
+
+
 def _viewers(conversation_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     from chalicelib.console import presence
 
@@ -33,16 +40,23 @@ def _viewers(conversation_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
 
 @staff_route(console_api, "/me")
 def me(staff: Staff) -> dict[str, Any]:
-    return staff.to_dict()
+    # `queues`: the queues this staff member works (per-queue access), in the campaign's order.
+    return {**staff.to_dict(), "queues": _access(staff).visible(get_runtime().campaign.queues)}
 
 
 @staff_route(console_api, "/queues")
 def list_queues(staff: Staff) -> list[dict[str, Any]]:
-    from chalicelib.console import queues
+    from chalicelib.console import gauge
 
     rt = get_runtime()
-    return queues.queue_counts(
-        ddb=aws.dynamodb(), table=rt.settings.conversations_table, campaign=rt.campaign, now=rt.clock()
+    # The counts of a gauge refreshed every minute (console/gauge.py): one GetItem per poll.
+    return gauge.cached_counts(
+        ddb=aws.dynamodb(),
+        presence_table=rt.settings.presence_table,
+        conversations_table=rt.settings.conversations_table,
+        campaign=rt.campaign,
+        now=rt.clock(),
+        access=_access(staff),
     )
 
 
@@ -62,6 +76,7 @@ def list_conversations(staff: Staff) -> Response:
         limit=queues.parse_limit(_query("limit")),
         now=rt.clock(),
         presence=_viewers,
+        access=_access(staff),
     )
     tag = queues.etag(page)
     headers: dict[str, str | list[str]] = {"ETag": tag, "Cache-Control": "private, no-cache"}
@@ -76,7 +91,9 @@ def get_conversation(staff: Staff, conversation_id: str) -> dict[str, Any]:
 
     rt = get_runtime()
     viewers = _viewers([conversation_id]).get(conversation_id, [])
-    return detail.conversation_detail(conversation_id, now=rt.clock(), viewers=viewers)
+    return detail.conversation_detail(
+        conversation_id, now=rt.clock(), viewers=viewers, library=rt.templates, access=_access(staff)
+    )
 
 
 @staff_route(console_api, "/customers/{customer_id}")
@@ -84,7 +101,7 @@ def get_customer(staff: Staff, customer_id: str) -> dict[str, Any]:
     from chalicelib.console import customers
 
     get_runtime()  # binds the models to this stage's tables
-    return customers.customer_view(customer_id)
+    return customers.customer_view(customer_id, access=_access(staff))
 
 
 @staff_route(console_api, "/customers/merge", methods=["POST"], role=Role.SUPERVISOR, content_types=_JSON)
@@ -102,6 +119,7 @@ def reply_to_conversation(staff: Staff, conversation_id: str) -> dict[str, Any]:
 
     body = json_body(console_api)
     rt = get_runtime()
+    _access(staff).check_id(conversation_id)
     if body.get("offer_id"):
         library.check_offer(conversation_id, str(body["offer_id"]), rt=rt)  # before anything is sent
     result = staff_reply(
@@ -130,21 +148,34 @@ def reply_to_conversation(staff: Staff, conversation_id: str) -> dict[str, Any]:
 def patch_conversation(staff: Staff, conversation_id: str) -> dict[str, Any]:
     from chalicelib.console import actions
 
-    return actions.patch_conversation(conversation_id, json_body(console_api), staff=staff, rt=get_runtime())
+    rt = get_runtime()
+    _access(staff).check_id(conversation_id)
+    return actions.patch_conversation(conversation_id, json_body(console_api), staff=staff, rt=rt)
 
 
 @staff_route(console_api, "/conversations/{conversation_id}/notes", methods=["POST"], content_types=_JSON)
 def add_note(staff: Staff, conversation_id: str) -> dict[str, Any]:
-    from chalicelib.console import actions
+    from chalicelib.console import mentions
 
-    return actions.add_note(conversation_id, json_body(console_api), staff=staff, rt=get_runtime())
+    rt = get_runtime()
+    _access(staff).check_id(conversation_id)
+    return mentions.add_note(
+        conversation_id,
+        json_body(console_api),
+        staff=staff,
+        rt=rt,
+        idp=aws.cognito_idp(),
+        pool_id=get_settings().cognito_user_pool_id,
+    )
 
 
 @staff_route(console_api, "/conversations/{conversation_id}/callback", methods=["POST"], content_types=_JSON)
 def request_callback(staff: Staff, conversation_id: str) -> dict[str, Any]:
     from chalicelib.console import actions
 
-    return actions.request_callback(conversation_id, staff=staff, rt=get_runtime())
+    rt = get_runtime()
+    _access(staff).check_id(conversation_id)
+    return actions.request_callback(conversation_id, staff=staff, rt=rt)
 
 
 @staff_route(console_api, "/conversations/{conversation_id}/presence", methods=["POST"], content_types=_JSON)
@@ -152,6 +183,7 @@ def post_presence(staff: Staff, conversation_id: str) -> dict[str, Any]:
     from chalicelib.console import presence
 
     rt = get_runtime()
+    _access(staff).check_id(conversation_id)
     state = presence.parse_state(json_body(console_api).get("state"))
     viewers = presence.beat(
         ddb=aws.dynamodb(),
@@ -169,7 +201,7 @@ def post_presence(staff: Staff, conversation_id: str) -> dict[str, Any]:
 def search_everything(staff: Staff) -> dict[str, Any]:
     from chalicelib.console import search
 
-    return search.search(_query("q") or "", campaign=get_runtime().campaign)
+    return search.search(_query("q") or "", campaign=get_runtime().campaign, access=_access(staff))
 
 
 @staff_route(console_api, "/mentions")
@@ -177,14 +209,20 @@ def my_mentions(staff: Staff) -> dict[str, Any]:
     from chalicelib.console import search
 
     get_runtime()  # binds the models to this stage's tables
-    return search.mentioned(staff.username)
+    return search.mentioned(staff.username, access=_access(staff))
 
 
-@staff_route(console_api, "/staff", role=Role.ADMIN)
+@staff_route(console_api, "/staff")
 def list_staff(staff: Staff) -> list[dict[str, Any]]:
     from chalicelib.console import staffadmin
 
-    return staffadmin.list_staff(idp=aws.cognito_idp(), pool_id=get_settings().cognito_user_pool_id)
+    # Everyone may see who the colleagues are (mentions, assignment); only an admin sees emails and roles.
+    return staffadmin.staff_for(
+        staff,
+        idp=aws.cognito_idp(),
+        pool_id=get_settings().cognito_user_pool_id,
+        queues=list(get_runtime().campaign.queues),
+    )
 
 
 @staff_route(console_api, "/staff", methods=["POST"], role=Role.ADMIN, content_types=_JSON)
@@ -213,4 +251,5 @@ def update_staff(staff: Staff, username: str) -> dict[str, Any]:
         by=staff,
         ddb=aws.dynamodb(),
         now=get_runtime().clock(),
+        queues=list(get_runtime().campaign.queues),
     )

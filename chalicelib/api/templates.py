@@ -8,6 +8,7 @@ from chalice.app import Blueprint
 
 from chalicelib.api.staff import json_body, staff_route
 from chalicelib.auth import Role, Staff
+from chalicelib.console.access import queue_access
 
 templates_api = Blueprint(__name__)
 _JSON = ["application/json"]
@@ -93,18 +94,24 @@ def check_template(staff: Staff, template_id: str) -> dict[str, Any]:
 def preview(staff: Staff, conversation_id: str) -> dict[str, Any]:
     from chalicelib.library import service
 
-    return service.preview(conversation_id, json_body(templates_api), rt=_rt(), agent=_agent(staff))
+    rt = _rt()
+    queue_access(staff).check_id(conversation_id)
+    return service.preview(conversation_id, json_body(templates_api), rt=rt, agent=_agent(staff))
 
 
 @staff_route(templates_api, "/conversations/{conversation_id}/offers")
 def offers(staff: Staff, conversation_id: str) -> list[dict[str, Any]]:
     from chalicelib.library import service
 
-    return service.conversation_offers(conversation_id, _query(), rt=_rt())
+    rt = _rt()
+    queue_access(staff).check_id(conversation_id)
+    return service.conversation_offers(conversation_id, _query(), rt=rt)
 
 
 @staff_route(templates_api, "/conversations/{conversation_id}/retention", methods=["POST"], content_types=_JSON)
 def retention(staff: Staff, conversation_id: str) -> dict[str, Any]:
     from chalicelib.library import service
 
-    return service.record_retention(conversation_id, json_body(templates_api), rt=_rt(), agent=_agent(staff))
+    rt = _rt()
+    queue_access(staff).check_id(conversation_id)
+    return service.record_retention(conversation_id, json_body(templates_api), rt=rt, agent=_agent(staff))

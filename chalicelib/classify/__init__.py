@@ -29,6 +29,8 @@ class Classification:
     urgency: str  # low, normal, high, urgent
     sentiment: str  # negative, neutral, positive
     reasons: tuple[str, ...]
+    # Why the urgency is above normal (the rules that raised it), as a conversation raised later stores it.
+    urgency_reasons: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         """A plain map for a PynamoDB MapAttribute (confidences are floats rounded to 4 places)."""
@@ -101,4 +103,5 @@ def classify(
         urgency=result.urgency,
         sentiment=result.sentiment,
         reasons=tuple(reasons),
+        urgency_reasons=result.raised_by,
     )

@@ -277,6 +277,8 @@ class UrgencyResult:
     reasons: tuple[str, ...]
     negative_score: int
     positive_score: int
+    # The reasons that set the level (a subset of `reasons`): what a conversation raised later stores as its why.
+    raised_by: tuple[str, ...] = ()
 
 
 def _hits(name: str, text: str) -> list[str]:
@@ -292,12 +294,14 @@ def assess(
     """
     folded = _fold(text)
     reasons: list[str] = []
+    raised_by: list[str] = []
     level = 1  # normal
 
     def raise_to(new: int, reason: str) -> None:
         nonlocal level
         level = max(level, new)
         reasons.append(reason)
+        raised_by.append(reason)
 
     legal, chargeback, cancel = _hits("legal", folded), _hits("chargeback", folded), _hits("cancel", folded)
     if legal:
@@ -342,4 +346,5 @@ def assess(
     if level == 1 and sentiment == "positive" and not reasons[:-1]:
         level = 0
         reasons.append("thanks only: low urgency")
-    return UrgencyResult(URGENCY_LEVELS[level], sentiment, tuple(reasons), neg_score, pos_score)
+        raised_by.append("thanks only: low urgency")
+    return UrgencyResult(URGENCY_LEVELS[level], sentiment, tuple(reasons), neg_score, pos_score, tuple(raised_by))

@@ -22,6 +22,7 @@ from chalicelib.inbound import Channel, TemplateRef
 from chalicelib.models import ConversationModel, Direction, Status
 from chalicelib.observability import logger
 from chalicelib.ops import indices
+from chalicelib.reply import send_resolution_message
 
 if TYPE_CHECKING:
     from chalicelib.runtime import Runtime
@@ -103,8 +104,31 @@ def _changes(conv: ConversationModel, body: Mapping[str, Any], staff: Staff, rt:
     return changes
 
 
+def _resolution_flag(body: Mapping[str, Any]) -> bool:
+    flag = body.get("send_resolution_message", False)
+    if not isinstance(flag, bool):
+        raise ValidationError("'send_resolution_message' must be true or false", field="send_resolution_message")
+    if flag and body.get("status") != Status.RESOLVED.value:
+        raise ValidationError(
+            "'send_resolution_message' goes with 'status': 'resolved'", field="send_resolution_message"
+        )
+    return flag
+
+
 def patch_conversation(conversation_id: str, body: Mapping[str, Any], *, staff: Staff, rt: Runtime) -> dict[str, Any]:
-    """Apply the agent's changes if the conversation is still at the version they saw; 409 otherwise."""
+    """Apply the agent's changes if the conversation is still at the version they saw; 409 otherwise.
+
+    With `send_resolution_message` (and `status: resolved`) the customer is then told, once per
+    resolution: a retry of the same request (nothing left to change) sends what the first did not.
+    """
+    notify = _resolution_flag(body)
+    result = _apply(conversation_id, body, staff=staff, rt=rt)
+    if notify and result["status"] == Status.RESOLVED.value:
+        result["resolution_message"] = send_resolution_message(conversation_id, sent_by=staff.display_name, rt=rt)
+    return result
+
+
+def _apply(conversation_id: str, body: Mapping[str, Any], *, staff: Staff, rt: Runtime) -> dict[str, Any]:
     seen = _version(body)
     conv = store.get_conversation(conversation_id)
     if conv is None:
@@ -130,6 +154,10 @@ def patch_conversation(conversation_id: str, body: Mapping[str, Any], *, staff: 
         elif status == Status.OPEN.value and conv.resolved_at:
             actions.append(ConversationModel.resolved_at.remove())
     actions.append(ConversationModel.timeline.set(ConversationModel.timeline.append([e.to_item() for e in entries])))
+    if "urgency" in fields:
+        # The why of an urgency is kept with it, as a later message's raise keeps its own.
+        why = workflow.urgency_reason(conv.urgency, str(fields["urgency"]), (), f"set by {staff.username}")
+        actions.append(ConversationModel.reasons.set(ConversationModel.reasons.append([why])))
     condition = ConversationModel.version == seen
     if seen == 0:
         condition = condition | ConversationModel.version.does_not_exist()
@@ -301,6 +329,7 @@ def _note(m: Any) -> dict[str, Any]:
         "author": meta.get("author"),
         "sent_by": m.sent_by,
         "mentions": list(meta.get("mentions") or []),
+        "source_id": m.source_id,
     }
 
 

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from chalicelib import store
+from chalicelib.console.access import QueueAccess
 from chalicelib.errors import NotFound
 from chalicelib.models import Direction
 
@@ -37,12 +38,15 @@ def _identity(value: str) -> dict[str, str]:
     return {"kind": kind, "value": address}
 
 
-def customer_view(customer_id: str) -> dict[str, Any]:
-    """The customer, their identities, and previous conversations by one Query on `by_customer`."""
+def customer_view(customer_id: str, access: QueueAccess | None = None) -> dict[str, Any]:
+    """The customer, their identities, and previous conversations by one Query on `by_customer`; an agent
+    sees (and gets order numbers from) the conversations of the queues they work only."""
     customer = store.get_customer(customer_id)
     if customer is None:
         raise NotFound(f"no customer {customer_id}")
     conversations = store.customer_conversations(customer_id)
+    if access is not None:
+        conversations = [c for c in conversations if access.allows(c.queue)]
     texts: list[str] = []
     for conv in conversations[:ORDER_SCAN_CONVERSATIONS]:
         texts.append(conv.subject)

@@ -8,9 +8,11 @@ from typing import Any
 import nh3
 
 from chalicelib import store, workflow
+from chalicelib.console.access import QueueAccess
 from chalicelib.console.sla import conversation_badge
 from chalicelib.errors import NotFound
 from chalicelib.models import ConversationModel, MessageModel
+from chalicelib.reply import reply_channel, resolution_template
 
 
 def _message_entry(m: MessageModel) -> dict[str, Any]:
@@ -48,14 +50,36 @@ def timeline(conv: ConversationModel, messages: list[MessageModel], now: datetim
     return sorted(entries, key=lambda e: str(e["at"]))
 
 
-def conversation_detail(
-    conversation_id: str, *, now: datetime, viewers: list[dict[str, Any]] | None = None
+def _resolution_message(
+    conv: ConversationModel, messages: list[MessageModel], channel: str, library: Any | None
 ) -> dict[str, Any]:
-    """The conversation view: two reads (the item, then one Query for its messages)."""
+    """Whether "Resolve" can tell the customer (the library has `resolution.<channel>`), and when it last did."""
+    available = library is not None and resolution_template(library, channel) is not None
+    sent = [m.created_at for m in messages if m.direction == "out" and (m.template_id or "").startswith("resolution.")]
+    return {"available": available, "channel": channel, "last_sent_at": sent[-1] if sent else None}
+
+
+def conversation_detail(
+    conversation_id: str,
+    *,
+    now: datetime,
+    viewers: list[dict[str, Any]] | None = None,
+    library: Any | None = None,
+    access: QueueAccess | None = None,
+) -> dict[str, Any]:
+    """The conversation view: two reads (the item, then one Query for its messages).
+
+    `library` (the template store) tells whether a resolution message can go out; its reads are cached.
+    `access`: a conversation in a queue the agent does not work is a 403 before its messages are read.
+    """
     conv = store.get_conversation(conversation_id)
     if conv is None:
         raise NotFound(f"no conversation {conversation_id}")
+    if access is not None:
+        access.check(conv)
     messages = store.conversation_messages(conversation_id)
+    inbound = [m for m in messages if m.direction == "in" and m.sender]
+    channel = reply_channel(inbound[-1].channel if inbound else None)
     return {
         "conversation_id": conv.conversation_id,
         "reference": conv.reference,
@@ -104,6 +128,8 @@ def conversation_detail(
             for m in messages
         ],
         "viewers": viewers or [],
+        "reply_channel": channel,
+        "resolution_message": _resolution_message(conv, messages, channel, library),
         # The retention playbook and the customer's one-click rating (chalicelib/library).
         "offers_sent": [_plain(o) for o in conv.offers_sent or []],
         "retention": _plain(conv.retention) if conv.retention is not None else None,

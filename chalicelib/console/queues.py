@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import Campaign
 from chalicelib.console import cursor as cursors
+from chalicelib.console.access import QueueAccess
 from chalicelib.console.sla import conversation_badge
 from chalicelib.errors import ValidationError
 from chalicelib.models import ConversationModel, CustomerModel, Status
@@ -39,6 +40,7 @@ WORK_STATUSES = (Status.NEW.value, Status.OPEN.value)
 MINE_STATUSES = (Status.NEW.value, Status.OPEN.value, Status.PENDING_CUSTOMER.value)
 _DONE = "done"
 _START = "start"  # a stream still to be read from its first item
+EVERY_QUEUE = QueueAccess(None)
 
 
 class View(StrEnum):
@@ -91,10 +93,20 @@ def _overdue(status: str, now: datetime) -> tuple[str, dict[str, str]]:
     return "#r BETWEEN :lo AND :hi", {":lo": f"{status}#", ":hi": f"{status}#{iso(now)}"}
 
 
-def streams_for(view: View, *, campaign: Campaign, queue: str | None, username: str, now: datetime) -> list[Stream]:
+def streams_for(
+    view: View,
+    *,
+    campaign: Campaign,
+    queue: str | None,
+    username: str,
+    now: datetime,
+    access: QueueAccess = EVERY_QUEUE,
+) -> list[Stream]:
     if queue is not None and queue not in campaign.queues:
         raise ValidationError(f"unknown queue {queue!r}", field="queue")
-    queues = [queue] if queue else list(campaign.queues)
+    if queue is not None:
+        access.refuse_queue(queue)
+    queues = [queue] if queue else access.visible(campaign.queues)
     if view is View.QUEUE:
         if queue is None:
             raise ValidationError("'queue' is required for the queue view", field="queue")
@@ -252,11 +264,13 @@ def conversation_page(
     limit: int,
     now: datetime,
     presence: Callable[[list[str]], Mapping[str, list[dict[str, Any]]]] | None = None,
+    access: QueueAccess = EVERY_QUEUE,
 ) -> dict[str, Any]:
-    """`{items, next_cursor}` for a view: rows sorted by what is due first."""
-    streams = streams_for(view, campaign=campaign, queue=queue, username=username, now=now)
+    """`{items, next_cursor}` for a view: rows sorted by what is due first, only from `access`'s queues."""
+    streams = streams_for(view, campaign=campaign, queue=queue, username=username, now=now, access=access)
     page = merged_page(ddb, table, streams, cursors.decode(cursor), limit)
-    convs = [ConversationModel.from_raw_data(item) for item in page.items]
+    # Mine reads the assignee index: a conversation moved to a queue this agent does not work leaves it.
+    convs = [c for c in (ConversationModel.from_raw_data(item) for item in page.items) if access.allows(c.queue)]
     customers = _customers({c.customer_id for c in convs})
     viewers = presence([c.conversation_id for c in convs]) if presence is not None and convs else {}
     items = [row(c, customers.get(c.customer_id), now, viewers.get(c.conversation_id, [])) for c in convs]
@@ -294,12 +308,16 @@ def _tally(ddb: DynamoDBClient, stream: Stream, table: str, now_iso: str) -> tup
             return total, breached, unassigned
 
 
-def queue_counts(*, ddb: DynamoDBClient, table: str, campaign: Campaign, now: datetime) -> list[dict[str, Any]]:
-    """Per queue: open work, breached and unassigned; one Query per status per queue (more only past
-    1 MB), read units proportional to the queue's open work."""
+def queue_counts(
+    *, ddb: DynamoDBClient, table: str, campaign: Campaign, now: datetime, access: QueueAccess = EVERY_QUEUE
+) -> list[dict[str, Any]]:
+    """Per queue (those `access` allows): open work, breached and unassigned; one Query per status per
+    queue (more only past 1 MB), read units proportional to the queue's open work."""
     out = []
     now_iso = iso(now)
     for qid, q in campaign.queues.items():
+        if not access.allows(qid):
+            continue
         figures = {"open": 0, "breached": 0, "unassigned": 0}
         for stream in streams_for(View.QUEUE, campaign=campaign, queue=qid, username="", now=now):
             n, late, free = _tally(ddb, stream, table, now_iso)

@@ -11,6 +11,7 @@ from typing import Any
 
 from chalicelib import searchindex, store
 from chalicelib.config import Campaign
+from chalicelib.console.access import QueueAccess
 from chalicelib.errors import ValidationError
 from chalicelib.models import ConversationModel, CustomerModel, IdentityModel, SearchTokenModel
 
@@ -91,8 +92,16 @@ def _all_terms(prefix: str, words: list[str]) -> list[str]:
     return result or []
 
 
-def search(q: str, *, campaign: Campaign) -> dict[str, Any]:
-    """`{conversations, customers, matched}`: what the query found and how it was read."""
+def search(q: str, *, campaign: Campaign, access: QueueAccess | None = None) -> dict[str, Any]:
+    """`{conversations, customers, matched}`: what the query found and how it was read; an agent's
+    conversations only from the queues they work (`access`)."""
+    found = _search(q, campaign=campaign)
+    if access is not None and not access.unrestricted:
+        found["conversations"] = [c for c in found["conversations"] if access.allows(c.get("queue"))]
+    return found
+
+
+def _search(q: str, *, campaign: Campaign) -> dict[str, Any]:
     q = (q or "").strip()
     if not q:
         raise ValidationError("'q' is required", field="q")
@@ -118,7 +127,7 @@ def search(q: str, *, campaign: Campaign) -> dict[str, Any]:
     }
 
 
-def mentioned(username: str) -> dict[str, Any]:
+def mentioned(username: str, access: QueueAccess | None = None) -> dict[str, Any]:
     """Conversations whose internal notes @mention this staff member, newest note first (one Query)."""
     hits = sorted(
         SearchTokenModel.query(searchindex.MENTION + username.lower(), limit=PER_TERM),
@@ -130,7 +139,11 @@ def mentioned(username: str) -> dict[str, Any]:
         latest.setdefault(h.ref, h.at or "")
     ids = list(latest)
     found = {c.conversation_id: c for c in ConversationModel.batch_get(ids[:MAX_RESULTS])} if ids else {}
-    rows = [_conversation_row(found[i]) | {"mentioned_at": latest[i]} for i in ids if i in found]
+    rows = [
+        _conversation_row(found[i]) | {"mentioned_at": latest[i]}
+        for i in ids
+        if i in found and (access is None or access.allows(found[i].queue))
+    ]
     names = {c["customer_id"]: c["name"] for c in _customer_rows(list(dict.fromkeys(r["customer_id"] for r in rows)))}
     # `mentioned_at` lets the console count what is new since the agent last looked; `customer` is the
     # list row's customer cell.

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.auth import Role, Staff
 from chalicelib.console import audit
+from chalicelib.console.access import QUEUE_GROUP_PREFIX
 from chalicelib.errors import Conflict, Forbidden, NotFound, TransientError, ValidationError
 from chalicelib.observability import logger
 
@@ -29,22 +31,38 @@ def _attrs(user: UserTypeTypeDef) -> Mapping[str, str]:
     return {a["Name"]: a.get("Value", "") for a in user.get("Attributes", [])}
 
 
-def list_staff(*, idp: CognitoIdentityProviderClient, pool_id: str) -> list[dict[str, Any]]:
-    """Every staff member with their role; one ListUsersInGroup per role (Cognito has no 'groups of all users')."""
+def _members(idp: CognitoIdentityProviderClient, pool_id: str, group: str) -> list[str]:
+    """The usernames in one group; a queue group nobody was given yet does not exist: no members."""
+    out: list[str] = []
+    token: str | None = None
+    while True:
+        try:
+            page = idp.list_users_in_group(
+                UserPoolId=pool_id, GroupName=group, Limit=PAGE, **({"NextToken": token} if token else {})
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return out
+            raise
+        out += [user["Username"] for user in page.get("Users", [])]
+        token = page.get("NextToken")
+        if not token:
+            return out
+
+
+def list_staff(*, idp: CognitoIdentityProviderClient, pool_id: str, queues: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Every staff member with their role and queues; one ListUsersInGroup per role and per queue
+    (Cognito has no 'groups of all users'). `queues`: the campaign's, whose `queue-<id>` groups count."""
     roles: dict[str, set[str]] = {}
     for role in Role:
-        token: str | None = None
-        while True:
-            page = idp.list_users_in_group(
-                UserPoolId=pool_id, GroupName=role.value, Limit=PAGE, **({"NextToken": token} if token else {})
-            )
-            for user in page.get("Users", []):
-                roles.setdefault(user["Username"], set()).add(role.value)
-            token = page.get("NextToken")
-            if not token:
-                break
+        for username in _members(idp, pool_id, role.value):
+            roles.setdefault(username, set()).add(role.value)
+    member_of: dict[str, list[str]] = {}
+    for queue in queues:
+        for username in _members(idp, pool_id, QUEUE_GROUP_PREFIX + queue):
+            member_of.setdefault(username, []).append(queue)
     out = []
-    token = None
+    token: str | None = None
     while True:
         listing = idp.list_users(UserPoolId=pool_id, Limit=PAGE, **({"PaginationToken": token} if token else {}))
         for user in listing.get("Users", []):
@@ -59,12 +77,86 @@ def list_staff(*, idp: CognitoIdentityProviderClient, pool_id: str) -> list[dict
                     "role": best.value if best else None,
                     "enabled": bool(user.get("Enabled", True)),
                     "status": user.get("UserStatus", ""),
+                    # Empty for an agent: every queue (see console/access.py); supervisors and admins see all.
+                    "queues": member_of.get(user["Username"], []),
                 }
             )
         token = listing.get("PaginationToken")
         if not token:
             break
     return sorted(out, key=lambda u: u["username"])
+
+
+# The colleagues' directory (mention completion, assignment) changes rarely: one ListUsers per container
+# and this many seconds, whatever the number of agents typing "@".
+DIRECTORY_TTL_SECONDS = 120.0
+_directory: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+
+
+def directory(
+    *, idp: CognitoIdentityProviderClient, pool_id: str, clock: Callable[[], float] = time.monotonic
+) -> list[dict[str, Any]]:
+    """The enabled staff members as `{username, name}`: what every colleague may see, cached per pool."""
+    cached = _directory.get(pool_id)
+    if cached is not None and clock() - cached[0] < DIRECTORY_TTL_SECONDS:
+        return cached[1]
+    out = []
+    token: str | None = None
+    while True:
+        listing = idp.list_users(UserPoolId=pool_id, Limit=PAGE, **({"PaginationToken": token} if token else {}))
+        for user in listing.get("Users", []):
+            if user.get("Enabled", True):
+                out.append({"username": user["Username"], "name": _attrs(user).get("name", "")})
+        token = listing.get("PaginationToken")
+        if not token:
+            break
+    found = sorted(out, key=lambda u: u["username"])
+    _directory[pool_id] = (clock(), found)
+    return found
+
+
+def forget_directory() -> None:
+    """After an invite, a role change or a disable: the next directory read asks Cognito again."""
+    _directory.clear()
+
+
+def staff_for(
+    viewer: Staff, *, idp: CognitoIdentityProviderClient, pool_id: str, queues: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """`GET /api/staff`: an admin gets the whole list (emails, roles, queues, status), everyone else the directory."""
+    if viewer.has(Role.ADMIN):
+        return list_staff(idp=idp, pool_id=pool_id, queues=queues)
+    return directory(idp=idp, pool_id=pool_id)
+
+
+def _queue_list(value: Any, queues: Sequence[str]) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(q, str) for q in value):
+        raise ValidationError("'queues' must be a list of queue ids ([] for every queue)", field="queues")
+    unknown = sorted(set(value) - set(queues))
+    if unknown:
+        raise ValidationError(f"unknown queue {unknown[0]!r}: the campaign has {', '.join(queues)}", field="queues")
+    return [q for q in queues if q in value]
+
+
+def _set_queues(
+    idp: CognitoIdentityProviderClient, pool_id: str, username: str, wanted: list[str], queues: Sequence[str]
+) -> None:
+    """Membership of exactly the `queue-<id>` groups of `wanted`; a queue's group is made on its first member."""
+    for queue in queues:
+        group = QUEUE_GROUP_PREFIX + queue
+        if queue in wanted:
+            try:
+                idp.create_group(UserPoolId=pool_id, GroupName=group, Description=f"Works the {queue} queue")
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "GroupExistsException":
+                    raise
+            idp.admin_add_user_to_group(UserPoolId=pool_id, Username=username, GroupName=group)
+        else:
+            try:
+                idp.admin_remove_user_from_group(UserPoolId=pool_id, Username=username, GroupName=group)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                    raise
 
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
@@ -127,6 +219,7 @@ def invite(
             UserPoolId=pool_id, Username=username, UserAttributes=attrs, DesiredDeliveryMediums=["EMAIL"]
         )
         _set_role(idp, pool_id, username, role)
+    forget_directory()
     logger.info("staff invited", extra={"staff": username, "role": role.value, "by": by.username})
     audit.record(
         ddb, subject=f"staff#{username}", event="invite", actor=by.username, now=now, detail={"role": role.value}
@@ -143,10 +236,14 @@ def update(
     by: Staff,
     ddb: DynamoDBClient,
     now: datetime,
+    queues: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Set a staff member's role and/or enable or disable them (disabling also ends their sessions)."""
-    if "role" not in body and "enabled" not in body:
-        raise ValidationError("nothing to change: give role and/or enabled")
+    """Set a staff member's role, queues (`queue-<id>` groups; `[]`: every queue) and/or enable or disable
+    them (disabling also ends their sessions). A new role or queue counts from their next sign-in or
+    token refresh (the ID token carries the groups)."""
+    if "role" not in body and "enabled" not in body and "queues" not in body:
+        raise ValidationError("nothing to change: give role, queues and/or enabled")
+    wanted = _queue_list(body["queues"], queues) if "queues" in body else None
     if username == by.username:
         # The last admin demoting or disabling themselves would lock the campaign's console.
         raise Forbidden("change your own role or access through another admin")
@@ -154,6 +251,8 @@ def update(
         idp.admin_get_user(UserPoolId=pool_id, Username=username)
         if "role" in body:
             _set_role(idp, pool_id, username, _role(body["role"]))
+        if wanted is not None:
+            _set_queues(idp, pool_id, username, wanted, queues)
         if "enabled" in body:
             if not isinstance(body["enabled"], bool):
                 raise ValidationError("'enabled' must be true or false", field="enabled")
@@ -162,7 +261,8 @@ def update(
             else:
                 idp.admin_disable_user(UserPoolId=pool_id, Username=username)
                 idp.admin_user_global_sign_out(UserPoolId=pool_id, Username=username)
+    forget_directory()
     logger.info("staff changed", extra={"staff": username, "fields": sorted(body), "by": by.username})
-    changed = {k: body[k] for k in ("role", "enabled") if k in body}
+    changed = {k: body[k] for k in ("role", "enabled", "queues") if k in body}
     audit.record(ddb, subject=f"staff#{username}", event="staff_change", actor=by.username, now=now, detail=changed)
-    return next(u for u in list_staff(idp=idp, pool_id=pool_id) if u["username"] == username)
+    return next(u for u in list_staff(idp=idp, pool_id=pool_id, queues=queues) if u["username"] == username)

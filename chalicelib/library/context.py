@@ -87,6 +87,7 @@ def sample_context(campaign: Campaign, *, language: str | None = None) -> dict[s
                 "okay": "https://example.invalid/rate/okay",
                 "bad": "https://example.invalid/rate/bad",
             },
+            "rating_page": "https://example.invalid/r/sample",
             "live_chat": "https://example.invalid/chat",
         },
     }

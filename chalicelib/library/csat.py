@@ -66,6 +66,43 @@ def verify(token: str, *, secret: str, now: datetime) -> RatingClaim:
     return claim
 
 
+# A short link (SMS): `<reference>.<expiry, base 36>.<12 characters of MAC>`, about 30 characters.
+SHORT_MAC_CHARS = 12
+_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def _base36(n: int) -> str:
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = _B36[r] + out
+        if n == 0:
+            return out
+
+
+def sign_short(conversation_id: str, *, secret: str, expires: datetime) -> str:
+    """One link per conversation for a channel where three do not fit: it opens the choice of ratings."""
+    payload = f"{conversation_id}.{_base36(int(expires.timestamp()))}"
+    # "short|" separates these MACs from the one-click tokens': one can never stand in for the other.
+    return f"{payload}.{_mac(secret, 'short|' + payload)[:SHORT_MAC_CHARS]}"
+
+
+def verify_short(token: str, *, secret: str, now: datetime) -> tuple[str, datetime]:
+    """(conversation id, expiry) of a short link; InvalidRatingLink when altered or expired."""
+    payload, _, mac = (token or "").rpartition(".")
+    expected = _mac(secret, "short|" + payload)[:SHORT_MAC_CHARS] if payload else ""
+    if not payload or not mac or not hmac.compare_digest(mac, expected):
+        raise InvalidRatingLink("this rating link is not valid", field="token")
+    conversation_id, _, exp = payload.rpartition(".")
+    try:
+        expires = datetime.fromtimestamp(int(exp, 36), tz=now.tzinfo)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise InvalidRatingLink("this rating link is not valid", field="token") from exc
+    if not conversation_id or expires < now:
+        raise InvalidRatingLink("this rating link has expired", field="token")
+    return conversation_id, expires
+
+
 def links(
     conversation_id: str, *, secret: str, base_url: str | None, now: datetime, valid_for: timedelta
 ) -> dict[str, str]:
@@ -86,11 +123,15 @@ def link_context(
     enabled: bool,
     live_chat_url: str | None,
 ) -> dict[str, Any]:
-    """`links` for a template: the rating links of the conversation in the context, and the live chat if any."""
+    """`links` for a template: the conversation's rating links (`rating`: one per answer; `rating_page`: one
+    short link to the choice, for SMS), and the live chat if any."""
     conversation = context.get("conversation") or {}
     reference = str(conversation.get("reference") or "") if isinstance(conversation, Mapping) else ""
     rating = links(reference, secret=secret, base_url=base_url, now=now, valid_for=valid_for) if enabled else {}
-    return {"rating": rating, "live_chat": live_chat_url or ""}
+    page = ""
+    if rating:
+        page = f"{base_url}/r/{sign_short(reference, secret=secret, expires=now + valid_for)}"
+    return {"rating": rating, "rating_page": page, "live_chat": live_chat_url or ""}
 
 
 def record(claim: RatingClaim, *, now: datetime) -> bool:
@@ -135,6 +176,38 @@ _PAGE_TEXT = {
 
 
 _SCORES = {"good": 100.0, "okay": 50.0, "bad": 0.0}
+
+# The short link's page: the question and the three answers, in the customer's language.
+_CHOICE_TEXT = {
+    "en": ("How did we do?", {"good": "Good", "okay": "Okay", "bad": "Bad"}),
+    "sv": ("Hur gjorde vi?", {"good": "Bra", "okay": "Okej", "bad": "Dåligt"}),
+    "de": ("Wie waren wir?", {"good": "Gut", "okay": "Okay", "bad": "Schlecht"}),
+    "fr": ("Comment avons-nous fait ?", {"good": "Bien", "okay": "Moyen", "bad": "Mauvais"}),
+    "es": ("¿Qué tal lo hicimos?", {"good": "Bien", "okay": "Regular", "bad": "Mal"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ChoicePage:
+    """The page a short rating link opens: one one-click link per rating (empty when the link is bad)."""
+
+    status: int
+    language: str
+    title: str
+    message: str
+    choices: tuple[tuple[str, str], ...]  # (label, token of the one-click link)
+
+
+def choices(token: str, *, secret: str, now: datetime, language_of: Callable[[str], str]) -> ChoicePage:
+    """Verify a short link and offer the three one-click ratings (valid as long as the short link was)."""
+    try:
+        conversation_id, expires = verify_short(token, secret=secret, now=now)
+    except InvalidRatingLink:
+        return ChoicePage(400, "en", "Rating", _PAGE_TEXT["invalid"]["en"], ())
+    language = language_of(conversation_id)
+    question, labels = _CHOICE_TEXT.get(language, _CHOICE_TEXT["en"])
+    options = tuple((labels[r.value], sign(conversation_id, r, secret=secret, expires=expires)) for r in Rating)
+    return ChoicePage(200, language if language in _CHOICE_TEXT else "en", "Rating", question, options)
 
 
 def rate(token: str, *, secret: str, now: datetime, thanks: Callable[[str], tuple[str, str]]) -> RatingPage:

@@ -263,6 +263,20 @@ def rate_conversation(token: str) -> Any:
     return csat.rate(token, secret=rt.settings.csat_secret, now=rt.clock(), thanks=thanks)
 
 
+def rating_choices(token: str) -> Any:
+    """`GET /r/{token}`: an SMS's short link opens the three one-click ratings, in the conversation's language."""
+    from chalicelib.library import csat
+    from chalicelib.runtime import get_runtime
+
+    rt = get_runtime()
+
+    def language_of(conversation_id: str) -> str:
+        conv = store.get_conversation(conversation_id)
+        return (conv.language if conv is not None else None) or rt.campaign.default_language
+
+    return csat.choices(token, secret=rt.settings.csat_secret, now=rt.clock(), language_of=language_of)
+
+
 def check_template(body: Mapping[str, Any], *, rt: Runtime, agent: Agent) -> dict[str, Any]:
     """Validate an unsaved template and render it on the sample context, or on `conversation_id`'s real one."""
     from chalicelib.library.rendering import render_version

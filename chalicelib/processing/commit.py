@@ -156,7 +156,8 @@ def _commit_into(
         if conv.status in (Status.RESOLVED.value, Status.PENDING_CUSTOMER.value):
             status = Status.OPEN.value
             sets |= {"status": status, "status_due": store.status_due(status, conv.resolution_due)}
-    if created or conv.topic == "unknown":
+    # A keyword or an auto-reply never reclassifies a conversation (nor raises its urgency).
+    if created or (conv.topic == "unknown" and not d.automated):
         sets |= {
             "topic": c.topic,
             "language": c.language,
@@ -167,6 +168,9 @@ def _commit_into(
         }
         if status == conv.status:
             sets["status_due"] = store.status_due(status, conv.first_response_due)
+        if not created:
+            # A running conversation's urgency only rises, with its clock and its reason (effects stage).
+            del sets["urgency"]
     if created and d.opens_work and not int(conv.workflow_version or 0):
         sets |= _clock_plan(conv, d, rt)
     adds = [("version", 1)] + ([("inbound_count", 1)] if not d.automated else [])
@@ -179,6 +183,8 @@ def _commit_into(
     else:
         update = [getattr(ConversationModel, name).set(value) for name, value in sets.items()]
         update += [getattr(ConversationModel, name).add(n) for name, n in adds]
+        if conv.status == Status.RESOLVED.value and status == Status.OPEN.value:
+            update += _reopen(msg, now)
     language = c.language if d.customer.language is None and c.language_source == "detected" else None
     words = searchindex.tokens(f"{item.subject}\n{item.new_text or item.text}")
     stored = _transact(
@@ -213,6 +219,16 @@ def _commit_into(
     if fresh is None:
         raise TransientError("conversation not readable after the commit")
     return Committed(conversation=fresh, stored=stored, created=created)
+
+
+def _reopen(msg: InboundMessage, now: datetime) -> list[Any]:
+    """The customer wrote to a resolved conversation: say so in its timeline, and the resolution it had
+    is no longer met (its deadline shows pending again, `resolved_at` returns with the next resolution)."""
+    entry = workflow.TimelineEntry(now, workflow.TimelineKind.REOPENED, f"customer wrote ({msg.channel.value})")
+    return [
+        ConversationModel.resolved_at.remove(),
+        ConversationModel.timeline.set(ConversationModel.timeline.append([entry.to_item()])),
+    ]
 
 
 # How long the commit remembers an input by its source id: longer than SQS keeps a message (14 days)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from chalicelib import outbox, sms, store, workflow
@@ -251,13 +251,16 @@ def _more_urgent(new: str, old: str) -> bool:
     return new in URGENCIES and old in URGENCIES and URGENCIES.index(new) > URGENCIES.index(old)
 
 
-def reprioritise_if_needed(conv: ConversationModel, urgency: str, rt: Runtime) -> bool:
+def reprioritise_if_needed(conv: ConversationModel, urgency: str, rt: Runtime, why: tuple[str, ...] = ()) -> bool:
     """A later message raised the urgency (e.g. a chargeback threat): deadlines from the stricter target.
 
-    True when it changed the clock (the caller's copy of the conversation is then stale).
+    `why` (the message's urgency reasons) is stored with the new urgency in one write, so the
+    conversation's reasons say why it was raised. True when it changed the clock (the caller's copy
+    of the conversation is then stale).
     """
     if not int(conv.workflow_version or 0) or not _more_urgent(urgency, conv.urgency):
         return False
+    reason = workflow.urgency_reason(conv.urgency, urgency, why, "a later message")
     conv = store.get_conversation(conv.conversation_id) or conv  # a resume just now bumped the version
     queue = rt.campaign.queues[conv.queue]
     version = int(conv.workflow_version or 1)
@@ -274,7 +277,11 @@ def reprioritise_if_needed(conv: ConversationModel, urgency: str, rt: Runtime) -
         now=rt.clock(),
     )
     ConversationModel(conversation_id=conv.conversation_id).update(
-        actions=[ConversationModel.urgency.set(urgency), ConversationModel.version.add(1)]
+        actions=[
+            ConversationModel.urgency.set(urgency),
+            ConversationModel.reasons.set(ConversationModel.reasons.append([reason])),
+            ConversationModel.version.add(1),
+        ]
     )
     first_due = change.deadlines.first_response_due
     store.set_clock(
@@ -284,7 +291,7 @@ def reprioritise_if_needed(conv: ConversationModel, urgency: str, rt: Runtime) -
         resolution_due=store.iso(change.deadlines.resolution_due),
         execution=change.execution_arn,
         status=conv.status,
-        timeline_entry=change.entry.to_item(),
+        timeline_entry=replace(change.entry, detail=f"{change.entry.detail} ({reason})").to_item(),
         expected_version=version,
     )
     return True
@@ -335,7 +342,8 @@ def run(msg: InboundMessage, d: Decided, committed: Committed, rt: Runtime) -> D
     changed = False
     if d.opens_work and not d.automated:
         changed = resume_if_paused(conv, rt)
-        changed = reprioritise_if_needed(reread() if changed else conv, d.classification.urgency, rt) or changed
+        c = d.classification
+        changed = reprioritise_if_needed(reread() if changed else conv, c.urgency, rt, c.urgency_reasons) or changed
         if committed.stored and not committed.created:
             request_callback(conv, msg, rt)
     acked = acknowledge(msg, d, conv, rt)

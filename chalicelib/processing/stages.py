@@ -187,7 +187,9 @@ def decide(msg: InboundMessage, rt: Runtime) -> Decided:
     threaded = thread(msg, customer, guarded, rt)
     reason = screen_sender(msg, guarded, threaded, rt, customer.ack_log)
     existing = threaded.existing
-    recent = int(existing.inbound_count or 0) if existing is not None else 0
+    # Only what a person wrote counts as repeated contact: a keyword (HELP, STOP, START) or an
+    # auto-reply is not the customer chasing us (inbound_count counts no automated message either).
+    recent = int(existing.inbound_count or 0) if existing is not None and not guarded.automated else 0
     classification = classify(
         msg, rt.campaign, customer_language=customer.language, customer_tags=customer.tags, recent_inbound_count=recent
     )

@@ -327,13 +327,40 @@ def test_only_an_admin_gets_the_staff_panel(console: Callable[..., Any], tmp_pat
     # WHEN the admin makes them an agent and disables them
     invited.locator("select").select_option("agent")
     expect(invited.locator("select")).to_have_value("agent")
+    # AND gives them the refunds queue only
+    invited.get_by_label(f"{username} works refunds").check()
+    expect(invited.get_by_label(f"{username} works refunds")).to_be_checked()
+    expect(invited.locator(".staff-queues")).not_to_contain_text("every queue")
     invited.locator("button", has_text="Disable").click()
     # THEN the list (read back from Cognito) says so
-    expect(invited.locator("td").nth(4)).to_have_text("disabled")
+    expect(invited.locator("td").nth(5)).to_have_text("disabled")
     expect(invited.locator("select")).to_have_value("agent")
+    expect(invited.get_by_label(f"{username} works refunds")).to_be_checked()
+    expect(invited.get_by_label(f"{username} works general")).not_to_be_checked()
     assert admin.inner_text("#staff-error") == ""
-    expect(admin.locator("#staff-body tr", has_text="agent2").locator("td").nth(4)).to_have_text("active")
+    expect(admin.locator("#staff-body tr", has_text="agent2").locator("td").nth(5)).to_have_text("active")
     screenshot(admin, tmp_path, "staff")
+
+
+def test_an_agent_sees_only_their_queues_and_is_told_why_another_does_not_open(
+    stack: Any, console: Callable[..., Any], tmp_path: Path
+) -> None:
+    from tests.functional.test_console_read import make_conversation
+
+    # GIVEN agent2, who works every demo queue but the supervisors' escalation queue, and an escalated conversation
+    escalated = make_conversation(queue="supervisors")
+    page = console("agent2")
+    # THEN the navigation lists their queues only
+    nav = page.locator("#queues")
+    expect(nav).to_contain_text("General")
+    assert "Supervisors" not in nav.inner_text()
+    # WHEN they follow a link to the escalated conversation
+    page.evaluate("id => { location.hash = '#/c/' + id }", escalated.conversation_id)
+    # THEN it does not open, and the page says which queue it is in and what to do
+    expect(page.locator("#timeline")).to_contain_text(
+        f"{escalated.conversation_id} is in the supervisors queue, which is not one of yours"
+    )
+    screenshot(page, tmp_path, "queue-access")
 
 
 # ------------------------------------------------------------------ the common path
@@ -461,6 +488,9 @@ def test_resolve_and_next_by_keyboard(stack: Any, drain: Any, console: Callable[
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(re.escape(f"#/c/{first.conversation_id}") + "$"))
     page.wait_for_selector("#conv-view:not([hidden]) .msg")
+    # AND sees the resolution message ticked next to Resolve (the demo library has one for email)
+    expect(page.locator("#resolution-msg")).to_be_visible()
+    expect(page.locator("#act-resolution-msg")).to_be_checked()
     # AND presses e (resolve and next)
     page.keyboard.press("e")
     # THEN the first is resolved and another conversation of the list is open
@@ -469,6 +499,15 @@ def test_resolve_and_next_by_keyboard(stack: Any, drain: Any, console: Callable[
         timeout=15,
         describe=lambda: f"status is {store.get_conversation(first.conversation_id).status}",
     )
+    # AND its customer got the resolution message, and the banner says so by reference
+    wait_for(
+        lambda: [
+            m for m in sent_emails(stack.moto_data()) if first_addr in m["to"] and "marked your question" in m["text"]
+        ],
+        timeout=15,
+        describe=lambda: "no resolution mail",
+    )
+    expect(page.locator("#conv-banner")).to_contain_text(f"{first.conversation_id} resolved; the customer got")
     expect(page).to_have_url(re.compile(r"#/c/(?!" + re.escape(first.conversation_id) + r"$)[^/]+$"))
     assert page.evaluate("location.hash").removeprefix("#/c/") in ids
     screenshot(page, tmp_path, "resolved-next")
@@ -565,6 +604,51 @@ def test_an_agent_is_told_of_a_mention_and_finds_the_conversation(
     page.click('a[data-view="mine"]')
     note_as(stack, "supervisor", conv.conversation_id, "@agent please answer today")
     expect(badge).to_have_text("1", timeout=40_000)
+
+
+def test_a_mention_is_completed_from_the_colleagues_and_mails_them(
+    stack: Any, drain: Any, console: Callable[..., Any], tmp_path: Path
+) -> None:
+    # GIVEN an agent on a conversation, writing an internal note
+    address = mailbox("mention-complete")
+    smtp_mail(stack, address, "Store credit", "Can I turn my refund into store credit?")
+    drain()
+    conv = email_conversation(address)
+    page = console("agent", f"#/c/{conv.conversation_id}")
+    page.wait_for_selector("#conv-view:not([hidden]) .msg")
+    page.keyboard.press("n")
+    # WHEN they type "@bl" (the start of a colleague's name)
+    page.keyboard.type("Could you take this one, @bl")
+    # THEN the colleagues matching it are offered, by username and name, never the agent themselves
+    options = page.locator("#mention-list li")
+    expect(options.first).to_have_attribute("data-username", "agent2")
+    assert "Blair Agent" in options.first.inner_text()
+    assert page.locator('#mention-list li[data-username="agent"]').count() == 0
+    screenshot(page, tmp_path, "mention-complete")
+    # WHEN they press Enter
+    page.keyboard.press("Enter")
+    # THEN the mention is completed in place and the list closes
+    assert page.input_value("#composer-text") == "Could you take this one, @agent2 "
+    expect(page.locator("#mention-list")).to_be_hidden()
+    # WHEN the note is added
+    page.keyboard.type("please")
+    page.keyboard.press("Control+Enter")
+    # THEN the colleague is mailed once, with the reference and no note text
+    wait_for(
+        lambda: [
+            m
+            for m in sent_emails(stack.moto_data())
+            if "agent2@staff.replydesk.test" in m["to"] and conv.conversation_id in m["subject"]
+        ],
+        timeout=15,
+        describe=lambda: "no mention mail to agent2",
+    )
+    (mail,) = [
+        m
+        for m in sent_emails(stack.moto_data())
+        if "agent2@staff.replydesk.test" in m["to"] and conv.conversation_id in m["subject"]
+    ]
+    assert "take this one" not in mail["text"]
 
 
 def test_template_inserted_with_the_keyboard_filled_previewed_and_sent(

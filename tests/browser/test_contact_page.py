@@ -41,6 +41,32 @@ def test_customer_submits_the_contact_page_and_sees_the_reference(
     assert len(acks) == 1 and reference in acks[0]["subject"]
 
 
+@pytest.mark.parametrize(
+    ("locale", "title", "button"),
+    [
+        ("de-DE", "Kontakt zu Northwind Outdoor", "Nachricht senden"),
+        ("fr-FR", "Contacter Northwind Outdoor", "Envoyer le message"),
+        ("es-ES", "Contacta con Northwind Outdoor", "Enviar mensaje"),
+        ("fi-FI", "Contact Northwind Outdoor", "Send message"),
+    ],
+)
+def test_the_page_speaks_the_browsers_language_or_the_campaigns_default(
+    stack: Any, browser: Any, locale: str, title: str, button: str
+) -> None:
+    # GIVEN a browser asking for German, French, Spanish, or a language the campaign does not have
+    context = browser.new_context(locale=locale)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        # WHEN it opens the contact page
+        page.goto(f"{stack.api_url}/")
+        # THEN the page's words are in that language, or in the campaign's default (English)
+        assert page.title() == title
+        assert page.inner_text("#submit") == button
+    finally:
+        context.close()
+
+
 def test_a_swedish_browser_sees_the_faq_answer_in_swedish(stack: Any, browser: Any) -> None:
     # GIVEN a customer whose browser asks for Swedish
     context = browser.new_context(locale="sv-SE")
@@ -52,6 +78,16 @@ def test_a_swedish_browser_sees_the_faq_answer_in_swedish(stack: Any, browser: A
         page.select_option("#topic", "returns")
         # THEN the quick answer is the library's Swedish one, and the form will send their language
         assert "Du kan returnera" in page.inner_text("#faq")
+        assert page.inner_text("#faq").startswith("Snabbt svar: ")
         assert page.input_value("#language") == "sv"
+        # AND the page's own words are Swedish too: title, labels, button, consent with the brand
+        assert page.title() == "Kontakta Northwind Outdoor"
+        assert page.inner_text("label[for=name]") == "Ditt namn *"
+        assert page.inner_text("#submit") == "Skicka meddelande"
+        assert "Jag godkänner att Northwind Outdoor sparar" in page.inner_text("label.consent")
+        assert page.evaluate("document.documentElement.lang") == "sv"
+        # AND what is missing is said in Swedish
+        page.click("#submit")
+        assert page.inner_text("#error") == "Fyll i fältet ”Ditt namn”."
     finally:
         context.close()

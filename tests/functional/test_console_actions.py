@@ -224,6 +224,89 @@ def test_notes_are_internal_once_per_key_with_mentions(stack: Any, tokens: dict[
     assert mine["customer"]["customer_id"] == conv.customer_id
 
 
+def test_a_mention_mails_the_colleague_once_with_a_link_and_no_customer_text(
+    stack: Any, tokens: dict[str, dict[str, str]]
+) -> None:
+    # GIVEN a conversation, and a note by agent that @mentions agent2, itself and someone unknown
+    conv = make_conversation(queue="general")
+    secret_words = f"refund-{uuid.uuid4().hex[:8]}"
+    body = json.dumps(
+        {
+            "text": f"@agent2 can you check {secret_words}? @agent @nobody-here",
+            "idempotency_key": uuid.uuid4().hex,
+        }
+    )
+    url = f"/api/conversations/{conv.conversation_id}/notes"
+    with Client(stack.app_module.app) as client:
+        # WHEN the note is posted, and posted again with the same key (a retry)
+        first = client.http.post(url, headers=tokens["agent"], body=body)
+        again = client.http.post(url, headers=tokens["agent"], body=body)
+    # THEN agent2 was mailed once; the author is not mailed; the unknown name is reported, not mailed
+    assert first.status_code == 200, first.body
+    notified = {n["username"]: n for n in first.json_body["notified"]}
+    assert notified["agent2"]["sent"] is True and notified["agent2"]["duplicate"] is False
+    assert "agent" not in notified
+    assert notified["nobody-here"] == {
+        "username": "nobody-here",
+        "sent": False,
+        "reason": "no such staff member",
+        "duplicate": False,
+    }
+    assert {n["username"]: n["duplicate"] for n in again.json_body["notified"]}["agent2"] is True
+    mails = [m for m in sent_emails(stack.moto_data()) if "agent2@staff.replydesk.test" in m["to"]]
+    mails = [m for m in mails if conv.conversation_id in m["subject"]]
+    assert len(mails) == 1, [m["subject"] for m in mails]
+    (mail,) = mails
+    # AND the mail names who and where, links to the console, and carries neither the note nor the customer
+    assert "Alex Agent mentioned you on" in mail["subject"]
+    assert f"{stack.api_url}/console/#/c/{conv.conversation_id}" in mail["text"]
+    assert secret_words not in mail["text"] and secret_words not in mail["subject"]
+    assert conv.subject and conv.subject not in mail["text"]
+    assert mail["auto_submitted"] == "auto-generated"
+
+
+def test_a_colleague_outside_the_conversations_queue_is_not_mailed_and_the_author_is_told(
+    stack: Any, tokens: dict[str, dict[str, str]]
+) -> None:
+    # GIVEN an escalated conversation, which agent2 (not in the supervisors queue) cannot open
+    conv = make_conversation(queue="supervisors")
+    body = json.dumps({"text": "@agent2 @supervisor have a look", "idempotency_key": uuid.uuid4().hex})
+    with Client(stack.app_module.app) as client:
+        # WHEN the agent mentions agent2 and the supervisor
+        resp = client.http.post(f"/api/conversations/{conv.conversation_id}/notes", headers=tokens["agent"], body=body)
+    # THEN the supervisor is mailed; agent2 is not (the link would not open for them), and the note says why
+    assert resp.status_code == 200, resp.body
+    notified = {n["username"]: n for n in resp.json_body["notified"]}
+    assert notified["supervisor"]["sent"] is True
+    assert notified["agent2"] == {
+        "username": "agent2",
+        "sent": False,
+        "reason": "does not work the supervisors queue",
+        "duplicate": False,
+    }
+    mailed = [m["to"] for m in sent_emails(stack.moto_data()) if conv.conversation_id in m["subject"]]
+    assert len(mailed) == 1 and "supervisor@staff.replydesk.test" in mailed[0]
+
+
+def test_every_staff_member_may_list_colleagues_but_only_an_admin_sees_their_details(
+    stack: Any, tokens: dict[str, dict[str, str]]
+) -> None:
+    from tests import staffauth
+
+    admin = staffauth.bearer(staffauth.id_token(stack, "admin"))
+    with Client(stack.app_module.app) as client:
+        # WHEN an agent lists the staff
+        seen = client.http.get("/api/staff", headers=tokens["agent"])
+        full = client.http.get("/api/staff", headers=admin)
+    # THEN they get each enabled colleague's username and name, nothing else
+    assert seen.status_code == 200
+    by_name = {u["username"]: u for u in seen.json_body}
+    assert by_name["agent2"] == {"username": "agent2", "name": "Blair Agent"}
+    assert all(set(u) == {"username", "name"} for u in seen.json_body)
+    # AND an admin still gets emails, roles and status
+    assert {u["username"]: u["email"] for u in full.json_body}["agent2"] == "agent2@staff.replydesk.test"
+
+
 def test_callback_request_is_recorded_once(stack: Any, tokens: dict[str, dict[str, str]]) -> None:
     conv = make_conversation(queue="general")
     with Client(stack.app_module.app) as client:

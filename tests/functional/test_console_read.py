@@ -145,16 +145,59 @@ def test_a_customer_without_a_name_is_listed_by_their_number(stack: Any, agent: 
     assert rows[mail.conversation_id]["name"] == "Maja"
 
 
+def counts(client: Client, agent: dict[str, str]) -> dict[str, Any]:
+    """The queue counts as of now: the minute's schedule refreshes the gauge, then the console reads it."""
+    from chalicelib.console.gauge import scheduled_refresh
+
+    scheduled_refresh()
+    return {q["queue"]: q for q in client.http.get("/api/queues", headers=agent).json_body}
+
+
 def test_queue_counts(stack: Any, agent: dict[str, str]) -> None:
     with Client(stack.app_module.app) as client:
-        before = {q["queue"]: q for q in client.http.get("/api/queues", headers=agent).json_body}
+        before = counts(client, agent)
         make_conversation(queue="supervisors", due_in=timedelta(minutes=-1))
         make_conversation(queue="supervisors", assignee="agent")
-        after = {q["queue"]: q for q in client.http.get("/api/queues", headers=agent).json_body}
+        after = counts(client, agent)
     assert after["supervisors"]["label"] == "Supervisors"
     assert after["supervisors"]["open"] == before["supervisors"]["open"] + 2
     assert after["supervisors"]["breached"] == before["supervisors"]["breached"] + 1
     assert after["supervisors"]["unassigned"] == before["supervisors"]["unassigned"] + 1
+
+
+def test_queue_counts_are_a_gauge_read_with_one_call_and_recounted_when_stale(
+    stack: Any, agent: dict[str, str]
+) -> None:
+    import json as _json
+
+    from chalicelib.console import gauge
+
+    table = stack.env["PRESENCE_TABLE"]
+    ddb = stack.client("dynamodb")
+    with Client(stack.app_module.app) as client:
+        # GIVEN counts the schedule just took
+        before = counts(client, agent)
+        as_of = before["general"]["as_of"]
+        # WHEN a conversation arrives and the console polls before the next refresh
+        make_conversation(queue="general")
+        polled = {q["queue"]: q for q in client.http.get("/api/queues", headers=agent).json_body}
+        # THEN the poll is the gauge (same counts, the time they were taken), not a recount
+        assert polled["general"]["open"] == before["general"]["open"] and polled["general"]["as_of"] == as_of
+        # AND the next refresh counts it
+        assert counts(client, agent)["general"]["open"] == before["general"]["open"] + 1
+        # WHEN the gauge is older than the schedule would ever leave it (the schedule stopped)
+        stale = [
+            {**r, "open": 99999}
+            for r in _json.loads(
+                ddb.get_item(TableName=table, Key={"conversation_id": {"S": gauge.GAUGE_KEY}})["Item"]["counts"]["S"]
+            )
+        ]
+        gauge.write(ddb, table, stale, datetime.now(UTC) - timedelta(seconds=gauge.MAX_AGE_SECONDS + 30))
+        fresh = {q["queue"]: q for q in client.http.get("/api/queues", headers=agent).json_body}
+    # THEN the request counts for itself and stores what it counted
+    assert fresh["general"]["open"] == before["general"]["open"] + 1
+    stored = gauge.read(ddb, table)
+    assert stored is not None and (datetime.now(UTC) - stored[0]).total_seconds() < 60
 
 
 def test_an_unchanged_page_is_304_with_its_etag(stack: Any, agent: dict[str, str]) -> None:
@@ -274,10 +317,10 @@ def test_a_met_first_response_is_not_breached(stack: Any, agent: dict[str, str])
     conv.first_response_at = store.iso(datetime.now(UTC) - timedelta(minutes=45))
     conv.save()
     with Client(stack.app_module.app) as client:
-        before = {q["queue"]: q for q in client.http.get("/api/queues", headers=agent).json_body}
+        before = counts(client, agent)
         breached = {r["conversation_id"] for r in pages(client, agent, "view=breached&queue=supervisors&limit=50")}
         late = make_conversation(queue="supervisors", due_in=timedelta(minutes=-30))
-        after = {q["queue"]: q for q in client.http.get("/api/queues", headers=agent).json_body}
+        after = counts(client, agent)
         breached_after = {
             r["conversation_id"] for r in pages(client, agent, "view=breached&queue=supervisors&limit=50")
         }

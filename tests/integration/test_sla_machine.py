@@ -184,6 +184,13 @@ def test_no_staff_reply_escalates_twice_per_deadline(stack: Any, drain: Any, uni
     assert got["urgency"]["S"] == "urgent"
     assert got["queue"]["S"] == "supervisors"
     assert [e["M"]["kind"]["S"] for e in got["timeline"]["L"]].count("sla_breached") == 4
+    # AND every urgency the breaches set is explained in the conversation's reasons
+    assert sorted(r["S"] for r in got["reasons"]["L"] if r["S"].startswith("urgency ")) == [
+        "urgency high: first_response deadline missed (level 1)",
+        "urgency high: resolution deadline missed (level 1)",
+        "urgency urgent: first_response deadline missed (level 2)",
+        "urgency urgent: resolution deadline missed (level 2)",
+    ]
     # AND the supervisors got one notice per breach, naming the deadline and level, never what the customer wrote
     sent = notices(stack, conv)
     assert sorted((n["kind"], str(n["level"])) for n in sent) == breaches

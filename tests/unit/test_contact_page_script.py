@@ -46,3 +46,21 @@ def test_every_language_gets_the_librarys_answers_and_the_default_keeps_the_camp
     assert faqs["sv"]["returns"].startswith("Du kan returnera")
     assert faqs["en"]["returns"].startswith("You can return") and faqs["en"]["product"] == "See sizes."
     assert "product" not in faqs["sv"]
+
+
+def test_the_pages_words_exist_in_every_demo_language_and_a_hostile_brand_stays_text() -> None:
+    # GIVEN the demo campaign, whose brand holds markup
+    campaign = dataclasses.replace(load_campaign("demo"), brand="<b>Evil</b></script>")
+    # WHEN the page is rendered
+    html = pages.render_contact_page(campaign, {"en": {}})
+    # THEN every language has every word the English page has, with the brand filled in
+    m = re.search(r"var labels = (.*?);\n", html)
+    assert m is not None and "<" not in m.group(1)
+    labels = json.loads(m.group(1))
+    assert set(labels) == set(campaign.languages)
+    for lang, words in labels.items():
+        assert set(words) == set(pages.PAGE_LABELS["en"]), lang
+        assert "<b>Evil</b></script>" in words["consent"] and "{brand}" not in words["consent"]
+    # AND in the markup the brand is escaped, never markup
+    assert "<b>Evil</b>" not in html.split("<script>")[0]
+    assert "&lt;b&gt;Evil&lt;/b&gt;" in html

@@ -235,6 +235,70 @@ def test_rating_links_are_signed_per_conversation_and_rating() -> None:
     assert csat.links("RD-7K3M9Q", secret=SECRET, base_url=None, now=now, valid_for=timedelta(days=1)) == {}
 
 
+def test_short_rating_link_opens_the_three_one_click_ratings_and_refuses_forgeries() -> None:
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    context = {"conversation": {"reference": "RD-7K3M9Q"}}
+    links = csat.link_context(
+        context,
+        secret=SECRET,
+        base_url="https://x.test",
+        now=now,
+        valid_for=timedelta(days=30),
+        enabled=True,
+        live_chat_url=None,
+    )
+    # GIVEN the short link an SMS carries: one link, short enough for a text message
+    page_url = links["rating_page"]
+    assert page_url.startswith("https://x.test/r/RD-7K3M9Q.") and len(page_url) < len("https://x.test") + 40
+    token = page_url.rsplit("/", 1)[1]
+    # WHEN it is opened THEN it offers good / okay / bad in the conversation's language, each a one-click token
+    page = csat.choices(token, secret=SECRET, now=now, language_of=lambda _c: "sv")
+    assert (page.status, page.language, page.message) == (200, "sv", "Hur gjorde vi?")
+    assert [label for label, _t in page.choices] == ["Bra", "Okej", "Dåligt"]
+    claims = [csat.verify(t, secret=SECRET, now=now) for _l, t in page.choices]
+    assert claims == [csat.RatingClaim("RD-7K3M9Q", r) for r in csat.Rating]
+    # AND a language the page does not know falls back to English
+    assert csat.choices(token, secret=SECRET, now=now, language_of=lambda _c: "fi").message == "How did we do?"
+    # AND an altered, foreign, one-click or expired token is refused with a 400 page and no choices
+    one_click = links["rating"]["good"].rsplit("/", 1)[1]
+    other = csat.sign_short("RD-7K3M9Q", secret="x" * 40, expires=now + timedelta(days=1))
+    for forged in (
+        token.replace("RD-7K3M9Q", "RD-AAAAAA"),
+        token[:-1] + ("A" if token[-1] != "A" else "B"),
+        other,
+        one_click,
+        "",
+    ):
+        refused = csat.choices(forged, secret=SECRET, now=now, language_of=lambda _c: "sv")
+        assert (refused.status, refused.choices) == (400, ()), forged
+    expired = csat.choices(token, secret=SECRET, now=now + timedelta(days=31), language_of=lambda _c: "en")
+    assert expired.status == 400
+    with pytest.raises(csat.InvalidRatingLink, match="expired"):
+        csat.verify_short(token, secret=SECRET, now=now + timedelta(days=31))
+    # AND without rating links (no public URL) there is no short link either
+    none = csat.link_context(
+        context, secret=SECRET, base_url=None, now=now, valid_for=timedelta(days=1), enabled=True, live_chat_url=None
+    )
+    assert none["rating_page"] == "" and none["rating"] == {}
+
+
+def test_resolution_templates_fit_the_sms_budget_in_every_language(campaign: Any) -> None:
+    from chalicelib.sms import count_segments
+
+    # GIVEN the demo's resolution SMS with a long real-world short link
+    (sms,) = [d for d in read_seed(campaign, TEMPLATES) if d.template_id == "resolution.sms"]
+    context = sample_context(campaign)
+    context["links"] = {
+        **context["links"],
+        "rating_page": "https://abcdefghij.execute-api.eu-north-1.amazonaws.com/dev/r/RD-7K3M9Q.tdlb2s.AbCdEfGhIjKl",
+    }
+    for lang in campaign.languages:
+        # WHEN it is rendered THEN the link is whole and the text stays within the campaign's segment budget
+        text = render_version(sms, language=lang, default_language="en", context=context).text.strip()
+        assert text.endswith(context["links"]["rating_page"]), (lang, text)
+        assert count_segments(text).segments <= campaign.sms.segment_budget, (lang, text)
+
+
 def test_render_failures_are_refusals_the_outbox_does_not_retry(campaign: Any) -> None:
     import jinja2
 

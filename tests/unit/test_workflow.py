@@ -411,3 +411,24 @@ def test_overdue_deadline_and_resume_clears_pause() -> None:
     entries = timeline(conv, now=datetime(2026, 11, 24, 10, 30, tzinfo=UTC))
     assert ("first_response_due", "overdue") in [(e.kind, e.detail) for e in entries]
     assert paused_since(conv) is None
+
+
+def test_timeline_lists_each_deadline_and_the_first_response_once() -> None:
+    # GIVEN an answered conversation whose reply stored its own first-response entry (with who answered),
+    # and an older stored copy of a deadline (as an earlier version of the clock wrote)
+    conv = FakeConversation(
+        first_response_at="2026-11-24T09:30:00.000+00:00",
+        timeline=[
+            {"at": "2026-11-24T09:30:00.000+00:00", "kind": "first_response", "detail": "Alex Agent"},
+            {"at": "2026-11-24T16:00:00.000+00:00", "kind": "resolution_due", "detail": "pending"},
+            {"at": "2026-11-24T11:00:00.000+00:00", "kind": "reopened", "detail": "customer wrote (sms)"},
+        ],
+    )
+    # WHEN the timeline is read
+    entries = timeline(conv, now=datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
+    kinds = [e.kind for e in entries]
+    # THEN each deadline appears once, as it stands now, and the first response once, with who answered
+    assert kinds.count("first_response_due") == 1 and kinds.count("resolution_due") == 1
+    assert [(e.at.strftime("%H:%M"), e.detail) for e in entries if e.kind == "resolution_due"] == [("17:00", "pending")]
+    assert [e.detail for e in entries if e.kind == "first_response"] == ["Alex Agent"]
+    assert "reopened" in kinds

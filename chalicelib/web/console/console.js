@@ -35,6 +35,7 @@ const state = {
   customer: null,
   composer: { mode: "reply", key: null, template: null, offer: null, sending: false },
   picker: { items: [], active: 0, chosen: null, open: false },
+  mention: { items: [], active: 0, open: false },
   presenceState: "viewing",
   openHtml: new Set(),
   changing: Promise.resolve(true),
@@ -147,7 +148,8 @@ async function enter() {
   $("#campaign").textContent = [state.config.brand, state.config.name].filter(Boolean).join(" · ");
   show($("#admin-nav"), hasRole("admin"));
   renderViews();
-  if (hasRole("admin")) loadStaff().catch(() => {});
+  // Colleagues for @mention completion and assignment (an admin's list is the Staff page's, with roles).
+  (hasRole("admin") ? loadStaff() : loadColleagues()).catch(() => {});
   loadBrief().catch(() => {});
   await loadQueues();
   if (!location.hash || location.hash === "#" || location.hash === "#/") location.hash = "#/view/mine";
@@ -271,7 +273,7 @@ async function loadQueues() {
         {},
         h(
           "a",
-          { href: `#/queue/${encodeURIComponent(q.queue)}`, dataset: { queue: q.queue }, title: `${q.open || 0} open, ${q.breached || 0} breached, ${q.unassigned || 0} unassigned` },
+          { href: `#/queue/${encodeURIComponent(q.queue)}`, dataset: { queue: q.queue }, title: `${q.open || 0} open, ${q.breached || 0} breached, ${q.unassigned || 0} unassigned${q.as_of ? ` (counted ${fmtTime(q.as_of)})` : ""}` },
           q.label || q.queue,
           q.breached ? h("span", { class: "count breached" }, String(q.breached)) : null,
           h("span", { class: "count" }, String(q.open || 0))
@@ -534,6 +536,8 @@ async function openConversation(id) {
 async function loadConversation(id) {
   const conv = await api.get(`conversations/${encodeURIComponent(id)}`);
   if (state.route.name !== "conv" || state.route.id !== id) return;
+  // Each conversation opens with the resolution message on (where the campaign has one for its channel).
+  if (!state.conv || state.conv.conversation_id !== id) $("#act-resolution-msg").checked = true;
   state.conv = conv;
   renderConversation();
   const customerId = conv.customer_id || (conv.customer && conv.customer.customer_id);
@@ -570,6 +574,7 @@ function renderConversation() {
   $("#conv-ref").textContent = c.reference || c.conversation_id;
   fill($("#conv-sla"), slaBadge(c.sla || currentDeadline(c)));
   renderViewers(c.viewers);
+  show($("#resolution-msg"), !!(c.resolution_message && c.resolution_message.available) && !["resolved", "closed"].includes(c.status));
   $("#act-status").value = ["new", "open", "pending_customer", "resolved", "closed"].includes(c.status) ? c.status : "open";
   fillAssignees(c.assignee);
   if (c.queue) {
@@ -955,15 +960,30 @@ function serial(fn) {
   return run;
 }
 
+/** Resolving tells the customer (once per resolution, server side) when the box next to "Resolve" is ticked. */
+function withResolutionMessage(fields, c) {
+  const offered = c.resolution_message && c.resolution_message.available && !$("#resolution-msg").hidden;
+  if (fields.status !== "resolved" || !offered || !$("#act-resolution-msg").checked) return fields;
+  return { ...fields, send_resolution_message: true };
+}
+
+function resolutionBanner(result, ref) {
+  if (!result) return;
+  // Named by reference: after "Resolve & next" the banner stays up over the next conversation.
+  if (result.sent) banner(result.duplicate ? `${ref} resolved; its resolution message had already gone out.` : `${ref} resolved; the customer got the resolution message (${result.channel}).`, "ok");
+  else banner(`${ref} resolved, but the resolution message was not sent: ${words(result.reason || "unknown reason")}`, "warning");
+}
+
 async function changeNow(fields) {
   const c = state.conv;
   if (!c) return false;
   banner("");
   try {
-    const updated = await api.patch(`conversations/${encodeURIComponent(c.conversation_id)}`, { version: c.version, ...fields });
+    const updated = await api.patch(`conversations/${encodeURIComponent(c.conversation_id)}`, { version: c.version, ...withResolutionMessage(fields, c) });
     if (updated && updated.conversation_id === c.conversation_id) {
       state.conv = { ...c, ...updated, timeline: updated.timeline || c.timeline };
     }
+    resolutionBanner(updated && updated.resolution_message, c.reference || c.conversation_id);
     await loadConversation(c.conversation_id).catch(() => {});
     state.list.etag = null;
     loadList().catch(() => {});
@@ -1136,6 +1156,7 @@ function wireComposer() {
     if (!ta.value.trim()) setPresence("viewing");
   });
   ta.addEventListener("keydown", (e) => {
+    if (state.mention.open && onMentionKey(e)) return;
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
       e.preventDefault();
       send();
@@ -1161,6 +1182,7 @@ function resetComposer() {
 
 function setMode(mode) {
   state.composer.mode = mode;
+  if (mode !== "note") closeMentions();
   $("#mode-reply").classList.toggle("active", mode === "reply");
   $("#mode-note").classList.toggle("active", mode === "note");
   $("#composer").classList.toggle("is-note", mode === "note");
@@ -1217,8 +1239,93 @@ function onComposerInput(e) {
       openPicker();
     }
   }
+  if (state.composer.mode === "note") suggestMentions(ta);
   setPresence(ta.value.trim() ? "composing" : "viewing");
   updateCounter();
+}
+
+// ------------------------------------------------------------------ @mention completion
+
+/** The "@abc" being typed just before the cursor, if any (an email address is not a mention). */
+function mentionAtCursor(ta) {
+  const before = ta.value.slice(0, ta.selectionStart);
+  const m = /(^|[^\w@.])@([\w.-]{0,40})$/.exec(before);
+  return m ? { start: before.length - m[2].length - 1, prefix: m[2].toLowerCase() } : null;
+}
+
+function suggestMentions(ta) {
+  const at = mentionAtCursor(ta);
+  const items = at
+    ? state.staff
+        .filter((s) => s.username !== myName())
+        .filter((s) => s.username.toLowerCase().startsWith(at.prefix) || (s.name || "").toLowerCase().split(/\s+/).some((w) => w.startsWith(at.prefix)))
+        .slice(0, 8)
+    : [];
+  state.mention = { items, active: 0, open: items.length > 0 };
+  renderMentions();
+}
+
+function renderMentions() {
+  const list = $("#mention-list");
+  const m = state.mention;
+  fill(
+    list,
+    m.items.map((s, i) =>
+      h(
+        "li",
+        {
+          role: "option",
+          class: i === m.active ? "active" : "",
+          "aria-selected": String(i === m.active),
+          "data-username": s.username,
+          // mousedown, not click: the textarea keeps its focus and its cursor.
+          onmousedown: (e) => {
+            e.preventDefault();
+            completeMention(s.username);
+          },
+        },
+        h("strong", {}, `@${s.username}`),
+        s.name ? h("span", { class: "muted small" }, ` ${s.name}`) : null
+      )
+    )
+  );
+  show(list, m.open);
+}
+
+function closeMentions() {
+  state.mention = { items: [], active: 0, open: false };
+  renderMentions();
+}
+
+function completeMention(username) {
+  const ta = $("#composer-text");
+  const at = mentionAtCursor(ta);
+  if (!at) return closeMentions();
+  const end = ta.selectionStart;
+  const insert = `@${username} `;
+  ta.value = ta.value.slice(0, at.start) + insert + ta.value.slice(end);
+  ta.selectionStart = ta.selectionEnd = at.start + insert.length;
+  state.composer.key = null;
+  closeMentions();
+  ta.focus();
+}
+
+/** Arrows move, Enter or Tab completes, Escape closes; true when the key was the list's. */
+function onMentionKey(e) {
+  const m = state.mention;
+  if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+    m.active = (m.active + (e.key === "ArrowDown" ? 1 : -1) + m.items.length) % m.items.length;
+    renderMentions();
+  } else if ((e.key === "Enter" || e.key === "Tab") && !e.ctrlKey && !e.metaKey) {
+    completeMention(m.items[m.active].username);
+  } else if (e.key === "Escape") {
+    closeMentions();
+  } else {
+    return false;
+  }
+  e.preventDefault();
+  e.stopPropagation();
+  return true;
 }
 
 async function send() {
@@ -1240,7 +1347,9 @@ async function send() {
   const id = encodeURIComponent(c.conversation_id);
   try {
     if (comp.mode === "note") {
-      await api.post(`conversations/${id}/notes`, { text, idempotency_key: comp.key });
+      const note = await api.post(`conversations/${id}/notes`, { text, idempotency_key: comp.key });
+      const missed = ((note && note.notified) || []).filter((n) => !n.sent);
+      if (missed.length) err.textContent = `Note saved; not mailed: ${missed.map((n) => `@${n.username} (${words(n.reason || "not sent")})`).join(", ")}.`;
     } else {
       const body = { text, idempotency_key: comp.key, wait_for_customer: $("#composer-wait").checked };
       if (comp.template) body.template = comp.template;
@@ -1542,6 +1651,11 @@ async function openStaff() {
   });
 }
 
+async function loadColleagues() {
+  const answer = await api.get("staff");
+  state.staff = Array.isArray(answer) ? answer : [];
+}
+
 async function loadStaff() {
   const answer = await api.get("staff");
   state.staff = Array.isArray(answer) ? answer : answer.items || answer.staff || [];
@@ -1555,11 +1669,12 @@ async function loadStaff() {
       const enabled = s.enabled !== false;
       return h(
         "tr",
-        {},
+        { "data-username": s.username },
         h("td", {}, s.username),
         h("td", {}, s.name || ""),
         h("td", {}, s.email || ""),
         h("td", {}, role),
+        h("td", { class: "staff-queues" }, staffQueues(s)),
         h("td", {}, enabled ? STAFF_STATUS[s.status] || words(String(s.status || "active").toLowerCase()) : "disabled"),
         h(
           "td",
@@ -1572,6 +1687,24 @@ async function loadStaff() {
       );
     })
   );
+}
+
+/** An agent's queues as boxes (their `queue-<id>` groups; none ticked: every queue); others see all. */
+function staffQueues(s) {
+  const role = s.role || "agent";
+  if (role !== "agent") return h("span", { class: "muted small" }, "all queues");
+  const all = (state.config.queues || []).map((q) => q.id || q);
+  const mine = new Set(s.queues || []);
+  const boxes = all.map((q) => {
+    const box = h("input", { type: "checkbox", value: q, checked: mine.has(q), "aria-label": `${s.username} works ${q}` });
+    box.addEventListener("change", (e) => {
+      const row = e.target.closest("td");
+      const chosen = [...row.querySelectorAll("input:checked")].map((b) => b.value);
+      updateStaff(s.username, { queues: chosen });
+    });
+    return h("label", { class: "small queue-box" }, box, ` ${q}`);
+  });
+  return [boxes, mine.size ? null : h("span", { class: "muted small" }, " (none ticked: every queue)")];
 }
 
 async function updateStaff(username, fields) {
