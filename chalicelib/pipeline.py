@@ -33,6 +33,9 @@ __all__ = ["AUTOMATED", "KEYWORD_HELP", "KEYWORD_OPT_IN", "KEYWORD_OPT_OUT", "Ou
 def get_runtime() -> Runtime:
     """The intake path's runtime: the shared one, with the classifier's models loaded at cold start."""
     rt = runtime.get_runtime()
+    # Every message reads S3 and most send or start a clock: the intake path makes its clients now,
+    # outside any message's timing (the staff API makes them on first use).
+    rt.make_clients()
     try:
         warm_up(rt.campaign)  # outside any message's timing
     except OSError as exc:

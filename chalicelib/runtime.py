@@ -32,12 +32,30 @@ class Runtime:
 
     settings: Settings
     campaign: Campaign
-    s3: S3Client
-    ses: SESClient
-    sns: SNSClient
-    sfn: SFNClient
     templates: TemplateStore
     clock: Callable[[], datetime] = field(default=_utcnow)
+
+    # The clients are made on first use (each is one per container, chalicelib.aws): a staff API
+    # request that reads only tables never pays for an S3, SES or Step Functions client at cold start.
+    @property
+    def s3(self) -> S3Client:
+        return aws.s3()
+
+    @property
+    def ses(self) -> SESClient:
+        return aws.ses()
+
+    @property
+    def sns(self) -> SNSClient:
+        return aws.sns()
+
+    @property
+    def sfn(self) -> SFNClient:
+        return aws.stepfunctions()
+
+    def make_clients(self) -> None:
+        """Make every client now rather than on first use (for a path that will use them all)."""
+        aws.s3(), aws.ses(), aws.sns(), aws.stepfunctions()
 
 
 @functools.cache
@@ -49,10 +67,6 @@ def get_runtime() -> Runtime:
     return Runtime(
         settings=settings,
         campaign=campaign,
-        s3=aws.s3(),
-        ses=aws.ses(),
-        sns=aws.sns(),
-        sfn=aws.stepfunctions(),
         templates=library_store(settings, campaign),
     )
 
