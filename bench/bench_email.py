@@ -98,9 +98,6 @@ def main(count: int, rate: float, timeout: float) -> None:
         with contextlib.redirect_stdout(sink):
             stack.stop()
 
-    latencies = [(acks.at[a] - sent_at[a]) * 1000 for a in senders if a in acks.at and a in sent_at]
-    lost = count - len(recorded)
-    duplicated = sum(1 for n in recorded.values() if n > 1)
     span = max(sent_at.values()) - min(sent_at.values()) if sent_at else 0.0
     print(f"Mail in over SMTP -> ack sent through SES, fresh local stack (moto server, pump threads), {machine()}")
     print(f"  stack start-up              {startup:.1f} s")
@@ -108,15 +105,7 @@ def main(count: int, rate: float, timeout: float) -> None:
         f"  messages                    {count} from {count} distinct addresses at {rate:g}/s "
         f"(sent over {span:.1f} s; SMTP accepted {received}, errors {len(smtp_errors)})"
     )
-    print_ack_figures(
-        latencies,
-        lost=lost,
-        duplicated=duplicated,
-        recorded=sum(recorded.values()),
-        pump_failures=pump_failures,
-        acked=len(acks.at),
-        elapsed=elapsed,
-    )
+    print_ack_figures(sent_at, acks, recorded, pump_failures=pump_failures, elapsed=elapsed)
 
 
 if __name__ == "__main__":

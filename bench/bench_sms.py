@@ -81,22 +81,11 @@ def main(count: int, rate: float, timeout: float) -> None:
         with contextlib.redirect_stdout(sink):
             stack.stop()
 
-    latencies = [(acks.at[p] - sent_at[p]) * 1000 for p in numbers if p in acks.at and p in sent_at]
-    lost = count - len(recorded)
-    duplicated = sum(1 for n in recorded.values() if n > 1)
     span = max(sent_at.values()) - min(sent_at.values()) if sent_at else 0.0
     print(f"SMS in -> ack SMS recorded, fresh local stack (moto server, pump threads), {machine()}")
     print(f"  stack start-up              {startup:.1f} s")
     print(f"  messages                    {count} from {count} distinct numbers at {rate:g}/s (sent over {span:.1f} s)")
-    print_ack_figures(
-        latencies,
-        lost=lost,
-        duplicated=duplicated,
-        recorded=sum(recorded.values()),
-        pump_failures=pump_failures,
-        acked=len(acks.at),
-        elapsed=elapsed,
-    )
+    print_ack_figures(sent_at, acks, recorded, pump_failures=pump_failures, elapsed=elapsed)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -72,25 +72,27 @@ def ack_arguments(what: str) -> argparse.Namespace:
 
 
 def print_ack_figures(
-    latencies: Sequence[float],
+    sent_at: Mapping[str, float],
+    acks: FirstAck,
+    recorded: Mapping[str, int],
     *,
-    lost: int,
-    duplicated: int,
-    recorded: int,
     pump_failures: int,
-    acked: int,
     elapsed: float,
 ) -> None:
-    """The latency, loss and throughput lines every ack benchmark prints, in the same layout."""
+    """The latency, loss and throughput lines every ack benchmark prints, from when each recipient was
+    sent to, when its first ack left and how many acks moto recorded for it."""
+    latencies = [(acks.at[r] - t) * 1000 for r, t in sent_at.items() if r in acks.at]
+    lost = sum(1 for r in sent_at if not recorded.get(r))
+    duplicated = sum(1 for n in recorded.values() if n > 1)
     if latencies:
         p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
         print(
             f"  latency p50 / p95 / max     {p50:.0f} / {p95:.0f} / {max(latencies):.0f} ms"
             f"   (mean {statistics.fmean(latencies):.0f} ms)"
         )
-    print(f"  lost / duplicated           {lost} / {duplicated}   (acks moto recorded: {recorded})")
+    print(f"  lost / duplicated           {lost} / {duplicated}   (acks moto recorded: {sum(recorded.values())})")
     print(f"  pump record failures        {pump_failures}")
-    print(f"  wall time until all acked   {elapsed:.1f} s ({acked / elapsed:.1f} acks/s)")
+    print(f"  wall time until all acked   {elapsed:.1f} s ({len(acks.at) / elapsed:.1f} acks/s)")
 
 
 class FirstAck:

@@ -88,3 +88,19 @@ def other_client(stack: Any) -> str:
     )["UserPoolClient"]["ClientId"]
     user = demo("admin")
     return str(login(stack, user.username, user.password, client_id=client)["IdToken"])
+
+
+def agent_headers(stack: Any) -> dict[str, str]:
+    """The demo agent's bearer header, with the models bound to the stack's tables for direct reads."""
+    from chalicelib.runtime import get_runtime
+
+    get_runtime()
+    return bearer(id_token(stack, "agent"))
+
+
+def conversation(client: Any, headers: dict[str, str], ref: str) -> dict[str, Any]:
+    """GET /api/conversations/{ref} through a Chalice test client; asserts it answered 200."""
+    resp = client.http.get(f"/api/conversations/{ref}", headers=headers)
+    assert resp.status_code == 200, resp.body
+    body: dict[str, Any] = resp.json_body
+    return body

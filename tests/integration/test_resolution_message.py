@@ -23,17 +23,10 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def agent(stack: Any) -> dict[str, str]:
-    from chalicelib.runtime import get_runtime
-
-    get_runtime()
-    return staffauth.bearer(staffauth.id_token(stack, "agent"))
+    return staffauth.agent_headers(stack)
 
 
-def view(client: Client, headers: dict[str, str], ref: str) -> dict[str, Any]:
-    resp = client.http.get(f"/api/conversations/{ref}", headers=headers)
-    assert resp.status_code == 200, resp.body
-    body: dict[str, Any] = resp.json_body
-    return body
+view = staffauth.conversation
 
 
 def patch(client: Client, headers: dict[str, str], ref: str, body: dict[str, Any]) -> Any:
