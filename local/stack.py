@@ -79,9 +79,12 @@ class LocalStack:
     attach_to: str = ""
     env: dict[str, str] = field(default_factory=dict)
     resources: dict[str, Created] = field(default_factory=dict)
+    _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    _clients_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> LocalStack:
+        self._clients.clear()  # clients of an emulator this stack ran before would point at its port
         if self.attach_to:
             return self._attach()
         self.moto_port = self.moto_port or free_port()
@@ -329,14 +332,23 @@ class LocalStack:
 
     # ------------------------------------------------------------------ helpers for tests and the CLI
     def client(self, service: str) -> Any:
-        session: Any = boto3.session.Session()
-        return session.client(
-            service,
-            region_name=self.region,
-            endpoint_url=self.endpoint,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        """A client of the emulator, one per service for the stack's life.
+
+        Making a client loads its service model and the endpoint rules (tens of milliseconds each):
+        tests ask for clients hundreds of times a run. boto3 clients are thread-safe; whoever hooks
+        events onto one (a fault, a capture) uses a client of its own, not this one.
+        """
+        with self._clients_lock:
+            if service not in self._clients:
+                session: Any = boto3.session.Session()
+                self._clients[service] = session.client(
+                    service,
+                    region_name=self.region,
+                    endpoint_url=self.endpoint,
+                    aws_access_key_id="testing",
+                    aws_secret_access_key="testing",
+                )
+            return self._clients[service]
 
     def _post(self, path: str, body: dict[str, Any]) -> None:
         req = urllib.request.Request(

@@ -32,11 +32,10 @@ from local.phone import send_sms
 pytestmark = pytest.mark.integration
 
 FAULTS = list(Fault)
-# Mixed contacts (email, SMS, web in turn) for the random-fault run and the shuffled double delivery.
-# The issue asks for 300 and 500: at that size both pass, but take 557 s and 539 s on this 2-core
-# machine (README, Status), beyond the suite's budget: 30 each in the suite, the sizes are set here.
-RANDOM_FAULT_CONTACTS = 30
-TWICE_SHUFFLED_CONTACTS = 30
+# Mixed contacts (email, SMS, web in turn) for the random-fault run and the shuffled double delivery,
+# at the issue's sizes: about 35 s and 110 s on this 2-core machine.
+RANDOM_FAULT_CONTACTS = 300
+TWICE_SHUFFLED_CONTACTS = 500
 # The staff reply and follow-up sweeps fail every call that leaves DynamoDB (S3, SES, SNS, Step
 # Functions), every transaction and the first of each other kind of DynamoDB write; the inbound paths'
 # sweeps fail every call, reads included (a read that fails must not be taken for "already done").
