@@ -328,6 +328,73 @@ def test_web_path_survives_one_fault_on_any_call(stack: Any, faults: FaultInject
     sweep(stack, faults, "web", fault, every_call)
 
 
+def opted_out(phone: str) -> bool:
+    from chalicelib import store
+
+    return store.suppression_reason(f"phone#{phone}") == "opt_out"
+
+
+def keyword_phones(stack: Any, word: str, n: int) -> list[str]:
+    """`n` numbers, each with `word` queued; for START each has opted out first (STOP processed, no fault)."""
+    phones = [fresh_phone() for _ in range(n)]
+    if word == "START":
+        for phone in phones:
+            send_sms(stack, phone, "STOP")
+        stack.pump.drain()
+    for phone in phones:
+        send_sms(stack, phone, word)
+    return phones
+
+
+def keyword_violations(phone: str, word: str, answer: str, data: dict[str, Any]) -> list[str]:
+    """One keyword message: stored once, its answer sent once, the opt-out state it asks for."""
+    problems: list[str] = []
+    answers = [m for m in sent_sms(data) if m["to"] == phone and m["text"] == answer]
+    if len(answers) != 1:
+        problems.append(f"{len(answers)} answers")
+    contact = Contact("sms", phone)
+    stored = sum(inbound_count(c.conversation_id) for c in conversations_of(contact))
+    if stored != (2 if word == "START" else 1):
+        problems.append(f"{stored} stored inbound messages")
+    if opted_out(phone) is not (word == "STOP"):
+        problems.append(f"opted out: {opted_out(phone)}")
+    return problems
+
+
+@pytest.mark.parametrize("word", ["STOP", "START", "HELP"])
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.value for f in FAULTS])
+def test_keyword_answer_is_sent_once_under_one_fault_on_any_call(
+    stack: Any, faults: FaultInjector, fault: Fault, word: str
+) -> None:
+    # GIVEN the calls one SMS keyword makes (STOP opts out and confirms, START opts back in and confirms,
+    # HELP answers), and the answer it sends, from a clean run
+    stack.pump.drain()
+    (phone,) = keyword_phones(stack, word, 1)
+    faults.reset()
+    stack.pump.drain()
+    mine = [calls for body, calls in faults.record_log.items() if contact_of(stack, body) == phone]
+    assert len(mine) == 1, len(mine)
+    clean = mine[0]
+    answer = [m["text"] for m in sent_sms(stack.moto_data()) if m["to"] == phone][-1]
+    assert keyword_violations(phone, word, answer, stack.moto_data()) == []
+    # WHEN each of those calls fails once in turn, one number each, and SQS redelivers
+    phones = set(keyword_phones(stack, word, len(clean)))
+    faults.reset()
+    faults.plan_records([(i, fault) for i in range(len(clean))])
+    stack.pump.drain(max_rounds=400)
+    # THEN every planned fault fired, and each number got its answer once, stored once, opted out or in
+    fired = {(nth, name) for nth, name, _ in faults.injected}
+    report = [f"call {i} ({clean[i]}) never reached" for i in range(len(clean)) if (i, clean[i]) not in fired]
+    data = stack.moto_data()
+    for body, (index, _) in faults.assigned.items():
+        number = contact_of(stack, body)
+        assert number in phones
+        if problems := keyword_violations(number, word, answer, data):
+            report.append(f"call {index} ({clean[index]}) {fault.value}: {', '.join(problems)}")
+    assert len(faults.assigned) == len(clean)
+    assert report == [], "\n".join(report)
+
+
 @pytest.mark.parametrize(
     ("channel", "call"), [("sms", "sns.Publish"), ("email", "ses.SendRawEmail"), ("web", "ses.SendRawEmail")]
 )
