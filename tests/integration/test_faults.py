@@ -488,6 +488,68 @@ def test_staff_reply_is_sent_once_per_key_under_one_fault(stack: Any, faults: Fa
     assert report == [], "\n".join(report)
 
 
+def resolve_until_done(conversation_id: str, attempts: int = 4) -> dict[str, Any]:
+    """What the console does on "Resolve and tell the customer": a failed request is sent again as it was."""
+    from chalicelib import pipeline, store
+    from chalicelib.auth.roles import Staff
+    from chalicelib.console.actions import patch_conversation
+    from chalicelib.errors import is_retryable
+
+    conv = store.get_conversation(conversation_id)
+    assert conv is not None
+    body = {"version": int(conv.version or 0), "status": "resolved", "send_resolution_message": True}
+    staff = Staff(sub="sam-sub", username="sam", email="sam@staff.test", name="Sam", groups=("agent",))
+    last: Exception | None = None
+    for _ in range(attempts):
+        try:
+            return patch_conversation(conversation_id, body, staff=staff, rt=pipeline.get_runtime())
+        except Exception as exc:
+            if not is_retryable(exc):
+                raise
+            last = exc
+    raise AssertionError(f"resolving never went through: {last!r}")
+
+
+def resolution_mails(stack: Any, contact: Contact) -> list[dict[str, Any]]:
+    return [m for m in acks_to(stack.moto_data(), contact) if m["message_id"].startswith("resolution-")]
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.value for f in FAULTS])
+def test_resolution_message_is_sent_at_most_once_under_one_fault(
+    stack: Any, faults: FaultInjector, fault: Fault
+) -> None:
+    from chalicelib import store
+
+    # GIVEN the calls one "resolve and tell the customer" makes, and the one mail it sends
+    contact, conv_id = answered_conversation(stack)
+    fresh_templates()
+    faults.reset()
+    assert resolve_until_done(conv_id)["resolution_message"]["sent"] is True
+    clean = [c.name for c in faults.calls]
+    assert len(resolution_mails(stack, contact)) == 1
+    report: list[str] = []
+    for index in external_and_first_writes(clean):
+        name = clean[index]
+        contact, conv_id = answered_conversation(stack)
+        fresh_templates()
+        faults.reset()
+        faults.fail_call(index, fault)
+        # WHEN that call fails once and the agent's request is sent again, then once more by mistake
+        resolve_until_done(conv_id)
+        again = resolve_until_done(conv_id)["resolution_message"]
+        # THEN the conversation is resolved and the customer got the message once; only a lost SES
+        # answer may leave it unsent (at most once: an unknown outcome is not repeated)
+        mails = resolution_mails(stack, contact)
+        lost = fault is Fault.LOST_RESPONSE and name == "ses.SendRawEmail"
+        conv = store.get_conversation(conv_id)
+        assert conv is not None
+        if conv.status != "resolved" or len(mails) != 1 or not again["duplicate"]:
+            report.append(f"call {index} ({name}): {conv.status}, {len(mails)} mails, again {again}")
+        elif lost and again["sent"]:
+            report.append(f"call {index} ({name}): a lost answer reported as sent")
+    assert report == [], "\n".join(report)
+
+
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.value for f in FAULTS])
 def test_follow_up_is_sent_at_most_once_under_one_fault(stack: Any, faults: FaultInjector, fault: Fault) -> None:
     from chalicelib import store
