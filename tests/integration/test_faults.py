@@ -550,6 +550,71 @@ def test_resolution_message_is_sent_at_most_once_under_one_fault(
     assert report == [], "\n".join(report)
 
 
+def note_until_done(conversation_id: str, key: str, attempts: int = 4) -> dict[str, Any]:
+    """What the console does with an internal note that @mentions agent2: a failed post is sent again, same key."""
+    from chalicelib import aws, pipeline
+    from chalicelib.auth.roles import Staff
+    from chalicelib.config import get_settings
+    from chalicelib.console import mentions
+    from chalicelib.errors import is_retryable
+
+    body = {"text": "@agent2 could you look at this one?", "idempotency_key": key}
+    author = Staff(sub="agent-sub", username="agent", email="agent@staff.test", name="Alex Agent", groups=("agent",))
+    last: Exception | None = None
+    for _ in range(attempts):
+        try:
+            return mentions.add_note(
+                conversation_id,
+                body,
+                staff=author,
+                rt=pipeline.get_runtime(),
+                idp=aws.cognito_idp(),
+                pool_id=get_settings().cognito_user_pool_id,
+            )
+        except Exception as exc:
+            if not is_retryable(exc):
+                raise
+            last = exc
+    raise AssertionError(f"the note never went through: {last!r}")
+
+
+def mention_mails(stack: Any, conversation_id: str) -> list[dict[str, Any]]:
+    return [
+        m
+        for m in sent_emails(stack.moto_data())
+        if m["message_id"].startswith("mention-") and f"mentioned you on {conversation_id}" in m["subject"]
+    ]
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.value for f in FAULTS])
+def test_mention_mail_is_sent_at_most_once_under_one_fault(stack: Any, faults: FaultInjector, fault: Fault) -> None:
+    from chalicelib import aws, store
+
+    faults.attach([aws.cognito_idp()])  # the colleague's address and groups come from the user pool
+    # GIVEN the calls one note that @mentions a colleague makes, and the one mail it sends them
+    _, conv_id = answered_conversation(stack)
+    faults.reset()
+    first = note_until_done(conv_id, "clean")
+    clean = [c.name for c in faults.calls]
+    assert [n["sent"] for n in first["notified"]] == [True] and len(mention_mails(stack, conv_id)) == 1
+    assert {"cognito-idp.AdminGetUser", "ses.SendRawEmail"} <= set(clean), clean
+    report: list[str] = []
+    for index in external_and_first_writes(clean):
+        name = clean[index]
+        _, conv_id = answered_conversation(stack)
+        faults.reset()
+        faults.fail_call(index, fault)
+        # WHEN that call fails once and the note is posted again with its key, then once more by mistake
+        note_until_done(conv_id, "k1")
+        again = note_until_done(conv_id, "k1")
+        # THEN the note is stored once and the colleague mailed once (a lost SES answer is not repeated)
+        notes = [m for m in store.conversation_messages(conv_id) if m.direction == "note"]
+        mails = mention_mails(stack, conv_id)
+        if len(notes) != 1 or len(mails) != 1 or not again["notified"][0]["duplicate"]:
+            report.append(f"call {index} ({name}): {len(notes)} notes, {len(mails)} mails, again {again['notified']}")
+    assert report == [], "\n".join(report)
+
+
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.value for f in FAULTS])
 def test_follow_up_is_sent_at_most_once_under_one_fault(stack: Any, faults: FaultInjector, fault: Fault) -> None:
     from chalicelib import store
