@@ -797,6 +797,51 @@ def test_a_missed_deadline_is_recorded_and_announced_once_under_one_fault_on_any
     assert report == [], "\n".join(report)
 
 
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.value for f in FAULTS])
+def test_the_retire_close_out_is_sent_once_under_one_fault_on_any_call(
+    stack: Any, faults: FaultInjector, fault: Fault
+) -> None:
+    from chalicelib import store
+    from chalicelib.campaign.winddown import CLOSE_ACTION, CLOSING_KIND, closing_effect_id
+
+    url = stack.env["EVENTS_QUEUE_URL"]
+
+    def end_state(contact: Contact, conv_id: str) -> list[str]:
+        """What is wrong: one closing message to the customer, one timeline entry, the conversation closed."""
+        conv = store.get_conversation(conv_id)
+        assert conv is not None
+        mails = [m for m in acks_to(stack.moto_data(), contact) if closing_effect_id(conv_id) in m["message_id"]]
+        entries = sum(1 for e in conv.timeline or [] if e.get("kind") == CLOSING_KIND)
+        problems = [] if conv.status == "closed" else [f"status {conv.status}"]
+        return problems + ([] if len(mails) == 1 and entries == 1 else [f"{len(mails)} mails, {entries} entries"])
+
+    def close_out(conv_id: str) -> None:
+        """What `replydesk campaign retire --close` queues for each open conversation."""
+        body = json.dumps({"action": CLOSE_ACTION, "conversation_id": conv_id})
+        stack.sqs.send_message(QueueUrl=url, MessageBody=body)
+        stack.pump.drain()
+
+    # GIVEN the calls one close-out of an open conversation makes (the closing message, then closed)
+    contact, conv_id = answered_conversation(stack)
+    fresh_templates()
+    faults.reset()
+    close_out(conv_id)
+    clean = [c.name for c in faults.calls]
+    assert "ses.SendRawEmail" in clean and end_state(contact, conv_id) == [], clean
+    report: list[str] = []
+    for index in every_call(clean):
+        contact, conv_id = answered_conversation(stack)
+        fresh_templates()
+        faults.reset()
+        faults.fail_call(index, fault)
+        # WHEN that call fails once and the events queue redelivers the request
+        close_out(conv_id)
+        # THEN the end state is the clean run's
+        if problems := end_state(contact, conv_id):
+            report.append(f"call {index} ({clean[index]}): {', '.join(problems)}")
+    assert report == [], "\n".join(report)
+
+
 # ------------------------------------------------------------------ duplicates, reordering, random faults
 
 
