@@ -246,11 +246,26 @@ class Reserve(Protocol):
         """Its condition failed (another delivery changed what it read): read again before the next add."""
 
 
-def _begin(rec: OutboxModel, now: datetime, *, retry_unknown: bool, reserve: Reserve | None = None) -> None:
+# In-flight marks this container wrote, sent nothing under, and failed to take back (the release failed
+# twice): by effect id, the mark's value. A redelivery here knows such a mark for what it is and sends,
+# instead of taking the effect for one interrupted mid-send; in another container the mark still reads
+# as interrupted (at most once holds either way).
+_unsent_marks: dict[str, str] = {}
+
+
+def _begin(
+    rec: OutboxModel,
+    now: datetime,
+    *,
+    retry_unknown: bool,
+    reserve: Reserve | None = None,
+    stale_mark: str | None = None,
+) -> None:
     """Mark the send as under way; a concurrent try of the same effect makes this fail (and retry later).
 
     With `reserve` the mark and its write are one transaction (one call, and a lost answer left both
-    written or neither: the retry finds its own slot).
+    written or neither: the retry finds its own slot). `stale_mark` is an earlier mark of this container
+    under which nothing was sent: it may be replaced.
     """
     allowed = OutboxModel.status == EffectStatus.PENDING.value
     if retry_unknown:
@@ -260,7 +275,10 @@ def _begin(rec: OutboxModel, now: datetime, *, retry_unknown: bool, reserve: Res
         OutboxModel.attempts.add(1),
         OutboxModel.updated_at.set(_iso(now)),
     ]
-    condition = allowed & OutboxModel.in_flight_since.does_not_exist() if not retry_unknown else allowed
+    free = OutboxModel.in_flight_since.does_not_exist()
+    if stale_mark is not None:
+        free = free | (OutboxModel.in_flight_since == stale_mark)
+    condition = allowed & free if not retry_unknown else allowed
     for _ in range(3):
         try:
             if reserve is None:
@@ -282,7 +300,7 @@ def _begin(rec: OutboxModel, now: datetime, *, retry_unknown: bool, reserve: Res
                 continue
             # Nothing was sent: if the flag was written and only its answer lost, take it back, or the
             # retry would take the effect for interrupted mid-send.
-            _release(rec, now)
+            _release(rec, now, mark=_iso(now))
             raise _transient(exc, "begin") from exc
     raise TransientError("the reserve kept changing under the in-flight mark")
 
@@ -340,18 +358,21 @@ def _finish(
             logger.warning("outbox mark failed, trying again", extra={"effect_id": rec.effect_id})
 
 
-def _release(rec: OutboxModel, now: datetime) -> None:
-    """Nothing went out: the next try may send.
+def _release(rec: OutboxModel, now: datetime, *, mark: str) -> None:
+    """Nothing went out under `mark` (the in-flight value written): the next try may send.
 
     A flag left standing would make the next try take this effect for one interrupted mid-send (unknown,
-    never sent), so one failed release is tried again; past that it is best effort, logged.
+    never sent), so one failed release is tried again; past that the container remembers the mark as
+    unsent (`_unsent_marks`), logged.
     """
     for attempt in (1, 2):
         try:
             rec.update(actions=[OutboxModel.in_flight_since.remove(), OutboxModel.updated_at.set(_iso(now))])
+            _unsent_marks.pop(rec.effect_id, None)
             return
         except UpdateError:
             logger.warning("outbox release failed", extra={"effect_id": rec.effect_id, "attempt": attempt})
+    _unsent_marks[rec.effect_id] = mark
 
 
 def _undo(on_not_sent: Callable[[], None], effect: Effect) -> None:
@@ -398,7 +419,10 @@ def perform(
         return _as_result(rec, duplicate=True)
     if status is EffectStatus.UNKNOWN and effect.policy is Policy.AT_MOST_ONCE:
         return _as_result(rec, duplicate=True)
-    if rec.in_flight_since and effect.policy is Policy.AT_MOST_ONCE:
+    # A mark this container wrote and sent nothing under (its release failed) is no interrupted send.
+    mark = rec.in_flight_since
+    stale = mark if mark and _unsent_marks.get(rec.effect_id) == mark else None
+    if rec.in_flight_since and effect.policy is Policy.AT_MOST_ONCE and stale is None:
         # An earlier try died between its send and its mark: it may have gone out. Do not repeat it.
         # Only while the flag is the one read here: a concurrent delivery that was still sending and
         # has marked it since keeps its answer (this mark fails, and the retry finds it sent).
@@ -409,10 +433,12 @@ def perform(
         return EffectResult(
             status=EffectStatus.UNKNOWN, duplicate=False, reason="interrupted", created_at=rec.created_at
         )
+    begun = now()
     try:
-        _begin(rec, now(), retry_unknown=effect.policy is Policy.SAME_KEY, reserve=reserve)
+        _begin(rec, begun, retry_unknown=effect.policy is Policy.SAME_KEY, reserve=reserve, stale_mark=stale)
     except EffectRefused as exc:
         return _refused(rec, effect, exc.reason, now())
+    _unsent_marks.pop(rec.effect_id, None)  # replaced by this try's own mark
     attempted = False
     try:
         before_send()
@@ -432,7 +458,7 @@ def perform(
         _undo(on_not_sent, effect)
         if kind == "refused":
             return _refused(rec, effect, refusal_reason(exc), now())
-        _release(rec, now())
+        _release(rec, now(), mark=_iso(begun))
         if isinstance(exc, TransientError):
             raise
         raise TransientError(f"{effect.kind.value} not sent: {type(exc).__name__}") from exc

@@ -127,3 +127,37 @@ def test_a_lost_answer_of_the_send_itself_is_still_never_repeated(stack: Any) ->
     assert len([m for m in sent_emails(stack.moto_data()) if to in m["to"]]) == 1
     rec = outbox.get(effect.effect_id)
     assert rec is not None and rec.reason == "response_lost"
+
+
+def test_a_send_not_made_whose_mark_cannot_be_taken_back_is_still_sent_on_the_retry(stack: Any) -> None:
+    from chalicelib import outbox, pipeline
+    from chalicelib.delivery import deliver_email
+    from chalicelib.errors import TransientError
+    from local.faults import Fault, FaultInjector, runtime_clients
+
+    rt = pipeline.get_runtime()
+    to = f"stuck-mark-{uuid.uuid4().hex[:10]}@customer.test"
+    effect = _effect()
+    injector = FaultInjector().attach(runtime_clients(rt))
+    try:
+        # GIVEN a send that SES throttles (nothing went out), and both tries to take its in-flight mark
+        # back failing: calls 0-4 are the claim, the mark, the send, the two releases
+        injector.reset()
+        for index, fault in ((2, Fault.THROTTLE), (3, Fault.SERVER_ERROR), (4, Fault.SERVER_ERROR)):
+            injector.fail_call(index, fault)
+        # WHEN it is delivered, and delivered again as SQS redelivers the failed record
+        with pytest.raises(TransientError):
+            deliver_email(effect, _compose(stack, to), to=to, rt=rt)
+        calls = [c.name for c in injector.calls]
+        stuck = outbox.get(effect.effect_id)
+        delivered = deliver_email(effect, _compose(stack, to), to=to, rt=rt)
+    finally:
+        injector.detach()
+    # THEN the faults hit the send and both releases, leaving the mark standing ...
+    assert calls == ["dynamodb.PutItem", "dynamodb.UpdateItem", "ses.SendRawEmail"] + ["dynamodb.UpdateItem"] * 2
+    assert stuck is not None and stuck.in_flight_since and stuck.status == "pending"
+    # ... and the retry knew the mark for its own unsent one: it sent the mail, once
+    assert delivered.sent and not delivered.duplicate
+    assert len([m for m in sent_emails(stack.moto_data()) if to in m["to"]]) == 1
+    rec = outbox.get(effect.effect_id)
+    assert rec is not None and (rec.status, rec.in_flight_since) == ("sent", None)
