@@ -21,6 +21,7 @@ from chalicelib.config import (
     load_campaign,
     parse_campaign,
 )
+from cli.package_models import add_trimmed_models
 from cli.slim import add_bytecode, drop_sdk
 from cli.template import ROOT, merge_template
 
@@ -89,6 +90,7 @@ def package(campaign_name: str, stage: str, out: Path, *, bundle_sdk: bool = Fal
     subprocess.run(cmd, cwd=ROOT, env=env, check=True)
     if not bundle_sdk:
         drop_sdk(pkg_dir / "deployment.zip")
+    add_trimmed_models(pkg_dir / "deployment.zip")
     add_campaign_json(pkg_dir / "deployment.zip", campaign)  # before the bytecode: what a cold start imports changes
     import_env = {ENV_CAMPAIGN: campaign.name, ENV_STAGE: stage, "AWS_DEFAULT_REGION": env["AWS_DEFAULT_REGION"]}
     add_bytecode(pkg_dir / "deployment.zip", import_env)
