@@ -143,3 +143,12 @@ def is_retryable(exc: BaseException) -> bool:
         return exc.response.get("Error", {}).get("Code") in RETRYABLE_AWS_CODES
     # Unknown errors are bugs or outages; retrying is the safe side until maxReceiveCount parks them.
     return True
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The AWS code of a PynamoDB error, or None (PynamoDB's own property fails when the cause had no answer)."""
+    response = getattr(getattr(exc, "cause", None), "response", None)
+    if not isinstance(response, dict):
+        return None
+    code = response.get("Error", {}).get("Code")
+    return str(code) if code else None

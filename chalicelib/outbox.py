@@ -31,13 +31,13 @@ from chalicelib.errors import (
     SendNotAttempted,
     TransientError,
     ValidationError,
+    error_code,
 )
 from chalicelib.inbound import TemplateRef
 from chalicelib.library.rendering import TemplateError as LibraryTemplateError
 from chalicelib.metrics import Metric, count
 from chalicelib.models import EffectStatus, OutboxModel
 from chalicelib.observability import logger
-from chalicelib.store import error_code
 
 
 class Policy(StrEnum):

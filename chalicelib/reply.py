@@ -10,7 +10,7 @@ from pynamodb.exceptions import UpdateError
 from chalicelib import store, workflow
 from chalicelib.acknowledge import OutboundEmail, compose_email, reply_subject, template_context
 from chalicelib.delivery import Delivered, SmsText, deliver_email, deliver_sms
-from chalicelib.errors import NotFound, TransientError, ValidationError
+from chalicelib.errors import NotFound, TransientError, ValidationError, error_code
 from chalicelib.inbound import Channel, TemplateRef
 from chalicelib.metrics import Metric, count
 from chalicelib.models import ConversationModel, EffectStatus, Status
@@ -284,7 +284,7 @@ def send_follow_up(conversation_id: str, reply_id: str, *, rt: Runtime) -> bool:
             | (ConversationModel.follow_up_sent_for != reply_id),
         )
     except UpdateError as exc:
-        if store.error_code(exc) == "ConditionalCheckFailedException":
+        if error_code(exc) == "ConditionalCheckFailedException":
             return not delivery.duplicate
         raise TransientError("recording the follow-up failed") from exc
     if not delivery.duplicate:

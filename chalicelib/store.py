@@ -10,11 +10,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import searchindex
-from chalicelib.errors import InvalidInput, TransientError
+from chalicelib.errors import InvalidInput, TransientError, error_code
 from chalicelib.gdpr import hashing as gdpr_hashing
 from chalicelib.inbound import Channel, InboundMessage, TemplateRef
 from chalicelib.models import (
@@ -30,15 +30,6 @@ from chalicelib.models import (
 
 OPEN_STATUSES = (Status.NEW.value, Status.OPEN.value, Status.PENDING_CUSTOMER.value)
 _FAR_FUTURE = "9999-12-31T23:59:59+00:00"
-
-
-def error_code(exc: BaseException) -> str | None:
-    """The AWS code of a PynamoDB error, or None (PynamoDB's own property fails when the cause had no answer)."""
-    response = getattr(getattr(exc, "cause", None), "response", None)
-    if not isinstance(response, dict):
-        return None
-    code = response.get("Error", {}).get("Code")
-    return str(code) if code else None
 
 
 def _conditional_failed(exc: Exception) -> bool:
@@ -751,11 +742,19 @@ def add_suppression(identity: str, *, reason: str, source: str, now: datetime, o
 
 
 def remove_suppression(identity: str, *, only_reason: str | None = None) -> bool:
+    """True when a suppression (of `only_reason`, if given) was lifted; a failed delete raises.
+
+    A failure is not "nothing to remove": START would confirm an opt-in while the number stays opted out.
+    """
     try:
-        cond = SuppressionModel.reason == only_reason if only_reason else None
+        cond = SuppressionModel.address.exists()
+        if only_reason:
+            cond &= SuppressionModel.reason == only_reason
         SuppressionModel(address=identity).delete(condition=cond)
         removed = True
-    except Exception:  # noqa: BLE001 - a missing item or a reason mismatch both mean "nothing removed"
+    except DeleteError as exc:
+        if not _conditional_failed(exc):  # absent, or suppressed for another reason: nothing removed
+            raise _transient(exc) from exc
         removed = False
     return gdpr_hashing.remove_erased_suppression(identity, only_reason=only_reason) or removed
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from chalicelib import outbox, workflow
-from chalicelib.errors import InvalidInput, TransientError
+from chalicelib.errors import InvalidInput, TransientError, error_code
 from chalicelib.metrics import Metric, count
 from chalicelib.observability import logger
 from chalicelib.ops import indices
@@ -125,7 +125,7 @@ def _record_breach(conversation_id: str, version: str, timer: Mapping[str, str],
             condition=condition,
         )
     except UpdateError as exc:
-        if store.error_code(exc) != "ConditionalCheckFailedException":
+        if error_code(exc) != "ConditionalCheckFailedException":
             raise TransientError("recording the SLA breach failed") from exc
         # Answered, resolved or superseded since the read, or recorded by an earlier delivery.
         conv = store.get_conversation(conversation_id)
@@ -277,7 +277,7 @@ def handle_auto_resolve(data: Mapping[str, Any], rt: Runtime) -> dict[str, Any]:
             condition=condition,
         )
     except UpdateError as exc:
-        if store.error_code(exc) == "ConditionalCheckFailedException":
+        if error_code(exc) == "ConditionalCheckFailedException":
             # The customer wrote or staff closed it since the read (or a redelivery finds it resolved).
             return {"action": "auto_resolve", "resolved": False, "reason": "changed"}
         raise TransientError("auto-resolving failed") from exc

@@ -15,7 +15,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.errors import ConfigError, TransientError
+from pynamodb.exceptions import DeleteError
+
+from chalicelib.errors import ConfigError, TransientError, error_code
 
 ERASED_PREFIX = "erased#"
 KEYED_PREFIX = ERASED_PREFIX + "k1#"  # k1: HMAC-SHA256 with the stack's erasure key
@@ -125,5 +127,8 @@ def _delete_if(address: str, only_reason: str | None) -> bool:
             cond &= SuppressionModel.reason == only_reason
         SuppressionModel(address=address).delete(condition=cond)
         return True
-    except Exception:  # noqa: BLE001 - a missing item or a reason mismatch both mean "nothing removed"
-        return False
+    except DeleteError as exc:
+        # Absent or another reason: nothing removed. Any other failure raises (the START is retried).
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise TransientError(f"lifting a suppression failed: {type(exc).__name__}") from exc

@@ -11,7 +11,7 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import searchindex, store, workflow
-from chalicelib.errors import TransientError
+from chalicelib.errors import TransientError, error_code
 from chalicelib.inbound import Attachment, Channel, InboundMessage
 from chalicelib.metrics import Metric, count
 from chalicelib.models import (
@@ -286,9 +286,9 @@ def _transact(
         at = 1 if new else 0
         if "ConditionalCheckFailed" in reasons[at : at + 2]:
             return False  # this message (or this input in another envelope) is already stored
-        if store.error_code(exc) == "ValidationException":
+        if error_code(exc) == "ValidationException":
             raise store.item_rejected(exc) from exc
-        raise TransientError(f"commit failed: {store.error_code(exc) or type(exc).__name__}") from exc
+        raise TransientError(f"commit failed: {error_code(exc) or type(exc).__name__}") from exc
     return True
 
 

@@ -1,6 +1,6 @@
 """Exactly-once effects under injected AWS faults, duplicate and shuffled delivery, on the local stack.
 
-For each selected AWS call on a path (counted in a clean run of the same path), one contact is
+For each AWS call on a path (counted in a clean run of the same path), reads included, one contact is
 processed with that call failing once: throttled, a 5xx before the request, or the answer lost after the
 service did the work. The pump redelivers failed records (as SQS does after the visibility
 timeout). Then the invariants are counted in moto: one stored message, one conversation, one ack
@@ -36,10 +36,6 @@ FAULTS = list(Fault)
 # at the issue's sizes: about 35 s and 110 s on this 2-core machine.
 RANDOM_FAULT_CONTACTS = 300
 TWICE_SHUFFLED_CONTACTS = 500
-# The staff reply and follow-up sweeps fail every call that leaves DynamoDB (S3, SES, SNS, Step
-# Functions), every transaction and the first of each other kind of DynamoDB write; the inbound paths'
-# sweeps fail every call, reads included (a read that fails must not be taken for "already done").
-READS = frozenset({"dynamodb.GetItem", "dynamodb.Query"})
 
 
 # ------------------------------------------------------------------ the harness
@@ -259,27 +255,9 @@ def _contact_of(stack: Any, body: str) -> str:
     return str(message["mail"]["source"])
 
 
-# Each transaction is a different group of writes (first contact, commit, an effect's mark with what
-# it stored): every one is swept, not only the first.
-TRANSACTION = "dynamodb.TransactWriteItems"
-
-
-def external_and_first_writes(calls: list[str]) -> list[int]:
-    """Every call that leaves DynamoDB (S3, SES, SNS, Step Functions), every transaction and the first
-    of each other DynamoDB write."""
-    seen: set[str] = set()
-    out = []
-    for i, name in enumerate(calls):
-        if name in READS:
-            continue
-        if not name.startswith("dynamodb.") or name == TRANSACTION or name not in seen:
-            out.append(i)
-        seen.add(name)
-    return out
-
-
 def every_call(calls: list[str]) -> list[int]:
-    """Every call of the path, reads and every write included (one contact each, all in one drain)."""
+    """Every call of the path, reads and every write included: a read that fails must not be taken for
+    "already done", and each transaction is a different group of writes."""
     return list(range(len(calls)))
 
 
@@ -326,6 +304,73 @@ def test_sms_path_survives_one_fault_on_any_call(stack: Any, faults: FaultInject
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.value for f in FAULTS])
 def test_web_path_survives_one_fault_on_any_call(stack: Any, faults: FaultInjector, fault: Fault) -> None:
     sweep(stack, faults, "web", fault, every_call)
+
+
+def opted_out(phone: str) -> bool:
+    from chalicelib import store
+
+    return store.suppression_reason(f"phone#{phone}") == "opt_out"
+
+
+def keyword_phones(stack: Any, word: str, n: int) -> list[str]:
+    """`n` numbers, each with `word` queued; for START each has opted out first (STOP processed, no fault)."""
+    phones = [fresh_phone() for _ in range(n)]
+    if word == "START":
+        for phone in phones:
+            send_sms(stack, phone, "STOP")
+        stack.pump.drain()
+    for phone in phones:
+        send_sms(stack, phone, word)
+    return phones
+
+
+def keyword_violations(phone: str, word: str, answer: str, data: dict[str, Any]) -> list[str]:
+    """One keyword message: stored once, its answer sent once, the opt-out state it asks for."""
+    problems: list[str] = []
+    answers = [m for m in sent_sms(data) if m["to"] == phone and m["text"] == answer]
+    if len(answers) != 1:
+        problems.append(f"{len(answers)} answers")
+    contact = Contact("sms", phone)
+    stored = sum(inbound_count(c.conversation_id) for c in conversations_of(contact))
+    if stored != (2 if word == "START" else 1):
+        problems.append(f"{stored} stored inbound messages")
+    if opted_out(phone) is not (word == "STOP"):
+        problems.append(f"opted out: {opted_out(phone)}")
+    return problems
+
+
+@pytest.mark.parametrize("word", ["STOP", "START", "HELP"])
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.value for f in FAULTS])
+def test_keyword_answer_is_sent_once_under_one_fault_on_any_call(
+    stack: Any, faults: FaultInjector, fault: Fault, word: str
+) -> None:
+    # GIVEN the calls one SMS keyword makes (STOP opts out and confirms, START opts back in and confirms,
+    # HELP answers), and the answer it sends, from a clean run
+    stack.pump.drain()
+    (phone,) = keyword_phones(stack, word, 1)
+    faults.reset()
+    stack.pump.drain()
+    mine = [calls for body, calls in faults.record_log.items() if contact_of(stack, body) == phone]
+    assert len(mine) == 1, len(mine)
+    clean = mine[0]
+    answer = [m["text"] for m in sent_sms(stack.moto_data()) if m["to"] == phone][-1]
+    assert keyword_violations(phone, word, answer, stack.moto_data()) == []
+    # WHEN each of those calls fails once in turn, one number each, and SQS redelivers
+    phones = set(keyword_phones(stack, word, len(clean)))
+    faults.reset()
+    faults.plan_records([(i, fault) for i in range(len(clean))])
+    stack.pump.drain(max_rounds=400)
+    # THEN every planned fault fired, and each number got its answer once, stored once, opted out or in
+    fired = {(nth, name) for nth, name, _ in faults.injected}
+    report = [f"call {i} ({clean[i]}) never reached" for i in range(len(clean)) if (i, clean[i]) not in fired]
+    data = stack.moto_data()
+    for body, (index, _) in faults.assigned.items():
+        number = contact_of(stack, body)
+        assert number in phones
+        if problems := keyword_violations(number, word, answer, data):
+            report.append(f"call {index} ({clean[index]}) {fault.value}: {', '.join(problems)}")
+    assert len(faults.assigned) == len(clean)
+    assert report == [], "\n".join(report)
 
 
 @pytest.mark.parametrize(
@@ -392,7 +437,7 @@ def test_staff_reply_is_sent_once_per_key_under_one_fault(stack: Any, faults: Fa
     reply_until_done(conv_id, "clean")
     clean = [c.name for c in faults.calls]
     report: list[str] = []
-    for index in external_and_first_writes(clean):
+    for index in every_call(clean):
         name = clean[index]
         contact, conv_id = answered_conversation(stack)
         fresh_templates()
@@ -421,6 +466,142 @@ def test_staff_reply_is_sent_once_per_key_under_one_fault(stack: Any, faults: Fa
     assert report == [], "\n".join(report)
 
 
+def seen_version(conversation_id: str) -> int:
+    """The version the agent's console shows (read before any fault is planned: it is not the request's)."""
+    from chalicelib import store
+
+    conv = store.get_conversation(conversation_id)
+    assert conv is not None
+    return int(conv.version or 0)
+
+
+def resolve_until_done(conversation_id: str, version: int, attempts: int = 4) -> dict[str, Any]:
+    """What the console does on "Resolve and tell the customer": a failed request is sent again as it was."""
+    from chalicelib import pipeline
+    from chalicelib.auth.roles import Staff
+    from chalicelib.console.actions import patch_conversation
+    from chalicelib.errors import is_retryable
+
+    body = {"version": version, "status": "resolved", "send_resolution_message": True}
+    staff = Staff(sub="sam-sub", username="sam", email="sam@staff.test", name="Sam", groups=("agent",))
+    last: Exception | None = None
+    for _ in range(attempts):
+        try:
+            return patch_conversation(conversation_id, body, staff=staff, rt=pipeline.get_runtime())
+        except Exception as exc:
+            if not is_retryable(exc):
+                raise
+            last = exc
+    raise AssertionError(f"resolving never went through: {last!r}")
+
+
+def resolution_mails(stack: Any, contact: Contact) -> list[dict[str, Any]]:
+    return [m for m in acks_to(stack.moto_data(), contact) if m["message_id"].startswith("resolution-")]
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.value for f in FAULTS])
+def test_resolution_message_is_sent_at_most_once_under_one_fault(
+    stack: Any, faults: FaultInjector, fault: Fault
+) -> None:
+    from chalicelib import store
+
+    # GIVEN the calls one "resolve and tell the customer" makes, and the one mail it sends
+    contact, conv_id = answered_conversation(stack)
+    version = seen_version(conv_id)
+    fresh_templates()
+    faults.reset()
+    assert resolve_until_done(conv_id, version)["resolution_message"]["sent"] is True
+    clean = [c.name for c in faults.calls]
+    assert len(resolution_mails(stack, contact)) == 1
+    report: list[str] = []
+    for index in every_call(clean):
+        name = clean[index]
+        contact, conv_id = answered_conversation(stack)
+        version = seen_version(conv_id)
+        fresh_templates()
+        faults.reset()
+        faults.fail_call(index, fault)
+        # WHEN that call fails once and the agent's request is sent again, then once more by mistake
+        resolve_until_done(conv_id, version)
+        again = resolve_until_done(conv_id, version)["resolution_message"]
+        # THEN the conversation is resolved and the customer got the message once; only a lost SES
+        # answer may leave it unsent (at most once: an unknown outcome is not repeated)
+        mails = resolution_mails(stack, contact)
+        lost = fault is Fault.LOST_RESPONSE and name == "ses.SendRawEmail"
+        conv = store.get_conversation(conv_id)
+        assert conv is not None
+        if conv.status != "resolved" or len(mails) != 1 or not again["duplicate"]:
+            report.append(f"call {index} ({name}): {conv.status}, {len(mails)} mails, again {again}")
+        elif lost and again["sent"]:
+            report.append(f"call {index} ({name}): a lost answer reported as sent")
+    assert report == [], "\n".join(report)
+
+
+def note_until_done(conversation_id: str, key: str, attempts: int = 4) -> dict[str, Any]:
+    """What the console does with an internal note that @mentions agent2: a failed post is sent again, same key."""
+    from chalicelib import aws, pipeline
+    from chalicelib.auth.roles import Staff
+    from chalicelib.config import get_settings
+    from chalicelib.console import mentions
+    from chalicelib.errors import is_retryable
+
+    body = {"text": "@agent2 could you look at this one?", "idempotency_key": key}
+    author = Staff(sub="agent-sub", username="agent", email="agent@staff.test", name="Alex Agent", groups=("agent",))
+    last: Exception | None = None
+    for _ in range(attempts):
+        try:
+            return mentions.add_note(
+                conversation_id,
+                body,
+                staff=author,
+                rt=pipeline.get_runtime(),
+                idp=aws.cognito_idp(),
+                pool_id=get_settings().cognito_user_pool_id,
+            )
+        except Exception as exc:
+            if not is_retryable(exc):
+                raise
+            last = exc
+    raise AssertionError(f"the note never went through: {last!r}")
+
+
+def mention_mails(stack: Any, conversation_id: str) -> list[dict[str, Any]]:
+    return [
+        m
+        for m in sent_emails(stack.moto_data())
+        if m["message_id"].startswith("mention-") and f"mentioned you on {conversation_id}" in m["subject"]
+    ]
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.value for f in FAULTS])
+def test_mention_mail_is_sent_at_most_once_under_one_fault(stack: Any, faults: FaultInjector, fault: Fault) -> None:
+    from chalicelib import aws, store
+
+    faults.attach([aws.cognito_idp()])  # the colleague's address and groups come from the user pool
+    # GIVEN the calls one note that @mentions a colleague makes, and the one mail it sends them
+    _, conv_id = answered_conversation(stack)
+    faults.reset()
+    first = note_until_done(conv_id, "clean")
+    clean = [c.name for c in faults.calls]
+    assert [n["sent"] for n in first["notified"]] == [True] and len(mention_mails(stack, conv_id)) == 1
+    assert {"cognito-idp.AdminGetUser", "ses.SendRawEmail"} <= set(clean), clean
+    report: list[str] = []
+    for index in every_call(clean):
+        name = clean[index]
+        _, conv_id = answered_conversation(stack)
+        faults.reset()
+        faults.fail_call(index, fault)
+        # WHEN that call fails once and the note is posted again with its key, then once more by mistake
+        note_until_done(conv_id, "k1")
+        again = note_until_done(conv_id, "k1")
+        # THEN the note is stored once and the colleague mailed once (a lost SES answer is not repeated)
+        notes = [m for m in store.conversation_messages(conv_id) if m.direction == "note"]
+        mails = mention_mails(stack, conv_id)
+        if len(notes) != 1 or len(mails) != 1 or not again["notified"][0]["duplicate"]:
+            report.append(f"call {index} ({name}): {len(notes)} notes, {len(mails)} mails, again {again['notified']}")
+    assert report == [], "\n".join(report)
+
+
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.value for f in FAULTS])
 def test_follow_up_is_sent_at_most_once_under_one_fault(stack: Any, faults: FaultInjector, fault: Fault) -> None:
     from chalicelib import store
@@ -444,7 +625,7 @@ def test_follow_up_is_sent_at_most_once_under_one_fault(stack: Any, faults: Faul
     stack.pump.drain()
     clean = [c.name for c in faults.calls]
     report: list[str] = []
-    for index in external_and_first_writes(clean):
+    for index in every_call(clean):
         name = clean[index]
         contact, conv_id = answered_conversation(stack)
         reply_until_done(conv_id, "fu")

@@ -334,7 +334,9 @@ def _raw_keys_for(stack: Any, sns_message_id: str) -> list[str]:
 def test_unparseable_sms_payload_is_kept_raw_and_parked_in_the_dlq_with_a_reason(
     stack: Any, drain: Any, body: str
 ) -> None:
-    # GIVEN a payload on the inbound-sms topic that is no two-way SMS at all
+    # GIVEN a payload on the inbound-sms topic that is no two-way SMS at all, and nothing else queued
+    # (an earlier test's record still on a queue would send its ack inside this drain)
+    drain()
     before = len(stack.moto_data().get("sns", {}).get("SMS", []))
     # WHEN it is published and processed
     sns_id = publish_raw(stack, body)
