@@ -62,7 +62,7 @@ def template_context(
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Plain values only: templates are untrusted and rendered in a sandbox."""
-    topic_label = next((t.label for t in campaign.topics if t.id == topic), "")
+    topic_label = campaign.topic_label(topic, language)
     return {
         "customer": {"name": customer_name, "language": language},
         "conversation": {"reference": reference, "topic": topic or "unknown", "topic_label": topic_label},

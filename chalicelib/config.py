@@ -249,10 +249,17 @@ _VERDICTS = ("PASS", "FAIL", "GRAY", "PROCESSING_FAILED", "DISABLED")
 
 @dataclass(frozen=True, slots=True)
 class Topic:
+    """`label` is the default language's; `labels` holds it per language (the contact page's choice)."""
+
     id: str
     label: str
     keywords: tuple[str, ...]
     examples: tuple[str, ...]
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def label_for(self, language: str | None) -> str:
+        """The label in `language`, else the default language's."""
+        return self.labels.get(language or "", "") or self.label
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,6 +461,10 @@ class Campaign:
     def topic_ids(self) -> tuple[str, ...]:
         return tuple(t.id for t in self.topics)
 
+    def topic_label(self, topic_id: str | None, language: str | None = None) -> str:
+        """A topic's label in `language` (else the default language's); "" for an unknown topic."""
+        return next((t.label_for(language) for t in self.topics if t.id == topic_id), "")
+
 
 def parse_duration(value: Any) -> timedelta:
     """'90s', '5m', '2h', '3d' -> timedelta; raises ValueError with the bad value."""
@@ -603,12 +614,17 @@ def parse_campaign(data: Any, source: str = "campaign") -> Campaign:
     for i, t in enumerate(chk.get(data, "topics", "", list, default=[])):
         p = f"topics[{i}]"
         tid = chk.get(t, "id", p, str, default="")
+        raw_label = t.get("label", "") if isinstance(t, dict) else ""
+        labels = _per_language(raw_label, f"{p}.label", chk, languages)
+        if isinstance(raw_label, dict) and languages and languages[0] not in raw_label:
+            chk.fail(f"{p}.label.{languages[0]}", "is required when the label is given per language")
         topics.append(
             Topic(
                 id=tid,
-                label=chk.get(t, "label", p, str, required=False, default=tid),
+                label=labels.get(languages[0] if languages else "", "") or tid,
                 keywords=chk.strings(t, "keywords", p),
                 examples=chk.strings(t, "examples", p),
+                labels=labels,
             )
         )
     topic_ids = [t.id for t in topics]
@@ -782,26 +798,32 @@ def parse_campaign(data: Any, source: str = "campaign") -> Campaign:
     )
 
 
-def _parse_closing(data: Mapping[str, Any], chk: _Checker, languages: tuple[str, ...]) -> Closing:
-    spec = chk.get(data, "closing", "", dict, required=False, default={})
-    closed = chk.get(spec, "closed", "closing", bool, required=False, default=False)
-    raw = spec.get("message", "")
+def _per_language(raw: Any, where: str, chk: _Checker, languages: tuple[str, ...]) -> dict[str, str]:
+    """A text in the default language, or a mapping of campaign language to text: {language: text}."""
     default = languages[0] if languages else ""
-    messages: dict[str, str] = {}
+    out: dict[str, str] = {}
     if isinstance(raw, str):
-        # A plain string is the default language's message (the other languages then lack one).
+        # A plain string is the default language's (the other languages then lack one).
         if raw.strip():
-            messages[default] = raw.strip()
+            out[default] = raw.strip()
     elif isinstance(raw, dict):
         for lang, text in raw.items():
             if lang not in languages:
-                chk.fail(f"closing.message.{lang}", f"is not one of the campaign's languages ({', '.join(languages)})")
+                chk.fail(f"{where}.{lang}", f"is not one of the campaign's languages ({', '.join(languages)})")
             elif not isinstance(text, str) or not text.strip():
-                chk.fail(f"closing.message.{lang}", "must be a non-empty text")
+                chk.fail(f"{where}.{lang}", "must be a non-empty text")
             else:
-                messages[str(lang)] = text.strip()
+                out[str(lang)] = text.strip()
     else:
-        chk.fail("closing.message", "must be a text or a mapping of language to text")
+        chk.fail(where, "must be a text or a mapping of language to text")
+    return out
+
+
+def _parse_closing(data: Mapping[str, Any], chk: _Checker, languages: tuple[str, ...]) -> Closing:
+    spec = chk.get(data, "closing", "", dict, required=False, default={})
+    closed = chk.get(spec, "closed", "closing", bool, required=False, default=False)
+    default = languages[0] if languages else ""
+    messages = _per_language(spec.get("message", ""), "closing.message", chk, languages)
     message = messages.get(default, "")
     next_url = chk.get(spec, "next_url", "closing", str, required=False)
     if closed and not message:

@@ -226,6 +226,8 @@ def render_contact_page(campaign: Campaign, faqs: dict[str, dict[str, str]]) -> 
         .render(
             brand=campaign.brand,
             topics=[{"id": t.id, "label": t.label} for t in campaign.topics],
+            # Each topic's label per campaign language: the page shows the browser's, else the default's.
+            topic_labels={lang: {t.id: t.label_for(lang) for t in campaign.topics} for lang in campaign.languages},
             faqs=faqs,
             languages=campaign.languages,
             default_language=campaign.default_language,

@@ -34,9 +34,9 @@ def conversation_context(
 ) -> dict[str, Any]:
     """What the preview and the CLI render with: the same fields the reply path passes, plus agent and inputs."""
     topic = conversation.topic or "unknown"
-    topic_label = next((t.label for t in campaign.topics if t.id == topic), "")
     name = str(getattr(customer, "name", "") or "")
     language = conversation.language or campaign.default_language
+    topic_label = campaign.topic_label(topic, language)
     return {
         "customer": {
             "name": name,
@@ -70,7 +70,7 @@ def sample_context(campaign: Campaign, *, language: str | None = None) -> dict[s
         "conversation": {
             "reference": f"{campaign.reference_prefix}-SAMPLE",
             "topic": topic.id if topic else "unknown",
-            "topic_label": topic.label if topic else "",
+            "topic_label": topic.label_for(lang) if topic else "",
             "channel": "email",
             "language": lang,
             "subject": "Sample subject",

@@ -42,16 +42,16 @@ def test_customer_submits_the_contact_page_and_sees_the_reference(
 
 
 @pytest.mark.parametrize(
-    ("locale", "title", "button"),
+    ("locale", "title", "button", "topic"),
     [
-        ("de-DE", "Kontakt zu Northwind Outdoor", "Nachricht senden"),
-        ("fr-FR", "Contacter Northwind Outdoor", "Envoyer le message"),
-        ("es-ES", "Contacta con Northwind Outdoor", "Enviar mensaje"),
-        ("fi-FI", "Contact Northwind Outdoor", "Send message"),
+        ("de-DE", "Kontakt zu Northwind Outdoor", "Nachricht senden", "Rücksendungen und Erstattungen"),
+        ("fr-FR", "Contacter Northwind Outdoor", "Envoyer le message", "Retours et remboursements"),
+        ("es-ES", "Contacta con Northwind Outdoor", "Enviar mensaje", "Devoluciones y reembolsos"),
+        ("fi-FI", "Contact Northwind Outdoor", "Send message", "Returns and refunds"),
     ],
 )
 def test_the_page_speaks_the_browsers_language_or_the_campaigns_default(
-    stack: Any, browser: Any, locale: str, title: str, button: str
+    stack: Any, browser: Any, locale: str, title: str, button: str, topic: str
 ) -> None:
     # GIVEN a browser asking for German, French, Spanish, or a language the campaign does not have
     context = browser.new_context(locale=locale)
@@ -63,6 +63,8 @@ def test_the_page_speaks_the_browsers_language_or_the_campaigns_default(
         # THEN the page's words are in that language, or in the campaign's default (English)
         assert page.title() == title
         assert page.inner_text("#submit") == button
+        # AND so is the label of the returns topic
+        assert page.eval_on_selector("#topic option[value=returns]", "o => o.textContent") == topic
     finally:
         context.close()
 
@@ -86,6 +88,10 @@ def test_a_swedish_browser_sees_the_faq_answer_in_swedish(stack: Any, browser: A
         assert page.inner_text("#submit") == "Skicka meddelande"
         assert "Jag godkänner att Northwind Outdoor sparar" in page.inner_text("label.consent")
         assert page.evaluate("document.documentElement.lang") == "sv"
+        # AND the topics read in Swedish, as the campaign file labels them
+        options = page.eval_on_selector_all("#topic option", "os => os.map(o => o.textContent)")
+        assert "Returer och återbetalningar" in options and "Var är min beställning?" in options
+        assert "Returns and refunds" not in options
         # AND what is missing is said in Swedish
         page.click("#submit")
         assert page.inner_text("#error") == "Fyll i fältet ”Ditt namn”."

@@ -113,6 +113,73 @@ def test_queries_answer_the_same_with_and_without_the_shortcut(moto_url: str, pa
     assert len(scanned) == 12 * 7
 
 
+def index_writes(ddb: Any, table: str) -> list[Any]:
+    """Writes that move items into, out of and between index partitions, each followed by index queries."""
+    key = {"pk": {"S": "conv-1-6"}, "sk": {"S": "msg#02"}}
+    return [
+        lambda: ddb.update_item(  # moved to another queue, in place
+            TableName=table, Key=key, UpdateExpression="SET queue = :q", ExpressionAttributeValues={":q": {"S": "q2"}}
+        ),
+        lambda: ddb.update_item(TableName=table, Key=key, UpdateExpression="REMOVE queue"),  # out of the index
+        lambda: ddb.put_item(
+            TableName=table, Item={"pk": {"S": "new"}, "sk": {"S": "a"}, "queue": {"S": "q1"}, "due": {"N": "3"}}
+        ),
+        lambda: ddb.delete_item(TableName=table, Key={"pk": {"S": "conv-2-2"}, "sk": {"S": "msg#00"}}),
+        lambda: ddb.transact_write_items(  # cancelled after its first item was applied: nothing moves
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": {"pk": {"S": "conv-0-0"}, "sk": {"S": "msg#00"}},
+                        "UpdateExpression": "SET queue = :q",
+                        "ExpressionAttributeValues": {":q": {"S": "q1"}},
+                    }
+                },
+                {
+                    "ConditionCheck": {
+                        "TableName": table,
+                        "Key": {"pk": {"S": "conv-3-3"}, "sk": {"S": "msg#03"}},
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+            ]
+        ),
+    ]
+
+
+def test_index_queries_follow_every_write_with_and_without_the_shortcut(
+    moto_url: str, patched_then_restored: None
+) -> None:
+    from botocore.exceptions import ClientError
+
+    ddb = client(moto_url, "dynamodb")
+    index_queries = [q for q in QUERIES if "IndexName" in q]
+    answers: dict[str, list[Any]] = {}
+    for mode in ("moto as shipped", "shortcut"):
+        # GIVEN a fresh table with a sparse index
+        (emulator.restore if mode == "moto as shipped" else emulator.fast_queries)()
+        table = table_with_items(ddb)
+        seen: list[Any] = [[every_page(ddb, table, q, 3) for q in index_queries]]
+        # WHEN items move into, out of and between index partitions, one write at a time
+        for write in index_writes(ddb, table):
+            try:
+                write()
+            except ClientError as exc:
+                seen.append(exc.response["Error"]["Code"])
+            seen.append([every_page(ddb, table, q, 3) for q in index_queries])
+        answers[mode] = seen
+    # THEN every index query after every write answers the same pages in the same order
+    assert answers["shortcut"] == answers["moto as shipped"]
+    assert "TransactionCanceledException" in answers["shortcut"]
+    # AND the writes did move what the queries see, and the shortcut answered from its map of the index
+    assert answers["shortcut"][0] != answers["shortcut"][-1]
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    served = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION].tables[table]
+    assert "queue" in served.__dict__.get("_rd_by_attribute", {})
+
+
 def test_data_json_keeps_sent_mail_and_still_answers_after_a_multipart_upload(
     moto_url: str, patched_then_restored: None
 ) -> None:

@@ -112,3 +112,14 @@ def test_form_validation(campaign: Any) -> None:
         web.decode_form(b"x" * (web.MAX_BODY_BYTES + 1), "application/json")
     with pytest.raises(ValidationError, match="application/json"):
         web.decode_form(b"a", "text/plain")
+
+
+def test_a_templates_topic_label_is_in_the_customers_language() -> None:
+    # GIVEN the demo campaign, whose topics are labelled per language
+    campaign = load_campaign("demo")
+    # WHEN an answer to a Swedish customer, and to a Finnish one (not a campaign language), is rendered
+    sv = template_context(campaign=campaign, customer_name="", reference="R-1", language="sv", topic="returns")
+    fi = template_context(campaign=campaign, customer_name="", reference="R-1", language="fi", topic="returns")
+    # THEN the Swedish one names the topic in Swedish, the other in the default language
+    assert sv["conversation"]["topic_label"] == "Returer och återbetalningar"
+    assert fi["conversation"]["topic_label"] == "Returns and refunds"

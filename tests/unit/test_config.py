@@ -124,3 +124,32 @@ def test_settings_reject_malformed_values_and_accept_an_override() -> None:
         load_settings(env, cognito_issuer="https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Other")
     with pytest.raises(ConfigError, match="COGNITO_JWKS_URL must be an http"):
         load_settings(env, cognito_jwks_url="jwks.json")
+
+
+def test_a_topic_label_is_one_text_or_one_per_campaign_language() -> None:
+    # GIVEN the demo campaign, whose topics carry a label per language, and one topic with a plain text
+    data = demo_data()
+    data["topics"][1]["label"] = "Returns"
+    campaign = parse_campaign(data, source="demo.yaml")
+    by_id = {t.id: t for t in campaign.topics}
+    # THEN a per-language label answers in that language, the default language's otherwise
+    assert by_id["order_status"].label == "Where is my order?"
+    assert by_id["order_status"].label_for("sv") == "Var är min beställning?"
+    assert by_id["order_status"].label_for("pt") == "Where is my order?"
+    assert campaign.topic_label("order_status", "de") == "Wo ist meine Bestellung?"
+    # AND a plain text is the label in every language
+    assert by_id["returns"].label_for("sv") == "Returns"
+    assert campaign.topic_label("no_such_topic", "sv") == ""
+
+
+def test_a_per_language_topic_label_names_a_bad_language_or_a_missing_default() -> None:
+    # GIVEN one label in a language the campaign does not speak, and one without the default language's
+    data = demo_data()
+    data["topics"][0]["label"] = {"en": "Where is my order?", "pt": "Onde está o meu pedido?"}
+    data["topics"][1]["label"] = {"sv": "Returer"}
+    # WHEN it is validated
+    with pytest.raises(ConfigError) as err:
+        parse_campaign(data, source="demo.yaml")
+    # THEN both are named
+    assert "topics[0].label.pt" in str(err.value)
+    assert "topics[1].label.en" in str(err.value)
