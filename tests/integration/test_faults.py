@@ -17,7 +17,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
@@ -691,6 +691,155 @@ def test_escalation_notice_is_sent_at_most_once_under_one_fault_on_its_publish(
     first = outbox.get(escalation_effect_id(conv_id, 1, "first_response", 1))
     assert first is not None
     assert first.status == ("unknown" if fault is Fault.LOST_RESPONSE else "sent")
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.value for f in FAULTS])
+def test_escalation_notice_is_sent_once_under_one_fault_on_any_call(
+    stack: Any, faults: FaultInjector, fault: Fault
+) -> None:
+    from local.outbox import escalations
+
+    def notices(conv_id: str) -> list[dict[str, Any]]:
+        return [e["detail"] for e in escalations(stack.moto_data()) if e["detail"].get("conversation_id") == conv_id]
+
+    url = stack.env["EVENTS_QUEUE_URL"]
+    # GIVEN the calls one breach event makes (the deadline passed unmet: supervisors are told)
+    _, conv_id = answered_conversation(stack)
+    faults.reset()
+    stack.sqs.send_message(QueueUrl=url, MessageBody=breach_event(stack, conv_id))
+    stack.pump.drain()
+    clean = [c.name for c in faults.calls]
+    assert "sns.Publish" in clean and len(notices(conv_id)) == 1, clean
+    report: list[str] = []
+    for index in every_call(clean):
+        _, conv_id = answered_conversation(stack)
+        faults.reset()
+        faults.fail_call(index, fault)
+        # WHEN that call fails once and the events queue redelivers the event
+        stack.sqs.send_message(QueueUrl=url, MessageBody=breach_event(stack, conv_id))
+        stack.pump.drain()
+        # THEN the supervisors got the notice once (a lost SNS answer: published, not repeated)
+        if len(got := notices(conv_id)) != 1:
+            report.append(f"call {index} ({clean[index]}): {len(got)} notices")
+    assert report == [], "\n".join(report)
+
+
+def sla_due_event(conversation_id: str) -> str:
+    """What the SLA machine sends when clock version 1's first-response timer fires unanswered."""
+    from chalicelib.config import BusinessHours, Queue, SlaPolicy
+    from chalicelib.workflow import compute_deadlines, sla_input, sla_timers
+
+    always = BusinessHours(timezone="UTC", weekly={}, holidays=frozenset(), always_open=True)
+    targets = dict.fromkeys(("low", "normal", "high", "urgent"), timedelta(seconds=1))
+    later = dict.fromkeys(("low", "normal", "high", "urgent"), timedelta(minutes=10))
+    queue = Queue(id="general", label="General", sla=SlaPolicy(first_response=targets, resolution=later))
+    deadlines = compute_deadlines(datetime.now(UTC) - timedelta(seconds=5), "normal", queue, always)
+    timers = [t.to_input() for t in sla_timers(deadlines, urgency="normal", queue=queue, hours=always)]
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    clock = sla_input(conversation_id, 1, 0, timers)
+    return json.dumps({"action": "sla_due", "conversation_id": conversation_id, "clock": clock, "at": now})
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.value for f in FAULTS])
+def test_a_missed_deadline_is_recorded_and_announced_once_under_one_fault_on_any_call(
+    stack: Any, faults: FaultInjector, fault: Fault
+) -> None:
+    from chalicelib import pipeline, store
+    from chalicelib.workflow import execution_name, stop_sla_clock
+    from local.outbox import escalations
+
+    url, machine = stack.env["EVENTS_QUEUE_URL"], stack.env["SLA_STATE_MACHINE_ARN"]
+
+    def end_state(conv_id: str) -> list[str]:
+        """What is wrong: the breach on the item and its timeline once, one notice, the next timer started."""
+        conv = store.get_conversation(conv_id)
+        assert conv is not None
+        problems = []
+        if [(b.kind, int(b.level)) for b in conv.breaches or []] != [("first_response", 1)]:
+            problems.append(f"breaches {[(b.kind, b.level) for b in conv.breaches or []]}")
+        if (n := sum(1 for e in conv.timeline or [] if e.get("kind") == "sla_breached")) != 1:
+            problems.append(f"{n} breach entries")
+        got = [e for e in escalations(stack.moto_data()) if e["detail"].get("conversation_id") == conv_id]
+        if len(got) != 1:
+            problems.append(f"{len(got)} notices")
+        execution = f"{machine.replace(':stateMachine:', ':execution:')}:{execution_name(conv_id, 1, 'sla', 1)}"
+        try:
+            stack.client("stepfunctions").describe_execution(executionArn=execution)
+        except ClientError:
+            problems.append("no next timer")
+        stop_sla_clock(
+            sfn=pipeline.get_runtime().sfn,
+            state_machine_arn=machine,
+            conversation_id=conv_id,
+            version=1,
+            cause="test over",
+        )
+        return problems
+
+    # GIVEN the calls one unanswered conversation's fired first-response timer makes
+    _, conv_id = answered_conversation(stack)
+    faults.reset()
+    stack.sqs.send_message(QueueUrl=url, MessageBody=sla_due_event(conv_id))
+    stack.pump.drain()
+    clean = [c.name for c in faults.calls]
+    assert {"sns.Publish", "stepfunctions.StartExecution"} <= set(clean) and end_state(conv_id) == [], clean
+    report: list[str] = []
+    for index in every_call(clean):
+        _, conv_id = answered_conversation(stack)
+        faults.reset()
+        faults.fail_call(index, fault)
+        # WHEN that call fails once and the events queue redelivers the event
+        stack.sqs.send_message(QueueUrl=url, MessageBody=sla_due_event(conv_id))
+        stack.pump.drain()
+        # THEN the end state is the clean run's
+        if problems := end_state(conv_id):
+            report.append(f"call {index} ({clean[index]}): {', '.join(problems)}")
+    assert report == [], "\n".join(report)
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.value for f in FAULTS])
+def test_the_retire_close_out_is_sent_once_under_one_fault_on_any_call(
+    stack: Any, faults: FaultInjector, fault: Fault
+) -> None:
+    from chalicelib import store
+    from chalicelib.campaign.winddown import CLOSE_ACTION, CLOSING_KIND, closing_effect_id
+
+    url = stack.env["EVENTS_QUEUE_URL"]
+
+    def end_state(contact: Contact, conv_id: str) -> list[str]:
+        """What is wrong: one closing message to the customer, one timeline entry, the conversation closed."""
+        conv = store.get_conversation(conv_id)
+        assert conv is not None
+        mails = [m for m in acks_to(stack.moto_data(), contact) if closing_effect_id(conv_id) in m["message_id"]]
+        entries = sum(1 for e in conv.timeline or [] if e.get("kind") == CLOSING_KIND)
+        problems = [] if conv.status == "closed" else [f"status {conv.status}"]
+        return problems + ([] if len(mails) == 1 and entries == 1 else [f"{len(mails)} mails, {entries} entries"])
+
+    def close_out(conv_id: str) -> None:
+        """What `replydesk campaign retire --close` queues for each open conversation."""
+        body = json.dumps({"action": CLOSE_ACTION, "conversation_id": conv_id})
+        stack.sqs.send_message(QueueUrl=url, MessageBody=body)
+        stack.pump.drain()
+
+    # GIVEN the calls one close-out of an open conversation makes (the closing message, then closed)
+    contact, conv_id = answered_conversation(stack)
+    fresh_templates()
+    faults.reset()
+    close_out(conv_id)
+    clean = [c.name for c in faults.calls]
+    assert "ses.SendRawEmail" in clean and end_state(contact, conv_id) == [], clean
+    report: list[str] = []
+    for index in every_call(clean):
+        contact, conv_id = answered_conversation(stack)
+        fresh_templates()
+        faults.reset()
+        faults.fail_call(index, fault)
+        # WHEN that call fails once and the events queue redelivers the request
+        close_out(conv_id)
+        # THEN the end state is the clean run's
+        if problems := end_state(contact, conv_id):
+            report.append(f"call {index} ({clean[index]}): {', '.join(problems)}")
+    assert report == [], "\n".join(report)
 
 
 # ------------------------------------------------------------------ duplicates, reordering, random faults
