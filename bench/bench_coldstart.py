@@ -11,7 +11,10 @@
    - staff API function: `import app`, the runtime and the token verifier.
    Lambda's /var/task is read-only, so a real cold start has only the bytecode the zip carries
    (`replydesk package` adds it for what a cold start imports): the "as packaged" column
-   (PYTHONDONTWRITEBYTECODE) is the honest one; "all bytecode cached" is the floor.
+   (PYTHONDONTWRITEBYTECODE) is the honest one; "all bytecode cached" is the floor. The script also says
+   whether what `replydesk package` adds for the cold start is in use: the cut botocore data (S3 model,
+   endpoints; cli/package_models.py) and the campaign's JSON copy (so PyYAML is not imported). The last
+   step of 3 (PynamoDB's own DynamoDB client) is not in either cold start: the first contact pays it.
 3. Where the time goes: CPU time of each step of both cold starts in one process (import app, the
    settings and campaign, the botocore session, each client the runtime makes, the verifier, the
    models), median of the runs, from the package with its bytecode cached.
@@ -230,6 +233,16 @@ auth.get_verifier(); marks.append(("token verifier (staff API only)", T()))
 from chalicelib import pipeline
 pipeline.get_runtime(); pipeline.intake_record_handler()
 marks.append(("models and intake handler (processing only)", T()))
+# Outside both cold-start figures, paid by the first contact or request: PynamoDB's own DynamoDB client
+# (the models share one connection, chalicelib/models.py), made on the first use of any table.
+from chalicelib import models
+for model in (models.CustomerModel, models.ConversationModel, models.MessageModel, models.OutboxModel):
+    model._get_connection().connection.client
+marks.append(("PynamoDB's client, 4 tables' first use (1st contact)", T()))
+# What replydesk package added for the cold start, in use (not only shipped): the cut botocore data, campaign JSON.
+campaign_json = (config.CAMPAIGN_DIR / (config.get_settings().campaign + ".json")).is_file()
+print(f"in use: cut botocore data {aws.trimmed_models_path() is not None}, campaign JSON {campaign_json}, "
+      f"PyYAML imported {'yaml' in sys.modules}")
 print(";".join(f"{a}={(t - marks[i][1]) * 1000:.2f}" for i, (a, t) in enumerate(marks[1:])))
 """
 
@@ -247,8 +260,10 @@ def phases(pkg: Path, sdk: Path, env: dict[str, str], runs: int) -> None:
             text=True,
             check=True,
         )
-        pairs = (kv.split("=") for kv in proc.stdout.strip().splitlines()[-1].split(";"))
+        lines = proc.stdout.strip().splitlines()
+        pairs = (kv.split("=") for kv in lines[-1].split(";"))
         samples.append({k: float(v) for k, v in pairs})
+    print(f"  {lines[-2]}")
     print(f"  where the CPU time goes (one process, bytecode cached, median of {runs}):")
     for step in samples[0]:
         print(f"      {step:<44} {statistics.median(s[step] for s in samples):6.1f} ms")

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import os
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import botocore.session
@@ -30,6 +34,26 @@ SEND_CONFIG = _CONFIG.merge(Config(retries={"total_max_attempts": 1, "mode": "st
 
 
 _SESSION_LOCK = threading.Lock()
+# Service models cut to the operations our code calls, which `replydesk package` writes into the zip
+# (cli/package_models.py): botocore decoding S3's whole 1.3 MB model was most of that client's cold start.
+TRIMMED_MODELS = Path(__file__).parent / "sdkmodels"
+
+
+def trimmed_models_path() -> str | None:
+    """The package's cut service models, if each was cut from the very model file this botocore has."""
+    try:
+        manifest = json.loads((TRIMMED_MODELS / "manifest.json").read_bytes())
+    except FileNotFoundError:
+        return None  # not a package (tests, the local stack): botocore's own models
+    own = Path(botocore.__file__).parent / "data"
+    for model in manifest["models"]:
+        try:
+            digest = hashlib.sha256((own / model["cut_from"]).read_bytes()).hexdigest()
+        except OSError:
+            return None
+        if digest != model["sha256"]:
+            return None  # another botocore than the package was built with, another model: the full one
+    return str(TRIMMED_MODELS)
 
 
 @functools.cache
@@ -39,7 +63,13 @@ def _session() -> Any:
     # them from one session is not, hence the lock in _client. botocore's own session, not boto3's:
     # the clients are the same objects, without importing boto3 and, for S3, s3transfer (the managed
     # transfer methods boto3 adds, which nothing here calls): tens of ms of every cold start (issue 13).
-    return botocore.session.get_session()
+    session = botocore.session.get_session()
+    trimmed = trimmed_models_path()
+    if trimmed is not None:
+        # First on the data path, so the cut model is found before botocore's own (AWS_DATA_PATH after it).
+        existing = session.get_config_variable("data_path")
+        session.set_config_variable("data_path", os.pathsep.join(p for p in (trimmed, existing) if p))
+    return session
 
 
 def _client(service: str, config: Config = _CONFIG) -> Any:

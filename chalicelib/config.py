@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -11,8 +12,6 @@ from datetime import date, time, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from chalicelib.errors import ConfigError
 
@@ -83,9 +82,6 @@ _REQUIRED = {
 }
 
 CAMPAIGN_DIR = Path(__file__).parent / "campaigns"
-# libyaml's safe loader parses the campaign file ~10x faster than the pure-Python one: most of the
-# campaign's share of a cold start (issue 13). The same YAML either way; pure Python where it is absent.
-_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,30}$")
 
 
@@ -938,17 +934,41 @@ def chk_duration_default(data: Mapping[str, Any], key: str, default: str) -> tim
         raise ConfigError("campaign", [f"{key}: {exc}"]) from exc
 
 
+def campaign_data(text: str, source: str) -> Any:
+    """The campaign file's YAML as plain data (what parse_campaign validates)."""
+    # PyYAML only where a campaign is read from its YAML: a deployed function reads the JSON copy
+    # (load_campaign), so its cold start does not import the parser (issue 13).
+    import yaml
+
+    # libyaml's safe loader is ~10x faster than the pure-Python one; the same YAML either way.
+    loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader, libyaml's when present
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, [f"not valid YAML: {exc}"]) from exc
+
+
 def load_campaign(name: str, directory: Path | None = None) -> Campaign:
-    """Read and validate `<directory>/<name>.yaml` (the packaged campaign files by default)."""
-    path = (directory or CAMPAIGN_DIR) / f"{name}.yaml"
+    """Read and validate `<directory>/<name>.yaml` (the packaged campaign files by default).
+
+    The YAML is the source. `replydesk package` adds the same data as `<name>.json` next to it in the
+    deployment package (checked there to give the same Campaign); when that copy is present it is read
+    with `json` instead, and validated the same way.
+    """
+    base = directory or CAMPAIGN_DIR
+    packaged = base / f"{name}.json"
+    path = packaged if packaged.is_file() else base / f"{name}.yaml"
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigError(str(path.name), [f"campaign file not found (campaign {name!r})"]) from exc
-    try:
-        data = yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader, libyaml's when present
-    except yaml.YAMLError as exc:
-        raise ConfigError(path.name, [f"not valid YAML: {exc}"]) from exc
+    if path is packaged:
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ConfigError(path.name, [f"not valid JSON: {exc}"]) from exc
+    else:
+        data = campaign_data(text, path.name)
     campaign = parse_campaign(data, source=path.name)
     if campaign.name != name:
         raise ConfigError(path.name, [f"name: is {campaign.name!r} but the file is for {name!r}"])

@@ -8,9 +8,20 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
+from datetime import date
 from pathlib import Path
 
-from chalicelib.config import ENV_CAMPAIGN, ENV_STAGE, Campaign, load_campaign
+from chalicelib.config import (
+    CAMPAIGN_DIR,
+    ENV_CAMPAIGN,
+    ENV_STAGE,
+    Campaign,
+    campaign_data,
+    load_campaign,
+    parse_campaign,
+)
+from cli.package_models import add_trimmed_models
 from cli.slim import add_bytecode, drop_sdk
 from cli.template import ROOT, merge_template
 
@@ -21,6 +32,32 @@ def check_templates(campaign: Campaign) -> None:
     from chalicelib.library.seed import check_seed
 
     check_seed(campaign, ROOT / "templates" / campaign.name, sample_context(campaign))
+
+
+def add_campaign_json(zip_path: Path, campaign: Campaign) -> str:
+    """Add the campaign's YAML as JSON next to it in the zip (`chalicelib/campaigns/<name>.json`).
+
+    The functions then read it with `json` at cold start instead of importing PyYAML and parsing
+    (load_campaign prefers the copy). Dates become ISO strings, which the campaign's checks accept as
+    well; the copy must give the very Campaign the YAML gives, or nothing is packaged. Returns the entry's name.
+    """
+    source = CAMPAIGN_DIR / f"{campaign.name}.yaml"
+    data = campaign_data(source.read_text(encoding="utf-8"), source.name)
+    text = json.dumps(data, default=_iso_date, ensure_ascii=False, separators=(",", ":"))
+    if parse_campaign(json.loads(text), source=source.name) != campaign:
+        raise RuntimeError(f"{source.name}: its JSON form gives another campaign; not packaged")
+    entry = f"chalicelib/campaigns/{campaign.name}.json"
+    with zipfile.ZipFile(zip_path, "a", zipfile.ZIP_DEFLATED) as zf:
+        if entry in zf.namelist():
+            raise RuntimeError(f"{entry} is already in the package; the campaign's source is its YAML")
+        zf.writestr(entry, text)
+    return entry
+
+
+def _iso_date(value: object) -> str:
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def package(campaign_name: str, stage: str, out: Path, *, bundle_sdk: bool = False) -> Path:
@@ -53,6 +90,8 @@ def package(campaign_name: str, stage: str, out: Path, *, bundle_sdk: bool = Fal
     subprocess.run(cmd, cwd=ROOT, env=env, check=True)
     if not bundle_sdk:
         drop_sdk(pkg_dir / "deployment.zip")
+    add_trimmed_models(pkg_dir / "deployment.zip")
+    add_campaign_json(pkg_dir / "deployment.zip", campaign)  # before the bytecode: what a cold start imports changes
     import_env = {ENV_CAMPAIGN: campaign.name, ENV_STAGE: stage, "AWS_DEFAULT_REGION": env["AWS_DEFAULT_REGION"]}
     add_bytecode(pkg_dir / "deployment.zip", import_env)
     return pkg_dir / "sam.json"

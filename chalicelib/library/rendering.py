@@ -5,14 +5,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
-from jinja2.exceptions import SecurityError, UndefinedError
-from jinja2.sandbox import SandboxedEnvironment
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.errors import NotFound, ValidationError
 from chalicelib.library.model import TemplateChannel, TemplateDraft, TemplateVersion
+
+if TYPE_CHECKING:
+    from jinja2.exceptions import UndefinedError
+    from jinja2.sandbox import SandboxedEnvironment
 
 # What a template may refer to; anything else is an unknown variable and cannot be saved.
 CONTEXT_ROOTS = frozenset({"customer", "conversation", "campaign", "agent", "inputs", "reply", "offer", "faq", "links"})
@@ -55,6 +55,10 @@ class RenderedMessage:
 
 
 def _environment(autoescape: bool) -> SandboxedEnvironment:
+    # Jinja2 on the first render, not at import: the staff API's reads never render (cold start).
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
     return SandboxedEnvironment(
         undefined=StrictUndefined,
         autoescape=autoescape,
@@ -78,6 +82,8 @@ def _undefined_name(exc: UndefinedError) -> str:
 
 def check_source(source: str, *, where: str) -> None:
     """Refuse at save time what the sandbox would refuse at send time: internals and unknown variables."""
+    from jinja2 import TemplateSyntaxError, nodes  # imported with the environment (see _environment)
+
     env = environment(False)
     try:
         tree = env.parse(source)
@@ -103,6 +109,8 @@ def _compiled(source: str, autoescape: bool) -> Any:
 
 def render_source(source: str, context: Mapping[str, Any], *, autoescape: bool, where: str) -> str:
     """One part rendered; a missing value or a refused attribute is a TemplateError naming it."""
+    from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError  # see _environment
+
     try:
         template = _compiled(source, autoescape)
         return str(template.render(**context)).strip() + "\n"
