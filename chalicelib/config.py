@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import re
@@ -948,27 +949,48 @@ def campaign_data(text: str, source: str) -> Any:
         raise ConfigError(source, [f"not valid YAML: {exc}"]) from exc
 
 
+def source_digest(yaml_text: str) -> str:
+    """What a packaged JSON copy names as its source: the SHA-256 of the YAML's text."""
+    return hashlib.sha256(yaml_text.encode("utf-8")).hexdigest()
+
+
+def _packaged_copy(path: Path, yaml_text: str | None) -> Any:
+    """The campaign data of the JSON copy at `path`, or None when there is none or it is another YAML's."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        envelope = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(path.name, [f"not valid JSON: {exc}"]) from exc
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("campaign"), dict):
+        raise ConfigError(path.name, ["not a packaged campaign: {source_sha256, campaign} expected"])
+    if yaml_text is not None and envelope.get("source_sha256") != source_digest(yaml_text):
+        return None  # made from the YAML before an edit: the YAML is the source
+    return envelope["campaign"]
+
+
 def load_campaign(name: str, directory: Path | None = None) -> Campaign:
     """Read and validate `<directory>/<name>.yaml` (the packaged campaign files by default).
 
     The YAML is the source. `replydesk package` adds the same data as `<name>.json` next to it in the
-    deployment package (checked there to give the same Campaign); when that copy is present it is read
-    with `json` instead, and validated the same way.
+    deployment package (checked there to give the same Campaign), with the SHA-256 of the YAML it was
+    made from; when that copy is present and made from the YAML beside it, it is read with `json`
+    instead, and validated the same way. A copy of another YAML (edited since) is not read.
     """
     base = directory or CAMPAIGN_DIR
-    packaged = base / f"{name}.json"
-    path = packaged if packaged.is_file() else base / f"{name}.yaml"
+    source, packaged = base / f"{name}.yaml", base / f"{name}.json"
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError(str(path.name), [f"campaign file not found (campaign {name!r})"]) from exc
-    if path is packaged:
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise ConfigError(path.name, [f"not valid JSON: {exc}"]) from exc
-    else:
-        data = campaign_data(text, path.name)
+        yaml_text: str | None = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        yaml_text = None
+    data = _packaged_copy(packaged, yaml_text)
+    path = packaged if data is not None else source
+    if data is None:
+        if yaml_text is None:
+            raise ConfigError(str(source.name), [f"campaign file not found (campaign {name!r})"])
+        data = campaign_data(yaml_text, source.name)
     campaign = parse_campaign(data, source=path.name)
     if campaign.name != name:
         raise ConfigError(path.name, [f"name: is {campaign.name!r} but the file is for {name!r}"])

@@ -20,6 +20,7 @@ from chalicelib.config import (
     campaign_data,
     load_campaign,
     parse_campaign,
+    source_digest,
 )
 from cli.package_models import add_trimmed_models
 from cli.slim import add_bytecode, drop_sdk
@@ -42,9 +43,12 @@ def add_campaign_json(zip_path: Path, campaign: Campaign) -> str:
     well; the copy must give the very Campaign the YAML gives, or nothing is packaged. Returns the entry's name.
     """
     source = CAMPAIGN_DIR / f"{campaign.name}.yaml"
-    data = campaign_data(source.read_text(encoding="utf-8"), source.name)
-    text = json.dumps(data, default=_iso_date, ensure_ascii=False, separators=(",", ":"))
-    if parse_campaign(json.loads(text), source=source.name) != campaign:
+    yaml_text = source.read_text(encoding="utf-8")
+    data = campaign_data(yaml_text, source.name)
+    # The YAML's digest goes with the copy: a copy of an older YAML is never read in its place.
+    envelope = {"source_sha256": source_digest(yaml_text), "campaign": data}
+    text = json.dumps(envelope, default=_iso_date, ensure_ascii=False, separators=(",", ":"))
+    if parse_campaign(json.loads(text)["campaign"], source=source.name) != campaign:
         raise RuntimeError(f"{source.name}: its JSON form gives another campaign; not packaged")
     entry = f"chalicelib/campaigns/{campaign.name}.json"
     with zipfile.ZipFile(zip_path, "a", zipfile.ZIP_DEFLATED) as zf:
