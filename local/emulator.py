@@ -9,10 +9,8 @@ those are kept. What the emulated APIs do is unchanged: this touches the registr
 
 moto's DynamoDB Query sorts the whole table (`Table.all_items`) for every call, even when the key names
 one partition, so every query gets slower with every item any test ever wrote. `fast_queries` hands a
-query only the partition it names, and an index query only the items with its hash value, from a map
-of the table by that attribute rebuilt after any write (the query checks, sorts and pages them as
-before). Results, order and pagination are the same, after every kind of write too
-(tests/functional/test_emulator.py compares them).
+query only the partition it names (or, for an index, the items unsorted: the query sorts what it keeps).
+Results, order and pagination are the same (tests/functional/test_emulator.py compares them).
 
 moto's TransactWriteItems deep-copies every table a transaction touches (once per item) so it can
 roll back, which costs as much as the tables hold: late in a session one transaction took longer than
@@ -67,9 +65,6 @@ def restore() -> None:
     common_models.BaseModel.__new__ = staticmethod(_original_new)  # type: ignore[method-assign]
     Table.query = _original_query  # type: ignore[method-assign]
     Table.all_items = _original_all_items  # type: ignore[method-assign]
-    Table.put_item = _original_put_item  # type: ignore[method-assign]
-    Table.delete_item = _original_delete_item  # type: ignore[method-assign]
-    DynamoDBBackend.update_item = _original_update_item  # type: ignore[method-assign]
     DynamoDBBackend.transact_write_items = _original_transact  # type: ignore[method-assign]
     dynamodb_models.copy = copy  # type: ignore[attr-defined]
 
@@ -89,23 +84,13 @@ def fast_queries() -> None:
     """Queries read only what they can match (idempotent; undone by `restore`)."""
     Table.query = _query  # type: ignore[method-assign]
     Table.all_items = _all_items  # type: ignore[method-assign]
-    Table.put_item = _put_item  # type: ignore[method-assign]
-    Table.delete_item = _delete_item  # type: ignore[method-assign]
-    DynamoDBBackend.update_item = _update_item  # type: ignore[method-assign]
 
 
 def _query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
     # Table.query(hash_key, range_comparison, range_objs, limit, exclusive_start_key, scan_index_forward,
-    #             projection_expressions, index_name, consistent_read, filter_expression,
-    #             hash_key_conditions=[(attribute, value), ...], ...)
+    #             projection_expressions, index_name, ...)
     index_name = kwargs["index_name"] if "index_name" in kwargs else (args[6] if len(args) > 6 else None)
-    if index_name is None:
-        _scope.query = (self, hash_key, None)
-    else:
-        # An index query on one hash attribute gets the items with that value (the query still checks
-        # every condition, sorts and pages): what a real index would hold, not the whole table.
-        conditions = kwargs.get("hash_key_conditions") or []
-        _scope.query = (self, None, conditions[0] if len(conditions) == 1 else None)
+    _scope.query = (self, None if index_name else hash_key)
     try:
         return _original_query(self, hash_key, *args, **kwargs)
     finally:
@@ -116,72 +101,11 @@ def _all_items(self: Table) -> list[Any]:
     scope = getattr(_scope, "query", None)
     if scope is None or scope[0] is not self:
         return _original_all_items(self)  # a scan, an export: the whole table, in key order
-    _, hash_key, index_condition = scope
-    if index_condition is not None:
-        attribute, value = index_condition
-        return list(_by_attribute(self, attribute).get(value, ()))
+    hash_key = scope[1]
     if hash_key is None:
         return [item for bucket in self.items.values() for item in _bucket_items(self, bucket)]
     bucket = self.items.get(hash_key)
     return [] if bucket is None else _bucket_items(self, bucket)
-
-
-def _by_attribute(table: Table, attribute: str) -> dict[Any, list[Any]]:
-    """The table's items by their value of `attribute`, built once per state of the table.
-
-    Any write moves the table's version on (put, delete, an update in place, a transaction's undo), so a
-    stale map is never read: a read-heavy run (the console) builds it once, a write-heavy one pays what
-    a filtered walk of the table cost before.
-    """
-    version = table.__dict__.get("_rd_version", 0)
-    cache: dict[str, tuple[int, dict[Any, list[Any]]]] = table.__dict__.setdefault("_rd_by_attribute", {})
-    hit = cache.get(attribute)
-    if hit is not None and hit[0] == version:
-        return hit[1]
-    index: dict[Any, list[Any]] = {}
-    for bucket in table.items.values():
-        for item in _bucket_items(table, bucket):
-            value = item.attrs.get(attribute)
-            if value is not None:
-                try:
-                    index.setdefault(value, []).append(item)
-                except TypeError:  # a list or map value cannot be an index key: never matched
-                    continue
-    cache[attribute] = (version, index)
-    return index
-
-
-def _changed(table: Table) -> None:
-    table.__dict__["_rd_version"] = table.__dict__.get("_rd_version", 0) + 1
-
-
-_original_put_item = Table.put_item
-_original_delete_item = Table.delete_item
-_original_update_item = DynamoDBBackend.update_item
-
-
-def _put_item(self: Table, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return _original_put_item(self, *args, **kwargs)
-    finally:
-        _changed(self)
-
-
-def _delete_item(self: Table, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return _original_delete_item(self, *args, **kwargs)
-    finally:
-        _changed(self)
-
-
-def _update_item(self: DynamoDBBackend, table_name: str, *args: Any, **kwargs: Any) -> Any:
-    # An update changes the stored item in place (no put): its index values may have moved.
-    try:
-        return _original_update_item(self, table_name, *args, **kwargs)
-    finally:
-        table = self.tables.get(table_name)
-        if table is not None:
-            _changed(table)
 
 
 def _bucket_items(table: Table, bucket: Any) -> list[Any]:
@@ -236,7 +160,6 @@ def _saved_item(backend: DynamoDBBackend, entry: dict[str, Any]) -> tuple[Table,
 
 
 def _put_back(table: Table, hash_key: Any, range_key: Any, item: Any) -> None:
-    _changed(table)
     if range_key is None:
         if item is None:
             table.items.pop(hash_key, None)
