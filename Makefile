@@ -53,7 +53,7 @@ test: install chromium jq
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	REPLYDESK_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q -p no:cacheprovider
+	REPLYDESK_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q -p no:cacheprovider --durations=15
 
 test-fast: install
 	$(BIN)/pytest -q -m "unit"
