@@ -67,11 +67,27 @@ def faults(stack: Any) -> Iterator[FaultInjector]:
 
         return handler
 
+    started = datetime.now(UTC)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(pipeline, "intake_record_handler", traced_factory)
         yield injector
     injector.detach()
     pump.redeliver_failed = saved
+    stop_clocks_started_since(stack, started)
+
+
+def stop_clocks_started_since(stack: Any, started: datetime) -> None:
+    """Stop the SLA and follow-up executions this module started (about a thousand conversations).
+
+    Their timers really wait: left running they fire minutes later into whichever test drains the
+    events queue then, and it pays for handling them all.
+    """
+    sfn = stack.client("stepfunctions")
+    for machine in (stack.env["SLA_STATE_MACHINE_ARN"], stack.env["FOLLOWUP_STATE_MACHINE_ARN"]):
+        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine, statusFilter="RUNNING"):
+            for execution in page["executions"]:
+                if execution["startDate"] >= started:
+                    sfn.stop_execution(executionArn=execution["executionArn"], cause="fault suite over")
 
 
 def fresh_templates() -> None:
