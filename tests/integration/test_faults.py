@@ -433,10 +433,15 @@ def handle_until_done(body: str, attempts: int = 4) -> None:
 
 
 def fired(faults: FaultInjector, index: int, name: str, report: list[str]) -> None:
-    """Report a planned fault that never fired (the path made fewer calls than its clean run)."""
-    if not faults.injected:
-        report.append(f"call {index} ({name}) never reached")
-    faults.reset()  # nothing planned is left for what runs next
+    """Clear the plan, so a fault that did not fire cannot hit what runs next (the next contact's post).
+
+    A planned fault that did not fire although the path got that far is reported. A path shorter than
+    its clean run has no call at that index: the clean run's last write can be one that is made only
+    once (an index entry, a counter already set), and a shorter path has nothing there to fail.
+    """
+    if not faults.injected and len(faults.calls) > index:
+        report.append(f"call {index} ({name}) reached but its fault never fired")
+    faults.reset()
 
 
 def answered_conversation(stack: Any) -> tuple[Contact, str]:
