@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from botocore.exceptions import ClientError
@@ -30,6 +30,8 @@ from local.outbox import sent_emails, sent_sms
 from local.phone import send_sms
 
 pytestmark = pytest.mark.integration
+
+T = TypeVar("T")
 
 FAULTS = list(Fault)
 # Mixed contacts (email, SMS, web in turn) for the random-fault run and the shuffled double delivery,
@@ -413,7 +415,23 @@ def test_a_throttled_ack_waits_and_goes_out_on_redelivery(
     assert rec is not None and (rec.status, rec.attempts) == ("sent", 2)
 
 
-def handle_until_done(body: str, attempts: int = 4) -> None:
+def until_done(attempt: Callable[[], T], what: str, *, every_failure: bool = False, attempts: int = 4) -> T:
+    """Try `attempt` again after a failure, as its caller would: the console after a retryable error
+    (with the same request and key), SQS after any failure (`every_failure`)."""
+    from chalicelib.errors import is_retryable
+
+    last: Exception | None = None
+    for _ in range(attempts):
+        try:
+            return attempt()
+        except Exception as exc:
+            if not (every_failure or is_retryable(exc)):
+                raise
+            last = exc
+    raise AssertionError(f"{what} never went through: {last!r}")
+
+
+def handle_until_done(body: str) -> None:
     """What the events queue does with one record: a failed delivery is delivered again.
 
     The record is handed to the handler here rather than queued: a timer of an earlier conversation
@@ -422,14 +440,7 @@ def handle_until_done(body: str, attempts: int = 4) -> None:
     """
     from chalicelib.events import handle_event
 
-    last: Exception | None = None
-    for _ in range(attempts):
-        try:
-            handle_event(body)
-            return
-        except Exception as exc:  # noqa: BLE001 - SQS redelivers whatever failed
-            last = exc
-    raise AssertionError(f"the event never went through: {last!r}")
+    until_done(lambda: handle_event(body), "the event", every_failure=True)
 
 
 def fired(faults: FaultInjector, index: int, name: str, report: list[str]) -> None:
@@ -452,27 +463,16 @@ def answered_conversation(stack: Any) -> tuple[Contact, str]:
     return contact, convs[0].conversation_id
 
 
-def reply_until_done(conversation_id: str, key: str, attempts: int = 4) -> dict[str, Any]:
+def reply_until_done(conversation_id: str, key: str) -> dict[str, Any]:
     """What the console does: retry a failed send with the same idempotency key."""
     from chalicelib import pipeline
-    from chalicelib.errors import is_retryable
     from chalicelib.reply import staff_reply
 
-    last: Exception | None = None
-    for _ in range(attempts):
-        try:
-            return staff_reply(
-                conversation_id,
-                "Here is your tracking link.",
-                sent_by="sam",
-                idempotency_key=key,
-                rt=pipeline.get_runtime(),
-            )
-        except Exception as exc:
-            if not is_retryable(exc):
-                raise
-            last = exc
-    raise AssertionError(f"reply never went through: {last!r}")
+    def reply() -> dict[str, Any]:
+        text = "Here is your tracking link."
+        return staff_reply(conversation_id, text, sent_by="sam", idempotency_key=key, rt=pipeline.get_runtime())
+
+    return until_done(reply, "the reply")
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.value for f in FAULTS])
@@ -523,24 +523,17 @@ def seen_version(conversation_id: str) -> int:
     return int(conv.version or 0)
 
 
-def resolve_until_done(conversation_id: str, version: int, attempts: int = 4) -> dict[str, Any]:
+def resolve_until_done(conversation_id: str, version: int) -> dict[str, Any]:
     """What the console does on "Resolve and tell the customer": a failed request is sent again as it was."""
     from chalicelib import pipeline
     from chalicelib.auth.roles import Staff
     from chalicelib.console.actions import patch_conversation
-    from chalicelib.errors import is_retryable
 
     body = {"version": version, "status": "resolved", "send_resolution_message": True}
     staff = Staff(sub="sam-sub", username="sam", email="sam@staff.test", name="Sam", groups=("agent",))
-    last: Exception | None = None
-    for _ in range(attempts):
-        try:
-            return patch_conversation(conversation_id, body, staff=staff, rt=pipeline.get_runtime())
-        except Exception as exc:
-            if not is_retryable(exc):
-                raise
-            last = exc
-    raise AssertionError(f"resolving never went through: {last!r}")
+    return until_done(
+        lambda: patch_conversation(conversation_id, body, staff=staff, rt=pipeline.get_runtime()), "resolving"
+    )
 
 
 def resolution_mails(stack: Any, contact: Contact) -> list[dict[str, Any]]:
@@ -586,32 +579,22 @@ def test_resolution_message_is_sent_at_most_once_under_one_fault(
     assert report == [], "\n".join(report)
 
 
-def note_until_done(conversation_id: str, key: str, attempts: int = 4) -> dict[str, Any]:
+def note_until_done(conversation_id: str, key: str) -> dict[str, Any]:
     """What the console does with an internal note that @mentions agent2: a failed post is sent again, same key."""
     from chalicelib import aws, pipeline
     from chalicelib.auth.roles import Staff
     from chalicelib.config import get_settings
     from chalicelib.console import mentions
-    from chalicelib.errors import is_retryable
 
     body = {"text": "@agent2 could you look at this one?", "idempotency_key": key}
     author = Staff(sub="agent-sub", username="agent", email="agent@staff.test", name="Alex Agent", groups=("agent",))
-    last: Exception | None = None
-    for _ in range(attempts):
-        try:
-            return mentions.add_note(
-                conversation_id,
-                body,
-                staff=author,
-                rt=pipeline.get_runtime(),
-                idp=aws.cognito_idp(),
-                pool_id=get_settings().cognito_user_pool_id,
-            )
-        except Exception as exc:
-            if not is_retryable(exc):
-                raise
-            last = exc
-    raise AssertionError(f"the note never went through: {last!r}")
+
+    def post() -> dict[str, Any]:
+        pool_id = get_settings().cognito_user_pool_id
+        rt = pipeline.get_runtime()
+        return mentions.add_note(conversation_id, body, staff=author, rt=rt, idp=aws.cognito_idp(), pool_id=pool_id)
+
+    return until_done(post, "the note")
 
 
 def mention_mails(stack: Any, conversation_id: str) -> list[dict[str, Any]]:
