@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import gc
+
+# The cyclic collector is paused while the container's long-lived objects are made (chalicelib/coldstart.py);
+# the end of this module freezes what importing made and turns it back on.
+gc.disable()
+
 import threading
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from chalice.app import Chalice, CloudWatchEvent, ConvertToMiddleware, Rate, Response, SQSEvent
@@ -16,6 +22,7 @@ from chalicelib.api.errors import http_errors
 from chalicelib.api.gdpr import gdpr_api
 from chalicelib.api.rating import rating_api
 from chalicelib.api.templates import templates_api
+from chalicelib.coldstart import settled
 from chalicelib.config import deploy_names
 from chalicelib.observability import logger, metrics
 
@@ -40,9 +47,9 @@ app.register_blueprint(gdpr_api, url_prefix="/api")
 app.register_blueprint(brief_api, url_prefix="/api")
 
 # What importing made (modules, classes, the routes) lives as long as the container: out of the cyclic
-# collector's sight, so its first full collection, due while the first clients are made, does not walk
-# it (~15 ms of every cold start, issue 13), and nor does any later one during a request.
+# collector's sight, so no later collection walks it again, during a cold start or a request.
 gc.freeze()
+gc.enable()
 
 
 _processors = threading.local()
@@ -98,15 +105,30 @@ def health() -> dict[str, Any]:
     return pages.health()
 
 
+@settled
+def intake_path() -> ModuleType:
+    """The processing path's modules, imported on the intake function's first batch with the collector
+    paused (chalicelib/coldstart.py)."""
+    from chalicelib import pipeline
+
+    return pipeline
+
+
+@settled
+def events_path() -> ModuleType:
+    """The events path's modules, the same way."""
+    from chalicelib import events
+
+    return events
+
+
 @app.on_sqs_message(queue=NAMES.intake_queue, batch_size=10, name="process_intake")
 def process_intake(event: SQSEvent) -> PartialItemFailureResponse:
     from aws_lambda_powertools.utilities.batch import process_partial_response
 
-    from chalicelib.pipeline import intake_record_handler
-
     return process_partial_response(
         event=event.to_dict(),
-        record_handler=intake_record_handler(),
+        record_handler=intake_path().intake_record_handler(),
         processor=batch_processor("intake"),
         context=event.context,  # type: ignore[arg-type]
     )
@@ -116,11 +138,9 @@ def process_intake(event: SQSEvent) -> PartialItemFailureResponse:
 def process_events(event: SQSEvent) -> PartialItemFailureResponse:
     from aws_lambda_powertools.utilities.batch import process_partial_response
 
-    from chalicelib.events import events_record_handler
-
     return process_partial_response(
         event=event.to_dict(),
-        record_handler=events_record_handler(),
+        record_handler=events_path().events_record_handler(),
         processor=batch_processor("events"),
         context=event.context,  # type: ignore[arg-type]
     )

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import botocore.session
 from botocore.config import Config
+from botocore.loaders import Loader
 
 from chalicelib.config import get_settings
 
@@ -41,6 +42,12 @@ TRIMMED_MODELS = Path(__file__).parent / "sdkmodels"
 
 def trimmed_models_path() -> str | None:
     """The package's cut service models, if each was cut from the very model file this botocore has."""
+    cut = _trimmed_models()
+    return None if cut is None else cut[0]
+
+
+def _trimmed_models() -> tuple[str, tuple[str, ...]] | None:
+    """(the cut's directory, the services the package makes clients for), if the cut is usable."""
     try:
         manifest = json.loads((TRIMMED_MODELS / "manifest.json").read_bytes())
     except FileNotFoundError:
@@ -53,7 +60,22 @@ def trimmed_models_path() -> str | None:
             return None
         if digest != model["sha256"]:
             return None  # another botocore than the package was built with, another model: the full one
-    return str(TRIMMED_MODELS)
+    services = tuple(s for model in manifest["models"] for s in model.get("services", ()))
+    return str(TRIMMED_MODELS), services
+
+
+class _KnownServicesLoader(Loader):
+    """botocore's loader, told which services the package makes clients for (the cut's manifest, made
+    from this module's `_client` calls) instead of listing every model directory the runtime's botocore
+    has (445, twice: for the service models and for the endpoint rules) to find out: about 10 ms of
+    every cold start. Asked for another service, it answers as a botocore without its model would."""
+
+    def __init__(self, services: tuple[str, ...], search_paths: list[str]) -> None:
+        super().__init__(extra_search_paths=search_paths)
+        self._services = services
+
+    def list_available_services(self, type_name: str) -> list[str]:
+        return sorted(s for s in self._services if self.list_api_versions(s, type_name))
 
 
 @functools.cache
@@ -64,11 +86,14 @@ def _session() -> Any:
     # the clients are the same objects, without importing boto3 and, for S3, s3transfer (the managed
     # transfer methods boto3 adds, which nothing here calls): tens of ms of every cold start (issue 13).
     session = botocore.session.get_session()
-    trimmed = trimmed_models_path()
-    if trimmed is not None:
+    cut = _trimmed_models()
+    if cut is not None:
+        trimmed, services = cut
         # First on the data path, so the cut model is found before botocore's own (AWS_DATA_PATH after it).
         existing = session.get_config_variable("data_path")
-        session.set_config_variable("data_path", os.pathsep.join(p for p in (trimmed, existing) if p))
+        paths = [p for p in (trimmed, *(existing or "").split(os.pathsep)) if p]
+        session.set_config_variable("data_path", os.pathsep.join(paths))
+        session.register_component("data_loader", _KnownServicesLoader(services, paths))
     return session
 
 

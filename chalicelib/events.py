@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib import store
+from chalicelib.coldstart import settled
 from chalicelib.errors import InvalidInput
 from chalicelib.metrics import Metric, count
 from chalicelib.observability import logger
@@ -63,7 +63,7 @@ def handle_event(body: str) -> dict[str, Any]:
     raise InvalidInput("unknown event shape")
 
 
-@functools.cache
+@settled
 def events_record_handler() -> Callable[[SQSRecord], dict[str, Any]]:
     def record_handler(record: SQSRecord) -> dict[str, Any]:
         logger.thread_safe_clear_keys()  # per record and per thread (the local pump runs batches at once)

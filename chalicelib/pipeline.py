@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import time
@@ -17,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib import aws, processing, runtime
 from chalicelib.classify import warm_up
+from chalicelib.coldstart import settled
 from chalicelib.errors import InvalidInput, MissingArtefact, is_retryable
 from chalicelib.inbound import Channel, InboundMessage
 from chalicelib.intake.loader import load_inbound
@@ -29,7 +29,7 @@ from chalicelib.runtime import Runtime
 __all__ = ["AUTOMATED", "KEYWORD_HELP", "KEYWORD_OPT_IN", "KEYWORD_OPT_OUT", "Outcome", "handle_inbound"]
 
 
-@functools.cache
+@settled
 def get_runtime() -> Runtime:
     """The intake path's runtime: the shared one, with the classifier's models loaded at cold start."""
     rt = runtime.get_runtime()
@@ -134,7 +134,7 @@ def _envelope_facts(record: SQSRecord) -> tuple[str, str, str]:
     return "", str(data.get("MessageId") or ""), ""
 
 
-@functools.cache
+@settled
 def intake_record_handler() -> Callable[[SQSRecord], dict[str, Any]]:
     """The batch record handler: parse, then the one processing path.
 

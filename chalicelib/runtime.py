@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import aws
+from chalicelib.coldstart import settled
 from chalicelib.config import Campaign, Settings, get_campaign, get_settings
 from chalicelib.library.csat import link_context
 from chalicelib.library.repository import TemplateRepository, repository
@@ -58,7 +58,7 @@ class Runtime:
         aws.s3(), aws.ses(), aws.sns(), aws.stepfunctions()
 
 
-@functools.cache
+@settled
 def get_runtime() -> Runtime:
     """The runtime without the classifier: what the staff API and the events handler use."""
     settings = get_settings()

@@ -287,3 +287,18 @@ def test_concurrent_pollers_acknowledge_each_submission_once(stack: Any, drain: 
     assert sorted(processed, key=str) == sorted(references)
     assert {a: len(acks_to(stack, a)) for a in addresses} == dict.fromkeys(addresses, 1)
     assert pump.failures == 0
+
+
+def test_the_cold_start_leaves_the_cyclic_collector_on(stack: Any, drain: Any, unique_email: Any) -> None:
+    # GIVEN the app imported and its intake path built with the collector paused (chalicelib/coldstart.py)
+    import gc
+
+    from chalicelib import pipeline
+
+    status, _ = post(stack, json.dumps(form(unique_email("gc"))).encode())
+    assert status == 202
+    # WHEN a contact has been processed
+    drain()
+    # THEN the handler used the processing path's module, and collection is back on for every later batch
+    assert stack.app_module.intake_path() is pipeline
+    assert gc.isenabled()

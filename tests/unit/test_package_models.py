@@ -121,3 +121,35 @@ def test_the_cut_is_used_only_if_cut_from_this_botocore(tmp_path: Path, monkeypa
     manifest["models"][0]["cut_from"] = "s3/1999-01-01/service-2.json.gz"
     (tmp_path / "sdkmodels" / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
     assert aws.trimmed_models_path() is None
+
+
+def test_with_the_cut_the_loader_knows_the_packages_services_without_listing_botocores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import UnknownServiceError
+
+    # GIVEN the cut as the package carries it
+    _write(tmp_path / "sdkmodels", trimmed_files())
+    monkeypatch.setattr(aws, "TRIMMED_MODELS", tmp_path / "sdkmodels")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    aws._session.cache_clear()
+    try:
+        session = aws._session()
+        loader = session.get_component("data_loader")
+        # THEN the services it knows are the ones chalicelib.aws makes clients for, not botocore's 400-odd
+        known = loader.list_available_services("service-2")
+        assert known == sorted(clients_made(Path(aws.__file__)))
+        assert "ec2" not in known
+        # AND each client is made, S3's from the cut model, the others from botocore's own
+        s3 = session.create_client("s3", region_name="eu-west-1")
+        assert s3.meta.service_model.operation_names == sorted(
+            json.loads(trimmed_files()[MANIFEST])["models"][0]["operations"]
+        )
+        ddb = session.create_client("dynamodb", region_name="eu-west-1")
+        assert "TransactWriteItems" in ddb.meta.service_model.operation_names
+        # AND a service the package makes no client for is unknown, as without its model
+        with pytest.raises(UnknownServiceError):
+            session.create_client("ec2", region_name="eu-west-1")
+    finally:
+        aws._session.cache_clear()
