@@ -3,9 +3,10 @@
 A cold start allocates hundreds of thousands of long-lived objects (modules, classes, botocore's service
 models, the classifier's tables) and almost no garbage. The collector, left on, runs well over a hundred
 times while they are made and walks them again and again: about 19 ms of the processing function's
-cold start here. Paused, nothing is collected that would have been; once the builder is done, what it
-made is frozen (out of every later collection's sight, it lives as long as the container) and
-collection resumes as before.
+cold start here. Paused, nothing is collected that would have been; once the builder is done,
+everything alive is frozen (out of every later collection's sight: what the builder made lives as
+long as the container) and collection resumes as before. A builder runs once per container, so what
+else is alive then (the objects of the request that asked for it) is frozen once, not per request.
 """
 
 from __future__ import annotations
